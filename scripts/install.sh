@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything Berth and its tests need on Debian 12, then builds TypeScript and native/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential   # the C helpers (static, libc only)
+  busybox-static    # test images and bundles
+  runc              # the peer runtime, for comparisons and the conformance run
+  tini              # a reaping init for the test suite (this sandbox's PID 1 does not reap)
+  iproute2 nftables
+  hyperfine         # benchmarks
+)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+npm ci --no-audit --no-fund
+npm link --no-audit --no-fund >/dev/null

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Runs Berth's tests: lint, type-check and build, the unit tests (no privileges needed), the
+// integration tests (root: real namespaces, cgroups, mounts, registry, networks), and finally a
+// check that the suite left nothing behind (mounts, cgroups, namespaces, links, rules, processes).
+//   node scripts/test.js            everything
+//   node scripts/test.js unit       unit tests only
+//   node scripts/test.js integration [name-filter]
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+
+const suite = process.argv[2] ?? "all";
+const filter = process.argv[3];
+
+function run(cmd, args, env = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...env } });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+function testFiles(dir) {
+  let files = [];
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) files = files.concat(testFiles(path));
+      else if (entry.name.endsWith(".test.js") && (!filter || path.includes(filter))) files.push(path);
+    }
+  } catch {}
+  return files.sort();
+}
+
+if (suite === "all") {
+  run("npx", ["biome", "check", "."]);
+}
+run("npm", ["run", "-s", "build"]);
+
+if (suite === "all" || suite === "unit") {
+  const files = testFiles("dist/test/unit");
+  if (files.length) run(process.execPath, ["--test", "--test-reporter=spec", ...files]);
+}
+if (suite === "all" || suite === "integration") {
+  if (process.getuid?.() !== 0) {
+    console.error("integration tests need root (real namespaces, cgroups and mounts): run as root");
+    process.exit(1);
+  }
+  const files = testFiles("dist/test/integration");
+  // One file at a time: integration tests share the host's cgroups, mounts and network.
+  if (files.length)
+    run(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
+      BERTH_TEST: "1",
+    });
+  run(process.execPath, ["dist/test/leak-check.js"]);
+}
