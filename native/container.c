@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -111,6 +113,23 @@ static int setup_terminal(void) {
   return 0;
 }
 
+/* Sets IFF_UP on an interface of our network namespace (SIOCSIFFLAGS needs CAP_NET_ADMIN there). */
+static int interface_up(const char *name) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (strlen(name) >= sizeof ifr.ifr_name) return fail_plain("interface name too long: %s", name);
+  strcpy(ifr.ifr_name, name);
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return fail("socket");
+  int rc = ioctl(sock, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(sock, SIOCSIFFLAGS, &ifr);
+  }
+  close(sock);
+  return rc == 0 ? 0 : fail("bring up interface %s", name);
+}
+
 static _Noreturn void stage2(const struct plan *plan) {
   if (wait_for(MSG_CONTINUE)) die();
   if (plan->ns_new & CLONE_NEWUSER) {
@@ -139,6 +158,9 @@ static _Noreturn void stage2(const struct plan *plan) {
       rc = send_frame(init_fd, MSG_SYNC, op->argc ? op->argv[0].data : "", op->argc ? op->argv[0].len : 0) == 0
                ? wait_for(MSG_CONTINUE)
                : fail("report sync");
+    } else if (op->code == OP_IFUP) {
+      const char *name = op_str(op, 0);
+      rc = name ? interface_up(name) : -1;
     } else if (op->code == OP_HOOK) {
       rc = run_hook(op, (const char *)state_json, state_len);
     } else {

@@ -83,14 +83,20 @@ static int load_seccomp(const struct plan *plan) {
   return 0;
 }
 
-static int set_capabilities(const struct plan *plan) {
-  uint64_t bounding = plan->caps[0], effective = plan->caps[1], permitted = plan->caps[2],
-           inheritable = plan->caps[3], ambient = plan->caps[4];
+/* Before the uid changes: dropping from the bounding set needs CAP_SETPCAP, which a non-root
+ * user no longer has. */
+static int drop_bounding_set(const struct plan *plan) {
   for (uint32_t cap = 0; cap <= plan->cap_last && cap < 64; cap++) {
-    if (bounding & (1ull << cap)) continue;
+    if (plan->caps[0] & (1ull << cap)) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
       return fail("drop capability %u from the bounding set", cap);
   }
+  return 0;
+}
+
+/* After the uid change: the exact effective, permitted, inheritable and ambient sets. */
+static int set_capabilities(const struct plan *plan) {
+  uint64_t effective = plan->caps[1], permitted = plan->caps[2], inheritable = plan->caps[3], ambient = plan->caps[4];
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {
       {(uint32_t)effective, (uint32_t)permitted, (uint32_t)inheritable},
@@ -132,6 +138,7 @@ int exec_process(const struct plan *plan, const char *path) {
   /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still have it. */
   if (plan->seccomp && !plan->no_new_privs && load_seccomp(plan)) return -1;
   /* Keep the permitted set across the uid change; set_capabilities then decides it exactly. */
+  if (plan->has_caps && drop_bounding_set(plan)) return -1;
   if (plan->has_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return fail("prctl PR_SET_KEEPCAPS");
   if (set_user(plan)) return -1;
   if (plan->has_caps && set_capabilities(plan)) return -1;

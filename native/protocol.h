@@ -95,6 +95,7 @@
 #define OP_HOOK 16        /* u64 timeout seconds, path, u64 argc, argv..., env...: run with the state on stdin */
 #define OP_CHDIR 17       /* path (host): cwd for the following mounts (short overlay lowerdirs) */
 #define OP_CHROOT 18      /* no args: chroot into the root set by OP_SET_ROOT (no pivot_root) */
+#define OP_IFUP 19        /* interface name: bring it up (the loopback of a new network namespace) */
 
 #define TARGET_DIR 0  /* create the mount target as a directory if it is missing */
 #define TARGET_FILE 1 /* create it as an empty file (binding a file) */

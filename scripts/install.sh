@@ -9,6 +9,7 @@ packages=(
   runc              # the peer runtime, for comparisons and the conformance run
   tini              # a reaping init for the test suite (this sandbox's PID 1 does not reap)
   iproute2 nftables
+  python3           # a test receives a pty over a unix socket (SCM_RIGHTS), which Node cannot
   hyperfine         # benchmarks
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -48,9 +48,24 @@ if (suite === "all" || suite === "integration") {
   }
   const files = testFiles("dist/test/integration");
   // One file at a time: integration tests share the host's cgroups, mounts and network.
+  // Under tini as a child subreaper: container monitors outlive the commands that start them,
+  // and a host whose PID 1 does not reap orphans (this sandbox's) would keep them as zombies.
   if (files.length)
-    run(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
-      BERTH_TEST: "1",
-    });
+    run(
+      "tini",
+      [
+        "-s",
+        "-g",
+        "--",
+        process.execPath,
+        "--test",
+        "--test-concurrency=1",
+        "--test-reporter=spec",
+        ...files,
+      ],
+      {
+        BERTH_TEST: "1",
+      },
+    );
   run(process.execPath, ["dist/test/leak-check.js"]);
 }

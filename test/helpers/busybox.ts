@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import {
+  chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
@@ -60,6 +61,8 @@ export function makeBusyboxRootfs(dir: string): void {
 export function busyboxRootfs(): string {
   if (!cachedRootfs) {
     cachedRootfs = mkdtempSync(join(tmpdir(), "berth-test-rootfs-"));
+    // mkdtemp makes it 0700; a root filesystem is 0755 (other users and user namespaces walk it).
+    chmodSync(cachedRootfs, 0o755);
     makeBusyboxRootfs(cachedRootfs);
     process.on("exit", () => rmSync(cachedRootfs!, { recursive: true, force: true }));
   }

@@ -92,6 +92,7 @@ export const Op = {
   HOOK: 16,
   CHDIR: 17,
   CHROOT: 18,
+  IFUP: 19,
 } as const;
 
 export const Target = {

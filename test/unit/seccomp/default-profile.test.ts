@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { defaultSeccompProfile } from "../../../src/oci/seccomp-default.js";
+import { DEFAULT_CAPABILITIES } from "../../../src/runtime/capabilities.js";
 import { SECCOMP_ARCHES } from "../../../src/runtime/seccomp/arch.js";
 import { compileFilter } from "../../helpers/seccomp.js";
 
@@ -10,23 +11,7 @@ const X32 = "SCMP_ARCH_X32";
 const AARCH64 = "SCMP_ARCH_AARCH64";
 const ARM = "SCMP_ARCH_ARM";
 
-/** Docker's default capability set. */
-const DOCKER_CAPS = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
+const DOCKER_CAPS = [...DEFAULT_CAPABILITIES];
 
 const KERNEL = "6.18.44-fc-v595";
 const x86_64 = compileFilter(defaultSeccompProfile(DOCKER_CAPS, X86_64, KERNEL), X86_64);

@@ -1,0 +1,31 @@
+/**
+ * `npm run bench [scenario...]`: runs Berth's benchmarks side by side with its peers and prints
+ * medians and ratios. Needs root (containers, cgroups). Scenarios: see SCENARIOS.
+ */
+import { formatResults, runScenario, type Scenario } from "./harness.js";
+
+const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
+  runtime: async () => (await import("./runtime.js")).runtimeScenario(),
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+  for (const name of names) {
+    const make = SCENARIOS[name];
+    if (!make) throw new Error(`unknown scenario "${name}" (have: ${Object.keys(SCENARIOS).join(", ")})`);
+    const scenario = await make();
+    process.stdout.write(
+      `\n## ${scenario.name}: ${scenario.description} (median of ${scenario.repetitions})\n`,
+    );
+    const results = await runScenario(scenario);
+    process.stdout.write(`${formatResults(scenario, results)}\n`);
+    if (scenario.extras)
+      for (const [k, v] of Object.entries(await scenario.extras())) process.stdout.write(`${k}: ${v}\n`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

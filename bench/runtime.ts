@@ -1,0 +1,116 @@
+/**
+ * Runtime scenario (issue 2): create + start + wait + delete of /bin/true in one busybox bundle,
+ * by plain fork+exec, unshare(1), runc, crun, the berth-runtime CLI and the Runtime library
+ * (the path the daemon uses: no Node start-up per container). Also the monitor's memory.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Spec } from "../src/oci/runtime-spec.js";
+import { waitExited } from "../src/runtime/native/monitor.js";
+import { Runtime } from "../src/runtime/runtime.js";
+import { busyboxBundleDir } from "../test/helpers/busybox.js";
+import { commandWorks, type Scenario, timeCommand } from "./harness.js";
+
+const BERTH_RUNTIME = fileURLToPath(new URL("../../bin/berth-runtime.cjs", import.meta.url));
+
+function makeBundle(): string {
+  const bundle = busyboxBundleDir("berth-bench-bundle-");
+  // The peers' own default config, so that every runtime reads the same file.
+  const r = spawnSync("runc", ["spec"], { cwd: bundle });
+  if (r.status !== 0) throw new Error("runc spec failed: is runc installed?");
+  const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as Spec;
+  spec.process!.terminal = false;
+  spec.process!.args = ["/bin/true"];
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
+  return bundle;
+}
+
+export function runtimeScenario(): Scenario {
+  const bundle = makeBundle();
+  const roots = {
+    runc: mkdtempSync("/run/berth-bench-runc-"),
+    crun: mkdtempSync("/run/berth-bench-crun-"),
+    berth: mkdtempSync("/run/berth-bench-"),
+  };
+  const runtime = new Runtime({ root: roots.berth });
+  let n = 0;
+  const id = (p: string) => `${p}-${process.pid}-${++n}`;
+  return {
+    name: "runtime",
+    description: "create+start+wait+delete of /bin/true in the same busybox bundle",
+    baseline: "runc run",
+    repetitions: 15,
+    variants: [
+      { name: "fork+exec /bin/true", run: () => timeCommand("/bin/true", []) },
+      {
+        name: "unshare all namespaces",
+        setup: () => commandWorks("unshare", ["-fmuipnC", "--mount-proc", "true"]),
+        run: () => timeCommand("unshare", ["-fmuipnC", "--mount-proc", "true"]),
+      },
+      {
+        name: "runc run",
+        setup: () => commandWorks("runc", ["--version"]),
+        run: () => timeCommand("runc", ["--root", roots.runc, "run", "-b", bundle, id("runc")]),
+      },
+      {
+        name: "crun run",
+        setup: () => commandWorks("crun", ["--root", roots.crun, "run", "-b", bundle, id("crun")]),
+        run: () => timeCommand("crun", ["--root", roots.crun, "run", "-b", bundle, id("crun")]),
+      },
+      {
+        name: "berth-runtime run (CLI)",
+        run: () =>
+          timeCommand(process.execPath, [
+            BERTH_RUNTIME,
+            "--root",
+            roots.berth,
+            "run",
+            "-b",
+            bundle,
+            id("cli"),
+          ]),
+      },
+      {
+        name: "berth Runtime library",
+        async run() {
+          const t0 = process.hrtime.bigint();
+          const c = id("lib");
+          const created = await runtime.create(c, { bundle, stdio: "null", keepChannel: true });
+          await runtime.start(c, created.channel);
+          await waitExited(created.channel!);
+          created.channel!.close();
+          await runtime.delete(c);
+          return Number(process.hrtime.bigint() - t0) / 1e6;
+        },
+      },
+    ],
+    async extras() {
+      // Monitor memory: ten sleeping containers, the monitors' resident and proportional sizes.
+      const ids = Array.from({ length: 10 }, () => id("rss"));
+      const sleeper = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as Spec;
+      sleeper.process!.args = ["sleep", "60"];
+      const monitors: number[] = [];
+      for (const c of ids) {
+        const created = await runtime.create(c, { bundle, spec: sleeper, stdio: "null" });
+        await runtime.start(c);
+        monitors.push(created.monitor.pid!);
+      }
+      const field = (pid: number, file: string, name: string) =>
+        Number(
+          readFileSync(`/proc/${pid}/${file}`, "utf8").match(new RegExp(`^${name}:\\s+(\\d+)`, "m"))?.[1] ??
+            0,
+        );
+      const rss = monitors.map((p) => field(p, "status", "VmRSS"));
+      const pss = monitors.map((p) => field(p, "smaps_rollup", "Pss"));
+      for (const c of ids) await runtime.delete(c, true);
+      for (const dir of [...Object.values(roots), bundle]) rmSync(dir, { recursive: true, force: true });
+      const avg = (v: number[]) => (v.reduce((a, b) => a + b, 0) / v.length).toFixed(0);
+      return {
+        "berth-monitor RSS per container": `${avg(rss)} KiB (containerd-shim: ~13 MiB on this machine, per the issue)`,
+        "berth-monitor PSS per container": `${avg(pss)} KiB`,
+      };
+    },
+  };
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Bundles each command-line entry point into one CommonJS file (dist/bundle/*.cjs): one file to
+// read and compile instead of dozens of ES modules, and a V8 code cache beside it (bin/load.cjs),
+// keep a command's start-up close to Node's own.
+import { build } from "esbuild";
+
+const entries = { "berth-runtime": "src/cli/runtime/main.ts" };
+
+await build({
+  entryPoints: entries,
+  outdir: "dist/bundle",
+  outExtension: { ".js": ".cjs" },
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  logLevel: "warning",
+  // import.meta.url has no CommonJS equivalent in esbuild's output; give it this file's URL.
+  banner: { js: 'const __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  define: { "import.meta.url": "__import_meta_url" },
+});

@@ -1,0 +1,42 @@
+/** Picks the cgroup backend for this host: v2 on a unified host, v1 otherwise (hybrid hosts too). */
+import { statfsSync } from "node:fs";
+import type { Cgroup, CgroupVersion } from "./cgroup.js";
+import { type CgroupLayout, hostLayout } from "./hierarchy.js";
+import { V1Cgroup } from "./v1.js";
+import { V2Cgroup } from "./v2.js";
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+let detected: CgroupVersion | undefined;
+
+/** 2 when /sys/fs/cgroup itself is cgroup2 (a unified host); 1 on v1 and hybrid hosts. */
+export function detectCgroupVersion(root = "/sys/fs/cgroup"): CgroupVersion {
+  if (root === "/sys/fs/cgroup" && detected) return detected;
+  let version: CgroupVersion = 1;
+  try {
+    version = statfsSync(root).type === CGROUP2_SUPER_MAGIC ? 2 : 1;
+  } catch {}
+  if (root === "/sys/fs/cgroup") detected = version;
+  return version;
+}
+
+/** Where a container's cgroup goes by default: nested under the caller's own cgroup. */
+export function defaultCgroupPath(id: string): string {
+  return `berth/${id}`;
+}
+
+export interface OpenCgroupOptions {
+  version?: CgroupVersion;
+  /** For v2: the cgroup2 mount and our own path in it (default: the host's). */
+  layout?: CgroupLayout;
+}
+
+export function openCgroup(path: string, options: OpenCgroupOptions = {}): Cgroup {
+  const layout = options.layout ?? hostLayout();
+  const version = options.version ?? detectCgroupVersion();
+  if (version === 2) {
+    if (!layout.v2Mount) throw new Error("no cgroup2 file system is mounted");
+    return new V2Cgroup(path, layout.v2Mount, layout.v2Own);
+  }
+  return new V1Cgroup(path, layout.v1);
+}

@@ -1,0 +1,173 @@
+/**
+ * `create`: everything up to the point where the container's process waits to be started.
+ * All input is checked and the plan computed before anything is made; after that, a failure
+ * takes back what was made (process, cgroup, state directory).
+ */
+import type { ChildProcess } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { errorText, SystemError } from "../errors.js";
+import type { Spec, State } from "../oci/runtime-spec.js";
+import { OCI_VERSION } from "../oci/runtime-spec.js";
+import { readSpec } from "../oci/spec-file.js";
+import { writeFileAtomicSync } from "../util/atomic-file.js";
+import { defaultCgroupPath, openCgroup } from "./cgroups/index.js";
+import { planContainer } from "./container-plan.js";
+import type { RuntimeContext } from "./context.js";
+import { resourcesWithDeviceRules } from "./device-rules.js";
+import { runHooks } from "./hooks.js";
+import { realHost } from "./host.js";
+import { formatIdMap, writeIdMaps } from "./idmap.js";
+import { CLONE } from "./linux.js";
+import type { FrameChannel } from "./native/channel.js";
+import { killQuietly, type LaunchOptions, launchMonitor } from "./native/monitor.js";
+import type { NativePlan } from "./native/plan.js";
+import { type ContainerRecord, processStartTime, validateId } from "./state.js";
+
+export interface CreateOptions {
+  bundle: string;
+  /** The config; read from <bundle>/config.json when absent. */
+  spec?: Spec;
+  consoleSocket?: string;
+  pidFile?: string;
+  /** Where the container's stdio goes: the caller's ("inherit", the OCI CLI), pipes held by the
+   * monitor (logged, attachable), or /dev/null. */
+  stdio?: NativePlan["stdio"];
+  stdinOpen?: boolean;
+  log?: NativePlan["log"];
+  /** Keep the monitor's fd-3 channel open in the returned handle (to start and wait without a
+   * round trip through the control socket). */
+  keepChannel?: boolean;
+}
+
+export interface CreatedContainer {
+  id: string;
+  /** Settings adjusted rather than refused, for the caller to show. */
+  warnings: string[];
+  pid: number;
+  monitor: ChildProcess;
+  channel?: FrameChannel;
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+  } catch (err) {
+    throw new SystemError(
+      `process.oomScoreAdj: write ${value} to /proc/${pid}/oom_score_adj: ${errorText(err)} (lowering it needs CAP_SYS_RESOURCE)`,
+    );
+  }
+}
+
+function monitorExited(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(done, ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}
+
+export async function createContainer(
+  ctx: RuntimeContext,
+  id: string,
+  options: CreateOptions,
+): Promise<CreatedContainer> {
+  validateId(id);
+  const bundle = resolve(options.bundle);
+  const spec = options.spec ?? readSpec(bundle);
+  const cgroupPath = spec.linux?.cgroupsPath || defaultCgroupPath(id);
+  const cgroup = openCgroup(cgroupPath);
+  const stdio = options.stdio ?? "inherit";
+  const warnings: string[] = [];
+  const plan = planContainer(spec, {
+    warn: (w) => warnings.push(w),
+    bundle,
+    host: realHost,
+    cgroupMounts: (spec.mounts ?? []).some((m) => m.type === "cgroup") ? cgroup.mountSources() : [],
+    controlSocket: ctx.dir.controlSocket(id),
+    exitFile: ctx.dir.exitPath(id),
+    stdio,
+    ...(options.consoleSocket ? { consoleSocket: resolve(options.consoleSocket) } : {}),
+    ...(options.stdinOpen ? { stdinOpen: true } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const userns = (plan.newNamespaces & CLONE.NEWUSER) !== 0;
+  const maps = userns
+    ? {
+        uid: formatIdMap(spec.linux?.uidMappings ?? [], "linux.uidMappings"),
+        gid: formatIdMap(spec.linux?.gidMappings ?? [], "linux.gidMappings"),
+      }
+    : undefined;
+  const resources = resourcesWithDeviceRules(spec);
+
+  const dir = ctx.dir.claim(id);
+  let pid = 0;
+  let monitor: ChildProcess | undefined;
+  const state = (status: State["status"]): State => ({
+    ociVersion: OCI_VERSION,
+    id,
+    status,
+    pid,
+    bundle,
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+  });
+  try {
+    cgroup.create();
+    cgroup.apply(resources);
+    const monitorStdio: LaunchOptions["stdio"] = stdio === "inherit" ? "inherit" : "ignore";
+    const launched = await launchMonitor(
+      plan,
+      {
+        onSpawn(child) {
+          monitor = child;
+        },
+        onPid(p) {
+          pid = p;
+          if (maps) writeIdMaps(p, maps.uid, maps.gid);
+          cgroup.addProcess(p);
+          if (spec.process?.oomScoreAdj !== undefined) writeOomScoreAdj(p, spec.process.oomScoreAdj);
+          return JSON.stringify(state("created"));
+        },
+        async onSync() {
+          await runHooks(spec.hooks?.prestart, state("created"), "prestart");
+          await runHooks(spec.hooks?.createRuntime, state("created"), "createRuntime");
+        },
+      },
+      { stdio: monitorStdio },
+    );
+    const startTime = processStartTime(pid);
+    if (startTime === undefined) throw new SystemError(`the container process ${pid} exited during create`);
+    const record: ContainerRecord = {
+      id,
+      bundle,
+      pid,
+      pidStartTime: startTime,
+      monitorPid: launched.child.pid ?? 0,
+      created: new Date().toISOString(),
+      started: false,
+      cgroupPath: cgroup.path,
+      cgroupVersion: cgroup.version,
+      spec,
+    };
+    ctx.dir.save(record);
+    if (options.pidFile) writeFileAtomicSync(resolve(options.pidFile), String(pid));
+    if (!options.keepChannel) launched.channel.close();
+    launched.child.unref();
+    return {
+      id,
+      warnings,
+      pid,
+      monitor: launched.child,
+      ...(options.keepChannel ? { channel: launched.channel } : {}),
+    };
+  } catch (err) {
+    if (pid > 0) killQuietly(pid);
+    if (monitor) await monitorExited(monitor, 5000);
+    await cgroup.destroy().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `delete`: take back everything a stopped container holds (with force, stop it first): its
+ * processes, monitor, cgroup and state; then the poststop hooks.
+ */
+import { rmSync } from "node:fs";
+import { Conflict } from "../errors.js";
+import type { RuntimeContext } from "./context.js";
+import { runHooksWarning } from "./hooks.js";
+import { ociState, processStartTime } from "./state.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `pid` is gone (or a zombie), up to `ms`. */
+async function gone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  let pause = 1;
+  while (processStartTime(pid) !== undefined) {
+    if (Date.now() > deadline) return false;
+    await sleep(pause);
+    pause = Math.min(pause * 2, 20);
+  }
+  return true;
+}
+
+export async function deleteContainer(ctx: RuntimeContext, id: string, force = false): Promise<string[]> {
+  const record = ctx.dir.load(id);
+  const status = ctx.status(record);
+  if (status !== "stopped" && !force)
+    throw new Conflict(
+      `container "${id}" cannot be deleted: it is ${status} (stop it first, or use --force)`,
+    );
+  const cgroup = ctx.cgroupOf(record);
+  if (status !== "stopped") {
+    if (status === "paused") cgroup.thaw();
+    try {
+      process.kill(record.pid, "SIGKILL");
+    } catch {}
+    await cgroup.killAll();
+  }
+  // The monitor writes the exit status and leaves when the process is reaped; wait for it so that
+  // nothing of the container outlives delete.
+  if (record.monitorPid) await gone(record.monitorPid, 5000);
+  await cgroup.destroy();
+  rmSync(ctx.dir.dir(id), { recursive: true, force: true });
+  return runHooksWarning(record.spec.hooks?.poststop, ociState(record, "stopped"), "poststop");
+}
