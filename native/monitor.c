@@ -50,6 +50,7 @@ static struct plan plan;
 static struct client clients[MAX_CLIENTS];
 static int nclients = 0;
 static int parent_fd = PARENT_FD; /* the TypeScript side that started us; -1 once it has gone */
+static struct client parent = {PARENT_FD, 0, 0}; /* it may attach like any client */
 static int init_fd = -1;          /* the container process until it execs */
 static int listen_fd = -1;
 static int out_fd = -1, err_fd = -1, pty_fd = -1, stdin_fd = -1;
@@ -250,6 +251,7 @@ static int pump_output(int *fdp, int stream) {
   if (logging) log_write(&logw, stream, buf, (size_t)n);
   if (relay) write_all(STDOUT_FILENO, buf, (size_t)n);
   uint32_t want = stream ? ATTACH_STDERR : ATTACH_STDOUT;
+  if (parent.attach & want) send_frame(parent_fd, stream ? MSG_STDERR : MSG_STDOUT, buf, (uint32_t)n);
   for (int i = 0; i < nclients; i++)
     if (clients[i].attach & want) send_frame(clients[i].fd, stream ? MSG_STDERR : MSG_STDOUT, buf, (uint32_t)n);
   return 0;
@@ -434,9 +436,10 @@ int main(int argc, char **argv) {
       reap();
     }
     if (fds[i_init].revents) handle_init_message();
-    if (fds[i_parent].revents && handle_request(parent_fd, NULL) < 0) {
+    if (fds[i_parent].revents && handle_request(parent_fd, &parent) < 0) {
       close(parent_fd);
-      parent_fd = -1;
+      parent_fd = parent.fd = -1;
+      parent.attach = 0;
     }
     if (fds[i_out].revents) pump_output(&out_fd, 0);
     if (fds[i_err].revents) pump_output(&err_fd, 1);

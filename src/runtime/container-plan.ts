@@ -6,7 +6,7 @@ import { CLONE } from "./linux.js";
 import { planNamespaces } from "./namespaces.js";
 import type { NativePlan } from "./native/plan.js";
 import { planProcess } from "./process-plan.js";
-import { type HostView, rootfsOps } from "./rootfs.js";
+import { type HostView, type RootfsMount, rootfsOps } from "./rootfs.js";
 
 export interface ContainerPlanOptions {
   bundle: string;
@@ -18,6 +18,8 @@ export interface ContainerPlanOptions {
   stdio: NativePlan["stdio"];
   stdinOpen?: boolean;
   log?: NativePlan["log"];
+  rootfsMount?: RootfsMount;
+  ensureDirectories?: string[];
   /** Hears of settings that were adjusted rather than refused (as runc warns about them). */
   warn?: (message: string) => void;
 }
@@ -37,6 +39,10 @@ export function planContainer(spec: Spec, options: ContainerPlanOptions): Native
   if (!userns && (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length))
     throw new InvalidArgument("linux.uidMappings: mappings need a new user namespace in linux.namespaces");
   const process = planProcess(spec.process, spec, options.warn);
+  const extra = {
+    ...(options.rootfsMount ? { rootfsMount: options.rootfsMount } : {}),
+    ...(options.ensureDirectories ? { ensureDirectories: options.ensureDirectories } : {}),
+  };
   return {
     stdio: options.stdio,
     terminal: spec.process?.terminal === true,
@@ -54,6 +60,7 @@ export function planContainer(spec: Spec, options: ContainerPlanOptions): Native
       namespaces,
       cgroupMounts: options.cgroupMounts,
       host: options.host,
+      ...extra,
     }),
     startHooks: spec.hooks?.startContainer ?? [],
     waitStart: true,

@@ -12,16 +12,18 @@ import { OCI_VERSION } from "../oci/runtime-spec.js";
 import { readSpec } from "../oci/spec-file.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { defaultCgroupPath, openCgroup } from "./cgroups/index.js";
-import { planContainer } from "./container-plan.js";
+import { planContainer, rootfsPath } from "./container-plan.js";
 import type { RuntimeContext } from "./context.js";
 import { resourcesWithDeviceRules } from "./device-rules.js";
 import { runHooks } from "./hooks.js";
 import { realHost } from "./host.js";
+import { unmountUnder } from "./host-mounts.js";
 import { formatIdMap, writeIdMaps } from "./idmap.js";
 import { CLONE } from "./linux.js";
 import type { FrameChannel } from "./native/channel.js";
 import { killQuietly, type LaunchOptions, launchMonitor } from "./native/monitor.js";
 import type { NativePlan } from "./native/plan.js";
+import type { RootfsMount } from "./rootfs.js";
 import { type ContainerRecord, processStartTime, validateId } from "./state.js";
 
 export interface CreateOptions {
@@ -35,6 +37,10 @@ export interface CreateOptions {
   stdio?: NativePlan["stdio"];
   stdinOpen?: boolean;
   log?: NativePlan["log"];
+  /** Mount this as the root instead of binding root.path onto itself (the engine's overlay). */
+  rootfsMount?: RootfsMount;
+  /** Directories to create in the root before the process starts. */
+  ensureDirectories?: string[];
   /** Keep the monitor's fd-3 channel open in the returned handle (to start and wait without a
    * round trip through the control socket). */
   keepChannel?: boolean;
@@ -93,6 +99,8 @@ export async function createContainer(
     ...(options.consoleSocket ? { consoleSocket: resolve(options.consoleSocket) } : {}),
     ...(options.stdinOpen ? { stdinOpen: true } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.rootfsMount ? { rootfsMount: options.rootfsMount } : {}),
+    ...(options.ensureDirectories ? { ensureDirectories: options.ensureDirectories } : {}),
   });
   const userns = (plan.newNamespaces & CLONE.NEWUSER) !== 0;
   const maps = userns
@@ -102,6 +110,7 @@ export async function createContainer(
       }
     : undefined;
   const resources = resourcesWithDeviceRules(spec);
+  const hostMounts = !(spec.linux?.namespaces ?? []).some((n) => n.type === "mount");
 
   const dir = ctx.dir.claim(id);
   let pid = 0;
@@ -151,6 +160,7 @@ export async function createContainer(
       cgroupPath: cgroup.path,
       cgroupVersion: cgroup.version,
       spec,
+      ...(hostMounts ? { hostMountsUnder: rootfsPath(spec, bundle) } : {}),
     };
     ctx.dir.save(record);
     if (options.pidFile) writeFileAtomicSync(resolve(options.pidFile), String(pid));
@@ -167,6 +177,7 @@ export async function createContainer(
     if (pid > 0) killQuietly(pid);
     if (monitor) await monitorExited(monitor, 5000);
     await cgroup.destroy().catch(() => {});
+    if (hostMounts) unmountUnder(rootfsPath(spec, bundle));
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

@@ -6,6 +6,7 @@ import { rmSync } from "node:fs";
 import { Conflict } from "../errors.js";
 import type { RuntimeContext } from "./context.js";
 import { runHooksWarning } from "./hooks.js";
+import { unmountUnder } from "./host-mounts.js";
 import { ociState, processStartTime } from "./state.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,6 +42,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
   // nothing of the container outlives delete.
   if (record.monitorPid) await gone(record.monitorPid, 5000);
   await cgroup.destroy();
+  if (record.hostMountsUnder) unmountUnder(record.hostMountsUnder);
   rmSync(ctx.dir.dir(id), { recursive: true, force: true });
   return runHooksWarning(record.spec.hooks?.poststop, ociState(record, "stopped"), "poststop");
 }

@@ -22,6 +22,8 @@ export interface ExecOptions {
   log?: NativePlan["log"];
   controlSocket?: string;
   exitFile?: string;
+  /** Stop before exec until MSG_START on the channel (to attach to its output from the start). */
+  waitStart?: boolean;
 }
 
 export interface ExecHandle {
@@ -54,7 +56,7 @@ export async function execInContainer(
     join: joinProcessNamespaces(record.pid, types).map(({ flag, path }) => ({ flag, path })),
     ops: [],
     startHooks: [],
-    waitStart: false,
+    waitStart: options.waitStart === true,
     process: planProcess(options.process, record.spec),
   };
   const cgroup = ctx.cgroupOf(record);

@@ -19,8 +19,21 @@ export interface HostView {
   mountPointOf(path: string): string;
 }
 
+/** A file system to mount as the root (the engine's overlay of image layers), instead of
+ * binding the bundle's rootfs directory onto itself. */
+export interface RootfsMount {
+  type: string;
+  source: string;
+  options: string[];
+  /** Options use paths relative to this directory (deep overlay stacks); mount from there. */
+  cwd?: string;
+}
+
 export interface RootfsContext {
   spec: Spec;
+  rootfsMount?: RootfsMount;
+  /** Directories to create in the root before it is entered (a missing working directory). */
+  ensureDirectories?: string[];
   /** Absolute path of the rootfs on the host. */
   rootfs: string;
   bundle: string;
@@ -222,18 +235,14 @@ function hookOps(hooks: Hook[] | undefined): PlanOp[] {
   return (hooks ?? []).map((hook) => ({ op: "hook", hook }));
 }
 
-export function rootfsOps(ctx: RootfsContext): PlanOp[] {
-  const { spec } = ctx;
-  const linux = spec.linux ?? {};
-  if (!ctx.namespaces.types.has("mount") || !(ctx.namespaces.create & CLONE.NEWNS))
-    throw new InvalidArgument("linux.namespaces: a new mount namespace is required");
+/** How the root is entered: its propagation and the steps that make it a root. */
+function enterRootOps(ctx: RootfsContext, ownMountNs: boolean, rootPropagation: number): PlanOp[] {
   const ops: PlanOp[] = [];
-  let rootPropagation = MS.SLAVE | MS.REC;
-  if (linux.rootfsPropagation) {
-    const flags = PROPAGATION[linux.rootfsPropagation];
-    if (flags === undefined)
-      throw new InvalidArgument(`linux.rootfsPropagation: unknown value "${linux.rootfsPropagation}"`);
-    rootPropagation = flags;
+  if (!ownMountNs) {
+    // No mount namespace of its own (runtime-spec allows it): the mounts land in the runtime's
+    // namespace, so the host's propagation is left alone and delete unmounts what was mounted.
+    ops.push({ op: "setRoot", path: ctx.rootfs });
+    return ops;
   }
   // First make the host's mounts one-way (or as configured) in our copy of the mount table, so
   // nothing done below reaches the host.
@@ -247,16 +256,60 @@ export function rootfsOps(ctx: RootfsContext): PlanOp[] {
       inRoot: false,
     });
   }
-  // pivot_root needs the new root to be a mount point.
-  ops.push({
-    op: "mountHost",
-    source: ctx.rootfs,
-    target: ctx.rootfs,
-    fstype: "",
-    flags: MS.BIND | MS.REC,
-    data: "",
-  });
+  const m = ctx.rootfsMount;
+  if (m) {
+    // Mounted in the container's own mount namespace: it vanishes with the container, and a
+    // crash can never leave it behind on the host.
+    const opts = parseMountOptions(m.options, "rootfs");
+    if (m.cwd) ops.push({ op: "chdir", path: m.cwd });
+    ops.push({
+      op: "mountHost",
+      source: m.source,
+      target: ctx.rootfs,
+      fstype: m.type,
+      flags: opts.flags,
+      data: opts.data,
+    });
+    if (m.cwd) ops.push({ op: "chdir", path: "/" });
+  } else {
+    // pivot_root needs the new root to be a mount point.
+    ops.push({
+      op: "mountHost",
+      source: ctx.rootfs,
+      target: ctx.rootfs,
+      fstype: "",
+      flags: MS.BIND | MS.REC,
+      data: "",
+    });
+  }
   ops.push({ op: "setRoot", path: ctx.rootfs });
+  return ops;
+}
+
+export function rootfsOps(ctx: RootfsContext): PlanOp[] {
+  const { spec } = ctx;
+  const linux = spec.linux ?? {};
+  // A mount namespace of its own, new or joined by path; without one the root is only chroot'ed.
+  const ownMountNs = ctx.namespaces.types.has("mount");
+  if (!ownMountNs) {
+    if (linux.maskedPaths?.length || linux.readonlyPaths?.length)
+      throw new InvalidArgument(
+        "linux.maskedPaths, linux.readonlyPaths: need a mount namespace of the container's own",
+      );
+    if (spec.root?.readonly)
+      throw new InvalidArgument("root.readonly: needs a mount namespace of the container's own");
+    if (ctx.rootfsMount)
+      throw new InvalidArgument("a root file system mount needs a mount namespace of the container's own");
+  }
+  let rootPropagation = MS.SLAVE | MS.REC;
+  if (linux.rootfsPropagation) {
+    const flags = PROPAGATION[linux.rootfsPropagation];
+    if (flags === undefined)
+      throw new InvalidArgument(`linux.rootfsPropagation: unknown value "${linux.rootfsPropagation}"`);
+    rootPropagation = flags;
+  }
+  const ops = enterRootOps(ctx, ownMountNs, rootPropagation);
+  for (const path of ctx.ensureDirectories ?? []) ops.push({ op: "mkdir", path, mode: 0o755 });
   (spec.mounts ?? []).forEach((m, i) => {
     ops.push(...mountOps(m, i, ctx));
   });
@@ -267,8 +320,8 @@ export function rootfsOps(ctx: RootfsContext): PlanOp[] {
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length)
     ops.push({ op: "sync", name: "createRuntime" });
   ops.push(...hookOps(spec.hooks?.createContainer));
-  ops.push({ op: "pivotRoot" });
-  if (linux.rootfsPropagation)
+  ops.push(ownMountNs ? { op: "pivotRoot" } : { op: "chroot" });
+  if (linux.rootfsPropagation && ownMountNs)
     ops.push({ op: "propagation", target: "/", flags: rootPropagation, inRoot: true });
   if (ctx.namespaces.create & CLONE.NEWNET) ops.push({ op: "ifup", name: "lo" });
   ops.push(...sysctlOps(ctx));

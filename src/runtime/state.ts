@@ -26,6 +26,8 @@ export interface ContainerRecord {
   cgroupVersion: CgroupVersion;
   /** The config the container was created from: hooks, process defaults for exec, annotations. */
   spec: Spec;
+  /** Without a mount namespace of its own, its mounts live under this root on the host. */
+  hostMountsUnder?: string;
 }
 
 export interface ExitRecord {

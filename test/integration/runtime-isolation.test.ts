@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { ok, RuntimeFixture } from "../helpers/runtime.js";
@@ -197,4 +198,55 @@ test("Docker's default seccomp profile denies what Docker denies", async () => {
     s.linux!.seccomp = defaultSeccompProfile(s.process!.capabilities!.bounding!);
   });
   assert.deepEqual(r.stdout.trim().split("\n"), ["unshare=1", "mkdir-ok"]);
+});
+
+test("namespaces given by path are joined, the mount namespace included", async () => {
+  const holder = spawn("unshare", ["--uts", "--ipc", "--net", "--mount", "--fork", "sleep", "60"], {
+    stdio: "ignore",
+  });
+  try {
+    // the namespaces belong to unshare's child, the sleep
+    let pid = 0;
+    for (let i = 0; i < 100 && !pid; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      pid = Number(
+        readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, "utf8").trim().split(" ")[0] || 0,
+      );
+    }
+    const types = { uts: "uts", ipc: "ipc", network: "net", mount: "mnt" } as const;
+    const r = ok(
+      rt.run(["sh", "-c", "for n in uts ipc net mnt; do readlink /proc/self/ns/$n; done"], (s) => {
+        s.linux!.namespaces = [
+          { type: "pid" },
+          ...Object.entries(types).map(([type, proc]) => ({
+            type: type as "uts",
+            path: `/proc/${pid}/ns/${proc}`,
+          })),
+        ];
+        delete s.hostname;
+      }),
+    );
+    const expected = Object.values(types).map((proc) => readlinkSync(`/proc/${pid}/ns/${proc}`));
+    assert.deepEqual(r.stdout.trim().split("\n"), expected);
+  } finally {
+    holder.kill("SIGKILL");
+  }
+});
+
+test("a container without a mount namespace is chroot'ed, and delete takes its mounts back", () => {
+  const bundle = rt.bundle(
+    ["sh", "-c", "ls /proc/self/fd >/dev/null && echo in-chroot; cat /etc/hostname"],
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount" && n.type !== "uts");
+      delete s.linux!.maskedPaths;
+      delete s.linux!.readonlyPaths;
+      delete s.hostname;
+    },
+  );
+  const r = ok(rt.cli(["run", "--bundle", bundle, rt.id()]));
+  assert.deepEqual(r.stdout.trim().split("\n"), ["in-chroot", "busybox"]);
+  assert.ok(
+    !readFileSync("/proc/self/mountinfo", "utf8").includes(join(bundle, "rootfs")),
+    "no mount left under the root",
+  );
 });

@@ -172,7 +172,7 @@ test("bad mounts, sysctls and namespaces are refused with the field named", () =
       ops((s) => {
         s.linux!.namespaces = [{ type: "pid" }];
       }),
-    /a new mount namespace is required/,
+    /maskedPaths, linux\.readonlyPaths: need a mount namespace/,
   );
   assert.throws(() => planNamespaces([{ type: "pid" }, { type: "pid" }]), /given twice/);
   assert.throws(() => planNamespaces([{ type: "bogus" as "pid" }]), /unknown namespace type "bogus"/);
@@ -214,4 +214,49 @@ test("mount options: flags, clears, propagation and data", () => {
   assert.deepEqual(p.propagation, [MS.SLAVE | MS.REC]);
   assert.equal(p.data, "mode=755,size=1k");
   assert.ok(p.bind && p.recursive);
+});
+
+test("without a mount namespace the root is chroot'ed and the host's propagation is left alone", () => {
+  const list = ops((s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
+    delete s.linux!.maskedPaths;
+    delete s.linux!.readonlyPaths;
+    s.root!.readonly = false;
+  });
+  assert.deepEqual(list[0], { op: "setRoot", path: "/b/rootfs" });
+  assert.ok(!list.some((o) => o.op === "propagation" || o.op === "pivotRoot" || o.op === "mountHost"));
+  assert.ok(list.some((o) => o.op === "chroot"));
+});
+
+test("the engine's root file system mount replaces the bind of root.path", () => {
+  const spec = defaultSpec();
+  const list = rootfsOps({
+    spec,
+    rootfs: "/run/berth/rootfs",
+    bundle: "/b",
+    namespaces: planNamespaces(spec.linux?.namespaces),
+    cgroupMounts: [],
+    host,
+    rootfsMount: {
+      type: "overlay",
+      source: "overlay",
+      options: ["lowerdir=l/A:l/B", "upperdir=/u", "workdir=/w"],
+      cwd: "/snap",
+    },
+    ensureDirectories: ["/work/dir"],
+  });
+  assert.deepEqual(list.slice(1, 6), [
+    { op: "chdir", path: "/snap" },
+    {
+      op: "mountHost",
+      source: "overlay",
+      target: "/run/berth/rootfs",
+      fstype: "overlay",
+      flags: 0,
+      data: "lowerdir=l/A:l/B,upperdir=/u,workdir=/w",
+    },
+    { op: "chdir", path: "/" },
+    { op: "setRoot", path: "/run/berth/rootfs" },
+    { op: "mkdir", path: "/work/dir", mode: 0o755 },
+  ]);
 });
