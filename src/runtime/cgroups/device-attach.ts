@@ -1,9 +1,8 @@
 /** Installing a device filter on a v2 cgroup through native/cgroup-device.c (bpf(2) is not in Node). */
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { SystemError } from "../../errors.js";
 import type { LinuxDeviceCgroup } from "../../oci/runtime-spec.js";
-import { packageRoot } from "../../util/package-root.js";
+import { nativeBinary } from "../../util/native.js";
 import { compileDeviceFilter } from "./device-filter.js";
 
 export function applyDeviceRules(cgroupDir: string, rules: readonly LinuxDeviceCgroup[]): void {

@@ -4,11 +4,9 @@
  *   hooks → CONTINUE] → CREATED (or STARTED at once for exec) → later START/STARTED/EXITED.
  */
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
-import { join } from "node:path";
 import { BerthError, SystemError } from "../../errors.js";
-import { packageRoot } from "../../util/package-root.js";
+import { nativeBinary } from "../../util/native.js";
 import { FrameChannel, MonitorGone } from "./channel.js";
 import { encodePlan, type NativePlan } from "./plan.js";
 import { Msg } from "./protocol.js";
@@ -20,16 +18,8 @@ export class ContainerSetupError extends BerthError {
   }
 }
 
-let monitorBinary: string | undefined;
-
 export function monitorPath(): string {
-  if (!monitorBinary) {
-    const dir = process.env["BERTH_NATIVE_DIR"] ?? join(packageRoot(), "native/build");
-    monitorBinary = `${dir.replace(/\/$/, "")}/berth-monitor`;
-    if (!existsSync(monitorBinary))
-      throw new SystemError(`${monitorBinary} is missing: build the native helpers with \`npm run build\``);
-  }
-  return monitorBinary;
+  return nativeBinary("berth-monitor");
 }
 
 export interface LaunchHooks {
