@@ -17,6 +17,7 @@ const run = promisify(execFile);
 
 export class CopySnapshotter extends DirSnapshotter {
   readonly name = "copy";
+  readonly unpackWithoutParent = false;
   readonly whiteouts = "apply" as const;
 
   protected async create(record: SnapshotRecord, parent: SnapshotRecord | undefined): Promise<void> {

@@ -13,6 +13,7 @@ import type { Kind, Mount, SnapshotInfo, Snapshotter } from "./snapshotter.js";
 export abstract class DirSnapshotter implements Snapshotter {
   abstract readonly name: string;
   abstract readonly whiteouts: "overlay" | "apply";
+  abstract readonly unpackWithoutParent: boolean;
   protected readonly meta: SnapshotMetadata;
 
   constructor(readonly root: string) {
@@ -76,15 +77,35 @@ export abstract class DirSnapshotter implements Snapshotter {
     return this.describe(this.meta.chain(key));
   }
 
-  commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+  commit(
+    name: string,
+    key: string,
+    options: { labels?: Record<string, string>; parent?: string } = {},
+  ): Promise<void> {
     return this.meta.lock.run(async () => {
       const record = this.meta.get(key);
       if (record.kind !== "active")
         throw new InvalidArgument(`snapshot ${key} is ${record.kind}: only an active one can be committed`);
       if (this.meta.find(name)) throw new Conflict(`snapshot ${name} already exists`);
+      let parent = record.parent;
+      if (options.parent && options.parent !== parent) {
+        if (!this.unpackWithoutParent || parent)
+          throw new InvalidArgument(
+            `snapshot ${key}: the ${this.name} snapshotter cannot change a snapshot's parent`,
+          );
+        if (this.meta.get(options.parent).kind !== "committed")
+          throw new InvalidArgument(`snapshot ${options.parent} is not committed: it cannot be a parent`);
+        parent = options.parent;
+      }
       await this.onCommit(record);
       this.meta.delete(key);
-      this.meta.set({ ...record, key: name, kind: "committed", labels: labels ?? record.labels });
+      this.meta.set({
+        ...record,
+        key: name,
+        kind: "committed",
+        ...(parent ? { parent } : {}),
+        labels: options.labels ?? record.labels,
+      });
       await this.meta.save();
     });
   }

@@ -41,6 +41,7 @@ export function overlayMount(plan: OverlayPlan): Mount {
 
 export class OverlaySnapshotter extends DirSnapshotter {
   readonly name = "overlayfs";
+  readonly unpackWithoutParent = true;
   readonly whiteouts = "overlay" as const;
 
   protected async create(record: SnapshotRecord): Promise<void> {

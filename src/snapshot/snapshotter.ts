@@ -34,13 +34,26 @@ export interface Snapshotter {
   readonly name: string;
   /** Whiteouts in the form the filesystem layout wants (overlay devices, or applied deletions). */
   readonly whiteouts: "overlay" | "apply";
+  /**
+   * True when a layer can be unpacked before its parent exists (overlay: each layer is its own
+   * directory) and given its parent at commit; false when unpacking writes over a copy of the
+   * parent. Lets a pull unpack layers in parallel as they download.
+   */
+  readonly unpackWithoutParent: boolean;
   /** A new writable snapshot on top of the committed `parent` (none: an empty one). */
   prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   /** A read-only snapshot of the committed `parent`. */
   view(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   mounts(key: string): Promise<Mount[]>;
-  /** Makes the active snapshot `key` immutable under the name `name`. */
-  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
+  /**
+   * Makes the active snapshot `key` immutable under the name `name`; `parent` sets the parent
+   * of a snapshot prepared without one (only where `unpackWithoutParent`).
+   */
+  commit(
+    name: string,
+    key: string,
+    options?: { labels?: Record<string, string>; parent?: string },
+  ): Promise<void>;
   /** Removes a snapshot; refused while it is the parent of another. */
   remove(key: string): Promise<void>;
   stat(key: string): Promise<SnapshotInfo | undefined>;

@@ -76,6 +76,15 @@ export class ByteSource {
     }
   }
 
+  /** Reads and discards the rest of the stream (a tar's trailing zero blocks still count in its digest). */
+  async drain(): Promise<void> {
+    this.pending = Buffer.alloc(0);
+    while (!this.done) {
+      const r = await this.iterator.next();
+      if (r.done) this.done = true;
+    }
+  }
+
   async skip(n: number): Promise<void> {
     for await (const _ of this.chunks(n));
   }

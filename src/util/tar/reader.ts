@@ -51,7 +51,11 @@ export async function* readTar(source: Chunks): AsyncGenerator<TarEntry> {
   let longLink: string | undefined;
   for (;;) {
     const block = await readBlock(input);
-    if (!block || isZeroBlock(block)) return; // end-of-archive marker (or a tar without one)
+    if (!block) return; // a tar without an end-of-archive marker
+    if (isZeroBlock(block)) {
+      await input.drain();
+      return;
+    }
     let raw: ReturnType<typeof decodeHeader>;
     try {
       raw = decodeHeader(block);

@@ -1,0 +1,165 @@
+/**
+ * `docker import`: a root filesystem tar (plain or compressed) becomes a one-layer image. The
+ * tar streams once: decompressed, it is unpacked into a snapshot while being hashed (its diff
+ * ID), and gzip-compressed into the content store (the layer blob a push will send).
+ * `importBusybox` builds such a tar from the host's statically linked busybox, so that a
+ * machine without a registry has an image to run.
+ */
+import { execFile } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { promisify } from "node:util";
+import { createGzip } from "node:zlib";
+import { InvalidArgument } from "../errors.js";
+import { applyLayer } from "../snapshot/apply.js";
+import type { Chunks } from "../util/byte-source.js";
+import { decompress } from "../util/compression.js";
+import type { TarInput } from "../util/tar/writer.js";
+import { writeTar } from "../util/tar/writer.js";
+import { teeTo } from "../util/tee.js";
+import { createImage } from "./create.js";
+import type { ImageRecord } from "./image-store.js";
+import { type ContainerConfig, type ImageConfig, MediaType } from "./manifest.js";
+import { hostPlatform } from "./platform.js";
+import type { ImageService } from "./service.js";
+
+export interface ImportOptions {
+  /** `repository[:tag]` to name the image. */
+  reference?: string;
+  /** What `--change` sets: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL... as config fields. */
+  config?: ContainerConfig;
+  /** `--message`: the history entry's comment. */
+  message?: string;
+  /** Fixes `created` (for reproducible image IDs); now by default. */
+  created?: string;
+}
+
+export async function importImage(
+  service: ImageService,
+  tar: Chunks,
+  options: ImportOptions = {},
+): Promise<ImageRecord> {
+  const gzip = createGzip({ chunkSize: 1 << 16 });
+  const ingest = await service.content.ingest();
+  const stored = (async () => {
+    for await (const chunk of gzip) await ingest.write(chunk as Buffer);
+  })();
+  stored.catch(() => {});
+  let blob: { digest: string; size: number } | undefined;
+  let chainId: string | undefined;
+  try {
+    const applied = await applyLayer(service.snapshotter, teeTo(decompress(tar), gzip), {
+      chainId: (diffId) => diffId,
+      beforeCommit: async () => {
+        await stored;
+        blob = await ingest.commit();
+        service.leases.add(blob.digest);
+      },
+    });
+    chainId = applied.chainId;
+    service.leases.add(chainId);
+    const created = options.created ?? new Date().toISOString();
+    const platform = hostPlatform();
+    const config: ImageConfig = {
+      ...platform,
+      created,
+      config: options.config ?? {},
+      rootfs: { type: "layers", diff_ids: [applied.diffId] },
+      history: [
+        { created, created_by: "berth import", ...(options.message ? { comment: options.message } : {}) },
+      ],
+    };
+    return await createImage(
+      service,
+      config,
+      [
+        {
+          blob: { mediaType: MediaType.DockerLayer, ...blob! },
+          diffId: applied.diffId,
+          unpackedSize: applied.unpackedSize,
+        },
+      ],
+      options.reference,
+    );
+  } catch (err) {
+    await ingest.abort();
+    throw err;
+  } finally {
+    if (blob) service.leases.delete(blob.digest);
+    if (chainId) service.leases.delete(chainId);
+  }
+}
+
+const BUSYBOX = "/bin/busybox";
+
+/** The entries of a minimal busybox root filesystem, timestamps fixed for a reproducible ID. */
+export async function busyboxRootfs(busybox = BUSYBOX): Promise<{ entries: TarInput[]; mtime: number }> {
+  const st = await stat(busybox).catch(() => {
+    throw new InvalidArgument(
+      `${busybox} is missing: install Debian's busybox-static to import a busybox image`,
+    );
+  });
+  const mtime = Math.floor(st.mtimeMs / 1000);
+  const { stdout } = await promisify(execFile)(busybox, ["--list-full"]).catch(() => {
+    throw new InvalidArgument(`${busybox} cannot list its applets: is it busybox (busybox-static)?`);
+  });
+  const dir = (name: string, mode = 0o755): TarInput => ({
+    header: { name: `${name}/`, type: "directory", mode, mtime },
+  });
+  const text = (name: string, content: string): TarInput => ({
+    header: { name, type: "file", mode: 0o644, size: Buffer.byteLength(content), mtime },
+    body: Buffer.from(content),
+  });
+  const entries: TarInput[] = [
+    ...[
+      "bin",
+      "dev",
+      "etc",
+      "home",
+      "proc",
+      "root",
+      "sbin",
+      "sys",
+      "usr",
+      "usr/bin",
+      "usr/sbin",
+      "var",
+      "var/spool",
+      "var/www",
+    ].map((d) => dir(d, d === "root" ? 0o700 : 0o755)),
+    dir("tmp", 0o1777),
+    {
+      header: { name: "bin/busybox", type: "file", mode: 0o755, size: st.size, mtime },
+      body: createReadStream(busybox) as AsyncIterable<Buffer>,
+    },
+    text("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
+    text("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+  ];
+  const seen = new Set(["bin/busybox"]);
+  for (const path of stdout.split("\n").filter(Boolean).sort()) {
+    // --list-full gives each applet's install path ("bin/ls", "usr/sbin/chroot").
+    if (seen.has(path) || !/^(usr\/)?s?bin\/[\w.[-]+$/.test(path)) continue;
+    seen.add(path);
+    const target = path.startsWith("usr/")
+      ? "../../bin/busybox"
+      : path.startsWith("sbin/")
+        ? "../bin/busybox"
+        : "busybox";
+    entries.push({ header: { name: path, type: "symlink", linkname: target, mode: 0o777, mtime } });
+  }
+  return { entries, mtime };
+}
+
+/** Imports the host's busybox as `busybox:latest` (or `reference`), runnable offline. */
+export async function importBusybox(
+  service: ImageService,
+  reference = "busybox:latest",
+): Promise<ImageRecord> {
+  const { entries, mtime } = await busyboxRootfs();
+  return importImage(service, writeTar(entries), {
+    reference,
+    config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["sh"] },
+    created: new Date(mtime * 1000).toISOString(),
+    message: `imported from the host's ${BUSYBOX}`,
+  });
+}

@@ -1,0 +1,235 @@
+/**
+ * `docker pull`: resolve the reference to a manifest (choosing the platform from an index),
+ * fetch the config, then every missing layer in parallel (bounded), each streamed at once into
+ * the content store (digest checked) and through the decompressor into a snapshot (diff ID
+ * checked). Layers commit in order; the image record is written only when all are in, then its
+ * names. Killed at any point, the store keeps only verified blobs and committed layers, which
+ * the next pull reuses.
+ */
+import { applyLayer } from "../snapshot/apply.js";
+import { decompress } from "../util/compression.js";
+import { Semaphore } from "../util/semaphore.js";
+import { chainIds } from "./chain.js";
+import { InvalidImage } from "./errors.js";
+import type { ImageRecord, LayerRecord } from "./image-store.js";
+import {
+  type Descriptor,
+  type ImageConfig,
+  layerCompression,
+  manifestKind,
+  parseConfig,
+  parseIndex,
+  parseManifest,
+} from "./manifest.js";
+import { formatPlatform, hostPlatform, selectManifest } from "./platform.js";
+import { noProgress, type ProgressSink, progressBar, reportBytes, shortId } from "./progress.js";
+import { familiarName, familiarString, parseReference, type Reference, withDigest } from "./reference.js";
+import type { RegistryClient } from "./registry/client.js";
+import type { ImageService, PullOptions } from "./service.js";
+
+export async function pull(
+  service: ImageService,
+  text: string,
+  options: PullOptions = {},
+): Promise<ImageRecord> {
+  const ref = parseReference(text, { defaultTag: true });
+  const emit = options.onProgress ?? noProgress;
+  const client = service.client(ref.domain);
+  const platform = options.platform ?? hostPlatform();
+  const leased: string[] = [];
+  const lease = (key: string) => {
+    service.leases.add(key);
+    leased.push(key);
+  };
+  try {
+    emit({ status: `Pulling from ${familiarName(ref)}`, id: ref.tag ?? ref.digest! });
+    // 1. The manifest, through the index when there is one.
+    const top = await client.getManifest(ref.path, ref.digest ?? ref.tag!);
+    let manifestResponse = top;
+    let index: Descriptor | undefined;
+    if (manifestKind(top.data, top.mediaType) === "index") {
+      const chosen = selectManifest(parseIndex(top.data).manifests, platform);
+      index = {
+        mediaType: top.mediaType || "application/vnd.oci.image.index.v1+json",
+        digest: top.digest,
+        size: top.data.length,
+      };
+      manifestResponse = await client.getManifest(ref.path, chosen.digest);
+      if (manifestKind(manifestResponse.data, manifestResponse.mediaType) !== "manifest")
+        throw new InvalidImage(`index entry ${chosen.digest} is not an image manifest`);
+    }
+    const manifest = parseManifest(manifestResponse.data);
+    const manifestDescriptor: Descriptor = {
+      mediaType: manifest.mediaType ?? manifestResponse.mediaType,
+      digest: manifestResponse.digest,
+      size: manifestResponse.data.length,
+    };
+
+    // 2. The config: small, fetched whole and verified.
+    lease(manifest.config.digest);
+    if (!(await service.content.has(manifest.config.digest))) {
+      const blob = await client.getBlob(ref.path, manifest.config.digest);
+      await service.content.write(blob.body, manifest.config);
+    }
+    const config = parseConfig(await service.content.readBytes(manifest.config.digest));
+    checkPlatform(config, platform, ref);
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length)
+      throw new InvalidImage(
+        `manifest has ${manifest.layers.length} layers, its config ${diffIds.length} diff IDs`,
+      );
+    const chain = chainIds(diffIds);
+    for (const l of manifest.layers) lease(l.digest);
+    for (const c of chain) lease(c);
+
+    // 3. The layers.
+    const layers = await pullLayers(service, client, ref.path, manifest.layers, diffIds, chain, emit);
+
+    // 4. The record, then the names.
+    lease(manifestDescriptor.digest);
+    await service.content.writeBytes(top.data, { digest: top.digest });
+    if (index) await service.content.writeBytes(manifestResponse.data, { digest: manifestResponse.digest });
+    const existing = service.images.get(manifest.config.digest);
+    const record: ImageRecord = {
+      id: manifest.config.digest,
+      manifest: manifestDescriptor,
+      ...(index ? { index } : {}),
+      config: manifest.config,
+      layers,
+      platform: {
+        os: config.os,
+        architecture: config.architecture,
+        ...(config.variant ? { variant: config.variant } : {}),
+      },
+      ...(config.created ? { created: config.created } : {}),
+      added: existing?.added ?? new Date().toISOString(),
+    };
+    const repoDigest = index?.digest ?? manifestDescriptor.digest;
+    const changed = await service.images.lock.run(async () => {
+      await service.images.put(record);
+      const before = ref.tag
+        ? await service.images.setRef({ domain: ref.domain, path: ref.path, tag: ref.tag }, record.id)
+        : undefined;
+      await service.images.setRef(withDigest(ref, repoDigest), record.id);
+      return !existing || before !== undefined;
+    });
+    emit({ status: `Digest: ${repoDigest}` });
+    emit({
+      status: `Status: ${changed ? "Downloaded newer image" : "Image is up to date"} for ${familiarString(ref)}`,
+    });
+    return record;
+  } finally {
+    for (const key of leased) service.leases.delete(key);
+  }
+}
+
+function checkPlatform(config: ImageConfig, want: import("./manifest.js").Platform, ref: Reference): void {
+  if (config.os !== want.os || config.architecture !== want.architecture)
+    throw new InvalidImage(
+      `image ${familiarString(ref)} is ${formatPlatform(config)}, not ${formatPlatform(want)}: pick another tag or --platform`,
+    );
+}
+
+async function pullLayers(
+  service: ImageService,
+  client: RegistryClient,
+  repo: string,
+  descriptors: Descriptor[],
+  diffIds: string[],
+  chain: string[],
+  emit: ProgressSink,
+): Promise<LayerRecord[]> {
+  const slots = new Semaphore(service.concurrency);
+  const committed: Promise<unknown>[] = [];
+  const tasks = descriptors.map((layer, i) => {
+    const id = shortId(layer.digest);
+    const chainId = chain[i]!;
+    const parent = i > 0 ? chain[i - 1] : undefined;
+    const parentReady = i > 0 ? committed[i - 1]! : Promise.resolve();
+    const task = (async (): Promise<number> => {
+      const haveSnapshot = (await service.snapshotter.stat(chainId))?.kind === "committed";
+      const haveBlob = await service.content.has(layer.digest);
+      if (haveSnapshot && haveBlob) {
+        emit({ status: "Already exists", id });
+        await parentReady;
+        return knownUnpackedSize(service, chainId);
+      }
+      emit({ status: "Pulling fs layer", id });
+      return slots.run(async () => {
+        const blob = haveBlob ? undefined : await client.getBlob(repo, layer.digest);
+        const ingest = blob ? await service.content.ingest(layer) : undefined;
+        const compressed = blob
+          ? ingest!.tee(reportBytes(blob.body, emit, "Downloading", id, layer.size))
+          : service.content.read(layer.digest, { verify: true });
+        const tar = decompress(compressed, layerCompression(layer.mediaType));
+        let unpacked = knownUnpackedSize(service, chainId);
+        if (haveSnapshot) {
+          // Only the blob was missing (the layer came with another image): store it.
+          for await (const _ of tar);
+          await ingest!.commit();
+        } else {
+          try {
+            const applied = await applyLayer(service.snapshotter, reportExtracting(tar, emit, id), {
+              chainId,
+              ...(parent ? { parent } : {}),
+              diffId: diffIds[i]!,
+              parentReady,
+              beforeCommit: async () => {
+                if (ingest) {
+                  emit({ status: "Verifying Checksum", id });
+                  await ingest.commit();
+                  emit({ status: "Download complete", id });
+                }
+              },
+            });
+            unpacked = applied.unpackedSize;
+          } catch (err) {
+            await ingest?.abort();
+            throw err;
+          }
+        }
+        await parentReady;
+        emit({ status: "Pull complete", id });
+        return unpacked;
+      });
+    })();
+    committed.push(task);
+    return task;
+  });
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return descriptors.map((d, i) => ({
+    digest: d.digest,
+    size: d.size,
+    mediaType: d.mediaType,
+    diffId: diffIds[i]!,
+    chainId: chain[i]!,
+    unpackedSize: (results[i] as PromiseFulfilledResult<number>).value,
+  }));
+}
+
+function knownUnpackedSize(service: ImageService, chainId: string): number {
+  for (const image of service.images.all())
+    for (const l of image.layers) if (l.chainId === chainId) return l.unpackedSize;
+  return 0;
+}
+
+/** One "Extracting" event when the tar starts flowing (it is unpacked as it downloads). */
+async function* reportExtracting(
+  tar: AsyncIterable<Buffer>,
+  emit: ProgressSink,
+  id: string,
+): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  let started = false;
+  for await (const chunk of tar) {
+    if (!started) {
+      started = true;
+      emit({ status: "Extracting", id, progressDetail: { current: 0 }, progress: progressBar(0) });
+    }
+    bytes += chunk.length;
+    yield chunk;
+  }
+  emit({ status: "Extracting", id, progressDetail: { current: bytes }, progress: progressBar(bytes) });
+}

@@ -1,0 +1,133 @@
+/** Image-service fixtures: a store in a temporary directory, test images pushed straight to a registry. */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { chainIds } from "../../src/image/chain.js";
+import { digestOf } from "../../src/image/digest.js";
+import { type Descriptor, type ImageConfig, MediaType } from "../../src/image/manifest.js";
+import { RegistryClient } from "../../src/image/registry/client.js";
+import { ImageService } from "../../src/image/service.js";
+import { CopySnapshotter } from "../../src/snapshot/copy.js";
+import { OverlaySnapshotter } from "../../src/snapshot/overlay.js";
+import { file, tarBuffer } from "./tar.js";
+
+export interface TestStore {
+  root: string;
+  service: ImageService;
+  reopen(): Promise<ImageService>;
+  remove(): void;
+}
+
+export async function openStore(
+  root = mkdtempSync(join(tmpdir(), "berth-images-")),
+  options: { copy?: boolean; inUse?: (id: string) => boolean } = {},
+): Promise<TestStore> {
+  const open = async () => {
+    const snapshotter = await (options.copy
+      ? new CopySnapshotter(join(root, "copy"))
+      : new OverlaySnapshotter(join(root, "overlay"))
+    ).open();
+    return ImageService.open({
+      root: join(root, "image"),
+      snapshotter,
+      registry: { credentials: async () => undefined },
+      ...(options.inUse ? { imageInUse: options.inUse } : {}),
+    });
+  };
+  const store: TestStore = {
+    root,
+    service: await open(),
+    reopen: async () => {
+      store.service = await open();
+      return store.service;
+    },
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+  return store;
+}
+
+/** A layer tar with `files` (name → content). */
+export function layerTar(files: Record<string, string | Buffer>): Promise<Buffer> {
+  return tarBuffer(Object.entries(files).map(([name, content]) => file(name, content.toString("binary"))));
+}
+
+export function randomLayer(name: string, bytes: number): Promise<Buffer> {
+  // Random data does not compress: the blob is as large as asked.
+  return tarBuffer([{ header: { name, type: "file", size: bytes, mode: 0o644 }, body: randomBytes(bytes) }]);
+}
+
+export interface PushedImage {
+  manifest: Descriptor;
+  config: Descriptor;
+  layers: Descriptor[];
+  diffIds: string[];
+  chainIds: string[];
+}
+
+/** Uploads layers (tars, gzipped here), a config and a manifest with the registry client itself. */
+export async function pushTestImage(
+  client: RegistryClient,
+  repo: string,
+  tag: string,
+  tars: Buffer[],
+  options: { oci?: boolean; architecture?: string; compress?: boolean } = {},
+): Promise<PushedImage> {
+  const layers: Descriptor[] = [];
+  for (const tar of tars) {
+    const blob = options.compress === false ? tar : gzipSync(tar);
+    const desc = {
+      mediaType: options.oci
+        ? options.compress === false
+          ? MediaType.OciLayer
+          : MediaType.OciLayerGzip
+        : MediaType.DockerLayer,
+      digest: digestOf(blob),
+      size: blob.length,
+    };
+    if (!(await client.hasBlob(repo, desc.digest)))
+      await client.putBlob(repo, desc, async function* () {
+        yield blob;
+      });
+    layers.push(desc);
+  }
+  const diffIds = tars.map((t) => digestOf(t));
+  const config: ImageConfig = {
+    os: "linux",
+    architecture: options.architecture ?? "amd64",
+    config: { Cmd: ["sh"] },
+    rootfs: { type: "layers", diff_ids: diffIds },
+    created: "2024-01-01T00:00:00Z",
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDesc = {
+    mediaType: options.oci ? MediaType.OciConfig : MediaType.DockerConfig,
+    digest: digestOf(configBytes),
+    size: configBytes.length,
+  };
+  await client.putBlob(repo, configDesc, async function* () {
+    yield configBytes;
+  });
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: options.oci ? MediaType.OciManifest : MediaType.DockerManifest,
+      config: configDesc,
+      layers,
+    }),
+  );
+  const type = options.oci ? MediaType.OciManifest : MediaType.DockerManifest;
+  await client.putManifest(repo, tag, manifest, type);
+  return {
+    manifest: { mediaType: type, digest: digestOf(manifest), size: manifest.length },
+    config: configDesc,
+    layers,
+    diffIds,
+    chainIds: chainIds(diffIds),
+  };
+}
+
+export function anonymousClient(host: string): RegistryClient {
+  return new RegistryClient(host, { credentials: async () => undefined });
+}
