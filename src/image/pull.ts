@@ -185,6 +185,10 @@ async function pullLayers(
             unpacked = applied.unpackedSize;
           } catch (err) {
             await ingest?.abort();
+            // A blob true to its digest but wrong for this image (bad diff ID, escaping tar):
+            // it was stored by this pull, and nothing else wants it.
+            if (ingest && !service.images.all().some((i) => i.layers.some((l) => l.digest === layer.digest)))
+              await service.content.delete(layer.digest);
             throw err;
           }
         }

@@ -56,11 +56,12 @@ export async function applyLayer(
     );
     const diffId = hashing.digest();
     const chainId = typeof target.chainId === "string" ? target.chainId : target.chainId(diffId);
+    // The caller's check first: a blob that is not what its digest says explains a wrong diff ID.
+    await target.beforeCommit?.();
     if (target.diffId && diffId !== target.diffId)
       throw new DigestMismatch(
         `layer ${chainId}: its content has diff ID ${diffId}, the image config says ${target.diffId}`,
       );
-    await target.beforeCommit?.();
     await target.parentReady;
     try {
       await snapshotter.commit(chainId, key, {

@@ -85,9 +85,13 @@ export class RegistryClient {
   async checkLogin(creds: Credentials): Promise<void> {
     this.credentials = Promise.resolve(creds);
     this.tokens.clear();
-    const res = await this.fetch("/v2/", { scopes: [] });
-    if (res.status === 401)
-      throw new RegistryError(`login to ${this.host}: unauthorized: wrong username or password`, 401);
+    try {
+      await this.request("/v2/", { scopes: [] });
+    } catch (err) {
+      if (err instanceof RegistryError && (err.status === 401 || err.code === "unauthorized"))
+        throw new RegistryError(`login to ${this.host}: unauthorized: wrong username or password`, 401);
+      throw err;
+    }
   }
 
   async getManifest(repo: string, reference: string): Promise<ManifestResponse> {
@@ -113,10 +117,8 @@ export class RegistryClient {
     const length = res.headers.get("content-length");
     const body = res.body;
     if (!body) throw new RegistryError(`blob ${digest} from ${this.host}/${repo}: empty response`);
-    return {
-      body: Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>),
-      ...(length ? { size: Number(length) } : {}),
-    };
+    const where = `blob ${digest} from ${this.host}/${repo}`;
+    return { body: readBody(Readable.fromWeb(body as WebStream), where), ...(length ? { size: Number(length) } : {}) };
   }
 
   async hasBlob(repo: string, digest: string): Promise<boolean> {
@@ -239,7 +241,7 @@ export class RegistryClient {
       } as RequestInit);
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+      const reason = explainNetworkError(cause?.code ?? cause?.message ?? (err as Error).message);
       const hint =
         url.startsWith("https:") && reason.includes("EPROTO")
           ? " (a plain-HTTP registry? name it insecure)"
@@ -321,6 +323,28 @@ export class RegistryClient {
         ? " (are the credentials allowed to do this?)"
         : ` (run \`berth login ${this.host}\`?)`;
     return new RegistryError(`${what}: HTTP ${res.status}${detail ? ` ${detail}` : ""}${hint}`, res.status);
+  }
+}
+
+type WebStream = import("node:stream/web").ReadableStream<Uint8Array>;
+
+function explainNetworkError(code: string): string {
+  if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return "the connection closed early (truncated response)";
+  return code;
+}
+
+/** A response body whose network errors say which blob and how far it got. */
+async function* readBody(body: AsyncIterable<Buffer>, where: string): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  try {
+    for await (const chunk of body) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    const code = cause?.code ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new RegistryError(`${where}: ${explainNetworkError(code)} after ${bytes} bytes`, undefined, { cause: err });
   }
 }
 
