@@ -1,6 +1,7 @@
 /** Image-service fixtures: a store in a temporary directory, test images pushed straight to a registry. */
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -130,4 +131,34 @@ export async function pushTestImage(
 
 export function anonymousClient(host: string): RegistryClient {
   return new RegistryClient(host, { credentials: async () => undefined });
+}
+
+/**
+ * The store's invariants, which must hold after a crash at any instant (once reopened): every
+ * name points at a record, every record's blobs verify and its layers are committed snapshots
+ * chained in order, no half-unpacked snapshot or partial blob is left, every blob verifies.
+ */
+export async function assertConsistent(service: ImageService, root: string): Promise<void> {
+  const imageRoot = join(root, "image");
+  if (existsSync(join(imageRoot, "repositories.json"))) {
+    const refs = JSON.parse(readFileSync(join(imageRoot, "repositories.json"), "utf8")).refs as Record<string, string>;
+    for (const [name, id] of Object.entries(refs))
+      assert.ok(existsSync(join(imageRoot, "images", `${id.slice(7)}.json`)), `${name} points at a missing record`);
+  }
+  assert.deepEqual(readdirSync(join(imageRoot, "ingest")), [], "partial blobs left in ingest/");
+  const snapshots = new Map((await service.snapshotter.list()).map((s) => [s.key, s]));
+  for (const s of snapshots.values()) {
+    assert.equal(s.kind, "committed", `snapshot ${s.key} left ${s.kind}`);
+    if (s.parent) assert.ok(snapshots.has(s.parent), `snapshot ${s.key} has a missing parent`);
+  }
+  for (const image of service.images.all()) {
+    for (const d of [image.manifest.digest, image.config.digest, ...image.layers.map((l) => l.digest)])
+      assert.ok(await service.content.has(d), `image ${image.id}: blob ${d} missing`);
+    image.layers.forEach((l, i) => {
+      const snap = snapshots.get(l.chainId);
+      assert.ok(snap, `image ${image.id}: layer ${l.chainId} not unpacked`);
+      assert.equal(snap?.parent, i > 0 ? image.layers[i - 1]!.chainId : undefined);
+    });
+  }
+  for (const d of await service.content.list()) for await (const _ of service.content.read(d, { verify: true }));
 }
