@@ -9,17 +9,15 @@ import { execFile } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
-import { createGzip } from "node:zlib";
 import { InvalidArgument } from "../errors.js";
-import { applyLayer } from "../snapshot/apply.js";
 import type { Chunks } from "../util/byte-source.js";
 import { decompress } from "../util/compression.js";
 import type { TarInput } from "../util/tar/writer.js";
 import { writeTar } from "../util/tar/writer.js";
-import { teeTo } from "../util/tee.js";
 import { createImage } from "./create.js";
 import type { ImageRecord } from "./image-store.js";
-import { type ContainerConfig, type ImageConfig, MediaType } from "./manifest.js";
+import { ingestLayer, releaseLeases } from "./layer-ingest.js";
+import type { ContainerConfig, ImageConfig } from "./manifest.js";
 import { hostPlatform } from "./platform.js";
 import type { ImageService } from "./service.js";
 
@@ -39,54 +37,21 @@ export async function importImage(
   tar: Chunks,
   options: ImportOptions = {},
 ): Promise<ImageRecord> {
-  const gzip = createGzip({ chunkSize: 1 << 16 });
-  const ingest = await service.content.ingest();
-  const stored = (async () => {
-    for await (const chunk of gzip) await ingest.write(chunk as Buffer);
-  })();
-  stored.catch(() => {});
-  let blob: { digest: string; size: number } | undefined;
-  let chainId: string | undefined;
+  const layer = await ingestLayer(service, decompress(tar));
   try {
-    const applied = await applyLayer(service.snapshotter, teeTo(decompress(tar), gzip), {
-      chainId: (diffId) => diffId,
-      beforeCommit: async () => {
-        await stored;
-        blob = await ingest.commit();
-        service.leases.add(blob.digest);
-      },
-    });
-    chainId = applied.chainId;
-    service.leases.add(chainId);
     const created = options.created ?? new Date().toISOString();
-    const platform = hostPlatform();
     const config: ImageConfig = {
-      ...platform,
+      ...hostPlatform(),
       created,
       config: options.config ?? {},
-      rootfs: { type: "layers", diff_ids: [applied.diffId] },
+      rootfs: { type: "layers", diff_ids: [layer.diffId] },
       history: [
         { created, created_by: "berth import", ...(options.message ? { comment: options.message } : {}) },
       ],
     };
-    return await createImage(
-      service,
-      config,
-      [
-        {
-          blob: { mediaType: MediaType.DockerLayer, ...blob! },
-          diffId: applied.diffId,
-          unpackedSize: applied.unpackedSize,
-        },
-      ],
-      options.reference,
-    );
-  } catch (err) {
-    await ingest.abort();
-    throw err;
+    return await createImage(service, config, [layer], options.reference);
   } finally {
-    if (blob) service.leases.delete(blob.digest);
-    if (chainId) service.leases.delete(chainId);
+    releaseLeases(service, [layer]);
   }
 }
 

@@ -141,9 +141,15 @@ export function anonymousClient(host: string): RegistryClient {
 export async function assertConsistent(service: ImageService, root: string): Promise<void> {
   const imageRoot = join(root, "image");
   if (existsSync(join(imageRoot, "repositories.json"))) {
-    const refs = JSON.parse(readFileSync(join(imageRoot, "repositories.json"), "utf8")).refs as Record<string, string>;
+    const refs = JSON.parse(readFileSync(join(imageRoot, "repositories.json"), "utf8")).refs as Record<
+      string,
+      string
+    >;
     for (const [name, id] of Object.entries(refs))
-      assert.ok(existsSync(join(imageRoot, "images", `${id.slice(7)}.json`)), `${name} points at a missing record`);
+      assert.ok(
+        existsSync(join(imageRoot, "images", `${id.slice(7)}.json`)),
+        `${name} points at a missing record`,
+      );
   }
   assert.deepEqual(readdirSync(join(imageRoot, "ingest")), [], "partial blobs left in ingest/");
   const snapshots = new Map((await service.snapshotter.list()).map((s) => [s.key, s]));
@@ -160,5 +166,6 @@ export async function assertConsistent(service: ImageService, root: string): Pro
       assert.equal(snap?.parent, i > 0 ? image.layers[i - 1]!.chainId : undefined);
     });
   }
-  for (const d of await service.content.list()) for await (const _ of service.content.read(d, { verify: true }));
+  for (const d of await service.content.list())
+    for await (const _ of service.content.read(d, { verify: true }));
 }

@@ -118,7 +118,10 @@ export class RegistryClient {
     const body = res.body;
     if (!body) throw new RegistryError(`blob ${digest} from ${this.host}/${repo}: empty response`);
     const where = `blob ${digest} from ${this.host}/${repo}`;
-    return { body: readBody(Readable.fromWeb(body as WebStream), where), ...(length ? { size: Number(length) } : {}) };
+    return {
+      body: readBody(Readable.fromWeb(body as WebStream), where),
+      ...(length ? { size: Number(length) } : {}),
+    };
   }
 
   async hasBlob(repo: string, digest: string): Promise<boolean> {
@@ -329,7 +332,8 @@ export class RegistryClient {
 type WebStream = import("node:stream/web").ReadableStream<Uint8Array>;
 
 function explainNetworkError(code: string): string {
-  if (code === "UND_ERR_SOCKET" || code === "ECONNRESET") return "the connection closed early (truncated response)";
+  if (code === "UND_ERR_SOCKET" || code === "ECONNRESET")
+    return "the connection closed early (truncated response)";
   return code;
 }
 
@@ -344,7 +348,9 @@ async function* readBody(body: AsyncIterable<Buffer>, where: string): AsyncGener
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     const code = cause?.code ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new RegistryError(`${where}: ${explainNetworkError(code)} after ${bytes} bytes`, undefined, { cause: err });
+    throw new RegistryError(`${where}: ${explainNetworkError(code)} after ${bytes} bytes`, undefined, {
+      cause: err,
+    });
   }
 }
 

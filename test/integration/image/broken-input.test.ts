@@ -55,12 +55,20 @@ function serveBlob(repo: string, data: Buffer, digest = digestOf(data), length?:
 }
 
 /** Serves an image whose parts can be tampered with; returns the layer's descriptor. */
-async function serveImage(repo: string, tar: Buffer, tamper: { blob?: Buffer; diffId?: string; length?: number } = {}) {
+async function serveImage(
+  repo: string,
+  tar: Buffer,
+  tamper: { blob?: Buffer; diffId?: string; length?: number } = {},
+) {
   const blob = gzipSync(tar);
   const digest = digestOf(blob);
   serveBlob(repo, tamper.blob ?? blob, digest, tamper.length);
   const config = Buffer.from(
-    JSON.stringify({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [tamper.diffId ?? digestOf(tar)] } }),
+    JSON.stringify({
+      os: "linux",
+      architecture: "amd64",
+      rootfs: { type: "layers", diff_ids: [tamper.diffId ?? digestOf(tar)] },
+    }),
   );
   const configDigest = serveBlob(repo, config);
   const manifest = Buffer.from(
@@ -88,22 +96,34 @@ async function assertUnchanged(layer: { digest: string; diffId: string }) {
 test("a layer blob whose content does not match its digest is refused", async () => {
   const tar = await tarBuffer([file("a", "good")]);
   const layer = await serveImage("lie/blob", tar, { blob: gzipSync(await tarBuffer([file("a", "evil")])) });
-  await assert.rejects(store.service.pull(`${host}/lie/blob`), /digest sha256:[0-9a-f]+, expected sha256|size \d+, expected/);
+  await assert.rejects(
+    store.service.pull(`${host}/lie/blob`),
+    /digest sha256:[0-9a-f]+, expected sha256|size \d+, expected/,
+  );
   await assertUnchanged(layer);
 });
 
 test("a truncated layer blob is refused", async () => {
   const tar = await tarBuffer([file("a", "x".repeat(100_000))]);
   const blob = gzipSync(tar);
-  const layer = await serveImage("lie/short", tar, { blob: blob.subarray(0, blob.length - 100), length: blob.length });
-  await assert.rejects(store.service.pull(`${host}/lie/short`), /closed early \(truncated|size \d+, expected/);
+  const layer = await serveImage("lie/short", tar, {
+    blob: blob.subarray(0, blob.length - 100),
+    length: blob.length,
+  });
+  await assert.rejects(
+    store.service.pull(`${host}/lie/short`),
+    /closed early \(truncated|size \d+, expected/,
+  );
   await assertUnchanged(layer);
 });
 
 test("a layer whose content does not match the config's diff ID is refused", async () => {
   const tar = await tarBuffer([file("a", "x")]);
   const layer = await serveImage("lie/diffid", tar, { diffId: digestOf("something else") });
-  await assert.rejects(store.service.pull(`${host}/lie/diffid`), /diff ID sha256:[0-9a-f]+, the image config says/);
+  await assert.rejects(
+    store.service.pull(`${host}/lie/diffid`),
+    /diff ID sha256:[0-9a-f]+, the image config says/,
+  );
   await assertUnchanged(layer);
 });
 
@@ -113,7 +133,10 @@ test("a manifest of an unknown media type is refused before anything is fetched"
     body: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.example.thing+json" })),
   });
   const blobs = await store.service.content.list();
-  await assert.rejects(store.service.pull(`${host}/lie/type`), /unsupported manifest media type "application\/vnd.example.thing\+json"/);
+  await assert.rejects(
+    store.service.pull(`${host}/lie/type`),
+    /unsupported manifest media type "application\/vnd.example.thing\+json"/,
+  );
   assert.deepEqual(await store.service.content.list(), blobs);
 });
 
@@ -121,11 +144,18 @@ test("a manifest that does not match the digest it was asked for is refused", as
   const other = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] }));
   const asked = digestOf("not this");
   routes.set(`/v2/lie/manifest/manifests/${asked}`, { type: MediaType.OciIndex, body: other });
-  await assert.rejects(store.service.pull(`${host}/lie/manifest@${asked}`), /content has digest .* not the digest asked for/);
+  await assert.rejects(
+    store.service.pull(`${host}/lie/manifest@${asked}`),
+    /content has digest .* not the digest asked for/,
+  );
 });
 
 test("a layer that escapes through a symlink is refused and writes nothing outside", async () => {
-  const tar = await tarBuffer([symlink("escape", work), file("escape/victim", "pwned"), file("escape/new", "pwned")]);
+  const tar = await tarBuffer([
+    symlink("escape", work),
+    file("escape/victim", "pwned"),
+    file("escape/new", "pwned"),
+  ]);
   const layer = await serveImage("evil/layer", tar);
   await assert.rejects(store.service.pull(`${host}/evil/layer`), /goes through the symlink "escape"/);
   assert.equal(existsSync(join(work, "new")), false);

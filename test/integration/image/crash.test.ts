@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { anonymousClient, assertConsistent, openStore, type PushedImage, pushTestImage, randomLayer } from "../../helpers/images.js";
+import {
+  anonymousClient,
+  assertConsistent,
+  openStore,
+  type PushedImage,
+  pushTestImage,
+  randomLayer,
+} from "../../helpers/images.js";
 import { startRegistry, type TestRegistry } from "../../helpers/registry.js";
 
 const child = new URL("../../helpers/image-child.js", import.meta.url).pathname;

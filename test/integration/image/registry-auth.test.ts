@@ -5,7 +5,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { importBusybox } from "../../../src/image/import.js";
 import { RegistryClient } from "../../../src/image/registry/client.js";
-import { loadCredentials, removeCredentials, storeCredentials } from "../../../src/image/registry/credentials.js";
+import {
+  loadCredentials,
+  removeCredentials,
+  storeCredentials,
+} from "../../../src/image/registry/credentials.js";
 import { ImageService } from "../../../src/image/service.js";
 import { OverlaySnapshotter } from "../../../src/snapshot/overlay.js";
 import { layerTar, pushTestImage } from "../../helpers/images.js";
@@ -41,7 +45,10 @@ for (const kind of ["basic", "token"] as const) {
 
     test("a wrong password is refused at login", async () => {
       const client = new RegistryClient(registry.host);
-      await assert.rejects(client.checkLogin({ username: "alice", password: "nope" }), /wrong username or password|HTTP 401/);
+      await assert.rejects(
+        client.checkLogin({ username: "alice", password: "nope" }),
+        /wrong username or password|HTTP 401/,
+      );
     });
 
     test("after login (stored in config.json) push and pull work", async () => {
@@ -73,7 +80,9 @@ for (const kind of ["basic", "token"] as const) {
     });
 
     test("chunked uploads work too", async () => {
-      const client = new RegistryClient(registry.host, { credentials: (h) => loadCredentials(h, dockerConfig) });
+      const client = new RegistryClient(registry.host, {
+        credentials: (h) => loadCredentials(h, dockerConfig),
+      });
       const tar = await layerTar({ big: Buffer.alloc(300_000, 7) });
       const pushed = await pushTestImage(client, "team/chunked", "1", [tar]);
       const s = await service(`${kind}-chunks`);
@@ -89,7 +98,10 @@ for (const kind of ["basic", "token"] as const) {
 
 test("logout removes the stored credentials", async () => {
   await storeCredentials("example.test:5000", { username: "u", password: "p" }, dockerConfig);
-  assert.deepEqual(await loadCredentials("example.test:5000", dockerConfig), { username: "u", password: "p" });
+  assert.deepEqual(await loadCredentials("example.test:5000", dockerConfig), {
+    username: "u",
+    password: "p",
+  });
   assert.equal(await removeCredentials("example.test:5000", dockerConfig), true);
   assert.equal(await loadCredentials("example.test:5000", dockerConfig), undefined);
   assert.equal(await removeCredentials("example.test:5000", dockerConfig), false);
