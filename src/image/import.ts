@@ -124,7 +124,7 @@ export async function importBusybox(
   return importImage(service, writeTar(entries), {
     reference,
     config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["sh"] },
-    created: new Date(mtime * 1000).toISOString(),
+    created: new Date(mtime * 1000).toISOString().replace(".000Z", "Z"),
     message: `imported from the host's ${BUSYBOX}`,
   });
 }

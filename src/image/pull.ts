@@ -16,16 +16,33 @@ import {
   type Descriptor,
   type ImageConfig,
   layerCompression,
+  MediaType,
   manifestKind,
+  type Platform,
   parseConfig,
   parseIndex,
   parseManifest,
 } from "./manifest.js";
 import { formatPlatform, hostPlatform, selectManifest } from "./platform.js";
 import { noProgress, type ProgressSink, progressBar, reportBytes, shortId } from "./progress.js";
-import { familiarName, familiarString, parseReference, type Reference, withDigest } from "./reference.js";
-import type { RegistryClient } from "./registry/client.js";
+import { familiarName, familiarString, parseReference, withDigest } from "./reference.js";
+import type { ManifestResponse, RegistryClient } from "./registry/client.js";
 import type { ImageService, PullOptions } from "./service.js";
+
+/** Where an image's manifests and blobs come from: a registry repository, an OCI layout. */
+export interface ImageSource {
+  /** A manifest or index by tag or digest, its digest verified. */
+  manifest(reference: string): Promise<ManifestResponse>;
+  /** A blob's bytes as they arrive; the content store verifies them. */
+  blob(descriptor: Descriptor): Promise<AsyncIterable<Buffer>>;
+}
+
+export function registrySource(client: RegistryClient, repo: string): ImageSource {
+  return {
+    manifest: (reference) => client.getManifest(repo, reference),
+    blob: async (d) => (await client.getBlob(repo, d.digest)).body,
+  };
+}
 
 export async function pull(
   service: ImageService,
@@ -34,45 +51,89 @@ export async function pull(
 ): Promise<ImageRecord> {
   const ref = parseReference(text, { defaultTag: true });
   const emit = options.onProgress ?? noProgress;
-  const client = service.client(ref.domain);
+  emit({ status: `Pulling from ${familiarName(ref)}`, id: ref.tag ?? ref.digest! });
+  const source = registrySource(service.client(ref.domain), ref.path);
+  const fetched = await fetchImage(
+    service,
+    source,
+    ref.digest ?? ref.tag!,
+    { ...options, onProgress: emit },
+    familiarString(ref),
+  );
+  try {
+    const changed = await service.images.lock.run(async () => {
+      const before = ref.tag
+        ? await service.images.setRef({ domain: ref.domain, path: ref.path, tag: ref.tag }, fetched.record.id)
+        : undefined;
+      await service.images.setRef(withDigest(ref, fetched.repoDigest), fetched.record.id);
+      return fetched.isNew || before !== undefined;
+    });
+    emit({ status: `Digest: ${fetched.repoDigest}` });
+    emit({
+      status: `Status: ${changed ? "Downloaded newer image" : "Image is up to date"} for ${familiarString(ref)}`,
+    });
+    return fetched.record;
+  } finally {
+    fetched.release();
+  }
+}
+
+export interface FetchedImage {
+  record: ImageRecord;
+  /** The digest a name@digest reference uses: the index's when the image came through one. */
+  repoDigest: string;
+  /** No record with this ID existed before. */
+  isNew: boolean;
+  /** Ends the leases that kept GC away; call once the image is named. */
+  release(): void;
+}
+
+/**
+ * Brings an image from `source` into the stores and writes its record (without names): the
+ * manifest (through the index when there is one), the config, then the layers.
+ */
+export async function fetchImage(
+  service: ImageService,
+  source: ImageSource,
+  reference: string,
+  options: PullOptions,
+  what: string,
+): Promise<FetchedImage> {
+  const emit = options.onProgress ?? noProgress;
   const platform = options.platform ?? hostPlatform();
   const leased: string[] = [];
   const lease = (key: string) => {
     service.leases.add(key);
     leased.push(key);
   };
+  const release = () => {
+    for (const key of leased) service.leases.delete(key);
+  };
   try {
-    emit({ status: `Pulling from ${familiarName(ref)}`, id: ref.tag ?? ref.digest! });
     // 1. The manifest, through the index when there is one.
-    const top = await client.getManifest(ref.path, ref.digest ?? ref.tag!);
+    const top = await source.manifest(reference);
     let manifestResponse = top;
     let index: Descriptor | undefined;
     if (manifestKind(top.data, top.mediaType) === "index") {
       const chosen = selectManifest(parseIndex(top.data).manifests, platform);
-      index = {
-        mediaType: top.mediaType || "application/vnd.oci.image.index.v1+json",
-        digest: top.digest,
-        size: top.data.length,
-      };
-      manifestResponse = await client.getManifest(ref.path, chosen.digest);
+      index = { mediaType: top.mediaType || MediaType.OciIndex, digest: top.digest, size: top.data.length };
+      manifestResponse = await source.manifest(chosen.digest);
       if (manifestKind(manifestResponse.data, manifestResponse.mediaType) !== "manifest")
         throw new InvalidImage(`index entry ${chosen.digest} is not an image manifest`);
     }
     const manifest = parseManifest(manifestResponse.data);
     const manifestDescriptor: Descriptor = {
-      mediaType: manifest.mediaType ?? manifestResponse.mediaType,
+      mediaType: manifest.mediaType ?? (manifestResponse.mediaType || MediaType.OciManifest),
       digest: manifestResponse.digest,
       size: manifestResponse.data.length,
     };
 
     // 2. The config: small, fetched whole and verified.
     lease(manifest.config.digest);
-    if (!(await service.content.has(manifest.config.digest))) {
-      const blob = await client.getBlob(ref.path, manifest.config.digest);
-      await service.content.write(blob.body, manifest.config);
-    }
+    if (!(await service.content.has(manifest.config.digest)))
+      await service.content.write(await source.blob(manifest.config), manifest.config);
     const config = parseConfig(await service.content.readBytes(manifest.config.digest));
-    checkPlatform(config, platform, ref);
+    checkPlatform(config, platform, what);
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== manifest.layers.length)
       throw new InvalidImage(
@@ -83,10 +144,11 @@ export async function pull(
     for (const c of chain) lease(c);
 
     // 3. The layers.
-    const layers = await pullLayers(service, client, ref.path, manifest.layers, diffIds, chain, emit);
+    const layers = await fetchLayers(service, source, manifest.layers, diffIds, chain, emit);
 
-    // 4. The record, then the names.
+    // 4. The manifests as blobs, then the record.
     lease(manifestDescriptor.digest);
+    if (index) lease(index.digest);
     await service.content.writeBytes(top.data, { digest: top.digest });
     if (index) await service.content.writeBytes(manifestResponse.data, { digest: manifestResponse.digest });
     const existing = service.images.get(manifest.config.digest);
@@ -104,36 +166,24 @@ export async function pull(
       ...(config.created ? { created: config.created } : {}),
       added: existing?.added ?? new Date().toISOString(),
     };
-    const repoDigest = index?.digest ?? manifestDescriptor.digest;
-    const changed = await service.images.lock.run(async () => {
-      await service.images.put(record);
-      const before = ref.tag
-        ? await service.images.setRef({ domain: ref.domain, path: ref.path, tag: ref.tag }, record.id)
-        : undefined;
-      await service.images.setRef(withDigest(ref, repoDigest), record.id);
-      return !existing || before !== undefined;
-    });
-    emit({ status: `Digest: ${repoDigest}` });
-    emit({
-      status: `Status: ${changed ? "Downloaded newer image" : "Image is up to date"} for ${familiarString(ref)}`,
-    });
-    return record;
-  } finally {
-    for (const key of leased) service.leases.delete(key);
+    await service.images.lock.run(() => service.images.put(record));
+    return { record, repoDigest: index?.digest ?? manifestDescriptor.digest, isNew: !existing, release };
+  } catch (err) {
+    release();
+    throw err;
   }
 }
 
-function checkPlatform(config: ImageConfig, want: import("./manifest.js").Platform, ref: Reference): void {
+function checkPlatform(config: ImageConfig, want: Platform, what: string): void {
   if (config.os !== want.os || config.architecture !== want.architecture)
     throw new InvalidImage(
-      `image ${familiarString(ref)} is ${formatPlatform(config)}, not ${formatPlatform(want)}: pick another tag or --platform`,
+      `image ${what} is ${formatPlatform(config)}, not ${formatPlatform(want)}: pick another tag or --platform`,
     );
 }
 
-async function pullLayers(
+async function fetchLayers(
   service: ImageService,
-  client: RegistryClient,
-  repo: string,
+  source: ImageSource,
   descriptors: Descriptor[],
   diffIds: string[],
   chain: string[],
@@ -156,7 +206,7 @@ async function pullLayers(
       }
       emit({ status: "Pulling fs layer", id });
       return slots.run(async () => {
-        const blob = haveBlob ? undefined : await client.getBlob(repo, layer.digest);
+        const blob = haveBlob ? undefined : { body: await source.blob(layer) };
         const ingest = blob ? await service.content.ingest(layer) : undefined;
         const compressed = blob
           ? ingest!.tee(reportBytes(blob.body, emit, "Downloading", id, layer.size))
