@@ -6,7 +6,7 @@
 import { chainIds } from "./chain.js";
 import { digestOf } from "./digest.js";
 import type { ImageRecord, LayerRecord } from "./image-store.js";
-import { type Descriptor, type ImageConfig, type Manifest, MediaType } from "./manifest.js";
+import { type Descriptor, type ImageConfig, type Manifest, MediaType, parseConfig } from "./manifest.js";
 import { parseReference } from "./reference.js";
 import type { ImageService } from "./service.js";
 
@@ -16,13 +16,15 @@ export interface NewLayer {
   unpackedSize: number;
 }
 
+/** `config` as bytes keeps them exactly (a loaded image keeps its ID); as an object, it is serialised here. */
 export async function createImage(
   service: ImageService,
-  config: ImageConfig,
+  config: ImageConfig | Buffer,
   layers: NewLayer[],
   reference?: string,
 ): Promise<ImageRecord> {
-  const configBytes = Buffer.from(JSON.stringify(config));
+  const configBytes = Buffer.isBuffer(config) ? config : Buffer.from(JSON.stringify(config));
+  const parsed = Buffer.isBuffer(config) ? parseConfig(config) : config;
   const configDesc: Descriptor = {
     mediaType: MediaType.DockerConfig,
     digest: digestOf(configBytes),
@@ -60,11 +62,11 @@ export async function createImage(
       config: configDesc,
       layers: records,
       platform: {
-        os: config.os,
-        architecture: config.architecture,
-        ...(config.variant ? { variant: config.variant } : {}),
+        os: parsed.os,
+        architecture: parsed.architecture,
+        ...(parsed.variant ? { variant: parsed.variant } : {}),
       },
-      ...(config.created ? { created: config.created } : {}),
+      ...(parsed.created ? { created: parsed.created } : {}),
       added: service.images.get(configDesc.digest)?.added ?? new Date().toISOString(),
     };
     await service.images.lock.run(async () => {
