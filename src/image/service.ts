@@ -11,7 +11,7 @@ import { type ImageRecord, ImageStore } from "./image-store.js";
 import type { ImageConfig, Platform } from "./manifest.js";
 import { parseConfig } from "./manifest.js";
 import type { ProgressSink } from "./progress.js";
-import { formatReference, parseReference } from "./reference.js";
+import { familiarString, formatReference, parseReference } from "./reference.js";
 import { RegistryClient, type RegistryOptions } from "./registry/client.js";
 
 export const DEFAULT_IMAGE_ROOT = "/var/lib/berth/image";
@@ -37,6 +37,26 @@ export interface PushOptions {
   onProgress?: ProgressSink;
   /** Upload in PATCH chunks of this many bytes instead of one PUT. */
   chunkSize?: number;
+}
+
+/** A row of `docker images` (the Engine API's ImageSummary, in Berth's spelling). */
+export interface ImageSummary {
+  id: string;
+  /** Familiar names: `busybox:latest`, `localhost:5000/a:1`. */
+  repoTags: string[];
+  repoDigests: string[];
+  created?: string;
+  /** Bytes of file data in its layers, unpacked. */
+  size: number;
+}
+
+/** A row of `docker history`: newest first, layers of size 0 for config-only steps. */
+export interface HistoryRow {
+  id: string;
+  created?: string;
+  createdBy: string;
+  size: number;
+  comment: string;
 }
 
 export interface RemoveResult {
@@ -82,6 +102,37 @@ export class ImageService {
 
   resolve(nameOrId: string): ImageRecord {
     return this.images.resolve(nameOrId);
+  }
+
+  list(): ImageSummary[] {
+    return this.images
+      .all()
+      .map((image) => {
+        const refs = this.images.refsOf(image.id).map((r) => familiarString(parseReference(r)));
+        return {
+          id: image.id,
+          repoTags: refs.filter((r) => !r.includes("@")),
+          repoDigests: refs.filter((r) => r.includes("@")),
+          ...(image.created ? { created: image.created } : {}),
+          size: image.layers.reduce((n, l) => n + l.unpackedSize, 0),
+        };
+      })
+      .sort((a, b) => ((b.created ?? "") < (a.created ?? "") ? -1 : 1));
+  }
+
+  async history(nameOrId: string): Promise<HistoryRow[]> {
+    const image = this.resolve(nameOrId);
+    const config = await this.config(image);
+    const layers = [...image.layers];
+    const rows = (config.history ?? []).map((h) => ({
+      id: "<missing>",
+      ...(h.created ? { created: h.created } : {}),
+      createdBy: h.created_by ?? "",
+      size: h.empty_layer ? 0 : (layers.shift()?.unpackedSize ?? 0),
+      comment: h.comment ?? "",
+    }));
+    if (rows.length) rows[rows.length - 1]!.id = image.id;
+    return rows.reverse();
   }
 
   async config(image: ImageRecord): Promise<ImageConfig> {

@@ -4,7 +4,7 @@
  * mount namespace through the runtime instead; this executor serves tests, commit and export.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -57,8 +57,33 @@ export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promi
   }
 }
 
-/** True when the kernel lists overlayfs (built in, or loaded). */
-export async function overlaySupported(): Promise<boolean> {
+/**
+ * True when the kernel has overlayfs and it mounts with upper and work directories on the
+ * filesystem of `dir` (overlay on overlay, or on some network filesystems, does not).
+ */
+export async function overlaySupported(dir: string): Promise<boolean> {
   const text = await readFile("/proc/filesystems", "utf8").catch(() => "");
-  return /\toverlay$/m.test(text);
+  if (!/\toverlay$/m.test(text)) return false;
+  await mkdir(dir, { recursive: true });
+  const probe = await mkdtemp(join(dir, "overlay-probe-"));
+  try {
+    for (const d of ["lower", "upper", "work", "merged"]) await mkdir(join(probe, d));
+    await mountAll(
+      [
+        {
+          type: "overlay",
+          source: "overlay",
+          options: ["lowerdir=lower", "upperdir=upper", "workdir=work"],
+          cwd: probe,
+        },
+      ],
+      join(probe, "merged"),
+    );
+    await unmount(join(probe, "merged"));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
 }

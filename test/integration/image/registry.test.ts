@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { importBusybox } from "../../../src/image/import.js";
@@ -62,6 +62,28 @@ describe("an anonymous registry", () => {
     await s.pull(ref, { onProgress: (e) => again.push(e) });
     assert.ok(again.some((e) => e.status === "Already exists"));
     assert.equal(again.at(-1)!.status, `Status: Image is up to date for ${ref}`);
+  });
+
+  test("the copying snapshotter pulls and mounts the same image where overlayfs is unavailable", async () => {
+    const client = anonymousClient(registry.host);
+    await pushTestImage(client, "copy/img", "1", [
+      await layerTar({ "etc/a": "a", "etc/b": "b" }),
+      await layerTar({ "etc/.wh.a": "", "etc/c": "c" }),
+      await layerTar({ "etc/d": "d" }),
+    ]);
+    const copy = await openStore(undefined, { copy: true });
+    try {
+      const image = await copy.service.pull(`${registry.host}/copy/img:1`);
+      assert.equal(image.layers.length, 3);
+      await withMounted(
+        await copy.service.prepareRootfs("c", `${registry.host}/copy/img:1`),
+        async (root) => {
+          assert.deepEqual(readdirSync(join(root, "etc")).sort(), ["b", "c", "d"]);
+        },
+      );
+    } finally {
+      copy.remove();
+    }
   });
 
   test("two images sharing layers store and unpack the shared ones once", async () => {
