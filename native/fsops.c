@@ -166,7 +166,9 @@ static void clear_dir(const char *path, const char *keep, size_t keep_len) {
  * trip through user space; read/write is the fallback when stdin is not a pipe. */
 static void copy_data(int fd, uint64_t len, const char *name) {
   static char buf[1 << 16];
-  int can_splice = 1;
+  /* Node gives its children a socket pair, not a pipe, as stdin: splice then fails once with
+   * EINVAL, and read/write serves the rest of the batch. */
+  static int can_splice = 1;
   while (len > 0) {
     size_t want = len > (1 << 20) ? (1 << 20) : (size_t)len;
     ssize_t n;

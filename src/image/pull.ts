@@ -191,62 +191,68 @@ async function fetchLayers(
 ): Promise<LayerRecord[]> {
   const slots = new Semaphore(service.concurrency);
   const committed: Promise<unknown>[] = [];
+  const present = await Promise.all(
+    descriptors.map(async (layer, i) => ({
+      haveSnapshot: (await service.snapshotter.stat(chain[i]!))?.kind === "committed",
+      haveBlob: await service.content.has(layer.digest),
+    })),
+  );
   const tasks = descriptors.map((layer, i) => {
     const id = shortId(layer.digest);
     const chainId = chain[i]!;
     const parent = i > 0 ? chain[i - 1] : undefined;
     const parentReady = i > 0 ? committed[i - 1]! : Promise.resolve();
-    const task = (async (): Promise<number> => {
-      const haveSnapshot = (await service.snapshotter.stat(chainId))?.kind === "committed";
-      const haveBlob = await service.content.has(layer.digest);
-      if (haveSnapshot && haveBlob) {
-        emit({ status: "Already exists", id });
-        await parentReady;
-        return knownUnpackedSize(service, chainId);
-      }
-      emit({ status: "Pulling fs layer", id });
-      return slots.run(async () => {
-        const blob = haveBlob ? undefined : { body: await source.blob(layer) };
-        const ingest = blob ? await service.content.ingest(layer) : undefined;
-        const compressed = blob
-          ? ingest!.tee(reportBytes(blob.body, emit, "Downloading", id, layer.size))
-          : service.content.read(layer.digest, { verify: true });
-        const tar = decompress(compressed, layerCompression(layer.mediaType));
-        let unpacked = knownUnpackedSize(service, chainId);
-        if (haveSnapshot) {
-          // Only the blob was missing (the layer came with another image): store it.
-          for await (const _ of tar);
-          await ingest!.commit();
-        } else {
-          try {
-            const applied = await applyLayer(service.snapshotter, reportExtracting(tar, emit, id), {
-              chainId,
-              ...(parent ? { parent } : {}),
-              diffId: diffIds[i]!,
-              parentReady,
-              beforeCommit: async () => {
-                if (ingest) {
-                  emit({ status: "Verifying Checksum", id });
-                  await ingest.commit();
-                  emit({ status: "Download complete", id });
-                }
-              },
-            });
-            unpacked = applied.unpackedSize;
-          } catch (err) {
-            await ingest?.abort();
-            // A blob true to its digest but wrong for this image (bad diff ID, escaping tar):
-            // it was stored by this pull, and nothing else wants it.
-            if (ingest && !service.images.all().some((i) => i.layers.some((l) => l.digest === layer.digest)))
-              await service.content.delete(layer.digest);
-            throw err;
-          }
+    const { haveSnapshot, haveBlob } = present[i]!;
+    if (haveSnapshot && haveBlob) {
+      emit({ status: "Already exists", id });
+      const task = parentReady.then(() => knownUnpackedSize(service, chainId));
+      committed.push(task);
+      return task;
+    }
+    emit({ status: "Pulling fs layer", id });
+    // Slots are asked for here, synchronously and in layer order: a layer holding a slot only
+    // ever waits for lower layers, which asked earlier and so hold slots or are done.
+    const task = slots.run(async () => {
+      const blob = haveBlob ? undefined : { body: await source.blob(layer) };
+      const ingest = blob ? await service.content.ingest(layer) : undefined;
+      const compressed = blob
+        ? ingest!.tee(reportBytes(blob.body, emit, "Downloading", id, layer.size))
+        : service.content.read(layer.digest, { verify: true });
+      const tar = decompress(compressed, layerCompression(layer.mediaType));
+      let unpacked = knownUnpackedSize(service, chainId);
+      if (haveSnapshot) {
+        // Only the blob was missing (the layer came with another image): store it.
+        for await (const _ of tar);
+        await ingest!.commit();
+      } else {
+        try {
+          const applied = await applyLayer(service.snapshotter, reportExtracting(tar, emit, id), {
+            chainId,
+            ...(parent ? { parent } : {}),
+            diffId: diffIds[i]!,
+            parentReady,
+            beforeCommit: async () => {
+              if (ingest) {
+                emit({ status: "Verifying Checksum", id });
+                await ingest.commit();
+                emit({ status: "Download complete", id });
+              }
+            },
+          });
+          unpacked = applied.unpackedSize;
+        } catch (err) {
+          await ingest?.abort();
+          // A blob true to its digest but wrong for this image (bad diff ID, escaping tar):
+          // it was stored by this pull, and nothing else wants it.
+          if (ingest && !service.images.all().some((i) => i.layers.some((l) => l.digest === layer.digest)))
+            await service.content.delete(layer.digest);
+          throw err;
         }
-        await parentReady;
-        emit({ status: "Pull complete", id });
-        return unpacked;
-      });
-    })();
+      }
+      await parentReady;
+      emit({ status: "Pull complete", id });
+      return unpacked;
+    });
     committed.push(task);
     return task;
   });

@@ -23,7 +23,7 @@ export interface TestStore {
 
 export async function openStore(
   root = mkdtempSync(join(tmpdir(), "berth-images-")),
-  options: { copy?: boolean; inUse?: (id: string) => boolean } = {},
+  options: { copy?: boolean; inUse?: (id: string) => boolean; concurrency?: number } = {},
 ): Promise<TestStore> {
   const open = async () => {
     const snapshotter = await (options.copy
@@ -35,6 +35,7 @@ export async function openStore(
       snapshotter,
       registry: { credentials: async () => undefined },
       ...(options.inUse ? { imageInUse: options.inUse } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   };
   const store: TestStore = {

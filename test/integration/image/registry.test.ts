@@ -86,6 +86,20 @@ describe("an anonymous registry", () => {
     }
   });
 
+  test("a pull with one download slot and many layers completes (slots are taken in layer order)", async () => {
+    const client = anonymousClient(registry.host);
+    const tars = [];
+    for (let i = 0; i < 6; i++) tars.push(await layerTar({ [`layer${i}`]: "x".repeat(1000 * (6 - i)) }));
+    await pushTestImage(client, "slots/img", "1", tars);
+    const one = await openStore(undefined, { concurrency: 1 });
+    try {
+      const image = await one.service.pull(`${registry.host}/slots/img:1`);
+      assert.equal(image.layers.length, 6);
+    } finally {
+      one.remove();
+    }
+  });
+
   test("two images sharing layers store and unpack the shared ones once", async () => {
     const client = anonymousClient(registry.host);
     const base = await layerTar({ "etc/base": "base" });
