@@ -2,6 +2,8 @@
  * The image part's public surface, for the engine, the daemon and the CLI: open an
  * ImageService over a snapshotter, then call its verbs and the functions below.
  */
+
+export { applyChanges } from "./changes.js";
 export { type CommitOptions, commitSnapshot } from "./commit.js";
 export { loadDockerArchive, saveDockerArchive } from "./docker-archive.js";
 export * from "./errors.js";

@@ -1,5 +1,6 @@
 /** Image-service fixtures: a store in a temporary directory, test images pushed straight to a registry. */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -74,17 +75,25 @@ export async function pushTestImage(
   repo: string,
   tag: string,
   tars: Buffer[],
-  options: { oci?: boolean; architecture?: string; compress?: boolean } = {},
+  options: { oci?: boolean; architecture?: string; compress?: "gzip" | "zstd" | false } = {},
 ): Promise<PushedImage> {
   const layers: Descriptor[] = [];
   for (const tar of tars) {
-    const blob = options.compress === false ? tar : gzipSync(tar);
+    const compress = options.compress ?? "gzip";
+    const blob =
+      compress === "gzip"
+        ? gzipSync(tar)
+        : compress === "zstd"
+          ? execFileSync("zstd", ["-q", "-c"], { input: tar })
+          : tar;
     const desc = {
-      mediaType: options.oci
-        ? options.compress === false
-          ? MediaType.OciLayer
-          : MediaType.OciLayerGzip
-        : MediaType.DockerLayer,
+      mediaType: !options.oci
+        ? MediaType.DockerLayer
+        : compress === "gzip"
+          ? MediaType.OciLayerGzip
+          : compress === "zstd"
+            ? MediaType.OciLayerZstd
+            : MediaType.OciLayer,
       digest: digestOf(blob),
       size: blob.length,
     };

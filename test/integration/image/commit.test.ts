@@ -88,3 +88,21 @@ test("an image used by a container cannot be removed; unused ones are pruned", a
     st.remove();
   }
 });
+
+test("GC keeps the layers under a container's snapshot even when no image names them any more", async () => {
+  const st = await openStore();
+  try {
+    const img = await importImage(st.service, [await tarBuffer([file("a", "a")])], { reference: "gone:1" });
+    await st.service.prepareRootfs("container", "gone:1");
+    await st.service.remove("gone:1");
+    const first = await st.service.gc();
+    assert.equal(first.snapshots, 0);
+    assert.equal(first.blobs, 3, "manifest, config and layer blobs go");
+    assert.ok(await st.service.snapshotter.stat(img.layers[0]!.chainId));
+    await st.service.snapshotter.remove("container");
+    assert.equal((await st.service.gc()).snapshots, 1);
+    assert.deepEqual(await st.service.snapshotter.list(), []);
+  } finally {
+    st.remove();
+  }
+});

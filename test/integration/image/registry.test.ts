@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { importBusybox } from "../../../src/image/import.js";
+import { MediaType } from "../../../src/image/manifest.js";
+import { hostPlatform, parsePlatform } from "../../../src/image/platform.js";
 import type { ProgressEvent } from "../../../src/image/progress.js";
 import { withMounted } from "../../../src/snapshot/mount.js";
 import { anonymousClient, layerTar, openStore, pushTestImage, type TestStore } from "../../helpers/images.js";
@@ -98,6 +100,54 @@ describe("an anonymous registry", () => {
     } finally {
       one.remove();
     }
+  });
+
+  test("an index offers one manifest per platform: the host's by default, another on request", async () => {
+    const client = anonymousClient(registry.host);
+    const amd = await pushTestImage(client, "multi/img", "amd", [await layerTar({ arch: "amd64" })], {
+      oci: true,
+    });
+    const arm = await pushTestImage(client, "multi/img", "arm", [await layerTar({ arch: "arm64" })], {
+      oci: true,
+      architecture: "arm64",
+    });
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          { ...amd.manifest, platform: { os: "linux", architecture: "amd64" } },
+          { ...arm.manifest, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+        ],
+      }),
+    );
+    const indexDigest = await client.putManifest("multi/img", "1", index, MediaType.OciIndex);
+    const s = store.service;
+    const arm64 = await s.pull(`${registry.host}/multi/img:1`, { platform: parsePlatform("linux/arm64") });
+    assert.equal(arm64.platform.architecture, "arm64");
+    assert.equal(arm64.manifest.digest, arm.manifest.digest);
+    assert.equal(arm64.index?.digest, indexDigest);
+    const host = await s.pull(`${registry.host}/multi/img:1`);
+    assert.equal(host.platform.architecture, hostPlatform().architecture);
+    assert.equal(s.resolve(`${registry.host}/multi/img@${indexDigest}`).id, host.id);
+    await assert.rejects(
+      s.pull(`${registry.host}/multi/img:1`, { platform: parsePlatform("linux/s390x") }),
+      /no manifest for platform linux\/s390x/,
+    );
+  });
+
+  test("zstd-compressed OCI layers are pulled (through the zstd program)", async () => {
+    const client = anonymousClient(registry.host);
+    await pushTestImage(client, "zstd/img", "1", [await layerTar({ "etc/zstd": "z" })], {
+      oci: true,
+      compress: "zstd",
+    });
+    const image = await store.service.pull(`${registry.host}/zstd/img:1`);
+    assert.equal(image.layers[0]!.mediaType, MediaType.OciLayerZstd);
+    await withMounted(await store.service.prepareRootfs("z", image.id), async (root) => {
+      assert.equal(readFileSync(join(root, "etc/zstd"), "utf8"), "z");
+    });
+    await store.service.snapshotter.remove("z");
   });
 
   test("two images sharing layers store and unpack the shared ones once", async () => {
