@@ -2,7 +2,10 @@
  * `docker commit`: a container's changes (the upper directory of its active snapshot) become a
  * new layer on its image, and a new image whose config is the old one with the changes given.
  */
-import { diffUpperDir } from "../snapshot/diff.js";
+import { randomBytes } from "node:crypto";
+import { diffDirectories, diffUpperDir } from "../snapshot/diff.js";
+import { withMounted } from "../snapshot/mount.js";
+import type { Snapshotter } from "../snapshot/snapshotter.js";
 import { createImage } from "./create.js";
 import type { ImageRecord } from "./image-store.js";
 import { ingestLayer, releaseLeases } from "./layer-ingest.js";
@@ -25,8 +28,16 @@ export async function commitSnapshot(
 ): Promise<ImageRecord> {
   const image = service.resolve(imageNameOrId);
   const base = await service.config(image);
-  const upper = await service.snapshotter.upperDir(snapshotKey);
-  const layer = await ingestLayer(service, diffUpperDir(upper), image.layers.at(-1)?.chainId);
+  const snapshotter = service.snapshotter;
+  const upper = await snapshotter.upperDir(snapshotKey);
+  const parent = image.layers.at(-1)?.chainId;
+  const layer =
+    snapshotter.whiteouts === "overlay" || !parent
+      ? await ingestLayer(service, diffUpperDir(upper), parent)
+      : // A copying snapshot holds the whole tree: compare it with its parent's, mounted read-only.
+        await withView(snapshotter, parent, (lower) =>
+          ingestLayer(service, diffDirectories(lower, upper), parent),
+        );
   try {
     const created = new Date().toISOString();
     return await createImage(
@@ -54,5 +65,19 @@ export async function commitSnapshot(
     );
   } finally {
     releaseLeases(service, [layer]);
+  }
+}
+
+async function withView<T>(
+  snapshotter: Snapshotter,
+  parent: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const key = `commit-view-${randomBytes(6).toString("hex")}`;
+  const mounts = await snapshotter.view(key, parent);
+  try {
+    return await withMounted(mounts, fn);
+  } finally {
+    await snapshotter.remove(key);
   }
 }

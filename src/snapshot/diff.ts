@@ -17,6 +17,8 @@ import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./unpack.j
 interface Found {
   path: string;
   st: import("node:fs").Stats;
+  /** A deletion found by comparing two trees (overlay marks its own with a 0/0 device). */
+  deleted?: boolean;
 }
 
 async function walk(root: string): Promise<Found[]> {
@@ -32,6 +34,51 @@ async function walk(root: string): Promise<Found[]> {
   };
   await visit("");
   return out;
+}
+
+/**
+ * The changes from `lowerDir` to `upperDir`, two whole trees (the copying snapshotter's parent
+ * and child), as a layer tar: what is new or differs in type, mode, owner, size, mtime, device
+ * or link target, the directories leading to it, and a whiteout for each deleted top-most path.
+ * Extended attributes alone changing is not seen (as in containerd's naive diff).
+ */
+export async function* diffDirectories(lowerDir: string, upperDir: string): AsyncGenerator<Buffer> {
+  const lower = new Map((await walk(lowerDir)).map((f) => [f.path, f.st]));
+  const upper = await walk(upperDir);
+  const upperPaths = new Set(upper.map((f) => f.path));
+  const changed = new Set<string>();
+  const parentOf = (p: string) => p.slice(0, Math.max(0, p.lastIndexOf("/")));
+  const mark = (p: string) => {
+    for (let q = p; q && !changed.has(q); q = parentOf(q)) changed.add(q);
+  };
+  for (const { path, st } of upper) {
+    const old = lower.get(path);
+    if (!old || !same(old, st)) mark(path);
+  }
+  const out: Found[] = upper.filter((f) => changed.has(f.path));
+  for (const [path, st] of lower) {
+    const parent = parentOf(path);
+    if (!upperPaths.has(path) && (parent === "" || upperPaths.has(parent))) {
+      if (parent) mark(parent);
+      out.push({ path, st, deleted: true });
+    }
+  }
+  // Parents marked by deletions come in too; then everything in lexical order.
+  for (const f of upper) if (changed.has(f.path) && !out.includes(f)) out.push(f);
+  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const xattrs = await readXattrs(
+    upperDir,
+    out.filter((f) => !f.deleted && !f.st.isSymbolicLink()).map((f) => f.path),
+  );
+  yield* writeTar(entries(upperDir, out, xattrs));
+}
+
+function same(a: import("node:fs").Stats, b: import("node:fs").Stats): boolean {
+  if ((a.mode & 0o170000) !== (b.mode & 0o170000)) return false;
+  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.rdev !== b.rdev) return false;
+  if (a.isDirectory()) return true; // its content is compared entry by entry
+  if (a.size !== b.size || a.mtimeMs !== b.mtimeMs) return false;
+  return true;
 }
 
 /** The layer tar of `upperDir`'s changes, as a stream. */
@@ -50,7 +97,7 @@ async function* entries(
   xattrs: Map<string, Map<string, Buffer>>,
 ): AsyncGenerator<TarInput> {
   const firstPathOfInode = new Map<number, string>();
-  for (const { path, st } of found) {
+  for (const { path, st, deleted } of found) {
     const slash = path.lastIndexOf("/");
     const parent = slash < 0 ? "" : path.slice(0, slash + 1);
     const name = path.slice(slash + 1);
@@ -68,7 +115,7 @@ async function* entries(
       devminor: 0,
       xattrs: attrs,
     };
-    if (st.isCharacterDevice() && st.rdev === 0) {
+    if (deleted || (st.isCharacterDevice() && st.rdev === 0)) {
       yield {
         header: {
           ...base,

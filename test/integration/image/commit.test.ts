@@ -16,52 +16,58 @@ before(async () => {
 });
 after(() => store?.remove());
 
-test("a container's changes become a layer with whiteouts, and a new image shows them", async () => {
-  const s = store.service;
-  await importImage(
-    s,
-    [
-      await tarBuffer([
-        dir("etc/"),
-        file("etc/passwd", "root"),
-        file("etc/keep", "k"),
-        dir("var/lib/"),
-        file("var/lib/old", "o"),
-        symlink("bin", "usr/bin"),
-      ]),
-    ],
-    { reference: "base:1", config: { Cmd: ["sh"] } },
-  );
-  await s.prepareRootfs("c1", "base:1");
-  await withMounted(await s.snapshotter.mounts("c1"), async (root) => {
-    writeFileSync(join(root, "etc/new"), "new");
-    unlinkSync(join(root, "etc/passwd"));
-    rmSync(join(root, "var/lib"), { recursive: true });
-    mkdirSync(join(root, "var/lib"));
-    writeFileSync(join(root, "var/lib/fresh"), "f");
-  });
-  const names: string[] = [];
-  for await (const e of readTar(diffUpperDir(await s.snapshotter.upperDir("c1")))) names.push(e.header.name);
-  assert.ok(names.includes("etc/.wh.passwd"), names.join(" "));
-  assert.ok(names.includes("etc/new"));
-  assert.ok(names.includes("var/lib/.wh..wh..opq"));
-  assert.ok(!names.includes("etc/keep"));
+for (const copy of [false, true])
+  test(`${copy ? "copy" : "overlay"}: a container's changes become a layer with whiteouts, and a new image shows them`, async () => {
+    const st = copy ? await openStore(undefined, { copy: true }) : store;
+    const s = st.service;
+    await importImage(
+      s,
+      [
+        await tarBuffer([
+          dir("etc/"),
+          file("etc/passwd", "root"),
+          file("etc/keep", "k"),
+          dir("var/lib/"),
+          file("var/lib/old", "o"),
+          symlink("bin", "usr/bin"),
+        ]),
+      ],
+      { reference: "base:1", config: { Cmd: ["sh"] } },
+    );
+    await s.prepareRootfs("c1", "base:1");
+    await withMounted(await s.snapshotter.mounts("c1"), async (root) => {
+      writeFileSync(join(root, "etc/new"), "new");
+      unlinkSync(join(root, "etc/passwd"));
+      rmSync(join(root, "var/lib"), { recursive: true });
+      mkdirSync(join(root, "var/lib"));
+      writeFileSync(join(root, "var/lib/fresh"), "f");
+    });
+    const names: string[] = [];
+    if (!copy) {
+      for await (const e of readTar(diffUpperDir(await s.snapshotter.upperDir("c1"))))
+        names.push(e.header.name);
+      assert.ok(names.includes("etc/.wh.passwd"), names.join(" "));
+      assert.ok(names.includes("etc/new"));
+      assert.ok(names.includes("var/lib/.wh..wh..opq"));
+      assert.ok(!names.includes("etc/keep"));
+    }
 
-  const committed = await commitSnapshot(s, "c1", "base:1", {
-    reference: "derived:1",
-    config: { Cmd: ["echo", "hi"] },
+    const committed = await commitSnapshot(s, "c1", "base:1", {
+      reference: "derived:1",
+      config: { Cmd: ["echo", "hi"] },
+    });
+    assert.equal(committed.layers.length, 2);
+    assert.deepEqual((await s.config(committed)).config?.Cmd, ["echo", "hi"]);
+    await withMounted(await s.prepareRootfs("c2", "derived:1"), async (root) => {
+      assert.equal(readFileSync(join(root, "etc/new"), "utf8"), "new");
+      assert.equal(existsSync(join(root, "etc/passwd")), false);
+      assert.equal(readFileSync(join(root, "etc/keep"), "utf8"), "k");
+      assert.equal(existsSync(join(root, "var/lib/old")), false);
+      assert.equal(readFileSync(join(root, "var/lib/fresh"), "utf8"), "f");
+    });
+    for (const k of ["c1", "c2"]) await s.snapshotter.remove(k);
+    if (copy) st.remove();
   });
-  assert.equal(committed.layers.length, 2);
-  assert.deepEqual((await s.config(committed)).config?.Cmd, ["echo", "hi"]);
-  await withMounted(await s.prepareRootfs("c2", "derived:1"), async (root) => {
-    assert.equal(readFileSync(join(root, "etc/new"), "utf8"), "new");
-    assert.equal(existsSync(join(root, "etc/passwd")), false);
-    assert.equal(readFileSync(join(root, "etc/keep"), "utf8"), "k");
-    assert.equal(existsSync(join(root, "var/lib/old")), false);
-    assert.equal(readFileSync(join(root, "var/lib/fresh"), "utf8"), "f");
-  });
-  for (const k of ["c1", "c2"]) await s.snapshotter.remove(k);
-});
 
 test("an image used by a container cannot be removed; unused ones are pruned", async () => {
   const inUse = new Set<string>();
