@@ -11,6 +11,12 @@ packages=(
   iproute2 nftables
   python3           # a test receives a pty over a unix socket (SCM_RIGHTS), which Node cannot
   hyperfine         # benchmarks
+  docker-registry   # a real registry (distribution v2) for the image tests
+  apache2-utils     # htpasswd, for the registry's basic auth
+  openssl           # the token server's certificate in the registry tests
+  skopeo umoci      # OCI layout interoperability tests and the pull benchmark
+  zstd              # zstd-compressed layers (Node.js has no zstd)
+  debootstrap       # the pull benchmark's Debian image (built once into /var/cache/berth-bench)
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive

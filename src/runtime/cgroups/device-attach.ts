@@ -7,10 +7,7 @@ import { compileDeviceFilter } from "./device-filter.js";
 
 export function applyDeviceRules(cgroupDir: string, rules: readonly LinuxDeviceCgroup[]): void {
   const program = compileDeviceFilter(rules);
-  const helper = join(
-    process.env["BERTH_NATIVE_DIR"] ?? join(packageRoot(), "native/build"),
-    "berth-cgroup-device",
-  );
+  const helper = nativeBinary("berth-cgroup-device");
   const r = spawnSync(helper, ["attach", cgroupDir], { input: program, encoding: "utf8" });
   if (r.error) throw new SystemError(`start ${helper}: ${r.error.message}`);
   if (r.status !== 0) throw new SystemError(`device filter for ${cgroupDir}: ${r.stderr.trim()}`);

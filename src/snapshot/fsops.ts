@@ -1,0 +1,265 @@
+/**
+ * The typed front of native/build/berth-fsops: a batch of file operations for one layer
+ * directory, streamed to one helper process (fsops.h has the wire format). Node has no mknod,
+ * mkfifo or setxattr, and no openat2(RESOLVE_BENEATH); the helper does all writes under the
+ * layer directory so that a hostile layer cannot redirect them, while this side decides what
+ * to write.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SnapshotSystemError } from "./errors.js";
+
+export const FsOp = {
+  MKDIR: 1,
+  FILE: 2,
+  SYMLINK: 3,
+  LINK: 4,
+  MKNOD: 5,
+  XATTR: 6,
+  TIMES: 7,
+  REMOVE: 8,
+  CLEAR: 9,
+} as const;
+
+export const HEADER_SIZE = 64;
+export const FsFlag = { KEEP_EXISTING: 1 } as const;
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+export interface Owner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** The helper binary: `BERTH_FSOPS` overrides the copy built in this checkout. */
+export function fsopsPath(): string {
+  const fromEnv = process.env["BERTH_FSOPS"];
+  if (fromEnv) return fromEnv;
+  // dist/src/snapshot/fsops.js → native/build/berth-fsops at the repository root.
+  for (const rel of ["../../../native/build/berth-fsops", "../../native/build/berth-fsops"]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw new SnapshotSystemError("native/build/berth-fsops is missing: run `npm run build` (make -C native)");
+}
+
+interface Fields {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  dataLength?: number;
+  mtime?: number;
+  major?: number;
+  minor?: number;
+  flags?: number;
+}
+
+function header(op: number, path: Buffer, arg: Buffer, f: Fields): Buffer {
+  const h = Buffer.alloc(HEADER_SIZE);
+  h.writeUInt32LE(op, 0);
+  h.writeUInt32LE(f.mode ?? 0, 4);
+  h.writeUInt32LE(f.uid ?? 0, 8);
+  h.writeUInt32LE(f.gid ?? 0, 12);
+  h.writeUInt32LE(path.length, 16);
+  h.writeUInt32LE(arg.length, 20);
+  h.writeBigUInt64LE(BigInt(f.dataLength ?? 0), 24);
+  const mtime = f.mtime ?? 0;
+  const sec = Math.floor(mtime);
+  h.writeBigInt64LE(BigInt(sec), 32);
+  h.writeUInt32LE(Math.min(999_999_999, Math.round((mtime - sec) * 1e9)), 40);
+  h.writeUInt32LE(f.major ?? 0, 44);
+  h.writeUInt32LE(f.minor ?? 0, 48);
+  h.writeUInt32LE(f.flags ?? 0, 52);
+  return h;
+}
+
+// Small operations are gathered and written to the pipe together.
+const FLUSH_AT = 256 * 1024;
+
+/** One helper process applying operations under `dir`, in the order they are given. */
+export class FsOpsBatch {
+  private readonly child;
+  private readonly exited: Promise<number | null>;
+  private stderr = "";
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(readonly dir: string) {
+    this.child = spawn(fsopsPath(), ["apply", dir], { stdio: ["pipe", "ignore", "pipe"] });
+    this.child.stderr.setEncoding("utf8");
+    this.child.stderr.on("data", (s: string) => {
+      this.stderr += s;
+    });
+    // A helper that died mid-batch breaks the pipe; its stderr explains why.
+    this.child.stdin.on("error", () => {});
+    this.exited = new Promise((resolve, reject) => {
+      this.child.on("error", reject);
+      this.child.on("close", (code) => resolve(code));
+    });
+  }
+
+  private push(...parts: Buffer[]): void {
+    for (const p of parts) {
+      this.pending.push(p);
+      this.pendingBytes += p.length;
+    }
+  }
+
+  private async flushIfFull(): Promise<void> {
+    if (this.pendingBytes >= FLUSH_AT) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.write(data);
+  }
+
+  private async write(data: Buffer): Promise<void> {
+    if (this.child.exitCode !== null || this.child.stdin.destroyed) await this.fail();
+    if (!this.child.stdin.write(data)) {
+      await Promise.race([once(this.child.stdin, "drain"), this.exited.then(() => this.fail())]);
+    }
+  }
+
+  private async fail(): Promise<never> {
+    await this.exited;
+    throw new SnapshotSystemError(`unpack into ${this.dir}: ${this.stderr.trim() || "berth-fsops exited"}`);
+  }
+
+  private async simple(
+    op: number,
+    path: string,
+    arg: string | Buffer,
+    f: Fields,
+    data?: Buffer,
+  ): Promise<void> {
+    const p = Buffer.from(path);
+    const a = typeof arg === "string" ? Buffer.from(arg) : arg;
+    this.push(header(op, p, a, { ...f, dataLength: data?.length ?? 0 }), p, a);
+    if (data) this.push(data);
+    await this.flushIfFull();
+  }
+
+  /** With `keepExisting`, a directory already there keeps its owner and mode. */
+  mkdir(path: string, o: Owner, keepExisting = false): Promise<void> {
+    return this.simple(FsOp.MKDIR, path, "", { ...o, flags: keepExisting ? FsFlag.KEEP_EXISTING : 0 });
+  }
+
+  /** A regular file of `size` bytes read from `body`. */
+  async file(
+    path: string,
+    o: Owner,
+    size: number,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<void> {
+    const p = Buffer.from(path);
+    this.push(header(FsOp.FILE, p, Buffer.alloc(0), { ...o, dataLength: size }), p);
+    let written = 0;
+    for await (const chunk of body) {
+      written += chunk.length;
+      if (chunk.length < 65536) {
+        this.push(chunk);
+        await this.flushIfFull();
+      } else {
+        await this.flush();
+        await this.write(chunk);
+      }
+    }
+    if (written !== size)
+      throw new SnapshotSystemError(`unpack ${path}: got ${written} bytes, expected ${size}`);
+  }
+
+  symlink(path: string, target: string, o: Owner): Promise<void> {
+    return this.simple(FsOp.SYMLINK, path, target, o);
+  }
+
+  link(path: string, target: string): Promise<void> {
+    return this.simple(FsOp.LINK, path, target, {});
+  }
+
+  /** `type` is S_IFCHR, S_IFBLK or S_IFIFO. */
+  mknod(path: string, type: number, o: Owner, major = 0, minor = 0): Promise<void> {
+    return this.simple(FsOp.MKNOD, path, "", { ...o, mode: type | (o.mode & 0o7777), major, minor });
+  }
+
+  xattr(path: string, name: string, value: Buffer): Promise<void> {
+    return this.simple(FsOp.XATTR, path, name, {}, value);
+  }
+
+  times(path: string, mtime: number): Promise<void> {
+    return this.simple(FsOp.TIMES, path, "", { mtime });
+  }
+
+  remove(path: string): Promise<void> {
+    return this.simple(FsOp.REMOVE, path, "", {});
+  }
+
+  /** Removes the directory's children except `keep` (names, not paths). */
+  clear(path: string, keep: string[]): Promise<void> {
+    return this.simple(FsOp.CLEAR, path, Buffer.concat(keep.map((k) => Buffer.from(`${k}\0`))), {});
+  }
+
+  /** Sends the rest, waits for the helper (which syncs the filesystem) and reports its error. */
+  async finish(): Promise<void> {
+    await this.flush();
+    this.child.stdin.end();
+    const code = await this.exited;
+    if (code !== 0)
+      throw new SnapshotSystemError(
+        `unpack into ${this.dir}: ${this.stderr.trim() || `berth-fsops exit ${code}`}`,
+      );
+  }
+
+  /** Stops the helper after a failure on this side. */
+  async abort(): Promise<void> {
+    this.child.stdin.destroy();
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    await this.exited.catch(() => {});
+  }
+}
+
+/** Extended attributes of `paths` (relative to `dir`), read by the helper in one run. */
+export async function readXattrs(dir: string, paths: string[]): Promise<Map<string, Map<string, Buffer>>> {
+  const child = spawn(fsopsPath(), ["xattrs", dir], { stdio: ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let err = "";
+  child.stdout.on("data", (b: Buffer) => out.push(b));
+  child.stderr.on("data", (b: Buffer) => {
+    err += b.toString();
+  });
+  child.stdin.on("error", () => {});
+  child.stdin.end(Buffer.concat(paths.map((p) => Buffer.from(`${p}\0`))));
+  const [code] = (await once(child, "close")) as [number | null];
+  if (code !== 0) throw new SnapshotSystemError(`read extended attributes under ${dir}: ${err.trim()}`);
+  const data = Buffer.concat(out);
+  const result = new Map<string, Map<string, Buffer>>();
+  let pos = 0;
+  const u32 = () => {
+    const v = data.readUInt32LE(pos);
+    pos += 4;
+    return v;
+  };
+  const bytes = (n: number) => {
+    const b = data.subarray(pos, pos + n);
+    pos += n;
+    return b;
+  };
+  while (pos < data.length) {
+    const path = bytes(u32()).toString();
+    const count = u32();
+    const attrs = new Map<string, Buffer>();
+    for (let i = 0; i < count; i++) {
+      const name = bytes(u32()).toString();
+      attrs.set(name, Buffer.from(bytes(u32())));
+    }
+    result.set(path, attrs);
+  }
+  return result;
+}

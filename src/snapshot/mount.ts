@@ -1,0 +1,89 @@
+/**
+ * Applies snapshot mount descriptions on the host with mount(8), spawned in the description's
+ * cwd when it uses relative paths. The engine usually mounts the rootfs inside the container's
+ * mount namespace through the runtime instead; this executor serves tests, commit and export.
+ */
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { SnapshotSystemError } from "./errors.js";
+import type { Mount } from "./snapshotter.js";
+
+const run = promisify(execFile);
+
+function explain(err: unknown): string {
+  return ((err as { stderr?: string }).stderr ?? String(err)).trim();
+}
+
+/** Mounts `mounts` in order on `target`. A read-only bind needs a second, remounting call. */
+export async function mountAll(mounts: Mount[], target: string): Promise<void> {
+  for (const m of mounts) {
+    const bind = m.type === "bind";
+    const options = bind ? m.options.filter((o) => o !== "ro" && o !== "rw") : m.options;
+    const args = bind ? ["--bind", m.source, target] : ["-t", m.type, m.source, target];
+    if (options.length) args.push("-o", options.join(","));
+    try {
+      await run("mount", args, m.cwd ? { cwd: m.cwd } : {});
+      if (bind && m.options.includes("ro")) await run("mount", ["-o", "remount,bind,ro", target]);
+    } catch (err) {
+      const hint = m.type === "overlay" ? " (is overlayfs available? too many lower directories?)" : "";
+      throw new SnapshotSystemError(`mount ${m.type} on ${target}: ${explain(err)}${hint}`);
+    }
+  }
+}
+
+export async function unmount(target: string): Promise<void> {
+  try {
+    await run("umount", [target]);
+  } catch (err) {
+    throw new SnapshotSystemError(`unmount ${target}: ${explain(err)}`);
+  }
+}
+
+/** Runs `fn` with the snapshot mounted on a temporary directory, unmounted after. */
+export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-mnt-"));
+  try {
+    await mountAll(mounts, dir);
+    try {
+      return await fn(dir);
+    } finally {
+      await unmount(dir);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * True when the kernel has overlayfs and it mounts with upper and work directories on the
+ * filesystem of `dir` (overlay on overlay, or on some network filesystems, does not).
+ */
+export async function overlaySupported(dir: string): Promise<boolean> {
+  const text = await readFile("/proc/filesystems", "utf8").catch(() => "");
+  if (!/\toverlay$/m.test(text)) return false;
+  await mkdir(dir, { recursive: true });
+  const probe = await mkdtemp(join(dir, "overlay-probe-"));
+  try {
+    for (const d of ["lower", "upper", "work", "merged"]) await mkdir(join(probe, d));
+    await mountAll(
+      [
+        {
+          type: "overlay",
+          source: "overlay",
+          options: ["lowerdir=lower", "upperdir=upper", "workdir=work"],
+          cwd: probe,
+        },
+      ],
+      join(probe, "merged"),
+    );
+    await unmount(join(probe, "merged"));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * A private dockerd for interoperability tests (docker save/load), with its own data root and
+ * socket under a temporary directory, no networking, stopped by PID. Undefined when dockerd is
+ * not installed or does not start here.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface TestDockerd {
+  docker(args: string[], input?: Buffer): Promise<Buffer>;
+  stop(): Promise<void>;
+}
+
+export async function startDockerd(): Promise<TestDockerd | undefined> {
+  if (!existsSync("/usr/sbin/dockerd") || !existsSync("/usr/local/bin/docker")) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), "dockerd-test-"));
+  const sock = join(dir, "docker.sock");
+  const child: ChildProcess = spawn(
+    "dockerd",
+    [
+      "--data-root",
+      join(dir, "root"),
+      "--exec-root",
+      join(dir, "exec"),
+      "--pidfile",
+      join(dir, "pid"),
+      "-H",
+      `unix://${sock}`,
+      "--iptables=false",
+      "--bridge=none",
+    ],
+    { stdio: "ignore" },
+  );
+  const docker = (args: string[], input?: Buffer) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const p = spawn("docker", ["-H", `unix://${sock}`, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+      const out: Buffer[] = [];
+      let err = "";
+      p.stdout.on("data", (b: Buffer) => out.push(b));
+      p.stderr.on("data", (b: Buffer) => {
+        err += b.toString();
+      });
+      p.on("close", (code) =>
+        code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`docker ${args.join(" ")}: ${err}`)),
+      );
+      p.stdin.end(input);
+    });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    // overlay2 may leave its layer mounts behind if it died: unmount what is under our root.
+    await run("sh", [
+      "-c",
+      `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
+    ]).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await docker(["version"]);
+      return { docker, stop };
+    } catch {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        await stop();
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
