@@ -21,8 +21,13 @@ int fail(const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(berth_error, sizeof berth_error, fmt, ap);
   va_end(ap);
-  if (n >= 0 && (size_t)n < sizeof berth_error)
+  if (n >= 0 && (size_t)n < sizeof berth_error) {
     snprintf(berth_error + n, sizeof berth_error - (size_t)n, ": %s", strerror(saved));
+    /* Lower-case the errno text as Go's are ("no such file or directory"): docker clients
+     * match those words to choose exit codes 126 and 127. */
+    char *text = berth_error + n + 2;
+    if (*text >= 'A' && *text <= 'Z') *text = (char)(*text - 'A' + 'a');
+  }
   errno = saved;
   return -1;
 }

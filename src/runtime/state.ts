@@ -3,6 +3,7 @@
  * under the runtime root with the record (state.json, written atomically), the monitor's control
  * socket and the exit file the monitor writes.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Conflict, InvalidArgument, isErrno, NotFound } from "../errors.js";
@@ -12,6 +13,7 @@ import { writeFileAtomicSync } from "../util/atomic-file.js";
 import type { CgroupVersion } from "./cgroups/cgroup.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/berth/runtime";
+const SHORT_SOCKET_DIR = "/run/berth/s";
 
 export interface ContainerRecord {
   id: string;
@@ -58,8 +60,15 @@ export class StateDir {
   exitPath(id: string): string {
     return join(this.root, id, "exit");
   }
+  /**
+   * The monitor's control socket: beside the state, unless that path is longer than a unix
+   * socket address may be (108 bytes); then a short name derived from it in a directory of its own.
+   */
   controlSocket(id: string): string {
-    return join(this.root, id, "monitor.sock");
+    const path = join(this.root, id, "monitor.sock");
+    if (Buffer.byteLength(path) < 100) return path;
+    mkdirSync(SHORT_SOCKET_DIR, { recursive: true, mode: 0o700 });
+    return join(SHORT_SOCKET_DIR, `${createHash("sha256").update(path).digest("hex").slice(0, 24)}.sock`);
   }
 
   /** Claims the id: the directory's creation is the lock that makes two creates of one id fail. */

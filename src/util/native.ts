@@ -10,7 +10,8 @@ export function nativeBinary(name: string): string {
   let path = found.get(name);
   if (!path) {
     path = join(process.env["BERTH_NATIVE_DIR"] ?? join(packageRoot(), "native/build"), name);
-    if (!existsSync(path)) throw new SystemError(`${path} is missing: build the native helpers with \`npm run build\``);
+    if (!existsSync(path))
+      throw new SystemError(`${path} is missing: build the native helpers with \`npm run build\``);
     found.set(name, path);
   }
   return path;

@@ -64,7 +64,7 @@ test("a program that does not exist fails at create with a clear error and leave
   const id = rt.id();
   const r = rt.cli(["create", "--bundle", rt.bundle(["/no/such/program"]), id]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /exec `\/no\/such\/program`: No such file or directory/);
+  assert.match(r.stderr, /exec `\/no\/such\/program`: no such file or directory/);
   assert.equal(existsSync(join(rt.root, id)), false);
 });
 

@@ -15,7 +15,9 @@ export class MonitorGone extends BerthError {
 export class FrameChannel {
   private readonly reader = new FrameReader();
   private readonly queue: Frame[] = [];
-  private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | undefined;
+  private waiter:
+    | { resolve: (f: Frame) => void; reject: (e: Error) => void; accepts: (f: Frame) => boolean }
+    | undefined;
   private ended: Error | undefined;
   /** Frames that nobody awaits go here when set (attach streams). */
   onFrame: ((f: Frame) => void) | undefined;
@@ -36,7 +38,7 @@ export class FrameChannel {
   }
 
   private deliver(f: Frame): void {
-    if (this.waiter) {
+    if (this.waiter?.accepts(f)) {
       const w = this.waiter;
       this.waiter = undefined;
       w.resolve(f);
@@ -66,12 +68,25 @@ export class FrameChannel {
 
   /** The next frame; rejects with MonitorGone when the monitor closes the channel. */
   next(): Promise<Frame> {
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
+    return this.nextOf(() => true);
+  }
+
+  /**
+   * The next frame `accepts` takes; frames before it stay queued, in order, for the next reader
+   * (output that arrives while a start waits for STARTED must not be lost).
+   */
+  nextOf(accepts: (f: Frame) => boolean): Promise<Frame> {
+    const i = this.queue.findIndex(accepts);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
     if (this.ended) return Promise.reject(this.ended);
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiter = { resolve, reject, accepts };
     });
+  }
+
+  /** Frames received and not yet read, oldest first (handed to a new onFrame reader). */
+  drain(): Frame[] {
+    return this.queue.splice(0);
   }
 
   close(): void {

@@ -114,19 +114,14 @@ export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): vo
 
 /** Waits for MSG_EXITED on a channel; resolves with the raw wait status. */
 export async function waitExited(channel: FrameChannel): Promise<number> {
-  for (;;) {
-    const f = await channel.next();
-    if (f.type === Msg.EXITED) return f.payload.readInt32LE(0);
-  }
+  const f = await channel.nextOf((x) => x.type === Msg.EXITED);
+  return f.payload.readInt32LE(0);
 }
 
 /** Sends START and waits for the exec to happen (STARTED) or fail (ERROR). */
 export async function startProcess(channel: FrameChannel): Promise<void> {
   channel.send(Msg.START);
-  for (;;) {
-    const f = await channel.next();
-    if (f.type === Msg.STARTED) return;
-    if (f.type === Msg.ERROR) throw new ContainerSetupError(f.payload.toString());
-    if (f.type === Msg.EXITED) throw new ContainerSetupError("the container exited before it started");
-  }
+  // Output and the exit may arrive before STARTED is read: leave them queued for the caller.
+  const f = await channel.nextOf((x) => x.type === Msg.STARTED || x.type === Msg.ERROR);
+  if (f.type === Msg.ERROR) throw new ContainerSetupError(f.payload.toString());
 }

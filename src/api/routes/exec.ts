@@ -1,0 +1,58 @@
+/** The Docker API's exec routes. */
+
+import type { Engine } from "../../engine/engine.js";
+import { createExec, type ExecConfig, getExec, publicExec, startExec } from "../../engine/exec.js";
+import { InvalidArgument } from "../../errors.js";
+import { Msg } from "../../runtime/native/protocol.js";
+import { type ApiServer, hijack } from "../server.js";
+import { DEFAULT_DETACH_KEYS, MULTIPLEXED, parseDetachKeys, RAW, relay } from "../streams.js";
+
+export function execRoutes(api: ApiServer, engine: Engine): void {
+  api.route("POST", "/containers/{id}/exec", async (req, res) => {
+    const c = engine.store.get(req.params["id"]!);
+    const config = await req.json<ExecConfig>();
+    if (!config) throw new InvalidArgument("exec config cannot be empty");
+    if (config.DetachKeys) parseDetachKeys(config.DetachKeys);
+    const id = createExec(engine, c, config);
+    res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: id }));
+  });
+
+  api.route("POST", "/exec/{id}/start", async (req, res) => {
+    const e = getExec(req.params["id"]!);
+    const body = (await req.json<{ Detach?: boolean; Tty?: boolean }>()) ?? {};
+    if (body.Detach) {
+      await startExec(engine, e, false);
+      res.writeHead(200, { "Content-Type": "application/json" }).end();
+      return;
+    }
+    const started = await startExec(engine, e, true);
+    const tty = e.ProcessConfig.tty;
+    const h = hijack(req, tty ? RAW : MULTIPLEXED);
+    if (h?.head.length) h.socket.unshift(h.head);
+    if (!h) res.writeHead(200, { "Content-Type": tty ? RAW : MULTIPLEXED });
+    execResize.set(e.ID, (size) => started.channel.send(Msg.RESIZE, size));
+    await relay(started.channel, h?.socket ?? res, {
+      tty,
+      stdin: e.OpenStdin && h !== undefined,
+      detachKeys: e.DetachKeys ? parseDetachKeys(e.DetachKeys) : DEFAULT_DETACH_KEYS,
+      closeStdinOnEnd: true,
+      onExit: started.reportExit,
+    });
+    execResize.delete(e.ID);
+  });
+
+  api.route("POST", "/exec/{id}/resize", async (req) => {
+    const e = getExec(req.params["id"]!);
+    if (!e.Running) return;
+    // An exec's pty belongs to its own monitor, reached over the channel its start holds.
+    const size = Buffer.alloc(4);
+    size.writeUInt16LE(Number(req.query.get("h") ?? 0), 0);
+    size.writeUInt16LE(Number(req.query.get("w") ?? 0), 2);
+    execResize.get(e.ID)?.(size);
+  });
+
+  api.route("GET", "/exec/{id}/json", (req) => publicExec(getExec(req.params["id"]!)));
+}
+
+/** Resize senders of running exec processes (set while their start request relays them). */
+const execResize = new Map<string, (size: Buffer) => void>();

@@ -1,0 +1,183 @@
+/** /_ping, /version, /info, /events: what every Docker client asks first. */
+import { readFileSync } from "node:fs";
+import { arch, cpus, hostname, release, totalmem } from "node:os";
+import type { Engine } from "../../engine/engine.js";
+import type { DockerEvent } from "../../engine/events.js";
+import { parseLogTime } from "../../engine/logs.js";
+import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
+import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
+
+export const BERTH_VERSION = "0.1.0";
+
+const GOARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
+
+function osName(): string {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "Linux";
+  } catch {
+    return "Linux";
+  }
+}
+
+export function versionInfo() {
+  return {
+    Platform: { Name: "Berth" },
+    Components: [
+      {
+        Name: "Engine",
+        Version: BERTH_VERSION,
+        Details: {
+          ApiVersion: API_VERSION,
+          MinAPIVersion: MIN_API_VERSION,
+          Os: "linux",
+          Arch: GOARCH[arch()] ?? arch(),
+          KernelVersion: release(),
+        },
+      },
+    ],
+    Version: BERTH_VERSION,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: "berth",
+    GoVersion: `node${process.versions.node}`,
+    Os: "linux",
+    Arch: GOARCH[arch()] ?? arch(),
+    KernelVersion: release(),
+    BuildTime: "",
+  };
+}
+
+function matchesEvent(e: DockerEvent, f: Record<string, string[]>): boolean {
+  const any = (key: string, test: (v: string) => boolean) => !f[key]?.length || f[key]!.some(test);
+  const attrs = e.Actor.Attributes;
+  return (
+    any("type", (v) => e.Type === v) &&
+    any("event", (v) => e.Action === v || e.Action.startsWith(`${v}:`)) &&
+    any("container", (v) => e.Type === "container" && (e.Actor.ID.startsWith(v) || attrs["name"] === v)) &&
+    any("image", (v) => attrs["image"] === v || (e.Type === "image" && e.Actor.ID === v)) &&
+    any("volume", (v) => e.Type === "volume" && e.Actor.ID === v) &&
+    any("network", (v) => e.Type === "network" && (e.Actor.ID.startsWith(v) || attrs["name"] === v)) &&
+    (f["label"] ?? []).every((l) =>
+      l.includes("=") ? attrs[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in attrs,
+    )
+  );
+}
+
+export function systemRoutes(api: ApiServer, engine: Engine, started: Date): void {
+  const ping = (_req: unknown, res: import("node:http").ServerResponse) => {
+    res.writeHead(200, {
+      "Content-Type": "text/plain; charset=utf-8",
+      "Cache-Control": "no-cache, no-store, must-revalidate",
+      Pragma: "no-cache",
+      "Builder-Version": "1",
+    });
+    res.end("OK");
+  };
+  api.route("GET", "/_ping", ping);
+  api.route("HEAD", "/_ping", ping);
+  api.route("GET", "/version", () => versionInfo());
+
+  api.route("GET", "/info", () => {
+    const all = engine.store.all();
+    const running = all.filter((c) => c.State.Running && !c.State.Paused).length;
+    const paused = all.filter((c) => c.State.Paused).length;
+    const cgroupVersion = String(detectCgroupVersion());
+    return {
+      ID: "berth",
+      Containers: all.length,
+      ContainersRunning: running,
+      ContainersPaused: paused,
+      ContainersStopped: all.length - running - paused,
+      Images: engine.images.list().length,
+      Driver: engine.snapshotter.name,
+      DriverStatus: [["Backing Filesystem", "extfs"]],
+      Plugins: {
+        Volume: ["local"],
+        Network: ["bridge", "host", "none"],
+        Authorization: null,
+        Log: ["json-file"],
+      },
+      MemoryLimit: true,
+      SwapLimit: true,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      CPUSet: true,
+      PidsLimit: true,
+      OomKillDisable: cgroupVersion === "1",
+      IPv4Forwarding: true,
+      Debug: false,
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: "json-file",
+      CgroupDriver: "cgroupfs",
+      CgroupVersion: cgroupVersion,
+      NEventsListener: 0,
+      KernelVersion: release(),
+      OperatingSystem: osName(),
+      OSVersion: "",
+      OSType: "linux",
+      Architecture: arch() === "x64" ? "x86_64" : arch(),
+      IndexServerAddress: "https://index.docker.io/v1/",
+      RegistryConfig: { InsecureRegistryCIDRs: ["127.0.0.0/8"], IndexConfigs: {}, Mirrors: [] },
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      DockerRootDir: engine.options.root,
+      Name: hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: BERTH_VERSION,
+      Runtimes: { "berth-runtime": { path: "berth-runtime" } },
+      DefaultRuntime: "berth-runtime",
+      LiveRestoreEnabled: true,
+      Isolation: "",
+      InitBinary: "berth-init",
+      SecurityOptions: ["name=seccomp,profile=builtin", ...(cgroupVersion === "2" ? ["name=cgroupns"] : [])],
+      Warnings: [],
+      StartedAt: started.toISOString(),
+    };
+  });
+
+  api.route("GET", "/events", async (req, res) => {
+    const filters = queryFilters(req.query);
+    checkFilters(filters, [
+      "type",
+      "event",
+      "container",
+      "image",
+      "volume",
+      "network",
+      "label",
+      "daemon",
+      "scope",
+      "node",
+      "plugin",
+      "service",
+      "config",
+      "secret",
+    ]);
+    const since = parseLogTime(req.query.get("since"));
+    const until = parseLogTime(req.query.get("until"));
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.flushHeaders();
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stop = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        res.end();
+        resolve();
+      };
+      const unsubscribe = engine.events.subscribe(
+        (e) => {
+          if (until !== undefined && e.timeNano / 1e9 > until) return;
+          if (matchesEvent(e, filters)) res.write(`${JSON.stringify(e)}\n`);
+        },
+        since !== undefined ? Math.floor(since * 1e9) : undefined,
+      );
+      if (until !== undefined) timer = setTimeout(stop, Math.max(0, until * 1000 - Date.now()));
+      res.on("close", stop);
+    });
+  });
+}

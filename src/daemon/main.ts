@@ -1,0 +1,213 @@
+/**
+ * `berth serve`: the daemon. It opens the stores, finds the containers that kept running while
+ * it was away, and serves the Docker-compatible API on /run/berth/berth.sock (root:root 0660),
+ * and on TCP only with TLS client certificates. Stopping it leaves containers running.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import { containerRoutes } from "../api/routes/containers.js";
+import { execRoutes } from "../api/routes/exec.js";
+import { imageRoutes } from "../api/routes/images.js";
+import { systemRoutes } from "../api/routes/system.js";
+import { volumeRoutes } from "../api/routes/volumes.js";
+import { ApiServer, type TlsFiles } from "../api/server.js";
+import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
+import { Engine } from "../engine/engine.js";
+import { restoreContainers } from "../engine/live-restore.js";
+import { InvalidArgument } from "../errors.js";
+import { ImageService } from "../image/service.js";
+import { openSnapshotter } from "../snapshot/index.js";
+
+type Listener = { path: string } | { host: string; port: number; tls: TlsFiles };
+
+export const DEFAULT_ROOT = "/var/lib/berth";
+export const DEFAULT_RUN_ROOT = "/run/berth";
+export const DEFAULT_SOCKET = "/run/berth/berth.sock";
+
+const OPTIONS: OptionSpec[] = [
+  {
+    name: "root",
+    type: "string",
+    value: "DIR",
+    description: `persistent state (default ${DEFAULT_ROOT}, or BERTH_ROOT)`,
+  },
+  {
+    name: "exec-root",
+    type: "string",
+    value: "DIR",
+    description: `runtime state (default ${DEFAULT_RUN_ROOT}, or BERTH_RUN_ROOT)`,
+  },
+  {
+    name: "host",
+    short: "H",
+    type: "strings",
+    value: "ADDR",
+    description: `unix:///path or tcp://host:port (default unix://${DEFAULT_SOCKET})`,
+  },
+  { name: "tlsverify", type: "boolean", description: "require TLS client certificates (always on for tcp)" },
+  {
+    name: "tlscacert",
+    type: "string",
+    value: "FILE",
+    description: "CA that client certificates must be signed by",
+  },
+  { name: "tlscert", type: "string", value: "FILE", description: "the server's certificate" },
+  { name: "tlskey", type: "string", value: "FILE", description: "the server's key" },
+  {
+    name: "cgroup-parent",
+    type: "string",
+    value: "PATH",
+    description: "parent cgroup of containers (default: berth/ under the daemon's own)",
+  },
+  {
+    name: "insecure-registry",
+    type: "strings",
+    value: "HOST",
+    description: "a registry to reach over plain HTTP",
+  },
+  {
+    name: "log-opt",
+    type: "strings",
+    value: "KEY=VALUE",
+    description: "default log options: max-size, max-file",
+  },
+  {
+    name: "pidfile",
+    short: "p",
+    type: "string",
+    value: "FILE",
+    description: "where to write the daemon's pid (default <exec-root>/berth.pid)",
+  },
+  { name: "debug", short: "D", type: "boolean", description: "log every request" },
+];
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} berth: ${message}\n`);
+}
+
+function isAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+function logOptions(opts: string[]): { logMaxSize?: number; logMaxFiles?: number } {
+  const out: { logMaxSize?: number; logMaxFiles?: number } = {};
+  for (const o of opts) {
+    const [k, v = ""] = o.split("=");
+    if (k === "max-size") {
+      const m = /^(\d+)([kmg]?)$/i.exec(v);
+      if (!m) throw new InvalidArgument(`--log-opt max-size: invalid size "${v}"`);
+      out.logMaxSize = Number(m[1]) * 1024 ** " kmg".indexOf((m[2] || " ").toLowerCase());
+    } else if (k === "max-file") out.logMaxFiles = Number(v);
+    else throw new InvalidArgument(`--log-opt: unknown log option "${k}"`);
+  }
+  return out;
+}
+
+export async function serve(argv: string[]): Promise<number> {
+  const { options: o, args } = parseArgs(
+    argv,
+    [...OPTIONS, { name: "help", short: "h", type: "boolean", description: "" }],
+    true,
+  );
+  if (bool(o, "help")) {
+    process.stdout.write(
+      helpText("berth serve [OPTIONS]", "Run the Berth daemon (the Docker-compatible API).", OPTIONS),
+    );
+    return 0;
+  }
+  if (args.length) throw new UsageError(`"berth serve" takes no arguments`);
+  const root = str(o, "root") ?? process.env["BERTH_ROOT"] ?? DEFAULT_ROOT;
+  const runRoot = str(o, "exec-root") ?? process.env["BERTH_RUN_ROOT"] ?? DEFAULT_RUN_ROOT;
+  const hosts = strs(o, "host").length
+    ? strs(o, "host")
+    : [`unix://${runRoot === DEFAULT_RUN_ROOT ? DEFAULT_SOCKET : join(runRoot, "berth.sock")}`];
+  const listeners = hosts.map((h): Listener => {
+    if (h.startsWith("unix://")) return { path: h.slice("unix://".length) };
+    const m = /^tcp:\/\/([^:]*):(\d+)$/.exec(h);
+    if (!m) throw new InvalidArgument(`invalid --host "${h}": use unix:///path or tcp://host:port`);
+    const key = str(o, "tlskey");
+    const cert = str(o, "tlscert");
+    const ca = str(o, "tlscacert");
+    if (!key || !cert || !ca)
+      throw new InvalidArgument(
+        `listening on ${h} needs --tlsverify with --tlscacert, --tlscert and --tlskey: the API gives root on this host`,
+      );
+    return { host: m[1] || "0.0.0.0", port: Number(m[2]), tls: { key, cert, ca } };
+  });
+  for (const l of listeners)
+    if ("path" in l && (await isAlive(l.path)))
+      throw new InvalidArgument(`another daemon is already listening on ${l.path}`);
+
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+  const started = new Date();
+  let engine: Engine | undefined;
+  const snapshotter = await openSnapshotter(join(root, "snapshots"));
+  const images = await ImageService.open({
+    root: join(root, "image"),
+    snapshotter,
+    imageInUse: (id) => engine?.imageInUse(id) ?? false,
+    registry: { insecure: strs(o, "insecure-registry") },
+  });
+  engine = new Engine({
+    root,
+    runRoot,
+    images,
+    snapshotter,
+    ...(str(o, "cgroup-parent") ? { cgroupParent: str(o, "cgroup-parent")! } : {}),
+    ...logOptions(strs(o, "log-opt")),
+    log,
+  }).open();
+  const { restored, exited } = await restoreContainers(engine);
+  if (restored.length || exited.length)
+    log(
+      `live restore: ${restored.length} running container(s) followed again, ${exited.length} exited while the daemon was away`,
+    );
+
+  const api = new ApiServer(log);
+  systemRoutes(api, engine, started);
+  containerRoutes(api, engine);
+  execRoutes(api, engine);
+  imageRoutes(api, engine);
+  volumeRoutes(api, engine);
+
+  for (const l of listeners) {
+    if ("path" in l) {
+      mkdirSync(dirname(l.path), { recursive: true, mode: 0o711 });
+      if (existsSync(l.path)) rmSync(l.path);
+      await api.listen(l);
+      // root:root 0660: the API can run anything as root.
+      chownSync(l.path, 0, 0);
+      chmodSync(l.path, 0o660);
+    } else {
+      await api.listen(l);
+    }
+    log(
+      `API listening on ${"path" in l ? `unix://${l.path}` : `tcp://${l.host}:${l.port} (TLS, client certificates required)`}`,
+    );
+  }
+  const pidfile = str(o, "pidfile") ?? join(runRoot, "berth.pid");
+  writeFileSync(pidfile, `${process.pid}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log(`${signal}: shutting down; containers keep running`);
+      void api.close().then(() => {
+        for (const l of listeners) if ("path" in l) rmSync(l.path, { force: true });
+        rmSync(pidfile, { force: true });
+        resolve();
+      });
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  return 0;
+}

@@ -1,0 +1,257 @@
+/**
+ * `POST /containers/create`: the image's config merged with the request (Docker's rules for
+ * Cmd/Entrypoint, Env, WorkingDir, User, Labels, Volumes), the host config checked, volumes
+ * created. Nothing else is made until start: a created container costs one record file.
+ */
+import { Conflict, InvalidArgument } from "../errors.js";
+import type { ImageRecord } from "../image/image-store.js";
+import type { ImageConfig } from "../image/manifest.js";
+import { parseSignal } from "../runtime/signals.js";
+import { mergeEnv } from "./container-spec.js";
+import type { ContainerConfig, ContainerRecord, CreateBody, HostConfig } from "./docker-types.js";
+import type { Engine } from "./engine.js";
+import { mountPoints, planMounts } from "./mounts.js";
+import { newId, randomName, shortId, validateName } from "./names.js";
+
+const RESTART_POLICIES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
+  return {
+    Binds: null,
+    LogConfig: { Type: "json-file", Config: {} },
+    NetworkMode: "default",
+    PortBindings: {},
+    RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+    AutoRemove: false,
+    VolumesFrom: null,
+    CapAdd: null,
+    CapDrop: null,
+    CgroupnsMode: "host",
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    GroupAdd: null,
+    IpcMode: "private",
+    OomScoreAdj: 0,
+    PidMode: "",
+    Privileged: false,
+    PublishAllPorts: false,
+    ReadonlyRootfs: false,
+    SecurityOpt: null,
+    UTSMode: "",
+    UsernsMode: "",
+    ShmSize: 67108864,
+    CpuShares: 0,
+    Memory: 0,
+    NanoCpus: 0,
+    CgroupParent: "",
+    BlkioWeight: 0,
+    CpuPeriod: 0,
+    CpuQuota: 0,
+    CpusetCpus: "",
+    CpusetMems: "",
+    Devices: [],
+    DeviceCgroupRules: null,
+    MemoryReservation: 0,
+    MemorySwap: 0,
+    MemorySwappiness: null,
+    OomKillDisable: null,
+    PidsLimit: null,
+    Ulimits: null,
+    Init: null,
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  } as HostConfig;
+}
+
+/** Checks what Docker checks at create, with Docker's messages. */
+export function validateHostConfig(hc: HostConfig): void {
+  const policy = hc.RestartPolicy?.Name ?? "";
+  if (!RESTART_POLICIES.has(policy)) throw new InvalidArgument(`invalid restart policy '${policy}'`);
+  if (policy === "on-failure" && (hc.RestartPolicy.MaximumRetryCount ?? 0) < 0)
+    throw new InvalidArgument("maximum retry count cannot be negative");
+  if (
+    policy !== "on-failure" &&
+    policy !== "" &&
+    policy !== "no" &&
+    (hc.RestartPolicy.MaximumRetryCount ?? 0) > 0
+  )
+    throw new InvalidArgument(`maximum retry count cannot be used with restart policy '${policy}'`);
+  if (hc.AutoRemove && policy !== "" && policy !== "no")
+    throw new InvalidArgument("can't create 'AutoRemove' container with restart policy");
+  if (hc.Memory > 0 && hc.Memory < MIN_MEMORY)
+    throw new InvalidArgument("Minimum memory limit allowed is 6MB");
+  if (hc.MemorySwap > 0 && hc.Memory > 0 && hc.MemorySwap < hc.Memory)
+    throw new InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage");
+  if (hc.MemorySwap > 0 && hc.Memory === 0)
+    throw new InvalidArgument(
+      "You should always set the Memory limit when using Memoryswap limit, see usage",
+    );
+  if (hc.NanoCpus && (hc.CpuQuota || hc.CpuPeriod))
+    throw new InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+  if (hc.NanoCpus < 0)
+    throw new InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available");
+  if (hc.CpuShares < 0) throw new InvalidArgument("invalid CPU shares: must be non-negative");
+  if (hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000)
+    throw new InvalidArgument(`Invalid value ${hc.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  if (hc.UsernsMode && hc.UsernsMode !== "host")
+    throw new InvalidArgument(`invalid USER mode: ${hc.UsernsMode}`);
+  for (const u of hc.Ulimits ?? []) {
+    if (u.Soft > u.Hard)
+      throw new InvalidArgument(
+        `ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`,
+      );
+  }
+  const mode = hc.NetworkMode || "default";
+  if (mode.startsWith("container:") && mode.length === "container:".length)
+    throw new InvalidArgument("invalid network mode: container: needs a container name or id");
+}
+
+/** Docker's merge of the image's config and the request. */
+export function mergeConfig(
+  body: CreateBody,
+  image: ImageConfig["config"] = {},
+  id: string,
+): ContainerConfig {
+  const entrypointGiven = body.Entrypoint !== undefined && body.Entrypoint !== null;
+  // `--entrypoint ""` arrives as [""]: no entrypoint at all.
+  const entrypoint = entrypointGiven
+    ? body.Entrypoint!.length === 1 && body.Entrypoint![0] === ""
+      ? null
+      : body.Entrypoint!
+    : (image.Entrypoint ?? null);
+  // A new entrypoint discards the image's CMD (Docker does the same).
+  const cmd = body.Cmd?.length ? body.Cmd : entrypointGiven ? null : (image.Cmd ?? null);
+  const exposed: Record<string, Record<string, never>> = {};
+  for (const p of [...Object.keys(image.ExposedPorts ?? {}), ...Object.keys(body.ExposedPorts ?? {})])
+    exposed[p] = {};
+  const volumes: Record<string, Record<string, never>> = {};
+  for (const v of [...Object.keys(image.Volumes ?? {}), ...Object.keys(body.Volumes ?? {})]) volumes[v] = {};
+  return {
+    Hostname: body.Hostname || shortId(id),
+    Domainname: body.Domainname ?? "",
+    User: body.User || image.User || "",
+    AttachStdin: body.AttachStdin ?? false,
+    AttachStdout: body.AttachStdout ?? false,
+    AttachStderr: body.AttachStderr ?? false,
+    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    Tty: body.Tty ?? false,
+    OpenStdin: body.OpenStdin ?? false,
+    StdinOnce: body.StdinOnce ?? false,
+    Env: mergeEnv(image.Env ?? [], body.Env ?? []),
+    Cmd: cmd,
+    ...((body.Healthcheck ?? image.Healthcheck)
+      ? { Healthcheck: body.Healthcheck ?? image.Healthcheck }
+      : {}),
+    Image: body.Image,
+    Volumes: Object.keys(volumes).length ? volumes : null,
+    WorkingDir: body.WorkingDir || image.WorkingDir || "",
+    Entrypoint: entrypoint,
+    OnBuild: image.OnBuild ?? null,
+    Labels: { ...(image.Labels ?? {}), ...(body.Labels ?? {}) },
+    ...(body.StopSignal || image.StopSignal ? { StopSignal: body.StopSignal || image.StopSignal } : {}),
+    ...(body.StopTimeout !== undefined ? { StopTimeout: body.StopTimeout } : {}),
+    ...(image.Shell ? { Shell: image.Shell } : {}),
+  };
+}
+
+export async function createContainer(
+  engine: Engine,
+  body: CreateBody,
+  name?: string,
+): Promise<{ Id: string; Warnings: string[] }> {
+  if (!body || typeof body !== "object")
+    throw new InvalidArgument("config cannot be empty in order to create a container");
+  if (typeof body.Image !== "string" || body.Image === "") throw new InvalidArgument("No image specified");
+  const image: ImageRecord = engine.images.resolve(body.Image);
+  const imageConfig = await engine.images.config(image);
+  const id = newId();
+  const config = mergeConfig(body, imageConfig.config, id);
+  const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+  if (args.length === 0) throw new InvalidArgument("no command specified");
+  if (config.StopSignal) parseSignal(config.StopSignal);
+  const hostConfig = defaultHostConfig(body.HostConfig);
+  validateHostConfig(hostConfig);
+  const recordName = name ? validateName(name) : randomName((n) => engine.store.nameTaken(n));
+  if (engine.store.nameTaken(recordName)) {
+    const holder = engine.store.get(recordName).Id;
+    throw new Conflict(
+      `Conflict. The container name "${recordName}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
+  }
+  if (hostConfig.NetworkMode.startsWith("container:"))
+    engine.store.get(hostConfig.NetworkMode.slice("container:".length));
+  const warnings: string[] = [];
+  const planned = planMounts(config, hostConfig, [], engine.volumes);
+  const record: ContainerRecord = {
+    Id: id,
+    Created: new Date().toISOString(),
+    Path: args[0]!,
+    Args: args.slice(1),
+    State: {
+      Status: "created",
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      ExitCode: 0,
+      Error: "",
+      StartedAt: "0001-01-01T00:00:00Z",
+      FinishedAt: "0001-01-01T00:00:00Z",
+    },
+    Image: image.id,
+    ResolvConfPath: "",
+    HostnamePath: "",
+    HostsPath: "",
+    LogPath: "",
+    Name: recordName,
+    RestartCount: 0,
+    Driver: engine.snapshotter.name,
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: null,
+    HostConfig: hostConfig,
+    GraphDriver: { Name: engine.snapshotter.name, Data: null },
+    Mounts: mountPoints(planned),
+    Config: config,
+    NetworkSettings: emptyNetworkSettings(),
+    Berth: {
+      chainId: image.layers.at(-1)?.chainId ?? "",
+      manuallyStopped: false,
+      snapshotPrepared: false,
+      mounts: planned,
+      networkingConfig: body.NetworkingConfig?.EndpointsConfig ?? {},
+    },
+  };
+  engine.store.add(record);
+  engine.events.emit("container", "create", id, { image: body.Image, name: recordName.slice(1) });
+  return { Id: id, Warnings: warnings };
+}
+
+export function emptyNetworkSettings(): ContainerRecord["NetworkSettings"] {
+  return {
+    Bridge: "",
+    SandboxID: "",
+    SandboxKey: "",
+    Ports: {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: {},
+  };
+}

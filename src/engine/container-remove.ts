@@ -1,0 +1,42 @@
+/** `docker rm`: everything a container took — process, snapshot, anonymous volumes (-v), files, record. */
+import { Conflict } from "../errors.js";
+import { killContainer } from "./container-stop.js";
+import type { ContainerRecord } from "./docker-types.js";
+import type { Engine } from "./engine.js";
+
+export async function removeContainer(
+  engine: Engine,
+  record: ContainerRecord,
+  options: { force?: boolean; volumes?: boolean } = {},
+): Promise<void> {
+  if (record.State.Running || record.State.Restarting) {
+    if (!options.force)
+      throw new Conflict(
+        `You cannot remove a ${record.State.Paused ? "paused" : "running"} container ${record.Id}. Stop the container before attempting removal or force remove`,
+      );
+    record.Berth.manuallyStopped = true;
+    record.State.Restarting = false;
+    if (record.State.Running) {
+      await killContainer(engine, record, "SIGKILL").catch(() => {});
+      await engine.running.get(record.Id)?.exited;
+    }
+  }
+  record.State.Status = "removing";
+  if (record.Berth.snapshotPrepared)
+    await engine.snapshotter
+      .remove(record.Id)
+      .catch((err: Error) => engine.log(`container ${record.Id}: remove snapshot: ${err.message}`));
+  engine.store.remove(record);
+  if (options.volumes)
+    for (const m of record.Berth.mounts) {
+      if (m.Type !== "volume" || !m.Name) continue;
+      const v = engine.volumes.find(m.Name);
+      if (v && engine.volumes.isAnonymous(v) && engine.volumeUsers(v.Name).length === 0)
+        engine.volumes.remove(v.Name, []);
+    }
+  engine.forget(record.Id);
+  engine.events.emit("container", "destroy", record.Id, {
+    image: record.Config.Image,
+    name: record.Name.slice(1),
+  });
+}

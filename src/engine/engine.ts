@@ -1,0 +1,132 @@
+/**
+ * The engine: container records and their lifecycle, joined to the parts that do the work —
+ * images and snapshots, the runtime, volumes, networks. The verbs live one per module
+ * (container-create.ts, container-start.ts, …); this class holds the shared state.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ImageService } from "../image/service.js";
+import type { LinuxSeccomp } from "../oci/runtime-spec.js";
+import { defaultSeccompProfile } from "../oci/seccomp-default.js";
+import { Runtime } from "../runtime/runtime.js";
+import type { Snapshotter } from "../snapshot/snapshotter.js";
+import { Mutex } from "../util/mutex.js";
+import { VolumeStore } from "../volume/volume-store.js";
+import { ContainerStore } from "./container-store.js";
+import type { ContainerRecord } from "./docker-types.js";
+import { EventBus } from "./events.js";
+import type { NetworkProvider } from "./network-provider.js";
+
+export interface EngineOptions {
+  /** Persistent state (default /var/lib/berth). */
+  root: string;
+  /** Runtime state that a reboot may wipe (default /run/berth). */
+  runRoot: string;
+  images: ImageService;
+  snapshotter: Snapshotter;
+  network?: NetworkProvider;
+  /** Parent of container cgroups; default: berth/<id> under the daemon's own cgroup. */
+  cgroupParent?: string;
+  /** Default log rotation for containers (docker's --log-opt max-size/max-file). */
+  logMaxSize?: number;
+  logMaxFiles?: number;
+  log?: (message: string) => void;
+}
+
+/** What a running container holds while the engine watches it. */
+export interface Running {
+  /** Resolves when the monitor reports the exit (or the engine notices it is gone). */
+  exited: Promise<void>;
+}
+
+export class Engine {
+  readonly store: ContainerStore;
+  readonly volumes: VolumeStore;
+  readonly runtime: Runtime;
+  readonly events = new EventBus();
+  readonly images: ImageService;
+  readonly snapshotter: Snapshotter;
+  readonly network: NetworkProvider | undefined;
+  /** Containers being watched (running, or starting), by id. */
+  readonly running = new Map<string, Running>();
+  private readonly locks = new Map<string, Mutex>();
+  private readonly seccompProfiles = new Map<string, LinuxSeccomp>();
+  readonly log: (message: string) => void;
+
+  constructor(readonly options: EngineOptions) {
+    this.store = new ContainerStore(join(options.root, "containers"));
+    this.volumes = new VolumeStore(join(options.root, "volumes"));
+    this.runtime = new Runtime({ root: join(options.runRoot, "runtime") });
+    this.images = options.images;
+    this.snapshotter = options.snapshotter;
+    this.network = options.network;
+    this.log = options.log ?? (() => {});
+  }
+
+  open(): this {
+    mkdirSync(this.options.runRoot, { recursive: true, mode: 0o711 });
+    this.store.open((file, err) => this.log(`skipping unreadable container record ${file}: ${err.message}`));
+    this.volumes.open();
+    return this;
+  }
+
+  /** Serialises the verbs on one container (start and stop racing, say). */
+  lock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    let m = this.locks.get(id);
+    if (!m) {
+      m = new Mutex();
+      this.locks.set(id, m);
+    }
+    return m.run(fn);
+  }
+
+  forget(id: string): void {
+    this.locks.delete(id);
+    this.running.delete(id);
+  }
+
+  save(record: ContainerRecord): void {
+    this.store.save(record);
+  }
+
+  /** The directory of a container's files other than its record (logs, hosts, resolv.conf). */
+  containerDir(id: string): string {
+    return this.store.dir(id);
+  }
+
+  /** A mount point every container's root is mounted on, inside its own mount namespace. */
+  rootfsMountpoint(): string {
+    const dir = join(this.options.runRoot, "rootfs");
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Docker's default seccomp profile for a capability set, built once per set. */
+  seccompFor(capabilities: string[]): LinuxSeccomp {
+    const key = [...capabilities].sort().join(",");
+    let profile = this.seccompProfiles.get(key);
+    if (!profile) {
+      profile = defaultSeccompProfile(capabilities);
+      this.seccompProfiles.set(key, profile);
+    }
+    return profile;
+  }
+
+  cgroupsPath(id: string): string {
+    return this.options.cgroupParent
+      ? `${this.options.cgroupParent.replace(/\/$/, "")}/${id}`
+      : `berth/${id}`;
+  }
+
+  /** Which containers use a volume (rm refuses, prune skips). */
+  volumeUsers(name: string): string[] {
+    return this.store
+      .all()
+      .filter((c) => c.Mounts.some((m) => m.Type === "volume" && m.Name === name))
+      .map((c) => c.Id);
+  }
+
+  imageInUse(imageId: string): boolean {
+    return this.store.all().some((c) => c.Image === imageId);
+  }
+}

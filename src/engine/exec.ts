@@ -1,0 +1,204 @@
+/**
+ * `docker exec`: exec instances (kept in memory, as Docker does) and running them in a
+ * container through the runtime, with their output attachable from the first byte.
+ */
+
+import { randomBytes } from "node:crypto";
+import { lstatSync, readFileSync } from "node:fs";
+import { Conflict, NotFound } from "../errors.js";
+import type { Process } from "../oci/runtime-spec.js";
+import { allCapabilities } from "../runtime/capabilities.js";
+import type { FrameChannel } from "../runtime/native/channel.js";
+import { startProcess, waitExited } from "../runtime/native/monitor.js";
+import { Attach, Msg } from "../runtime/native/protocol.js";
+import { exitCodeOf } from "../runtime/runtime.js";
+import { mergeEnv } from "./container-spec.js";
+import type { ContainerRecord } from "./docker-types.js";
+import type { Engine } from "./engine.js";
+import { resolveUser } from "./user.js";
+
+export interface ExecConfig {
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  DetachKeys?: string;
+  Tty?: boolean;
+  Env?: string[];
+  Cmd: string[];
+  Privileged?: boolean;
+  User?: string;
+  WorkingDir?: string;
+}
+
+export interface ExecInstance {
+  ID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
+  OpenStdin: boolean;
+  OpenStderr: boolean;
+  OpenStdout: boolean;
+  CanRemove: boolean;
+  ContainerID: string;
+  DetachKeys: string;
+  Pid: number;
+  config: ExecConfig;
+  started: boolean;
+}
+
+export class NoSuchExec extends NotFound {
+  constructor(id: string) {
+    super(`No such exec instance: ${id}`);
+  }
+}
+
+const execs = new Map<string, ExecInstance>();
+
+export function getExec(id: string): ExecInstance {
+  const e = execs.get(id);
+  if (!e) throw new NoSuchExec(id);
+  return e;
+}
+
+export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfig): string {
+  if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
+  if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
+  if (!Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new Conflict("No exec command specified");
+  const id = randomBytes(32).toString("hex");
+  execs.set(id, {
+    ID: id,
+    Running: false,
+    ExitCode: null,
+    ProcessConfig: {
+      tty: config.Tty === true,
+      entrypoint: config.Cmd[0]!,
+      arguments: config.Cmd.slice(1),
+      privileged: config.Privileged === true,
+      user: config.User ?? "",
+    },
+    OpenStdin: config.AttachStdin === true,
+    OpenStderr: config.AttachStderr === true,
+    OpenStdout: config.AttachStdout === true,
+    CanRemove: false,
+    ContainerID: c.Id,
+    DetachKeys: config.DetachKeys ?? "",
+    Pid: 0,
+    config,
+    started: false,
+  });
+  c.ExecIDs = [...(c.ExecIDs ?? []), id];
+  engine.events.emit("container", `exec_create: ${config.Cmd.join(" ")}`, c.Id, {
+    image: c.Config.Image,
+    name: c.Name.slice(1),
+    execID: id,
+  });
+  return id;
+}
+
+/** A file of the running container, unless it is a symlink (which could point at the host's). */
+function containerFile(pid: number, path: string): string | undefined {
+  const p = `/proc/${pid}/root${path}`;
+  try {
+    if (!lstatSync(p).isFile()) return undefined;
+    return readFileSync(p, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function execProcess(engine: Engine, c: ContainerRecord, e: ExecInstance): Process {
+  const base = engine.runtime.record(c.Id).spec.process!;
+  const user = e.config.User
+    ? resolveUser(
+        e.config.User,
+        [],
+        containerFile(c.State.Pid, "/etc/passwd"),
+        containerFile(c.State.Pid, "/etc/group"),
+      )
+    : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
+  const all = allCapabilities();
+  return {
+    ...base,
+    terminal: e.ProcessConfig.tty,
+    args: e.config.Cmd,
+    env: mergeEnv(base.env ?? [], e.config.Env ?? []),
+    cwd: e.config.WorkingDir || base.cwd,
+    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    ...(e.ProcessConfig.privileged
+      ? { capabilities: { bounding: all, effective: all, permitted: all } }
+      : {}),
+  };
+}
+
+/**
+ * Starts an exec instance; with `attach`, the output flows to the returned channel from the
+ * first byte (the process waits until the channel is attached). Resolves once it runs.
+ */
+export interface StartedExec {
+  channel: FrameChannel;
+  exited: Promise<number>;
+  /** For an attached exec, whoever relays the channel reports the exit status it carries. */
+  reportExit: (status: number) => void;
+}
+
+export async function startExec(engine: Engine, e: ExecInstance, attach: boolean): Promise<StartedExec> {
+  if (e.started) throw new Conflict(`Exec command ${e.ID} has already run`);
+  const c = engine.store.get(e.ContainerID);
+  if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
+  if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
+  e.started = true;
+  const handle = await engine.runtime.exec(c.Id, {
+    process: execProcess(engine, c, e),
+    stdio: "pipes",
+    stdinOpen: e.OpenStdin,
+    waitStart: true,
+  });
+  e.Pid = handle.pid;
+  e.Running = true;
+  if (attach) {
+    const flags =
+      (e.OpenStdin ? Attach.STDIN : 0) |
+      (e.OpenStdout ? Attach.STDOUT : 0) |
+      (e.OpenStderr ? Attach.STDERR : 0);
+    const payload = Buffer.alloc(4);
+    payload.writeUInt32LE(flags);
+    handle.channel.send(Msg.ATTACH, payload);
+    const ok = await handle.channel.next();
+    if (ok.type !== Msg.OK) throw new Error("the exec monitor refused the attach");
+  }
+  // The exit arrives on the same channel: whoever relays it reports it through `onExit` below.
+  let reportExit: (status: number) => void = () => {};
+  const exited = new Promise<number>((resolve) => {
+    reportExit = resolve;
+  });
+  void exited.then((status) => {
+    e.Running = false;
+    e.ExitCode = exitCodeOf(status);
+    engine.events.emit("container", "exec_die", c.Id, {
+      image: c.Config.Image,
+      name: c.Name.slice(1),
+      execID: e.ID,
+      exitCode: String(e.ExitCode),
+    });
+  });
+  engine.events.emit("container", `exec_start: ${e.config.Cmd.join(" ")}`, c.Id, {
+    image: c.Config.Image,
+    name: c.Name.slice(1),
+    execID: e.ID,
+  });
+  await startProcess(handle.channel);
+  if (!attach) {
+    void waitExited(handle.channel)
+      .catch(() => 255 << 8)
+      .then((s) => {
+        handle.channel.close();
+        reportExit(s);
+      });
+  }
+  return { channel: handle.channel, exited, reportExit };
+}
+
+export function publicExec(e: ExecInstance) {
+  const { config: _c, started: _s, ...rest } = e;
+  return rest;
+}

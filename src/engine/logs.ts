@@ -1,0 +1,146 @@
+/**
+ * Reading a container's json-file log (written by its monitor, rotated as path.1, path.2, …):
+ * `docker logs` with --tail, --since, --until, and -f following new lines until the container
+ * stops or the reader goes away.
+ */
+import { createReadStream, existsSync, statSync, watch } from "node:fs";
+import { createInterface } from "node:readline";
+import { InvalidArgument } from "../errors.js";
+
+export interface LogEntry {
+  stream: "stdout" | "stderr";
+  /** RFC 3339 with nanoseconds, as written. */
+  time: string;
+  /** The bytes the process wrote (with their newline). */
+  log: string;
+}
+
+export interface LogOptions {
+  stdout: boolean;
+  stderr: boolean;
+  /** Unix seconds (fractional); entries before are skipped. */
+  since?: number;
+  until?: number;
+  /** Only the last N entries (of those selected); undefined: all. */
+  tail?: number;
+  follow: boolean;
+  /** Resolves when the container has stopped (following ends once the file is drained). */
+  stopped: () => boolean;
+  signal?: AbortSignal;
+}
+
+/** `--since`/`--until` values: Unix seconds ("1700000000.5"), RFC 3339, or a duration ago ("10m"). */
+export function parseLogTime(text: string | null, now = Date.now()): number | undefined {
+  if (text === null || text === "" || text === "0") return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const d = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (d) return (now - Number(d[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[d[2]!]!) / 1000;
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new InvalidArgument(`invalid value for "since": ${text}`);
+  return t / 1000;
+}
+
+/** Seconds since the epoch of an RFC 3339 nanosecond timestamp, without losing the sub-ms digits' order. */
+function seconds(time: string): number {
+  const frac = /\.(\d+)Z$/.exec(time)?.[1] ?? "0";
+  return Math.floor(Date.parse(time.replace(/\.\d+Z$/, "Z")) / 1000) + Number(`0.${frac}`);
+}
+
+export function logFiles(path: string): string[] {
+  const files: string[] = [];
+  for (let i = 1; existsSync(`${path}.${i}`); i++) files.unshift(`${path}.${i}`);
+  if (existsSync(path)) files.push(path);
+  return files;
+}
+
+function parse(line: string): LogEntry | undefined {
+  try {
+    const e = JSON.parse(line) as LogEntry;
+    return typeof e.log === "string" ? e : undefined;
+  } catch {
+    return undefined; // a line cut by a crash mid-write
+  }
+}
+
+function wanted(e: LogEntry, o: LogOptions): boolean {
+  if (e.stream === "stdout" ? !o.stdout : !o.stderr) return false;
+  if (o.since === undefined && o.until === undefined) return true;
+  const t = seconds(e.time);
+  return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
+}
+
+async function* readLines(file: string, start = 0): AsyncGenerator<{ line: string; end: number }> {
+  let offset = start;
+  const stream = createReadStream(file, { start, encoding: "utf8" });
+  const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of rl) {
+    offset += Buffer.byteLength(line) + 1;
+    yield { line, end: offset };
+  }
+}
+
+export async function* readLogs(path: string, o: LogOptions): AsyncGenerator<LogEntry> {
+  const files = logFiles(path);
+  if (o.tail !== undefined) {
+    // Keep only the last N selected entries, reading the files oldest first.
+    const ring: LogEntry[] = [];
+    if (o.tail > 0)
+      for (const f of files)
+        for await (const { line } of readLines(f)) {
+          const e = parse(line);
+          if (e && wanted(e, o)) {
+            ring.push(e);
+            if (ring.length > o.tail) ring.shift();
+          }
+        }
+    yield* ring;
+  } else {
+    for (const f of files)
+      for await (const { line } of readLines(f)) {
+        const e = parse(line);
+        if (e && wanted(e, o)) yield e;
+      }
+  }
+  if (!o.follow) return;
+  let offset = existsSync(path) ? statSync(path).size : 0;
+  let inode = existsSync(path) ? statSync(path).ino : 0;
+  for (;;) {
+    if (o.signal?.aborted) return;
+    const stoppedBefore = o.stopped();
+    if (existsSync(path)) {
+      const st = statSync(path);
+      // Rotated (a new file) or truncated: start from its beginning.
+      if (st.ino !== inode || st.size < offset) {
+        inode = st.ino;
+        offset = 0;
+      }
+      if (st.size > offset) {
+        for await (const { line, end } of readLines(path, offset)) {
+          const e = parse(line);
+          if (e && wanted(e, o)) yield e;
+          offset = end;
+        }
+      }
+    }
+    if (stoppedBefore) return;
+    await waitForChange(path, o.signal);
+  }
+}
+
+/** Resolves at the next change of the file, or after a short time (a watch can miss rotations). */
+function waitForChange(path: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let watcher: ReturnType<typeof watch> | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      watcher?.close();
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, 250);
+    try {
+      watcher = watch(path, done);
+    } catch {}
+    signal?.addEventListener("abort", done);
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * A Berth daemon for integration tests: private state directories, the busybox image imported,
+ * and a client — the real docker CLI pointed at its socket.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ImageService, importBusybox } from "../../src/image/index.js";
+import { openSnapshotter } from "../../src/snapshot/index.js";
+import { until } from "./wait.js";
+
+const DAEMON = fileURLToPath(new URL("../../src/daemon/run.js", import.meta.url));
+
+export interface Result {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class DaemonFixture {
+  readonly root = mkdtempSync("/var/tmp/berth-test-daemon-");
+  readonly runRoot = mkdtempSync("/run/berth-test-daemon-");
+  readonly socket = join(this.runRoot, "berth.sock");
+  private child: ChildProcess | undefined;
+  log = "";
+
+  /** Imports busybox:latest from the host's busybox-static (before the daemon owns the store). */
+  async importBusybox(): Promise<void> {
+    const images = await ImageService.open({
+      root: join(this.root, "image"),
+      snapshotter: await openSnapshotter(join(this.root, "snapshots")),
+    });
+    await importBusybox(images);
+  }
+
+  async start(args: string[] = []): Promise<void> {
+    this.child = spawn(
+      process.execPath,
+      [DAEMON, "--root", this.root, "--exec-root", this.runRoot, ...args],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    this.child.stdout!.on("data", (d) => (this.log += d));
+    this.child.stderr!.on("data", (d) => (this.log += d));
+    // The socket of a crashed daemon stays behind: wait for an answer, not for the file.
+    await until(
+      "the daemon's answer",
+      async () => this.child?.exitCode !== null || (await this.answers()),
+      20_000,
+    );
+    if (this.child.exitCode !== null) throw new Error(`the daemon exited: ${this.log}`);
+  }
+
+  private answers(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = request({ socketPath: this.socket, path: "/_ping" }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on("error", () => resolve(false));
+      req.end();
+    });
+  }
+
+  /** Kills the daemon the hard way (what live restore must survive). */
+  async crash(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    this.child = undefined;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    this.child = undefined;
+  }
+
+  docker(args: string[], options: { input?: string; timeout?: number } = {}): Result {
+    const r = spawnSync("docker", args, {
+      encoding: "utf8",
+      input: options.input ?? "",
+      timeout: options.timeout ?? 60_000,
+      env: {
+        ...process.env,
+        DOCKER_HOST: `unix://${this.socket}`,
+        DOCKER_CONFIG: join(this.root, "docker-config"),
+      },
+    });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  pid(): number | undefined {
+    try {
+      return Number(readFileSync(join(this.runRoot, "berth.pid"), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Removes every container (force), stops the daemon and deletes its directories. */
+  async cleanup(): Promise<void> {
+    if (!this.child) await this.start().catch(() => {});
+    const ids = this.docker(["ps", "-aq"]).stdout.split("\n").filter(Boolean);
+    if (ids.length) this.docker(["rm", "-f", "-v", ...ids]);
+    await this.stop();
+    rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.runRoot, { recursive: true, force: true });
+  }
+}
+
+export function ok(r: Result, what = "docker"): Result {
+  if (r.status !== 0) throw new Error(`${what} exited ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}

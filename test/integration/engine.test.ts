@@ -1,0 +1,226 @@
+/**
+ * The engine behind `berth serve`, driven by the real docker CLI: the lifecycle, exec, logs,
+ * restart policies, OOM kills, concurrency, and live restore across a daemon crash.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { DaemonFixture, ok } from "../helpers/daemon.js";
+import { sleep, until } from "../helpers/wait.js";
+
+const d = new DaemonFixture();
+before(async () => {
+  await d.importBusybox();
+  await d.start();
+});
+after(() => d.cleanup());
+
+const inspect = (name: string, format: string) =>
+  ok(d.docker(["inspect", "--format", format, name])).stdout.trim();
+
+test("run --rm prints the output, exits with the status, and leaves no container", () => {
+  const r = d.docker([
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "busybox",
+    "sh",
+    "-c",
+    "echo out; echo err >&2; exit 3",
+  ]);
+  assert.equal(r.status, 3);
+  assert.equal(r.stdout, "out\n");
+  assert.equal(r.stderr, "err\n");
+  assert.equal(ok(d.docker(["ps", "-aq"])).stdout.trim(), "");
+});
+
+test("a detached container runs, exec enters it, logs show its output, stop and rm end it", () => {
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "lifecycle",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "echo started; exec sleep 300",
+    ]),
+  );
+  assert.equal(inspect("lifecycle", "{{.State.Status}}"), "running");
+  assert.match(ok(d.docker(["ps", "--format", "{{.Names}} {{.Status}}"])).stdout, /^lifecycle Up /m);
+  assert.equal(
+    ok(d.docker(["exec", "lifecycle", "cat", "/proc/1/cmdline"]))
+      .stdout.replace(/\0/g, " ")
+      .trim(),
+    "sleep 300",
+  );
+  assert.equal(d.docker(["exec", "lifecycle", "sh", "-c", "exit 5"]).status, 5);
+  assert.equal(
+    ok(d.docker(["exec", "-i", "lifecycle", "cat"], { input: "through stdin" })).stdout,
+    "through stdin",
+  );
+  assert.equal(ok(d.docker(["logs", "lifecycle"])).stdout, "started\n");
+  ok(d.docker(["stop", "-t", "1", "lifecycle"]));
+  assert.equal(inspect("lifecycle", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+  ok(d.docker(["rm", "lifecycle"]));
+  assert.match(
+    d.docker(["inspect", "lifecycle"]).stderr,
+    /No such object: lifecycle|No such container: lifecycle/,
+  );
+});
+
+test("docker's errors: a name in use, an unknown container, removing a running one", () => {
+  ok(d.docker(["create", "--name", "taken", "--network", "none", "busybox", "true"]));
+  // `docker run` reports a daemon's refusal with 125, `docker create` with 1, as against dockerd.
+  const dup = d.docker(["run", "--name", "taken", "--network", "none", "busybox", "true"]);
+  assert.equal(dup.status, 125);
+  assert.match(
+    dup.stderr,
+    /Conflict\. The container name "\/taken" is already in use by container "[0-9a-f]{64}"/,
+  );
+  assert.match(d.docker(["stop", "no-such-thing"]).stderr, /No such container: no-such-thing/);
+  ok(d.docker(["start", "taken"]));
+  ok(d.docker(["run", "-d", "--name", "busy", "--network", "none", "busybox", "sleep", "300"]));
+  const rm = d.docker(["rm", "busy"]);
+  assert.equal(rm.status, 1);
+  assert.match(
+    rm.stderr,
+    /You cannot remove a running container [0-9a-f]{64}\. Stop the container before attempting removal or force remove/,
+  );
+  ok(d.docker(["rm", "-f", "busy", "taken"]));
+  const missing = d.docker(["run", "--rm", "--network", "none", "busybox", "/no/such/program"]);
+  assert.equal(missing.status, 127);
+  assert.match(missing.stderr, /no\/such\/program/);
+  assert.equal(ok(d.docker(["ps", "-aq"])).stdout, "", "the failed container is gone and the daemon answers");
+});
+
+test("a memory limit's OOM kill shows as OOMKilled in inspect", async () => {
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "oom",
+      "--network",
+      "none",
+      "--memory",
+      "16m",
+      "busybox",
+      "dd",
+      "if=/dev/zero",
+      "of=/dev/null",
+      "bs=64M",
+      "count=1",
+    ]),
+  );
+  await until("the OOM kill", () => inspect("oom", "{{.State.Status}}") === "exited");
+  assert.equal(inspect("oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
+  ok(d.docker(["rm", "oom"]));
+});
+
+test("20 parallel `run -d` all succeed with unique names and ids", async () => {
+  const { spawn } = await import("node:child_process");
+  const runs = Array.from(
+    { length: 20 },
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const p = spawn("docker", ["run", "-d", "--network", "none", "busybox", "sleep", "300"], {
+          env: { ...process.env, DOCKER_HOST: `unix://${d.socket}` },
+        });
+        let out = "";
+        let err = "";
+        p.stdout.on("data", (x) => (out += x));
+        p.stderr.on("data", (x) => (err += x));
+        p.on("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(err))));
+      }),
+  );
+  const ids = await Promise.all(runs);
+  assert.equal(new Set(ids).size, 20);
+  const names = ok(d.docker(["ps", "--format", "{{.Names}}"]))
+    .stdout.trim()
+    .split("\n");
+  assert.equal(names.length, 20);
+  assert.equal(new Set(names).size, 20);
+  ok(d.docker(["rm", "-f", ...ids]));
+});
+
+test("restart policy on-failure:2 restarts a failing container twice, then leaves it exited", async () => {
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "flaky",
+      "--network",
+      "none",
+      "--restart",
+      "on-failure:2",
+      "busybox",
+      "sh",
+      "-c",
+      "exit 1",
+    ]),
+  );
+  await until(
+    "the retries to end",
+    () => inspect("flaky", "{{.RestartCount}} {{.State.Status}}") === "2 exited",
+    20_000,
+  );
+  ok(d.docker(["rm", "flaky"]));
+});
+
+test("live restore: after kill -9 of the daemon, containers still run and are managed again", async () => {
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "survivor",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    ]),
+  );
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "ends-meanwhile",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "sleep 1; exit 42",
+    ]),
+  );
+  const pid = Number(inspect("survivor", "{{.State.Pid}}"));
+  await d.crash();
+  await sleep(1500);
+  assert.ok(existsSync(`/proc/${pid}`), "the container outlived its daemon");
+  await d.start();
+  assert.equal(inspect("survivor", "{{.State.Status}}"), "running");
+  assert.equal(inspect("ends-meanwhile", "{{.State.Status}} {{.State.ExitCode}}"), "exited 42");
+  assert.equal(ok(d.docker(["exec", "survivor", "echo", "still here"])).stdout, "still here\n");
+  assert.match(ok(d.docker(["logs", "--tail", "1", "survivor"])).stdout, /^tick \d+\n$/);
+  ok(d.docker(["stop", "-t", "1", "survivor"]));
+  assert.equal(inspect("survivor", "{{.State.Status}}"), "exited");
+  ok(d.docker(["rm", "survivor", "ends-meanwhile"]));
+});
+
+test("a created container costs one small record file", () => {
+  const id = ok(d.docker(["create", "--network", "none", "busybox", "true"])).stdout.trim();
+  const dir = join(d.root, "containers");
+  assert.ok(existsSync(join(dir, `${id}.json`)));
+  assert.ok(!readdirSync(dir).includes(id), "no directory until it starts");
+  ok(d.docker(["rm", id]));
+});
