@@ -17,6 +17,7 @@ packages=(
   skopeo umoci      # OCI layout interoperability tests and the pull benchmark
   zstd              # zstd-compressed layers (Node.js has no zstd)
   debootstrap       # the pull benchmark's Debian image (built once into /var/cache/berth-bench)
+  docker.io         # dockerd, the peer for save/load interop tests and the benchmarks
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
