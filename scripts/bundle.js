@@ -4,7 +4,11 @@
 // keep a command's start-up close to Node's own.
 import { build } from "esbuild";
 
-const entries = { "berth-runtime": "src/cli/runtime/main.ts" };
+const entries = {
+  berth: "src/cli/berth/main.ts",
+  berthd: "src/daemon/run.ts",
+  "berth-runtime": "src/cli/runtime/main.ts",
+};
 
 await build({
   entryPoints: entries,

@@ -18,6 +18,7 @@ import { restoreContainers } from "../engine/live-restore.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
 import { openSnapshotter } from "../snapshot/index.js";
+import { parseBytes } from "../util/units.js";
 
 type Listener = { path: string } | { host: string; port: number; tls: TlsFiles };
 
@@ -101,11 +102,8 @@ function logOptions(opts: string[]): { logMaxSize?: number; logMaxFiles?: number
   const out: { logMaxSize?: number; logMaxFiles?: number } = {};
   for (const o of opts) {
     const [k, v = ""] = o.split("=");
-    if (k === "max-size") {
-      const m = /^(\d+)([kmg]?)$/i.exec(v);
-      if (!m) throw new InvalidArgument(`--log-opt max-size: invalid size "${v}"`);
-      out.logMaxSize = Number(m[1]) * 1024 ** " kmg".indexOf((m[2] || " ").toLowerCase());
-    } else if (k === "max-file") out.logMaxFiles = Number(v);
+    if (k === "max-size") out.logMaxSize = parseBytes(v, "--log-opt max-size");
+    else if (k === "max-file") out.logMaxFiles = Number(v);
     else throw new InvalidArgument(`--log-opt: unknown log option "${k}"`);
   }
   return out;

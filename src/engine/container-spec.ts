@@ -17,9 +17,9 @@ import type {
 } from "../oci/runtime-spec.js";
 import { OCI_VERSION } from "../oci/runtime-spec.js";
 import {
-  allCapabilities,
   capabilityNumber,
   DEFAULT_CAPABILITIES,
+  grantableCapabilities,
   normalizeCapability,
 } from "../runtime/capabilities.js";
 import type { ContainerRecord, HostConfig } from "./docker-types.js";
@@ -95,12 +95,12 @@ export function containerCapabilities(
   capDrop: string[] | null,
   privileged: boolean,
 ): string[] {
-  if (privileged) return allCapabilities();
+  if (privileged) return grantableCapabilities();
   const add = (capAdd ?? []).map(normalizeCapability);
   const drop = (capDrop ?? []).map(normalizeCapability);
   for (const c of add) if (c !== "CAP_ALL") capabilityNumber(c, "--cap-add");
   for (const c of drop) if (c !== "CAP_ALL") capabilityNumber(c, "--cap-drop");
-  let caps: string[] = add.includes("CAP_ALL") ? allCapabilities() : [...DEFAULT_CAPABILITIES];
+  let caps: string[] = add.includes("CAP_ALL") ? grantableCapabilities() : [...DEFAULT_CAPABILITIES];
   if (drop.includes("CAP_ALL")) caps = [];
   for (const c of add) if (c !== "CAP_ALL" && !caps.includes(c)) caps.push(c);
   return caps.filter((c) => !drop.includes(c) || add.includes(c));

@@ -11,6 +11,7 @@ import { connectMonitor, type FrameChannel } from "../runtime/native/channel.js"
 import { Msg } from "../runtime/native/protocol.js";
 import type { Mount } from "../snapshot/snapshotter.js";
 import { nativeBinary } from "../util/native.js";
+import { parseBytes } from "../util/units.js";
 import { watchContainer } from "./container-exit.js";
 import { containerSpec, INIT_PATH } from "./container-spec.js";
 import type { ContainerRecord } from "./docker-types.js";
@@ -70,6 +71,11 @@ async function snapshotMounts(engine: Engine, record: ContainerRecord): Promise<
   return engine.snapshotter.mounts(record.Id);
 }
 
+/** Bridge modes on a daemon without a network provider: a namespace with loopback only. */
+export function loopbackOnly(engine: Engine, mode: string): boolean {
+  return !engine.network && (mode === "" || mode === "default" || mode === "bridge");
+}
+
 /** The network namespace to join and the /etc files, by network mode. */
 async function network(
   engine: Engine,
@@ -86,7 +92,7 @@ async function network(
       resolvConf: hostResolvConf(hc),
     };
   }
-  if (mode === "none")
+  if (mode === "none" || loopbackOnly(engine, mode))
     return {
       netnsPath: undefined,
       newNetns: true,
@@ -189,7 +195,9 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       stdinOpen: record.Config.OpenStdin,
       log: {
         path: record.LogPath,
-        maxSize: parseSize(logOpts["max-size"]) ?? engine.options.logMaxSize ?? 0,
+        maxSize: logOpts["max-size"]
+          ? parseBytes(logOpts["max-size"], "max-size")
+          : (engine.options.logMaxSize ?? 0),
         maxFiles: Number(logOpts["max-file"] ?? engine.options.logMaxFiles ?? 1),
       },
       rootfsMount: {
@@ -241,12 +249,4 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     engine.save(record);
     throw err;
   }
-}
-
-/** Docker's log size option ("10m", "1g", bytes). */
-export function parseSize(text: string | undefined): number | undefined {
-  if (!text) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text.trim());
-  if (!m) throw new InvalidArgument(`invalid size: '${text}'`);
-  return Math.round(Number(m[1]) * 1024 ** "_kmgt".indexOf((m[2] || "_").toLowerCase()));
 }

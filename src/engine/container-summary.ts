@@ -3,25 +3,8 @@
  * ("Up 5 minutes", "Exited (0) 2 hours ago") and the list filters.
  */
 import { InvalidArgument } from "../errors.js";
+import { humanDuration } from "../util/human.js";
 import type { ContainerRecord } from "./docker-types.js";
-
-/** Docker's units.HumanDuration. */
-export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 1) return "Less than a second";
-  if (s === 1) return "1 second";
-  if (s < 60) return `${s} seconds`;
-  const m = Math.round(ms / 60000);
-  if (m === 1) return "About a minute";
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(ms / 3600000);
-  if (h === 1) return "About an hour";
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
-  return `${Math.round(h / 24 / 365)} years`;
-}
 
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;

@@ -3,12 +3,16 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { LinuxDevice } from "../oci/runtime-spec.js";
 
-function major(rdev: number): number {
-  return ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfff);
+// glibc's dev_t split. The high halves are beyond 32 bits, where JavaScript's shifts do not
+// reach (x >> 32 is x), so divide for them.
+const high32 = (rdev: number) => Math.floor(rdev / 2 ** 32);
+
+export function major(rdev: number): number {
+  return ((rdev >>> 8) & 0xfff) | (high32(rdev) & ~0xfff);
 }
 
-function minor(rdev: number): number {
-  return (rdev & 0xff) | ((rdev >> 12) & ~0xff);
+export function minor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
 }
 
 export function hostDevice(path: string): LinuxDevice | undefined {

@@ -4,6 +4,8 @@
  * image operations call a ProgressSink; the daemon forwards the events, the CLI draws them
  * (./progress-render.ts).
  */
+import { humanSize } from "../util/human.js";
+
 export interface ProgressEvent {
   status: string;
   id?: string;
@@ -15,18 +17,6 @@ export interface ProgressEvent {
 export type ProgressSink = (event: ProgressEvent) => void;
 
 export const noProgress: ProgressSink = () => {};
-
-/** Docker's units.HumanSize: decimal units, four significant digits ("2.15MB", "512B"). */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
 
 const BAR_WIDTH = 50;
 

@@ -145,3 +145,15 @@ export function capabilityMasks(
 export function allCapabilities(last = hostLastCap()): string[] {
   return CAPABILITIES.filter((_, i) => i <= last);
 }
+
+/**
+ * The capabilities this process may hand on: its bounding set. A privileged container gets
+ * these rather than every capability the kernel knows, since asking for more makes capset fail
+ * (root on some hosts runs without CAP_SYS_RESOURCE, for one).
+ */
+export function grantableCapabilities(status = readFileSync("/proc/self/status", "utf8")): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  if (!m) return allCapabilities();
+  const mask = BigInt(`0x${m[1]}`);
+  return allCapabilities().filter((_, i) => (mask >> BigInt(i)) & 1n);
+}

@@ -1,6 +1,12 @@
 /** The Docker API's /images routes that read and name images (list, inspect, history, tag, rmi). */
+import type { ServerResponse } from "node:http";
 import type { Engine } from "../../engine/engine.js";
-import { type ApiServer, queryBool, queryFilters } from "../server.js";
+import { InvalidArgument } from "../../errors.js";
+import { applyChanges } from "../../image/changes.js";
+import { importImage } from "../../image/import.js";
+import { parsePlatform } from "../../image/platform.js";
+import type { ProgressEvent } from "../../image/progress.js";
+import { type ApiServer, queryBool, queryFilters, type Request } from "../server.js";
 
 export function imageRoutes(api: ApiServer, engine: Engine): void {
   const images = engine.images;
@@ -79,6 +85,82 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       name: tag ? `${repo}:${tag}` : repo,
     });
     res.writeHead(201).end();
+  });
+
+  /** Docker's progress stream: JSON lines, an error after the head as `{errorDetail, error}`. */
+  const progressStream = async (
+    res: ServerResponse,
+    work: (onProgress: (e: ProgressEvent) => void) => Promise<void>,
+  ): Promise<void> => {
+    const start = () => {
+      if (!res.headersSent) res.writeHead(200, { "Content-Type": "application/json" });
+    };
+    try {
+      await work((e) => {
+        start();
+        res.write(`${JSON.stringify(e)}\n`);
+      });
+    } catch (err) {
+      if (!res.headersSent) throw err;
+      const message = (err as Error).message;
+      res.write(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
+    }
+    start();
+    res.end();
+  };
+
+  /** `docker import`: the request body is a root filesystem tar (fromSrc=-). */
+  const importFromSource = async (req: Request, res: ServerResponse): Promise<void> => {
+    if (req.query.get("fromSrc") !== "-")
+      throw new InvalidArgument("fromImage or fromSrc=- (a tar in the request body) is required");
+    const repo = req.query.get("repo");
+    const tag = req.query.get("tag");
+    const reference = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+    const message = req.query.get("message");
+    const config = applyChanges({}, req.query.getAll("changes"));
+    await progressStream(res, async (onProgress) => {
+      const image = await importImage(images, req.raw, {
+        ...(reference ? { reference } : {}),
+        ...(message ? { message } : {}),
+        config,
+      });
+      engine.events.emit("image", "import", image.id, { name: reference ?? image.id });
+      onProgress({ status: image.id });
+    });
+  };
+
+  api.route("POST", "/images/create", async (req, res) => {
+    const from = req.query.get("fromImage");
+    if (!from) return importFromSource(req, res);
+    const tag = req.query.get("tag");
+    const reference = tag ? (tag.startsWith("sha256:") ? `${from}@${tag}` : `${from}:${tag}`) : from;
+    const platformText = req.query.get("platform");
+    await progressStream(res, async (onProgress) => {
+      const image = await images.pull(reference, {
+        onProgress,
+        ...(platformText ? { platform: parsePlatform(platformText) } : {}),
+      });
+      engine.events.emit("image", "pull", image.id, { name: reference });
+    });
+  });
+
+  api.route("POST", "/images/{name*}/push", async (req, res) => {
+    const tag = req.query.get("tag");
+    const reference = tag ? `${req.params["name"]!}:${tag}` : req.params["name"]!;
+    await progressStream(res, async (onProgress) => {
+      const { digest, size } = await images.push(reference, { onProgress });
+      onProgress({ status: `${tag || "latest"}: digest: ${digest} size: ${size}` });
+      engine.events.emit("image", "push", digest, { name: reference });
+    });
+  });
+
+  api.route("POST", "/images/prune", async (req) => {
+    const dangling = queryFilters(req.query)["dangling"]?.[0];
+    const result = await images.prune({ all: dangling === "false" || dangling === "0" });
+    return {
+      ImagesDeleted: result.deleted.length ? result.deleted.map((d) => ({ Deleted: d })) : null,
+      SpaceReclaimed: result.spaceReclaimed,
+    };
   });
 
   api.route("DELETE", "/images/{name*}", async (req) => {

@@ -34,6 +34,26 @@ export function pidsIn(file: string): number[] {
   return readOr(file).split("\n").filter(Boolean).map(Number);
 }
 
+/**
+ * Removes the shared "berth" parent of a removed container cgroup once no container is left in
+ * it. A sibling that is still going away can keep it busy for a moment: retry while it has no
+ * child directories; a new container's directory ends the attempt (it is in use again).
+ */
+export async function removeSharedParent(childDir: string, mount: string): Promise<void> {
+  const parent = join(childDir, "..");
+  if (!parent.endsWith("/berth") || parent.length <= mount.length) return;
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      if (readdirSync(parent, { withFileTypes: true }).some((e) => e.isDirectory())) return;
+      rmdirSync(parent);
+      return;
+    } catch (err) {
+      if (!isErrno(err, "EBUSY")) return;
+      await sleep(25);
+    }
+  }
+}
+
 /** Removes a cgroup directory tree children first, retrying while exiting processes linger. */
 export async function removeCgroupDir(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
@@ -223,13 +243,7 @@ export class V1Cgroup implements Cgroup {
   async destroy(): Promise<void> {
     for (const { h, dir } of this.dirs) {
       await removeCgroupDir(dir);
-      // The shared "berth" parent goes too once the last container has left it.
-      const parent = join(dir, "..");
-      if (parent.endsWith("/berth") && parent.length > h.mount.length) {
-        try {
-          rmdirSync(parent);
-        } catch {}
-      }
+      await removeSharedParent(dir, h.mount);
     }
   }
 

@@ -2,7 +2,7 @@
  * cgroup v2: one directory in the unified hierarchy; controllers must be enabled in every
  * ancestor's cgroup.subtree_control before their files exist in ours.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SystemError } from "../../errors.js";
 import type { LinuxResources } from "../../oci/runtime-spec.js";
@@ -11,7 +11,7 @@ import { applyDeviceRules } from "./device-attach.js";
 import { resolveCgroupPath } from "./hierarchy.js";
 import { v2Controllers, v2Writes } from "./resources.js";
 import { emptyStats, parseIoStat, parseKeyValues, parseNumber } from "./stats.js";
-import { pidsIn, removeCgroupDir, writeCgroupFile } from "./v1.js";
+import { pidsIn, removeCgroupDir, removeSharedParent, writeCgroupFile } from "./v1.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -154,12 +154,7 @@ export class V2Cgroup implements Cgroup {
 
   async destroy(): Promise<void> {
     await removeCgroupDir(this.dir);
-    const parent = join(this.dir, "..");
-    if (parent.endsWith("/berth") && parent.length > this.mount.length) {
-      try {
-        rmdirSync(parent);
-      } catch {}
-    }
+    await removeSharedParent(this.dir, this.mount);
   }
 
   mountSources(): CgroupMountSource[] {

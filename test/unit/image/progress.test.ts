@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { humanSize, progressBar } from "../../../src/image/progress.js";
+import { progressBar } from "../../../src/image/progress.js";
 import { plainRenderer, terminalRenderer } from "../../../src/image/progress-render.js";
+import { humanSize } from "../../../src/util/human.js";
 
 test("progress bars look like docker's", () => {
   assert.equal(humanSize(512), "512B");
