@@ -12,6 +12,7 @@ import { openSnapshotter } from "../../src/snapshot/index.js";
 import { until } from "./wait.js";
 
 const DAEMON = fileURLToPath(new URL("../../src/daemon/run.js", import.meta.url));
+export const BERTH = fileURLToPath(new URL("../../../bin/berth.cjs", import.meta.url));
 
 export interface Result {
   status: number;
@@ -80,6 +81,16 @@ export class DaemonFixture {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
     this.child = undefined;
+  }
+
+  /** The berth CLI (its bundle, as installed) pointed at this daemon. */
+  berth(args: string[], options: { input?: string; timeout?: number } = {}): Result {
+    const r = spawnSync(process.execPath, [BERTH, "-H", `unix://${this.socket}`, ...args], {
+      encoding: "utf8",
+      input: options.input ?? "",
+      timeout: options.timeout ?? 60_000,
+    });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
   docker(args: string[], options: { input?: string; timeout?: number } = {}): Result {
