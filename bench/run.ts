@@ -6,6 +6,8 @@ import { formatResults, runScenario, type Scenario } from "./harness.js";
 
 const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
   runtime: async () => (await import("./runtime.js")).runtimeScenario(),
+  engine: async () => (await import("./engine.js")).engineScenario(),
+  fleet: async () => (await import("./engine.js")).fleetScenario(),
 };
 
 async function main(): Promise<void> {

@@ -23,3 +23,13 @@ await build({
   banner: { js: 'const __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   define: { "import.meta.url": "__import_meta_url" },
 });
+
+// bin/load.cjs runs each bundle in a vm.Script, which cannot import(): a dynamic import of a
+// module left outside the bundle (a node: builtin) would fail only when that path runs.
+import { readFileSync } from "node:fs";
+
+for (const name of Object.keys(entries)) {
+  const text = readFileSync(`dist/bundle/${name}.cjs`, "utf8");
+  const m = /\bimport\(\s*["'`]([^"'`]+)/.exec(text);
+  if (m) throw new Error(`dist/bundle/${name}.cjs has a dynamic import of "${m[1]}": use createRequire for it`);
+}

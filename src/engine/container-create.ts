@@ -11,6 +11,7 @@ import { mergeEnv } from "./container-spec.js";
 import { loopbackOnly } from "./container-start.js";
 import type { ContainerConfig, ContainerRecord, CreateBody, HostConfig } from "./docker-types.js";
 import type { Engine } from "./engine.js";
+import { mergeHealthcheck, probeCommand } from "./health.js";
 import { mountPoints, planMounts } from "./mounts.js";
 import { newId, randomName, shortId, validateName } from "./names.js";
 
@@ -127,6 +128,8 @@ export function mergeConfig(
   const exposed: Record<string, Record<string, never>> = {};
   for (const p of [...Object.keys(image.ExposedPorts ?? {}), ...Object.keys(body.ExposedPorts ?? {})])
     exposed[p] = {};
+  const healthcheck = mergeHealthcheck(image.Healthcheck, body.Healthcheck);
+  probeCommand(healthcheck?.Test); // refuses a malformed test before anything is created
   const volumes: Record<string, Record<string, never>> = {};
   for (const v of [...Object.keys(image.Volumes ?? {}), ...Object.keys(body.Volumes ?? {})]) volumes[v] = {};
   return {
@@ -142,9 +145,7 @@ export function mergeConfig(
     StdinOnce: body.StdinOnce ?? false,
     Env: mergeEnv(image.Env ?? [], body.Env ?? []),
     Cmd: cmd,
-    ...((body.Healthcheck ?? image.Healthcheck)
-      ? { Healthcheck: body.Healthcheck ?? image.Healthcheck }
-      : {}),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     Image: body.Image,
     Volumes: Object.keys(volumes).length ? volumes : null,
     WorkingDir: body.WorkingDir || image.WorkingDir || "",

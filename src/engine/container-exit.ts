@@ -10,6 +10,7 @@ import { Msg } from "../runtime/native/protocol.js";
 import { exitCodeOf } from "../runtime/runtime.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
+import { stopHealthcheck } from "./health.js";
 
 /** Docker: the first restart waits 100 ms, each next one twice as long, reset after 10 s up. */
 const BACKOFF_START = 100;
@@ -57,6 +58,7 @@ export function shouldRestart(record: ContainerRecord): boolean {
 export async function handleExit(engine: Engine, id: string, status: number): Promise<void> {
   const record = engine.store.find(id);
   engine.running.delete(id);
+  stopHealthcheck(id);
   if (!record) return;
   let oomKilled = false;
   try {

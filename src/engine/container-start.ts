@@ -17,6 +17,7 @@ import { containerSpec, INIT_PATH } from "./container-spec.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { defaultHosts, hostResolvConf } from "./etc-files.js";
+import { startHealthcheck } from "./health.js";
 import { hostDevice, hostDevices } from "./host-devices.js";
 import { fillVolume, readLayeredFile } from "./layers.js";
 import { ociMounts } from "./mounts.js";
@@ -236,6 +237,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     record.Berth.manuallyStopped = false;
     engine.save(record);
     watchContainer(engine, record, created.channel!);
+    startHealthcheck(engine, record);
     engine.events.emit("container", "start", record.Id, {
       image: record.Config.Image,
       name: record.Name.slice(1),

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { lstatSync, readFileSync } from "node:fs";
 import { Conflict, NotFound } from "../errors.js";
 import type { Process } from "../oci/runtime-spec.js";
-import { allCapabilities } from "../runtime/capabilities.js";
+import { grantableCapabilities } from "../runtime/capabilities.js";
 import type { FrameChannel } from "../runtime/native/channel.js";
 import { startProcess, waitExited } from "../runtime/native/monitor.js";
 import { Attach, Msg } from "../runtime/native/protocol.js";
@@ -116,7 +116,7 @@ function execProcess(engine: Engine, c: ContainerRecord, e: ExecInstance): Proce
         containerFile(c.State.Pid, "/etc/group"),
       )
     : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
-  const all = allCapabilities();
+  const all = grantableCapabilities();
   return {
     ...base,
     terminal: e.ProcessConfig.tty,

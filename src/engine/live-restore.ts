@@ -6,6 +6,7 @@
 import { connectMonitor } from "../runtime/native/channel.js";
 import { handleExit, rewatchContainer } from "./container-exit.js";
 import type { Engine } from "./engine.js";
+import { startHealthcheck } from "./health.js";
 
 export async function restoreContainers(engine: Engine): Promise<{ restored: string[]; exited: string[] }> {
   const restored: string[] = [];
@@ -22,6 +23,7 @@ export async function restoreContainers(engine: Engine): Promise<{ restored: str
       try {
         const channel = await connectMonitor(engine.runtime.ctx.dir.controlSocket(record.Id));
         rewatchContainer(engine, record, channel);
+        startHealthcheck(engine, record, true);
         record.State.Paused = status === "paused";
         record.State.Status = status;
         engine.save(record);

@@ -12,6 +12,10 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 export interface TestDockerd {
+  /** The daemon's unix socket. */
+  socket: string;
+  /** Its directory (data root, exec root). */
+  dir: string;
   docker(args: string[], input?: Buffer): Promise<Buffer>;
   stop(): Promise<void>;
 }
@@ -67,7 +71,7 @@ export async function startDockerd(): Promise<TestDockerd | undefined> {
   for (;;) {
     try {
       await docker(["version"]);
-      return { docker, stop };
+      return { socket: sock, dir, docker, stop };
     } catch {
       if (Date.now() > deadline || child.exitCode !== null) {
         await stop();

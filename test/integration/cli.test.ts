@@ -183,6 +183,58 @@ test("images: import, images, tag, history, push to and pull from a registry, rm
   assert.match(rmi, /Deleted: sha256:/);
 });
 
+test("healthchecks: status in ps and inspect, failures counted to unhealthy, events on change", async () => {
+  ok(
+    berth([
+      "run",
+      "-d",
+      "--name",
+      "cli-health",
+      ...NONE,
+      "--health-cmd",
+      "test -e /tmp/ok && echo fine",
+      "--health-interval",
+      "200ms",
+      "--health-retries",
+      "2",
+      "busybox",
+      "sh",
+      "-c",
+      "touch /tmp/ok; exec sleep 300",
+    ]),
+  );
+  const status = () => ok(berth(["inspect", "-f", "{{.State.Health.Status}}", "cli-health"])).stdout.trim();
+  await until("healthy", () => status() === "healthy", 10_000);
+  assert.match(ok(berth(["ps", "--format", "{{.Status}}"])).stdout, /^Up .* \(healthy\)\n$/);
+  const log = JSON.parse(ok(berth(["inspect", "-f", "{{json .State.Health.Log}}", "cli-health"])).stdout) as {
+    ExitCode: number;
+    Output: string;
+  }[];
+  assert.deepEqual([log.at(-1)!.ExitCode, log.at(-1)!.Output], [0, "fine\n"]);
+  ok(berth(["exec", "cli-health", "rm", "/tmp/ok"]));
+  await until("unhealthy", () => status() === "unhealthy", 10_000);
+  assert.match(
+    ok(berth(["inspect", "-f", "{{.State.Health.FailingStreak}}", "cli-health"])).stdout,
+    /^[2-9]\d*\n$/,
+  );
+  const events = ok(
+    berth([
+      "events",
+      "--since",
+      "0",
+      "--until",
+      String(Math.ceil(Date.now() / 1000) + 1),
+      "--filter",
+      "container=cli-health",
+    ]),
+  ).stdout;
+  assert.match(events, /health_status: healthy/);
+  assert.match(events, /health_status: unhealthy/);
+  ok(berth(["rm", "-f", "cli-health"]));
+  const bad = berth(["run", ...NONE, "--health-interval", "soon", "busybox", "true"]);
+  assert.equal(bad.status, 125);
+});
+
 test("docker's errors and exit codes for bad input, and nothing is created", () => {
   const cases: [string[], number, RegExp][] = [
     [["run", "--bogus", "busybox"], 125, /unknown flag: --bogus/],
@@ -289,9 +341,9 @@ test("with no daemon on the default socket, the CLI starts one", {
     encoding: "utf8",
     timeout: 60_000,
   });
+  assert.equal(r.status, 0, r.stderr);
   const pid = Number(readFileSync("/run/berth/berth.pid", "utf8"));
   try {
-    assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /Started the Berth daemon/);
     assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
   } finally {

@@ -157,7 +157,9 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
       "config",
       "secret",
     ]);
-    const since = parseLogTime(req.query.get("since"));
+    // `since=0` replays the whole history (parseLogTime reads 0 as "no bound", as logs want).
+    const sinceText = req.query.get("since");
+    const since = sinceText ? (parseLogTime(sinceText) ?? 0) : undefined;
     const until = parseLogTime(req.query.get("until"));
     res.writeHead(200, { "Content-Type": "application/json" });
     res.flushHeaders();

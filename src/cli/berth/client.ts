@@ -4,7 +4,6 @@
  * default socket does not answer, the daemon is started in the background first, so that a new
  * user never has to.
  */
-import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import {
   type ClientRequest,
@@ -12,11 +11,17 @@ import {
   type IncomingMessage,
   type RequestOptions,
 } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { BerthError } from "../../errors.js";
 import { packageRoot } from "../../util/package-root.js";
+
+/**
+ * Node modules that only some commands need (TLS, child processes), loaded when first used.
+ * A require, not import(): the bundled CLI runs in a vm.Script, which has no dynamic import.
+ */
+const lazyRequire = createRequire(import.meta.url);
 
 export const DEFAULT_SOCKET = "/run/berth/berth.sock";
 
@@ -113,7 +118,10 @@ export class ApiClient {
   }
 
   private send(method: string, path: string, init: RequestInit): ClientRequest {
-    const make = this.endpoint.tls ? httpsRequest : httpRequest;
+    // TLS only for TCP daemons: most commands never pay for loading it.
+    const make = this.endpoint.tls
+      ? (lazyRequire("node:https") as typeof import("node:https")).request
+      : httpRequest;
     const req = make(this.options(method, path, init));
     if (init.raw && !Buffer.isBuffer(init.raw)) init.raw.pipe(req);
     else req.end(init.raw ?? (init.body === undefined ? undefined : JSON.stringify(init.body)));
@@ -225,6 +233,7 @@ async function startDaemon(socketPath: string): Promise<void> {
   const logPath = "/var/log/berth.log";
   mkdirSync(dirname(logPath), { recursive: true });
   const log = openSync(logPath, "a");
+  const { spawn } = lazyRequire("node:child_process") as typeof import("node:child_process");
   const child = spawn(process.execPath, [join(packageRoot(), "bin", "berth.cjs"), "serve"], {
     detached: true,
     stdio: ["ignore", log, log],

@@ -1,5 +1,5 @@
 /** The berth-runtime commands other than exec. Each is a thin layer over Runtime. */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { InvalidArgument } from "../../errors.js";
 import { defaultSpec } from "../../oci/default-spec.js";
@@ -302,7 +302,6 @@ export const update: Command = {
     let resources: LinuxResources = {};
     const file = str(o, "resources");
     if (file) {
-      const { readFileSync } = await import("node:fs");
       try {
         resources = JSON.parse(readFileSync(file === "-" ? 0 : file, "utf8")) as LinuxResources;
       } catch (err) {

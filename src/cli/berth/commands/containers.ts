@@ -1,7 +1,7 @@
 /**
  * Container commands: docker's names, flags, output and exit codes, each one or a few API calls.
  */
-import type { ContainerRecord } from "../../../engine/docker-types.js";
+import type { ContainerRecord, CreateBody } from "../../../engine/docker-types.js";
 import { InvalidArgument } from "../../../errors.js";
 import { humanDuration, humanSize } from "../../../util/human.js";
 import { bool, type OptionSpec, type OptionValues, str, strs } from "../../args.js";
@@ -30,7 +30,11 @@ interface Summary {
 const encode = encodeURIComponent;
 
 /** Creates the container, pulling its image first when it is missing (as docker run does). */
-async function create(ctx: Context, o: OptionValues, args: string[]): Promise<string> {
+async function create(
+  ctx: Context,
+  o: OptionValues,
+  args: string[],
+): Promise<{ id: string; body: CreateBody }> {
   const [image, ...command] = args;
   if (!image) throw new InvalidArgument(`"${ctx.command}" requires at least 1 argument.`);
   const body = createBody(o, image, command);
@@ -57,7 +61,7 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<st
     created = await ctx.api.call("POST", "/containers/create", { query, body });
   }
   for (const w of created.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
-  return created.Id;
+  return { id: created.Id, body };
 }
 
 async function inspectContainer(ctx: Context, id: string): Promise<ContainerRecord> {
@@ -73,16 +77,15 @@ function startFailureCode(message: string): number {
 
 async function run(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
   const detach = bool(o, "detach");
-  let id: string;
+  let created: { id: string; body: CreateBody };
   try {
-    id = await create(ctx, o, args);
+    created = await create(ctx, o, args);
   } catch (err) {
     ctx.failureCode = 125;
     throw err;
   }
-  const config = await inspectContainer(ctx, id);
-  const wantsAttach =
-    !detach && (config.Config.AttachStdout || config.Config.AttachStderr || config.Config.AttachStdin);
+  const { id, body: config } = created;
+  const wantsAttach = !detach && (config.AttachStdout || config.AttachStderr || config.AttachStdin);
   const autoRemove = bool(o, "rm");
   // Wait before starting, so that a quick exit is not missed; with --rm, until it is removed.
   const waited = detach
@@ -102,17 +105,17 @@ async function run(ctx: Context, o: OptionValues, args: string[]): Promise<numbe
     ? await ctx.api.hijack(`/containers/${id}/attach`, {
         query: {
           stream: 1,
-          stdin: config.Config.AttachStdin ? 1 : 0,
-          stdout: config.Config.AttachStdout ? 1 : 0,
-          stderr: config.Config.AttachStderr ? 1 : 0,
+          stdin: config.AttachStdin ? 1 : 0,
+          stdout: config.AttachStdout ? 1 : 0,
+          stderr: config.AttachStderr ? 1 : 0,
           detachKeys: str(o, "detach-keys"),
         },
       })
     : undefined;
   const pumped = session
     ? runSession(ctx.api, session, {
-        tty: config.Config.Tty,
-        stdin: config.Config.AttachStdin,
+        tty: config.Tty === true,
+        stdin: config.AttachStdin === true,
         resizePath: `/containers/${id}/resize`,
       })
     : undefined;
@@ -530,7 +533,7 @@ export const containerCommands: Record<string, Command> = {
     description: "Create a new container",
     options: CREATE_OPTIONS,
     action: async (ctx, o, args) => {
-      process.stdout.write(`${await create(ctx, o, args)}\n`);
+      process.stdout.write(`${(await create(ctx, o, args)).id}\n`);
       return 0;
     },
   },
