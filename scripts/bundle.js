@@ -31,5 +31,6 @@ import { readFileSync } from "node:fs";
 for (const name of Object.keys(entries)) {
   const text = readFileSync(`dist/bundle/${name}.cjs`, "utf8");
   const m = /\bimport\(\s*["'`]([^"'`]+)/.exec(text);
-  if (m) throw new Error(`dist/bundle/${name}.cjs has a dynamic import of "${m[1]}": use createRequire for it`);
+  if (m)
+    throw new Error(`dist/bundle/${name}.cjs has a dynamic import of "${m[1]}": use createRequire for it`);
 }

@@ -6,6 +6,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
+import { archiveRoutes } from "../api/routes/archive.js";
 import { containerRoutes } from "../api/routes/containers.js";
 import { execRoutes } from "../api/routes/exec.js";
 import { imageRoutes } from "../api/routes/images.js";
@@ -176,6 +177,7 @@ export async function serve(argv: string[]): Promise<number> {
   execRoutes(api, engine);
   imageRoutes(api, engine);
   volumeRoutes(api, engine);
+  archiveRoutes(api, engine);
 
   for (const l of listeners) {
     if ("path" in l) {

@@ -21,9 +21,14 @@ interface Found {
   deleted?: boolean;
 }
 
-async function walk(root: string): Promise<Found[]> {
+/**
+ * Every entry under `root` (from `start`, itself included, when given), parents first; the
+ * contents of `skip` directories (mount points, as relative paths) are left out.
+ */
+async function walk(root: string, start = "", skip: ReadonlySet<string> = new Set()): Promise<Found[]> {
   const out: Found[] = [];
   const visit = async (rel: string) => {
+    if (skip.has(rel)) return;
     const names = (await readdir(join(root, rel))).sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
@@ -32,7 +37,11 @@ async function walk(root: string): Promise<Found[]> {
       if (st.isDirectory()) await visit(path);
     }
   };
-  await visit("");
+  if (start) {
+    const st = await lstat(join(root, start));
+    out.push({ path: start, st });
+    if (st.isDirectory()) await visit(start);
+  } else await visit("");
   return out;
 }
 
@@ -82,13 +91,26 @@ function same(a: import("node:fs").Stats, b: import("node:fs").Stats): boolean {
 }
 
 /** The layer tar of `upperDir`'s changes, as a stream. */
-export async function* diffUpperDir(upperDir: string): AsyncGenerator<Buffer> {
-  const found = await walk(upperDir);
+export function diffUpperDir(upperDir: string): AsyncGenerator<Buffer> {
+  return directoryTar(upperDir);
+}
+
+/**
+ * A directory tree as a tar, entries named relative to `root`: all of it, or the entry `start`
+ * and what is under it (`docker export`, `docker cp`). Overlay's whiteouts and opaque markers
+ * become OCI ones, which makes an upper directory a layer (diffUpperDir).
+ */
+export async function* directoryTar(
+  root: string,
+  start = "",
+  skip: ReadonlySet<string> = new Set(),
+): AsyncGenerator<Buffer> {
+  const found = await walk(root, start, skip);
   const xattrs = await readXattrs(
-    upperDir,
+    root,
     found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),
   );
-  yield* writeTar(entries(upperDir, found, xattrs));
+  yield* writeTar(entries(root, found, xattrs));
 }
 
 async function* entries(

@@ -235,6 +235,66 @@ test("healthchecks: status in ps and inspect, failures counted to unhealthy, eve
   assert.equal(bad.status, 125);
 });
 
+test("cp both ways (symlinks stay inside the container), diff, export, commit", () => {
+  ok(
+    berth([
+      "run",
+      "-d",
+      "--name",
+      "cli-files",
+      ...NONE,
+      "busybox",
+      "sh",
+      "-c",
+      "echo made > /tmp/made; rm /bin/cat; mkdir /data; ln -s /etc /data/etc; ln -s ../../../../etc /data/up; exec sleep 300",
+    ]),
+  );
+  assert.equal(
+    ok(berth(["diff", "cli-files"])).stdout,
+    "C /bin\nD /bin/cat\nA /data\nA /data/etc\nA /data/up\nC /tmp\nA /tmp/made\n",
+  );
+  const dir = mkdtempSync("/tmp/berth-cli-cp-");
+  try {
+    ok(berth(["cp", "cli-files:/tmp/made", join(dir, "copy")]));
+    assert.equal(readFileSync(join(dir, "copy"), "utf8"), "made\n");
+    ok(berth(["cp", "cli-files:/tmp", dir]));
+    assert.equal(readFileSync(join(dir, "tmp", "made"), "utf8"), "made\n");
+    // Through the container's symlinks, absolute or climbing: the container's /etc, not the host's.
+    const hostname = ok(berth(["exec", "cli-files", "hostname"])).stdout.trim();
+    for (const via of ["/data/etc/hostname", "/data/up/hostname"]) {
+      ok(berth(["cp", `cli-files:${via}`, join(dir, "hn")]));
+      assert.equal(readFileSync(join(dir, "hn"), "utf8").trim(), hostname);
+    }
+    writeFileSync(join(dir, "in.txt"), "into the container\n");
+    ok(berth(["cp", join(dir, "in.txt"), "cli-files:/tmp/renamed.txt"]));
+    assert.equal(
+      ok(berth(["exec", "cli-files", "sh", "-c", "echo $(cat /tmp/renamed.txt)"])).stdout,
+      "into the container\n",
+    );
+    const missing = berth(["cp", "cli-files:/no/such", dir]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /Could not find the file \/no\/such in container cli-files/);
+    ok(berth(["export", "-o", join(dir, "fs.tar"), "cli-files"]));
+    const names = spawnSync("tar", ["-tf", join(dir, "fs.tar")], { encoding: "utf8" }).stdout.split("\n");
+    assert.ok(names.includes("tmp/made") && names.includes("bin/sh") && !names.includes("bin/cat"));
+    assert.ok(!names.some((n) => n.startsWith("proc/") && n !== "proc/"), "nothing of /proc");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const id = ok(
+    berth(["commit", "-c", 'CMD ["cat", "/tmp/made"]', "-m", "a note", "cli-files", "cli-committed:1"]),
+  ).stdout.trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(
+    ok(berth(["run", "--rm", ...NONE, "--entrypoint", "sh", "cli-committed:1", "-c", "head /tmp/made"]))
+      .stdout,
+    "made\n",
+  );
+  assert.match(ok(berth(["history", "cli-committed:1"])).stdout, /a note/);
+  ok(berth(["rm", "-f", "cli-files"]));
+  ok(berth(["rmi", "cli-committed:1"]));
+});
+
 test("docker's errors and exit codes for bad input, and nothing is created", () => {
   const cases: [string[], number, RegExp][] = [
     [["run", "--bogus", "busybox"], 125, /unknown flag: --bogus/],

@@ -3,7 +3,8 @@
  * restart policies, OOM kills, concurrency, and live restore across a daemon crash.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DaemonFixture, ok } from "../helpers/daemon.js";
@@ -215,6 +216,47 @@ test("live restore: after kill -9 of the daemon, containers still run and are ma
   ok(d.docker(["stop", "-t", "1", "survivor"]));
   assert.equal(inspect("survivor", "{{.State.Status}}"), "exited");
   ok(d.docker(["rm", "survivor", "ends-meanwhile"]));
+});
+
+test("docker cp both ways, diff, export and commit", () => {
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "files",
+      "--network",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "echo x > /tmp/x; exec sleep 300",
+    ]),
+  );
+  assert.equal(ok(d.docker(["diff", "files"])).stdout, "C /tmp\nA /tmp/x\n");
+  const dir = mkdtempSync("/tmp/berth-docker-cp-");
+  try {
+    ok(d.docker(["cp", "files:/tmp/x", join(dir, "x")]));
+    assert.equal(readFileSync(join(dir, "x"), "utf8"), "x\n");
+    writeFileSync(join(dir, "y"), "y\n");
+    ok(d.docker(["cp", join(dir, "y"), "files:/tmp/"]));
+    assert.equal(ok(d.docker(["exec", "files", "cat", "/tmp/y"])).stdout, "y\n");
+    ok(d.docker(["export", "-o", join(dir, "fs.tar"), "files"]));
+    assert.ok(
+      spawnSync("tar", ["-tf", join(dir, "fs.tar")], { encoding: "utf8" })
+        .stdout.split("\n")
+        .includes("tmp/y"),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  ok(d.docker(["commit", "files", "committed:1"]));
+  assert.equal(
+    ok(d.docker(["run", "--rm", "--network", "none", "committed:1", "cat", "/tmp/x", "/tmp/y"])).stdout,
+    "x\ny\n",
+  );
+  ok(d.docker(["rm", "-f", "files"]));
+  ok(d.docker(["rmi", "committed:1"]));
 });
 
 test("a created container costs one small record file", () => {

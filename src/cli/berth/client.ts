@@ -14,6 +14,7 @@ import {
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { BerthError } from "../../errors.js";
 import { packageRoot } from "../../util/package-root.js";
 
@@ -95,7 +96,7 @@ export interface RequestInit {
   query?: Query;
   body?: unknown;
   /** A raw body (a tar) instead of JSON. */
-  raw?: NodeJS.ReadableStream | Buffer;
+  raw?: NodeJS.ReadableStream | Buffer | AsyncIterable<Buffer>;
   headers?: Record<string, string>;
 }
 
@@ -123,7 +124,8 @@ export class ApiClient {
       ? (lazyRequire("node:https") as typeof import("node:https")).request
       : httpRequest;
     const req = make(this.options(method, path, init));
-    if (init.raw && !Buffer.isBuffer(init.raw)) init.raw.pipe(req);
+    if (init.raw && !Buffer.isBuffer(init.raw))
+      ("pipe" in init.raw ? init.raw : Readable.from(init.raw)).pipe(req);
     else req.end(init.raw ?? (init.body === undefined ? undefined : JSON.stringify(init.body)));
     return req;
   }
@@ -170,7 +172,7 @@ export class ApiClient {
         req.on("upgrade", (_res, socket, head) => resolve({ socket, head }));
       });
     return attempt().catch(async (err: NodeJS.ErrnoException) => {
-      if (err instanceof BerthError) throw err;
+      if (err instanceof BerthError || !err.code) throw err;
       const absent = err.code === "ENOENT" || err.code === "ECONNREFUSED";
       if (!absent) throw new DaemonUnreachable(this.endpoint.address, err.message);
       if (!this.endpoint.autoStart || this.started)

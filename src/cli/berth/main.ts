@@ -16,6 +16,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   images: async () => (await import("./commands/images.js")).imageCommands,
   volumes: async () => (await import("./commands/volumes.js")).volumeCommands,
   system: async () => (await import("./commands/system.js")).systemCommands,
+  files: async () => (await import("./commands/files.js")).fileCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -42,6 +43,7 @@ function groupOf(key: string): string | undefined {
   if (IMAGE_COMMANDS.includes(key) || key === "image prune") return "images";
   if (key.startsWith("volume ")) return "volumes";
   if (key === "version" || key === "info" || key === "events") return "system";
+  if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
 }
 
@@ -77,7 +79,8 @@ A container engine: docker's commands, served by the Berth daemon (started on fi
 
 Containers:
   run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename,
-  ps, logs, exec, attach, inspect, top, port, stats, update, container prune
+  ps, logs, exec, attach, inspect, top, port, stats, update, container prune,
+  cp, diff, export, commit
 Images:
   pull, push, images, rmi, tag, history, image inspect, image prune
 Volumes:
@@ -114,8 +117,7 @@ async function main(argv: string[]): Promise<number> {
       return global.args.length || bool(global.options, "help") ? 0 : 1;
     }
     const found = resolve(global.args);
-    if (!found)
-      throw new UsageError(`berth: '${global.args.join(" ")}' is not a berth command.\nSee 'berth --help'`);
+    if (!found) throw new UsageError(`'${global.args[0]}' is not a berth command`);
     const command = (await GROUPS[groupOf(found.key)!]!())[found.key]!;
     const specs: OptionSpec[] = [
       ...command.options,
