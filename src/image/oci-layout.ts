@@ -39,6 +39,20 @@ async function readIndex(dir: string): Promise<Index> {
   }
 }
 
+/**
+ * The layout's named images in index order: the ref name (a tag, as skopeo and umoci use it)
+ * and, when the writer recorded one (Berth, containerd), the image's full name.
+ */
+export async function layoutRefNames(dir: string): Promise<{ ref: string; name?: string }[]> {
+  const out: { ref: string; name?: string }[] = [];
+  for (const m of (await readIndex(dir)).manifests) {
+    const ref = m.annotations?.[REF_NAME];
+    const name = m.annotations?.[IMAGE_NAME];
+    if (ref !== undefined) out.push({ ref, ...(name ? { name } : {}) });
+  }
+  return out;
+}
+
 /** The manifest of `image` with OCI media types, or the stored one when it already is OCI. */
 async function ociManifest(service: ImageService, image: ImageRecord): Promise<Buffer> {
   const stored = await service.content.readBytes(image.manifest.digest);

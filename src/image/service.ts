@@ -13,6 +13,7 @@ import { parseConfig } from "./manifest.js";
 import type { ProgressSink } from "./progress.js";
 import { familiarString, formatReference, parseReference } from "./reference.js";
 import { RegistryClient, type RegistryOptions } from "./registry/client.js";
+import type { Credentials } from "./registry/credentials.js";
 
 export const DEFAULT_IMAGE_ROOT = "/var/lib/berth/image";
 
@@ -94,6 +95,11 @@ export class ImageService {
     const c = this.clients.get(host) ?? new RegistryClient(host, this.options.registry);
     this.clients.set(host, c);
     return c;
+  }
+
+  /** `login`: whether `host` accepts `creds` (a client of its own, so nothing is cached on failure). */
+  async checkLogin(host: string, creds: Credentials): Promise<void> {
+    await new RegistryClient(host, this.options.registry).checkLogin(creds);
   }
 
   inUse(id: string): boolean {

@@ -13,6 +13,8 @@ import { startRegistry, type TestRegistry } from "../helpers/registry.js";
 import { until } from "../helpers/wait.js";
 
 const d = new DaemonFixture();
+// The CLI stores logins where the daemon reads them (docker's config file): a private one here.
+process.env["DOCKER_CONFIG"] = join(d.root, "docker-config");
 let registry: TestRegistry;
 before(async () => {
   await d.importBusybox();
@@ -293,6 +295,69 @@ test("cp both ways (symlinks stay inside the container), diff, export, commit", 
   assert.match(ok(berth(["history", "cli-committed:1"])).stdout, /a note/);
   ok(berth(["rm", "-f", "cli-files"]));
   ok(berth(["rmi", "cli-committed:1"]));
+});
+
+test("save and load: docker archives and OCI layout directories (skopeo reads Berth's)", () => {
+  const dir = mkdtempSync("/tmp/berth-cli-save-");
+  try {
+    ok(berth(["tag", "busybox", "saved:1"]));
+    ok(berth(["save", "-o", join(dir, "img.tar"), "saved:1"]));
+    assert.ok(
+      spawnSync("tar", ["-tf", join(dir, "img.tar")], { encoding: "utf8" }).stdout.includes("manifest.json"),
+    );
+    ok(berth(["save", "--format", "oci-dir", "-o", join(dir, "layout"), "saved:1"]));
+    const skopeo = spawnSync("skopeo", ["inspect", `oci:${join(dir, "layout")}:1`], {
+      encoding: "utf8",
+    });
+    assert.equal(skopeo.status, 0, skopeo.stderr);
+    assert.equal((JSON.parse(skopeo.stdout) as { Layers: string[] }).Layers.length, 1);
+    ok(berth(["rmi", "saved:1"]));
+    assert.match(ok(berth(["load", "-i", join(dir, "img.tar")])).stdout, /^Loaded image: saved:1\n$/);
+    ok(berth(["rmi", "saved:1"]));
+    assert.equal(ok(berth(["load", "-i", join(dir, "layout")])).stdout, "Loaded image: saved:1\n");
+    assert.equal(ok(berth(["run", "--rm", ...NONE, "saved:1", "echo", "loaded"])).stdout, "loaded\n");
+    const bad = berth(["load", "-i", join(dir, "nope.tar")]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /no such file or directory/);
+    writeFileSync(join(dir, "junk.tar"), "not a tar at all");
+    assert.match(
+      berth(["load", "-i", join(dir, "junk.tar")]).stderr,
+      /not an image archive|not a docker image archive/,
+    );
+    ok(berth(["rmi", "saved:1"]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("login and logout against a registry with basic auth; push needs the login", async () => {
+  const secured = await startRegistry({ kind: "basic", username: "sailor", password: "s3cret" });
+  try {
+    const remote = `${secured.host}/private/busybox:1`;
+    ok(berth(["tag", "busybox", remote]));
+    assert.notEqual(berth(["push", remote]).status, 0, "anonymous push is refused");
+    const wrong = berth(["login", "-u", "sailor", "-p", "nope", secured.host]);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /unauthorized/);
+    const login = berth(["login", "-u", "sailor", "--password-stdin", secured.host], "s3cret\n");
+    assert.equal(login.status, 0, login.stderr);
+    assert.equal(login.stdout, "Login Succeeded\n");
+    const config = JSON.parse(readFileSync(join(d.root, "docker-config", "config.json"), "utf8")) as {
+      auths: Record<string, { auth: string }>;
+    };
+    assert.equal(Buffer.from(config.auths[secured.host]!.auth, "base64").toString(), "sailor:s3cret");
+    ok(berth(["push", remote]));
+    ok(berth(["rmi", remote]));
+    ok(berth(["pull", remote]));
+    assert.equal(
+      ok(berth(["logout", secured.host])).stdout,
+      `Removing login credentials for ${secured.host}\n`,
+    );
+    ok(berth(["rmi", remote]));
+    assert.notEqual(berth(["pull", remote]).status, 0, "after logout the registry refuses");
+  } finally {
+    await secured.stop();
+  }
 });
 
 test("docker's errors and exit codes for bad input, and nothing is created", () => {

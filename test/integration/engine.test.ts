@@ -259,6 +259,23 @@ test("docker cp both ways, diff, export and commit", () => {
   ok(d.docker(["rmi", "committed:1"]));
 });
 
+test("docker save and docker load through Berth's API", () => {
+  const dir = mkdtempSync("/tmp/berth-docker-save-");
+  try {
+    ok(d.docker(["tag", "busybox", "roundtrip:1"]));
+    ok(d.docker(["save", "-o", join(dir, "img.tar"), "roundtrip:1"]));
+    ok(d.docker(["rmi", "roundtrip:1"]));
+    assert.match(ok(d.docker(["load", "-i", join(dir, "img.tar")])).stdout, /Loaded image: roundtrip:1/);
+    assert.equal(
+      ok(d.docker(["run", "--rm", "--network", "none", "roundtrip:1", "echo", "ok"])).stdout,
+      "ok\n",
+    );
+    ok(d.docker(["rmi", "roundtrip:1"]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a created container costs one small record file", () => {
   const id = ok(d.docker(["create", "--network", "none", "busybox", "true"])).stdout.trim();
   const dir = join(d.root, "containers");

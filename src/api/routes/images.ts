@@ -1,11 +1,20 @@
 /** The Docker API's /images routes that read and name images (list, inspect, history, tag, rmi). */
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
 import { applyChanges } from "../../image/changes.js";
+import { loadDockerArchive, saveDockerArchive } from "../../image/docker-archive.js";
 import { importImage } from "../../image/import.js";
+import { exportOciLayout, importOciLayout, layoutRefNames } from "../../image/oci-layout.js";
 import { parsePlatform } from "../../image/platform.js";
 import type { ProgressEvent } from "../../image/progress.js";
+import { familiarString, parseReference } from "../../image/reference.js";
+import { directoryTar } from "../../snapshot/diff.js";
+import { unpackLayer } from "../../snapshot/unpack.js";
 import { type ApiServer, queryBool, queryFilters, type Request } from "../server.js";
 
 export function imageRoutes(api: ApiServer, engine: Engine): void {
@@ -152,6 +161,75 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       onProgress({ status: `${tag || "latest"}: digest: ${digest} size: ${size}` });
       engine.events.emit("image", "push", digest, { name: reference });
     });
+  });
+
+  /** `docker save`: one tar of the named images (docker-archive, or an OCI layout with format=oci). */
+  const save = async (names: string[], oci: boolean, res: ServerResponse) => {
+    if (!names.length) throw new InvalidArgument("names is required: the images to save");
+    for (const n of names) images.resolve(n); // a 404 before any byte is sent
+    res.writeHead(200, { "Content-Type": "application/x-tar" });
+    const write = (chunk: Buffer) =>
+      res.write(chunk) ? Promise.resolve() : new Promise<void>((r) => res.once("drain", () => r()));
+    if (!oci) {
+      for await (const chunk of saveDockerArchive(images, names)) await write(chunk);
+    } else {
+      const dir = await mkdtemp(join(tmpdir(), "berth-save-"));
+      try {
+        await exportOciLayout(images, names, dir);
+        for await (const chunk of directoryTar(dir)) await write(chunk);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    res.end();
+  };
+  api.route("GET", "/images/get", (req, res) =>
+    save(req.query.getAll("names"), req.query.get("format") === "oci", res),
+  );
+  api.route("GET", "/images/{name*}/get", (req, res) =>
+    save([req.params["name"]!], req.query.get("format") === "oci", res),
+  );
+
+  /** `docker load`: a docker-archive tar, or an OCI layout as a tar (told apart by its oci-layout file). */
+  api.route("POST", "/images/load", async (req, res) => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-load-"));
+    try {
+      await unpackLayer(req.raw, dir, "apply").catch((err: Error) => {
+        throw new InvalidArgument(`not an image archive: ${err.message}`);
+      });
+      const loaded: string[] = [];
+      if (existsSync(join(dir, "oci-layout"))) {
+        const refs = await layoutRefNames(dir);
+        for (const entry of refs.length ? refs : [undefined]) {
+          const image = await importOciLayout(images, dir, {
+            ...(entry ? { refName: entry.ref } : {}),
+            ...(entry?.name ? { name: entry.name } : {}),
+          });
+          loaded.push(
+            entry?.name
+              ? `Loaded image: ${familiarString(parseReference(entry.name))}`
+              : `Loaded image ID: ${image.id}`,
+          );
+        }
+      } else {
+        const loadedImages = await loadDockerArchive(images, directoryTar(dir));
+        // Report the names the archive gives (manifest.json's RepoTags), as docker load does.
+        const entries = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as {
+          RepoTags?: string[] | null;
+        }[];
+        loadedImages.forEach((image, i) => {
+          const tags = entries[i]?.RepoTags ?? [];
+          loaded.push(
+            ...(tags.length ? tags.map((t) => `Loaded image: ${t}`) : [`Loaded image ID: ${image.id}`]),
+          );
+        });
+      }
+      res.writeHead(200, { "Content-Type": "application/json" });
+      for (const line of loaded) res.write(`${JSON.stringify({ stream: `${line}\n` })}\n`);
+      res.end();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   api.route("POST", "/images/prune", async (req) => {

@@ -4,6 +4,8 @@ import { arch, cpus, hostname, release, totalmem } from "node:os";
 import type { Engine } from "../../engine/engine.js";
 import type { DockerEvent } from "../../engine/events.js";
 import { parseLogTime } from "../../engine/logs.js";
+import { InvalidArgument } from "../../errors.js";
+import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 
@@ -76,6 +78,16 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
   api.route("GET", "/_ping", ping);
   api.route("HEAD", "/_ping", ping);
   api.route("GET", "/version", () => versionInfo());
+
+  /** `docker login`: checks the credentials against the registry; the client stores them. */
+  api.route("POST", "/auth", async (req) => {
+    const body = (await req.json<{ username?: string; password?: string; serveraddress?: string }>()) ?? {};
+    if (typeof body.username !== "string" || typeof body.password !== "string")
+      throw new InvalidArgument("username and password are required");
+    const host = registryHostOf(body.serveraddress);
+    await engine.images.checkLogin(host, { username: body.username, password: body.password });
+    return { Status: "Login Succeeded", IdentityToken: "" };
+  });
 
   api.route("GET", "/info", () => {
     const all = engine.store.all();

@@ -23,7 +23,7 @@ const CONTAINER_COMMANDS =
   "run create start stop restart kill rm pause unpause wait rename ps logs exec attach inspect top port stats update".split(
     " ",
   );
-const IMAGE_COMMANDS = "pull push import images rmi tag history".split(" ");
+const IMAGE_COMMANDS = "pull push import images rmi tag history save load login logout".split(" ");
 
 /** docker's management-command spellings ("container ls", "image rm") → the command's key. */
 const ALIASES: Record<string, string[]> = {
@@ -82,7 +82,8 @@ Containers:
   ps, logs, exec, attach, inspect, top, port, stats, update, container prune,
   cp, diff, export, commit
 Images:
-  pull, push, images, rmi, tag, history, image inspect, image prune
+  pull, push, images, rmi, tag, history, image inspect, image prune, import,
+  save, load (docker archives and OCI layout directories), login, logout
 Volumes:
   volume create, volume ls, volume inspect, volume rm, volume prune
 System:

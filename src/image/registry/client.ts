@@ -71,9 +71,9 @@ export class RegistryClient {
     this.base = `${plain ? "http" : "https"}://${API_HOSTS[host] ?? host}`;
   }
 
+  /** Read again each time (a token is fetched rarely): `login` and `logout` apply at once. */
   private creds(): Promise<Credentials | undefined> {
-    this.credentials ??= (this.options.credentials ?? loadCredentials)(this.host);
-    return this.credentials;
+    return this.credentials ?? (this.options.credentials ?? loadCredentials)(this.host);
   }
 
   /** The registry answers `/v2/` (200, or 401 with a challenge we can answer). */

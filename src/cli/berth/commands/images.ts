@@ -1,11 +1,15 @@
 /** Image commands: pull, push, import, images, rmi, tag, history, image prune. */
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from "node:fs";
 import { InvalidArgument } from "../../../errors.js";
 import type { ProgressEvent } from "../../../image/progress.js";
 import { progressRenderer } from "../../../image/progress-render.js";
+import { removeCredentials, storeCredentials } from "../../../image/registry/credentials.js";
+import { registryHostOf } from "../../../image/registry/server-address.js";
+import { directoryTar } from "../../../snapshot/diff.js";
+import { unpackLayer } from "../../../snapshot/unpack.js";
 import { humanSize } from "../../../util/human.js";
 import { bool, type OptionValues, str, strs } from "../../args.js";
-import { jsonLines } from "../client.js";
+import { jsonLines, readAll } from "../client.js";
 import { ago, formatList } from "../format.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
 
@@ -263,6 +267,119 @@ export const imageCommands: Record<string, Command> = {
         id = e.status;
       }
       process.stdout.write(`${id}\n`);
+      return 0;
+    },
+  },
+  save: {
+    usage: "berth save [OPTIONS] IMAGE [IMAGE...]",
+    description: "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    options: [
+      {
+        name: "output",
+        short: "o",
+        type: "string",
+        description: "Write to a file (an OCI layout: a directory), instead of STDOUT",
+      },
+      {
+        name: "format",
+        type: "string",
+        description: "docker-archive (default) or oci-dir (an OCI image layout directory, needs -o)",
+      },
+    ],
+    action: async (ctx, o, args) => {
+      if (!args.length) throw new InvalidArgument('"save" requires at least 1 argument.');
+      const format = str(o, "format") ?? "docker-archive";
+      if (format !== "docker-archive" && format !== "oci-dir")
+        throw new InvalidArgument(`unknown format "${format}": use docker-archive or oci-dir`);
+      const output = str(o, "output");
+      if (format === "oci-dir" && !output) throw new InvalidArgument("--format oci-dir needs -o DIRECTORY");
+      if (!output && process.stdout.isTTY)
+        throw new InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+      const res = await ctx.api.stream("GET", "/images/get", {
+        query: { names: args, ...(format === "oci-dir" ? { format: "oci" } : {}) },
+      });
+      if (format === "oci-dir") {
+        mkdirSync(output!, { recursive: true });
+        await unpackLayer(res, output!, "apply");
+        return 0;
+      }
+      const out = output ? createWriteStream(output) : process.stdout;
+      for await (const chunk of res)
+        if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once("drain", () => r()));
+      if (output)
+        await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(() => r()));
+      return 0;
+    },
+  },
+  load: {
+    usage: "berth load [OPTIONS]",
+    description: "Load images from a tar archive (docker save's) or an OCI image layout directory",
+    options: [
+      {
+        name: "input",
+        short: "i",
+        type: "string",
+        description: "Read from a tar archive file or an OCI layout directory, instead of STDIN",
+      },
+      { name: "quiet", short: "q", type: "boolean", description: "Suppress the load output" },
+    ],
+    action: async (ctx, o) => {
+      const input = str(o, "input");
+      let body: NodeJS.ReadableStream | AsyncIterable<Buffer>;
+      if (!input) {
+        if (process.stdin.isTTY) throw new InvalidArgument("requested load from stdin, but stdin is empty");
+        body = process.stdin;
+      } else if (!existsSync(input)) throw new InvalidArgument(`open ${input}: no such file or directory`);
+      else body = statSync(input).isDirectory() ? directoryTar(input) : await openTar(input);
+      const res = await ctx.api.stream("POST", "/images/load", {
+        raw: body,
+        query: { quiet: bool(o, "quiet") ? 1 : 0 },
+      });
+      for await (const e of jsonLines<{ stream?: string; error?: string }>(res)) {
+        if (e.error) throw new InvalidArgument(e.error);
+        if (e.stream && !bool(o, "quiet")) process.stdout.write(e.stream);
+      }
+      return 0;
+    },
+  },
+  login: {
+    usage: "berth login [OPTIONS] [SERVER]",
+    description:
+      "Log in to a registry (Docker Hub when no server is given); the credentials go to ~/.docker/config.json",
+    options: [
+      { name: "username", short: "u", type: "string", description: "Username" },
+      { name: "password", short: "p", type: "string", description: "Password" },
+      { name: "password-stdin", type: "boolean", description: "Take the password from stdin" },
+    ],
+    action: async (ctx, o, args) => {
+      if (args.length > 1) throw new InvalidArgument('"login" requires at most 1 argument.');
+      const username = str(o, "username");
+      let password = str(o, "password");
+      if (bool(o, "password-stdin")) {
+        if (password !== undefined)
+          throw new InvalidArgument("--password and --password-stdin are mutually exclusive");
+        password = (await readAll(process.stdin)).toString("utf8").replace(/\r?\n$/, "");
+      }
+      if (!username || password === undefined)
+        throw new InvalidArgument("login needs --username and --password (or --password-stdin)");
+      const host = registryHostOf(args[0]);
+      const r = await ctx.api.call<{ Status: string }>("POST", "/auth", {
+        body: { username, password, serveraddress: host },
+      });
+      await storeCredentials(host, { username, password });
+      process.stdout.write(`${r.Status}\n`);
+      return 0;
+    },
+  },
+  logout: {
+    usage: "berth logout [SERVER]",
+    description: "Log out from a registry (removes its credentials from ~/.docker/config.json)",
+    options: [],
+    action: async (_ctx, _o, args) => {
+      if (args.length > 1) throw new InvalidArgument('"logout" requires at most 1 argument.');
+      const host = registryHostOf(args[0]);
+      if (await removeCredentials(host)) process.stdout.write(`Removing login credentials for ${host}\n`);
+      else process.stdout.write(`Not logged in to ${host}\n`);
       return 0;
     },
   },
