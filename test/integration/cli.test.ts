@@ -360,6 +360,30 @@ test("login and logout against a registry with basic auth; push needs the login"
   }
 });
 
+test("system df counts images, containers and volumes; system prune removes the stopped", () => {
+  ok(berth(["run", "-d", "--name", "cli-df-up", ...NONE, "busybox", "sleep", "300"]));
+  ok(
+    berth([
+      "run",
+      "--name",
+      "cli-df-down",
+      ...NONE,
+      "busybox",
+      "sh",
+      "-c",
+      "head -c 100000 /dev/zero > /tmp/fill",
+    ]),
+  );
+  const df = ok(berth(["system", "df"])).stdout.split("\n");
+  assert.match(df[0]!, /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
+  assert.match(df[2]!, /^Containers\s+2\s+1\s+\d/);
+  const pruned = ok(berth(["system", "prune", "-f"])).stdout;
+  assert.match(pruned, /^Deleted Containers:\n[0-9a-f]{64}\n/);
+  assert.equal(ok(berth(["ps", "-a", "--format", "{{.Names}}"])).stdout, "cli-df-up\n");
+  assert.match(berth(["system", "prune"]).stderr, /confirm with --force/);
+  ok(berth(["rm", "-f", "cli-df-up"]));
+});
+
 test("docker's errors and exit codes for bad input, and nothing is created", () => {
   const cases: [string[], number, RegExp][] = [
     [["run", "--bogus", "busybox"], 125, /unknown flag: --bogus/],

@@ -1,12 +1,14 @@
 /** /_ping, /version, /info, /events: what every Docker client asks first. */
 import { readFileSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem } from "node:os";
+import { summary } from "../../engine/container-summary.js";
 import type { Engine } from "../../engine/engine.js";
 import type { DockerEvent } from "../../engine/events.js";
 import { parseLogTime } from "../../engine/logs.js";
 import { InvalidArgument } from "../../errors.js";
 import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
+import { diskUsage } from "../../util/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 
 export const BERTH_VERSION = "0.1.0";
@@ -87,6 +89,46 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
     const host = registryHostOf(body.serveraddress);
     await engine.images.checkLogin(host, { username: body.username, password: body.password });
     return { Status: "Login Succeeded", IdentityToken: "" };
+  });
+
+  /** `docker system df`: images (layers counted once), containers' writable layers, volumes. */
+  api.route("GET", "/system/df", async () => {
+    const containers = engine.store.all();
+    const layers = new Map<string, number>();
+    for (const image of engine.images.images.all())
+      for (const l of image.layers) layers.set(l.chainId, l.unpackedSize);
+    const images = engine.images.list().map((i) => ({
+      Id: i.id,
+      ParentId: "",
+      RepoTags: i.repoTags,
+      RepoDigests: i.repoDigests,
+      Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
+      Size: i.size,
+      SharedSize: -1,
+      VirtualSize: i.size,
+      Labels: null,
+      Containers: containers.filter((c) => c.Image === i.id).length,
+    }));
+    const containerRows = [];
+    for (const c of containers) {
+      let sizeRw = 0;
+      if (c.Berth.snapshotPrepared)
+        sizeRw = (await diskUsage(await engine.snapshotter.upperDir(c.Id)).catch(() => ({ size: 0 }))).size;
+      containerRows.push({ ...summary(c, (id) => id), SizeRw: sizeRw, SizeRootFs: sizeRw });
+    }
+    const volumes = [];
+    for (const v of engine.volumes.list())
+      volumes.push({
+        ...v,
+        UsageData: { Size: await engine.volumes.size(v), RefCount: engine.volumeUsers(v.Name).length },
+      });
+    return {
+      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
+      Images: images,
+      Containers: containerRows,
+      Volumes: volumes,
+      BuildCache: [],
+    };
   });
 
   api.route("GET", "/info", () => {

@@ -36,13 +36,15 @@ const ALIASES: Record<string, string[]> = {
   "image inspect": ["inspect", "--type", "image"],
   "volume list": ["volume ls"],
   "volume remove": ["volume rm"],
+  "system info": ["info"],
+  "system events": ["events"],
 };
 
 function groupOf(key: string): string | undefined {
   if (CONTAINER_COMMANDS.includes(key) || key === "container prune") return "containers";
   if (IMAGE_COMMANDS.includes(key) || key === "image prune") return "images";
   if (key.startsWith("volume ")) return "volumes";
-  if (key === "version" || key === "info" || key === "events") return "system";
+  if (key === "version" || key === "info" || key === "events" || key.startsWith("system ")) return "system";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
 }
@@ -87,7 +89,7 @@ Images:
 Volumes:
   volume create, volume ls, volume inspect, volume rm, volume prune
 System:
-  version, info, events, serve (run the daemon)
+  version, info, events, system df, system prune, serve (run the daemon)
 
 Global options:
 ${GLOBAL.map((s) => `  ${s.short ? `-${s.short}, ` : "    "}--${s.name.padEnd(12)} ${s.description}`).join("\n")}

@@ -378,33 +378,42 @@ async function port(ctx: Context, _o: OptionValues, args: string[]): Promise<num
 }
 
 async function stats(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
-  if (!bool(o, "no-stream"))
-    throw new InvalidArgument(
-      "live stats need a terminal view that berth does not have yet: use --no-stream",
+  const columns: [string, string][] = [
+    ["CONTAINER ID", "{{.ID}}"],
+    ["NAME", "{{.Name}}"],
+    ["CPU %", "{{.CPUPerc}}"],
+    ["MEM USAGE / LIMIT", "{{.MemUsage}}"],
+    ["MEM %", "{{.MemPerc}}"],
+    ["NET I/O", "{{.NetIO}}"],
+    ["BLOCK I/O", "{{.BlockIO}}"],
+    ["PIDS", "{{.PIDs}}"],
+  ];
+  const snapshot = async () => {
+    const ids = args.length
+      ? args
+      : (
+          await ctx.api.call<Summary[]>("GET", "/containers/json", {
+            query: { all: bool(o, "all") ? 1 : undefined },
+          })
+        ).map((c) => c.Id);
+    const rows = await Promise.all(
+      ids.map(async (id) =>
+        statsRow(
+          await ctx.api.call<StatsJson>("GET", `/containers/${encode(id)}/stats`, { query: { stream: 0 } }),
+        ),
+      ),
     );
-  const ids = args.length
-    ? args
-    : (await ctx.api.call<Summary[]>("GET", "/containers/json")).map((c) => c.Id);
-  const rows: Record<string, string>[] = [];
-  for (const id of ids) {
-    const s = await ctx.api.call<StatsJson>("GET", `/containers/${encode(id)}/stats`, {
-      query: { stream: 0 },
-    });
-    rows.push(statsRow(s));
+    return formatList(rows, str(o, "format"), columns);
+  };
+  if (bool(o, "no-stream")) {
+    process.stdout.write(await snapshot());
+    return 0;
   }
-  process.stdout.write(
-    formatList(rows, str(o, "format"), [
-      ["CONTAINER ID", "{{.ID}}"],
-      ["NAME", "{{.Name}}"],
-      ["CPU %", "{{.CPUPerc}}"],
-      ["MEM USAGE / LIMIT", "{{.MemUsage}}"],
-      ["MEM %", "{{.MemPerc}}"],
-      ["NET I/O", "{{.NetIO}}"],
-      ["BLOCK I/O", "{{.BlockIO}}"],
-      ["PIDS", "{{.PIDs}}"],
-    ]),
-  );
-  return 0;
+  // Live: redraw about once a second (each sample spans a second of CPU time) until interrupted.
+  for (;;) {
+    const text = await snapshot();
+    process.stdout.write(process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : `${text}\n`);
+  }
 }
 
 interface StatsJson {

@@ -1,7 +1,9 @@
 /** System commands: version, info, events, and `serve` (the daemon itself). */
-import { type OptionValues, str, strs } from "../../args.js";
+import { InvalidArgument } from "../../../errors.js";
+import { humanSize } from "../../../util/human.js";
+import { bool, type OptionValues, str, strs } from "../../args.js";
 import { jsonLines } from "../client.js";
-import { renderTemplate } from "../format.js";
+import { formatList, renderTemplate } from "../format.js";
 import { type Command, type Context, filtersQuery } from "./shared.js";
 
 const CLIENT_VERSION = "0.1.0";
@@ -100,7 +102,119 @@ async function events(ctx: Context, o: OptionValues): Promise<number> {
   return 0;
 }
 
+interface DiskUsage {
+  LayersSize: number;
+  Images: { Size: number; Containers: number }[];
+  Containers: { SizeRw: number; State: string }[];
+  Volumes: { UsageData: { Size: number; RefCount: number } }[];
+}
+
+async function systemDf(ctx: Context, o: OptionValues): Promise<number> {
+  const df = await ctx.api.call<DiskUsage>("GET", "/system/df");
+  const percent = (part: number, whole: number) => (whole ? ` (${Math.round((part / whole) * 100)}%)` : "");
+  const activeImages = df.Images.filter((i) => i.Containers > 0);
+  const imageReclaim = df.Images.filter((i) => i.Containers === 0).reduce((a, i) => a + i.Size, 0);
+  const containersSize = df.Containers.reduce((a, c) => a + c.SizeRw, 0);
+  const stopped = df.Containers.filter((c) => c.State !== "running" && c.State !== "paused");
+  const stoppedSize = stopped.reduce((a, c) => a + c.SizeRw, 0);
+  const volumesSize = df.Volumes.reduce((a, v) => a + v.UsageData.Size, 0);
+  const unusedVolumes = df.Volumes.filter((v) => v.UsageData.RefCount === 0);
+  const rows = [
+    {
+      Type: "Images",
+      TotalCount: df.Images.length,
+      Active: activeImages.length,
+      Size: humanSize(df.LayersSize),
+      Reclaimable: `${humanSize(Math.min(imageReclaim, df.LayersSize))}${percent(Math.min(imageReclaim, df.LayersSize), df.LayersSize)}`,
+    },
+    {
+      Type: "Containers",
+      TotalCount: df.Containers.length,
+      Active: df.Containers.length - stopped.length,
+      Size: humanSize(containersSize),
+      Reclaimable: `${humanSize(stoppedSize)}${percent(stoppedSize, containersSize)}`,
+    },
+    {
+      Type: "Local Volumes",
+      TotalCount: df.Volumes.length,
+      Active: df.Volumes.length - unusedVolumes.length,
+      Size: humanSize(volumesSize),
+      Reclaimable: `${humanSize(unusedVolumes.reduce((a, v) => a + v.UsageData.Size, 0))}`,
+    },
+    { Type: "Build Cache", TotalCount: 0, Active: 0, Size: "0B", Reclaimable: "0B" },
+  ];
+  process.stdout.write(
+    formatList(rows, str(o, "format"), [
+      ["TYPE", "{{.Type}}"],
+      ["TOTAL", "{{.TotalCount}}"],
+      ["ACTIVE", "{{.Active}}"],
+      ["SIZE", "{{.Size}}"],
+      ["RECLAIMABLE", "{{.Reclaimable}}"],
+    ]),
+  );
+  return 0;
+}
+
+async function systemPrune(ctx: Context, o: OptionValues): Promise<number> {
+  if (!bool(o, "force"))
+    throw new InvalidArgument(
+      "system prune removes all stopped containers and dangling images (and unused volumes with --volumes): confirm with --force",
+    );
+  let reclaimed = 0;
+  const c = await ctx.api.call<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>(
+    "POST",
+    "/containers/prune",
+  );
+  if (c.ContainersDeleted?.length)
+    process.stdout.write(`Deleted Containers:\n${c.ContainersDeleted.join("\n")}\n\n`);
+  reclaimed += c.SpaceReclaimed;
+  if (bool(o, "volumes")) {
+    const v = await ctx.api.call<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(
+      "POST",
+      "/volumes/prune",
+    );
+    if (v.VolumesDeleted?.length)
+      process.stdout.write(`Deleted Volumes:\n${v.VolumesDeleted.join("\n")}\n\n`);
+    reclaimed += v.SpaceReclaimed;
+  }
+  const i = await ctx.api.call<{
+    ImagesDeleted: { Deleted?: string; Untagged?: string }[] | null;
+    SpaceReclaimed: number;
+  }>("POST", "/images/prune", {
+    query: { filters: JSON.stringify({ dangling: [bool(o, "all") ? "false" : "true"] }) },
+  });
+  if (i.ImagesDeleted?.length)
+    process.stdout.write(
+      `Deleted Images:\n${i.ImagesDeleted.map((d) => (d.Deleted ? `deleted: ${d.Deleted}` : `untagged: ${d.Untagged}`)).join("\n")}\n\n`,
+    );
+  reclaimed += i.SpaceReclaimed;
+  process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+  return 0;
+}
+
 export const systemCommands: Record<string, Command> = {
+  "system df": {
+    usage: "berth system df [OPTIONS]",
+    description: "Show disk usage: images, containers, volumes",
+    options: [{ name: "format", type: "string", description: "Format output using a custom template" }],
+    action: systemDf,
+  },
+  "system prune": {
+    usage: "berth system prune [OPTIONS]",
+    description:
+      "Remove stopped containers, dangling images (all unused with -a) and, with --volumes, unused volumes",
+    options: [
+      {
+        name: "all",
+        short: "a",
+        type: "boolean",
+        description: "Remove all unused images not just dangling ones",
+      },
+      { name: "force", short: "f", type: "boolean", description: "Do not prompt for confirmation" },
+      { name: "volumes", type: "boolean", description: "Prune anonymous volumes" },
+    ],
+    action: systemPrune,
+  },
   version: {
     usage: "berth version [OPTIONS]",
     description: "Show the Berth version information",
