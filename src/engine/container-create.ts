@@ -235,7 +235,7 @@ export async function createContainer(
     },
   };
   engine.store.add(record);
-  engine.events.emit("container", "create", id, { image: body.Image, name: recordName.slice(1) });
+  engine.events.container(record, "create");
   return { Id: id, Warnings: warnings };
 }
 

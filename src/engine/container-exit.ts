@@ -84,13 +84,8 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
     FinishedAt: new Date().toISOString(),
   };
   engine.save(record);
-  const attrs = {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-    exitCode: String(record.State.ExitCode),
-  };
-  if (oomKilled) engine.events.emit("container", "oom", id, { image: attrs.image, name: attrs.name });
-  engine.events.emit("container", "die", id, attrs);
+  if (oomKilled) engine.events.container(record, "oom");
+  engine.events.container(record, "die", { exitCode: String(record.State.ExitCode) });
   if (shouldRestart(record)) {
     const delay =
       ranFor >= BACKOFF_RESET_AFTER

@@ -35,8 +35,5 @@ export async function removeContainer(
         engine.volumes.remove(v.Name, []);
     }
   engine.forget(record.Id);
-  engine.events.emit("container", "destroy", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-  });
+  engine.events.container(record, "destroy");
 }

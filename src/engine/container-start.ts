@@ -238,10 +238,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     engine.save(record);
     watchContainer(engine, record, created.channel!);
     startHealthcheck(engine, record);
-    engine.events.emit("container", "start", record.Id, {
-      image: record.Config.Image,
-      name: record.Name.slice(1),
-    });
+    engine.events.container(record, "start");
   } catch (err) {
     if (engine.network && !net.netnsPath?.startsWith("/proc/"))
       await engine.network.detach(record.Id).catch(() => {});

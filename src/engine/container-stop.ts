@@ -33,11 +33,7 @@ export async function killContainer(
   if (!record.State.Running) throw notRunning(record);
   if (record.State.Paused && sig !== 9)
     throw new Conflict(`Container ${record.Id} is paused. Unpause the container before stopping or killing`);
-  engine.events.emit("container", "kill", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-    signal: String(sig),
-  });
+  engine.events.container(record, "kill", { signal: String(sig) });
   if (record.State.Paused) await engine.runtime.resume(record.Id).catch(() => {});
   await engine.runtime.kill(record.Id, sig);
 }
@@ -58,10 +54,7 @@ export async function stopContainer(
     record.State.Restarting = false;
     record.State.Status = "exited";
     engine.save(record);
-    engine.events.emit("container", "stop", record.Id, {
-      image: record.Config.Image,
-      name: record.Name.slice(1),
-    });
+    engine.events.container(record, "stop");
     return "stopped";
   }
   engine.save(record);
@@ -79,10 +72,7 @@ export async function stopContainer(
     await killContainer(engine, record, "SIGKILL").catch(() => {});
     await exitedWithin(engine, record.Id, 30_000);
   }
-  engine.events.emit("container", "stop", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-  });
+  engine.events.container(record, "stop");
   return "stopped";
 }
 
@@ -94,10 +84,7 @@ export async function restartContainer(
 ): Promise<void> {
   await stopContainer(engine, record, timeout, signal);
   await startContainer(engine, record);
-  engine.events.emit("container", "restart", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-  });
+  engine.events.container(record, "restart");
 }
 
 export async function pauseContainer(engine: Engine, record: ContainerRecord): Promise<void> {
@@ -107,10 +94,7 @@ export async function pauseContainer(engine: Engine, record: ContainerRecord): P
   record.State.Paused = true;
   record.State.Status = "paused";
   engine.save(record);
-  engine.events.emit("container", "pause", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-  });
+  engine.events.container(record, "pause");
 }
 
 export async function unpauseContainer(engine: Engine, record: ContainerRecord): Promise<void> {
@@ -119,8 +103,5 @@ export async function unpauseContainer(engine: Engine, record: ContainerRecord):
   record.State.Paused = false;
   record.State.Status = "running";
   engine.save(record);
-  engine.events.emit("container", "unpause", record.Id, {
-    image: record.Config.Image,
-    name: record.Name.slice(1),
-  });
+  engine.events.container(record, "unpause");
 }

@@ -23,6 +23,20 @@ export class EventBus {
   private readonly history: DockerEvent[] = [];
   private readonly listeners = new Set<(e: DockerEvent) => void>();
 
+  /** A container's event, with the attributes docker gives them: image, name and its labels. */
+  container(
+    record: { Id: string; Name: string; Config: { Image: string; Labels?: Record<string, string> } },
+    action: string,
+    extra: Record<string, string> = {},
+  ): DockerEvent {
+    return this.emit("container", action, record.Id, {
+      ...record.Config.Labels,
+      image: record.Config.Image,
+      name: record.Name.slice(1),
+      ...extra,
+    });
+  }
+
   emit(type: EventType, action: string, id: string, attributes: Record<string, string> = {}): DockerEvent {
     const nanos = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
     const event: DockerEvent = {

@@ -87,11 +87,7 @@ export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfi
     started: false,
   });
   c.ExecIDs = [...(c.ExecIDs ?? []), id];
-  engine.events.emit("container", `exec_create: ${config.Cmd.join(" ")}`, c.Id, {
-    image: c.Config.Image,
-    name: c.Name.slice(1),
-    execID: id,
-  });
+  engine.events.container(c, `exec_create: ${config.Cmd.join(" ")}`, { execID: id });
   return id;
 }
 
@@ -174,18 +170,9 @@ export async function startExec(engine: Engine, e: ExecInstance, attach: boolean
   void exited.then((status) => {
     e.Running = false;
     e.ExitCode = exitCodeOf(status);
-    engine.events.emit("container", "exec_die", c.Id, {
-      image: c.Config.Image,
-      name: c.Name.slice(1),
-      execID: e.ID,
-      exitCode: String(e.ExitCode),
-    });
+    engine.events.container(c, "exec_die", { execID: e.ID, exitCode: String(e.ExitCode) });
   });
-  engine.events.emit("container", `exec_start: ${e.config.Cmd.join(" ")}`, c.Id, {
-    image: c.Config.Image,
-    name: c.Name.slice(1),
-    execID: e.ID,
-  });
+  engine.events.container(c, `exec_start: ${e.config.Cmd.join(" ")}`, { execID: e.ID });
   await startProcess(handle.channel);
   if (!attach) {
     void waitExited(handle.channel)

@@ -102,11 +102,7 @@ function applyProbeResult(
   }
   c.State.Health = health;
   engine.save(c);
-  if (health.Status !== before)
-    engine.events.emit("container", `health_status: ${health.Status}`, c.Id, {
-      image: c.Config.Image,
-      name: c.Name.slice(1),
-    });
+  if (health.Status !== before) engine.events.container(c, `health_status: ${health.Status}`);
 }
 
 /** Runs the check once in the container: its exit code and the start of its output. */

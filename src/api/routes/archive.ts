@@ -85,7 +85,7 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
     res.writeHead(200, { "Content-Type": "application/x-tar" });
     await exportContainer(engine, c, writer(res));
     res.end();
-    engine.events.emit("container", "export", c.Id, { image: c.Config.Image, name: c.Name.slice(1) });
+    engine.events.container(c, "export");
   });
 
   api.route("GET", "/containers/{id}/changes", async (req) => {
@@ -126,7 +126,7 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
         ...(req.query.get("comment") ? { comment: req.query.get("comment")! } : {}),
         ...(req.query.get("author") ? { author: req.query.get("author")! } : {}),
       });
-      engine.events.emit("container", "commit", c.Id, { image: c.Config.Image, name: c.Name.slice(1) });
+      engine.events.container(c, "commit");
       res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: image.id }));
     } finally {
       if (pause) await engine.runtime.resume(c.Id);

@@ -180,11 +180,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     if (newName === c.Name) throw new Conflict(`Renaming a container with the same name as its current name`);
     const old = c.Name;
     engine.store.rename(c, newName);
-    engine.events.emit("container", "rename", c.Id, {
-      name: newName.slice(1),
-      oldName: old,
-      image: c.Config.Image,
-    });
+    engine.events.container(c, "rename", { oldName: old });
   });
 
   api.route("POST", "/containers/{id}/update", async (req) => {
@@ -216,7 +212,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     }
     c.HostConfig = updated;
     engine.save(c);
-    engine.events.emit("container", "update", c.Id, { image: c.Config.Image, name: c.Name.slice(1) });
+    engine.events.container(c, "update");
     return { Warnings: warnings };
   });
 
@@ -339,8 +335,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       stdin: wantStdin && h !== undefined,
       detachKeys,
       closeStdinOnEnd: c.Config.StdinOnce,
-      onDetach: () =>
-        engine.events.emit("container", "detach", c.Id, { image: c.Config.Image, name: c.Name.slice(1) }),
+      onDetach: () => engine.events.container(c, "detach"),
     });
   });
 

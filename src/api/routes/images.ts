@@ -13,6 +13,7 @@ import { exportOciLayout, importOciLayout, layoutRefNames } from "../../image/oc
 import { parsePlatform } from "../../image/platform.js";
 import type { ProgressEvent } from "../../image/progress.js";
 import { familiarString, parseReference } from "../../image/reference.js";
+import type { ImageSummary } from "../../image/service.js";
 import { directoryTar } from "../../snapshot/diff.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
 import { type ApiServer, queryBool, queryFilters, type Request } from "../server.js";
@@ -35,20 +36,12 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
             references.some((r) => globMatch(r, t) || globMatch(r, t.replace(/:[^:/]*$/, ""))),
           ),
       )
-      .map((i) => ({
-        Id: i.id,
-        ParentId: "",
-        RepoTags: i.repoTags,
-        RepoDigests: i.repoDigests,
-        Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
-        Size: i.size,
-        SharedSize: -1,
-        VirtualSize: i.size,
-        Labels: null,
-        Containers: queryBool(req.query, "shared-size")
-          ? containers.filter((c) => c.Image === i.id).length
-          : -1,
-      }));
+      .map((i) =>
+        imageSummaryJson(
+          i,
+          queryBool(req.query, "shared-size") ? containers.filter((c) => c.Image === i.id).length : -1,
+        ),
+      );
   });
 
   api.route("GET", "/images/{name*}/json", async (req) => {
@@ -247,6 +240,22 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     for (const d of result.deleted) engine.events.emit("image", "delete", d, { name: d });
     return [...result.untagged.map((u) => ({ Untagged: u })), ...result.deleted.map((d) => ({ Deleted: d }))];
   });
+}
+
+/** The API's ImageSummary; `containers` is -1 when not counted. */
+export function imageSummaryJson(i: ImageSummary, containers: number) {
+  return {
+    Id: i.id,
+    ParentId: "",
+    RepoTags: i.repoTags,
+    RepoDigests: i.repoDigests,
+    Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
+    Size: i.size,
+    SharedSize: -1,
+    VirtualSize: i.size,
+    Labels: null,
+    Containers: containers,
+  };
 }
 
 /** Docker's reference filter: a glob over the familiar name. */

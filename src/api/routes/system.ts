@@ -10,6 +10,7 @@ import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
 import { diskUsage } from "../../util/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
+import { imageSummaryJson } from "./images.js";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -97,18 +98,9 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
     const layers = new Map<string, number>();
     for (const image of engine.images.images.all())
       for (const l of image.layers) layers.set(l.chainId, l.unpackedSize);
-    const images = engine.images.list().map((i) => ({
-      Id: i.id,
-      ParentId: "",
-      RepoTags: i.repoTags,
-      RepoDigests: i.repoDigests,
-      Created: i.created ? Math.floor(Date.parse(i.created) / 1000) : 0,
-      Size: i.size,
-      SharedSize: -1,
-      VirtualSize: i.size,
-      Labels: null,
-      Containers: containers.filter((c) => c.Image === i.id).length,
-    }));
+    const images = engine.images
+      .list()
+      .map((i) => imageSummaryJson(i, containers.filter((c) => c.Image === i.id).length));
     const containerRows = [];
     for (const c of containers) {
       let sizeRw = 0;

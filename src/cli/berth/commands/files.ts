@@ -1,5 +1,5 @@
 /** Commands over a container's files: cp (both ways), diff, export, commit. */
-import { createWriteStream, existsSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { InvalidArgument } from "../../../errors.js";
 import { directoryTar } from "../../../snapshot/diff.js";
@@ -8,7 +8,7 @@ import { readTar } from "../../../util/tar/reader.js";
 import { type TarInput, writeTar } from "../../../util/tar/writer.js";
 import { bool, str, strs } from "../../args.js";
 import { DaemonError } from "../client.js";
-import type { Command, Context } from "./shared.js";
+import { type Command, type Context, refuseTerminal, writeOutput } from "./shared.js";
 
 const encode = encodeURIComponent;
 
@@ -150,14 +150,8 @@ export const fileCommands: Record<string, Command> = {
     action: async (ctx, o, args) => {
       if (args.length !== 1) throw new InvalidArgument('"export" requires exactly 1 argument.');
       const output = str(o, "output");
-      if (!output && process.stdout.isTTY)
-        throw new InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-      const res = await ctx.api.stream("GET", `/containers/${encode(args[0]!)}/export`);
-      const out = output ? createWriteStream(output) : process.stdout;
-      for await (const chunk of res)
-        if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once("drain", () => r()));
-      if (output)
-        await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(() => r()));
+      refuseTerminal(output);
+      await writeOutput(await ctx.api.stream("GET", `/containers/${encode(args[0]!)}/export`), output);
       return 0;
     },
   },

@@ -1,5 +1,5 @@
 /** Image commands: pull, push, import, images, rmi, tag, history, image prune. */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, statSync } from "node:fs";
 import { InvalidArgument } from "../../../errors.js";
 import type { ProgressEvent } from "../../../image/progress.js";
 import { progressRenderer } from "../../../image/progress-render.js";
@@ -11,7 +11,7 @@ import { humanSize } from "../../../util/human.js";
 import { bool, type OptionValues, str, strs } from "../../args.js";
 import { jsonLines, readAll } from "../client.js";
 import { ago, formatList } from "../format.js";
-import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
+import { type Command, type Context, filtersQuery, forEach, refuseTerminal, writeOutput } from "./shared.js";
 
 const encode = encodeURIComponent;
 
@@ -293,21 +293,14 @@ export const imageCommands: Record<string, Command> = {
         throw new InvalidArgument(`unknown format "${format}": use docker-archive or oci-dir`);
       const output = str(o, "output");
       if (format === "oci-dir" && !output) throw new InvalidArgument("--format oci-dir needs -o DIRECTORY");
-      if (!output && process.stdout.isTTY)
-        throw new InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+      refuseTerminal(output);
       const res = await ctx.api.stream("GET", "/images/get", {
         query: { names: args, ...(format === "oci-dir" ? { format: "oci" } : {}) },
       });
       if (format === "oci-dir") {
         mkdirSync(output!, { recursive: true });
         await unpackLayer(res, output!, "apply");
-        return 0;
-      }
-      const out = output ? createWriteStream(output) : process.stdout;
-      for await (const chunk of res)
-        if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once("drain", () => r()));
-      if (output)
-        await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(() => r()));
+      } else await writeOutput(res, output);
       return 0;
     },
   },

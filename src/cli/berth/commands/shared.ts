@@ -1,4 +1,6 @@
 /** What every `berth` command shares: its shape, the client, and docker's multi-target errors. */
+import { createWriteStream } from "node:fs";
+import { InvalidArgument } from "../../../errors.js";
 import type { OptionSpec, OptionValues } from "../../args.js";
 import type { ApiClient } from "../client.js";
 
@@ -46,4 +48,22 @@ export function filtersQuery(items: string[]): { filters?: string } {
     filters[key] = [...(filters[key] ?? []), eq < 0 ? "" : item.slice(eq + 1)];
   }
   return { filters: JSON.stringify(filters) };
+}
+
+/**
+ * Writes a binary response (a tar) to `output`, or to stdout, which must not be a terminal
+ * (docker's rule for save and export).
+ */
+export async function writeOutput(res: AsyncIterable<unknown>, output: string | undefined): Promise<void> {
+  refuseTerminal(output);
+  const out = output ? createWriteStream(output) : process.stdout;
+  for await (const chunk of res)
+    if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once("drain", () => r()));
+  if (output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(() => r()));
+}
+
+/** Checked before asking the daemon for anything, so that a refusal costs nothing. */
+export function refuseTerminal(output: string | undefined): void {
+  if (!output && process.stdout.isTTY)
+    throw new InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect");
 }
