@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { BERTH, DaemonFixture, ok } from "../helpers/daemon.js";
@@ -268,6 +276,15 @@ test("cp both ways (symlinks stay inside the container), diff, export, commit", 
       assert.equal(readFileSync(join(dir, "hn"), "utf8").trim(), hostname);
     }
     writeFileSync(join(dir, "in.txt"), "into the container\n");
+    chownSync(join(dir, "in.txt"), 1234, 1234);
+    symlinkSync("in.txt", join(dir, "link.txt"));
+    ok(berth(["cp", "-L", join(dir, "link.txt"), "cli-files:/tmp/"]));
+    assert.equal(
+      ok(berth(["exec", "cli-files", "stat", "-c", "%F %u", "/tmp/link.txt"])).stdout,
+      "regular file 0\n",
+    );
+    ok(berth(["cp", "-a", join(dir, "in.txt"), "cli-files:/tmp/owned.txt"]));
+    assert.equal(ok(berth(["exec", "cli-files", "stat", "-c", "%u", "/tmp/owned.txt"])).stdout, "1234\n");
     ok(berth(["cp", join(dir, "in.txt"), "cli-files:/tmp/renamed.txt"]));
     assert.equal(
       ok(berth(["exec", "cli-files", "sh", "-c", "echo $(cat /tmp/renamed.txt)"])).stdout,

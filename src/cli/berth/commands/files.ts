@@ -1,5 +1,6 @@
 /** Commands over a container's files: cp (both ways), diff, export, commit. */
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { InvalidArgument } from "../../../errors.js";
 import { directoryTar } from "../../../snapshot/diff.js";
@@ -19,29 +20,49 @@ function containerPath(arg: string): { container: string; path: string } | undef
   return { container: arg.slice(0, colon), path: arg.slice(colon + 1) || "/" };
 }
 
-/** Renames the top entry of a tar stream (and everything under it) from `from` to `to`. */
-async function* renameTop(tar: AsyncIterable<Buffer>, from: string, to: string): AsyncGenerator<TarInput> {
-  for await (const e of readTar(tar)) {
-    const rename = (n: string) => (n === from || n.startsWith(`${from}/`) ? to + n.slice(from.length) : n);
-    yield {
-      header: {
-        ...e.header,
-        name: rename(e.header.name),
-        linkname: e.header.type === "link" ? rename(e.header.linkname) : e.header.linkname,
-      },
-      body: e.body,
-    };
+/**
+ * Rewrites a tar stream: the top entry (and everything under it) renamed from `from` to `to`,
+ * and, unless `keepOwners`, every entry owned by root (docker cp without -a).
+ */
+async function* retar(
+  tar: AsyncIterable<Buffer>,
+  from: string,
+  to: string,
+  keepOwners: boolean,
+): AsyncGenerator<Buffer> {
+  const rename = (n: string) => (n === from || n.startsWith(`${from}/`) ? to + n.slice(from.length) : n);
+  async function* entries(): AsyncGenerator<TarInput> {
+    for await (const e of readTar(tar))
+      yield {
+        header: {
+          ...e.header,
+          name: rename(e.header.name),
+          linkname: e.header.type === "link" ? rename(e.header.linkname) : e.header.linkname,
+          ...(keepOwners ? {} : { uid: 0, gid: 0, uname: "", gname: "" }),
+        },
+        body: e.body,
+      };
   }
+  yield* writeTar(entries());
 }
 
 async function copyFromContainer(
   ctx: Context,
   src: { container: string; path: string },
   dest: string,
+  followLink: boolean,
 ): Promise<void> {
-  const res = await ctx.api.stream("GET", `/containers/${encode(src.container)}/archive`, {
-    query: { path: src.path },
-  });
+  const archive = `/containers/${encode(src.container)}/archive`;
+  let path = src.path;
+  if (followLink) {
+    const head = await ctx.api.stream("HEAD", archive, { query: { path } });
+    head.resume();
+    path = pathStat(head).linkTarget || path;
+  }
+  const fetched = await ctx.api.stream("GET", archive, { query: { path } });
+  // A followed link keeps the link's name, as docker cp -L does.
+  const [got, wanted] = [posix.basename(path), posix.basename(src.path)];
+  const res = got !== wanted ? retar(fetched, got, wanted, true) : fetched;
   if (dest === "-") {
     for await (const chunk of res) process.stdout.write(chunk as Buffer);
     return;
@@ -64,28 +85,34 @@ async function copyFromContainer(
   }
 }
 
+/** The X-Docker-Container-Path-Stat header of an archive answer. */
+function pathStat(res: IncomingMessage): { mode: number; linkTarget: string } {
+  const header = String(res.headers["x-docker-container-path-stat"] ?? "e30=");
+  return { mode: 0, linkTarget: "", ...JSON.parse(Buffer.from(header, "base64").toString()) };
+}
+
 async function copyToContainer(
   ctx: Context,
   src: string,
   dest: { container: string; path: string },
+  followLink: boolean,
+  archive: boolean,
 ): Promise<void> {
   let into = dest.path;
   let tar: AsyncIterable<Buffer> | NodeJS.ReadableStream;
   if (src === "-") tar = process.stdin;
   else {
-    const local = resolve(src);
-    if (!existsSync(local)) throw new InvalidArgument(`stat ${local}: no such file or directory`);
-    const name = basename(local);
+    const given = resolve(src);
+    if (!existsSync(given)) throw new InvalidArgument(`stat ${given}: no such file or directory`);
+    const local = followLink ? realpathSync(given) : given;
+    const name = basename(given);
     let rename: string | undefined;
     try {
       const head = await ctx.api.stream("HEAD", `/containers/${encode(dest.container)}/archive`, {
         query: { path: dest.path },
       });
       head.resume();
-      const stat = JSON.parse(
-        Buffer.from(String(head.headers["x-docker-container-path-stat"] ?? "e30="), "base64").toString(),
-      ) as { mode: number };
-      if (stat.mode < 0x80000000) into = posix.dirname(dest.path); // a file: replace it
+      if (pathStat(head).mode < 0x80000000) into = posix.dirname(dest.path); // a file: replace it
       if (into !== dest.path) rename = posix.basename(dest.path);
     } catch (err) {
       if (!(err instanceof DaemonError) || err.status !== 404) throw err;
@@ -94,8 +121,9 @@ async function copyToContainer(
       into = posix.dirname(dest.path);
       rename = posix.basename(dest.path);
     }
-    const entries = directoryTar(dirname(local), name);
-    tar = rename && rename !== name ? writeTar(renameTop(entries, name, rename)) : entries;
+    const top = rename ?? name;
+    const entries = directoryTar(dirname(local), basename(local));
+    tar = top !== basename(local) || !archive ? retar(entries, basename(local), top, archive) : entries;
   }
   await ctx.api.call("PUT", `/containers/${encode(dest.container)}/archive`, {
     query: { path: into, noOverwriteDirNonDir: true },
@@ -116,14 +144,20 @@ export const fileCommands: Record<string, Command> = {
         type: "boolean",
         description: "Archive mode (copy all uid/gid information)",
       },
+      {
+        name: "follow-link",
+        short: "L",
+        type: "boolean",
+        description: "Always follow symbol link in SRC_PATH",
+      },
     ],
-    action: async (ctx, _o, args) => {
+    action: async (ctx, o, args) => {
       if (args.length !== 2) throw new InvalidArgument('"cp" requires exactly 2 arguments.');
       const [src, dest] = [containerPath(args[0]!), containerPath(args[1]!)];
       if (src && dest) throw new InvalidArgument("copying between containers is not supported");
       if (!src && !dest) throw new InvalidArgument("must specify at least one container source");
-      if (src) await copyFromContainer(ctx, src, args[1]!);
-      else await copyToContainer(ctx, args[0]!, dest!);
+      if (src) await copyFromContainer(ctx, src, args[1]!, bool(o, "follow-link"));
+      else await copyToContainer(ctx, args[0]!, dest!, bool(o, "follow-link"), bool(o, "archive"));
       return 0;
     },
   },
