@@ -85,7 +85,9 @@ export class StateDir {
   }
 
   save(record: ContainerRecord): void {
-    writeFileAtomicSync(this.recordPath(record.id), JSON.stringify(record), 0o600);
+    // Not fsync'ed: the record describes live processes, which a power loss ends too (runc's
+    // state.json is not synced either); the rename still keeps it whole for readers and crashes.
+    writeFileAtomicSync(this.recordPath(record.id), JSON.stringify(record), 0o600, { durable: false });
   }
 
   load(id: string): ContainerRecord {

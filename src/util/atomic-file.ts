@@ -3,14 +3,20 @@ import { open, rename, unlink } from "node:fs/promises";
 
 /**
  * Replaces `path` with `data` so that a reader (or a crash) sees the old content or the new one,
- * never a mix: write a temporary file beside it, fsync, rename.
+ * never a mix: write a temporary file beside it, fsync, rename. `durable: false` leaves out the
+ * fsync, for state that a power loss makes moot anyway (it describes processes in /run).
  */
-export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+export function writeFileAtomicSync(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  options: { durable?: boolean } = {},
+): void {
   const tmp = `${path}.tmp${process.pid}`;
   const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (options.durable !== false) fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     unlinkSync(tmp);
