@@ -18,6 +18,7 @@ import { Engine } from "../engine/engine.js";
 import { restoreContainers } from "../engine/live-restore.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
+import { BridgeNetwork } from "../network/bridge.js";
 import { openSnapshotter } from "../snapshot/index.js";
 import { parseBytes } from "../util/units.js";
 
@@ -156,6 +157,7 @@ export async function serve(argv: string[]): Promise<number> {
     imageInUse: (id) => engine?.imageInUse(id) ?? false,
     registry: { insecure: strs(o, "insecure-registry") },
   });
+  const network = new BridgeNetwork(join(root, "network"));
   engine = new Engine({
     root,
     runRoot,
@@ -163,9 +165,11 @@ export async function serve(argv: string[]): Promise<number> {
     snapshotter,
     ...(str(o, "cgroup-parent") ? { cgroupParent: str(o, "cgroup-parent")! } : {}),
     ...logOptions(strs(o, "log-opt")),
+    network,
     log,
   }).open();
   const { restored, exited } = await restoreContainers(engine);
+  await network.reconcile(new Set(restored));
   if (restored.length || exited.length)
     log(
       `live restore: ${restored.length} running container(s) followed again, ${exited.length} exited while the daemon was away`,
@@ -200,7 +204,8 @@ export async function serve(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log(`${signal}: shutting down; containers keep running`);
-      void api.close().then(() => {
+      void api.close().then(async () => {
+        await network.teardownIfUnused().catch((err: Error) => log(`network teardown: ${err.message}`));
         for (const l of listeners) if ("path" in l) rmSync(l.path, { force: true });
         rmSync(pidfile, { force: true });
         resolve();

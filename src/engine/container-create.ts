@@ -8,7 +8,6 @@ import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { parseSignal } from "../runtime/signals.js";
 import { mergeEnv } from "./container-spec.js";
-import { loopbackOnly } from "./container-start.js";
 import type { ContainerConfig, ContainerRecord, CreateBody, HostConfig } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { mergeHealthcheck, probeCommand } from "./health.js";
@@ -185,10 +184,6 @@ export async function createContainer(
   if (hostConfig.NetworkMode.startsWith("container:"))
     engine.store.get(hostConfig.NetworkMode.slice("container:".length));
   const warnings: string[] = [];
-  if (loopbackOnly(engine, hostConfig.NetworkMode))
-    warnings.push(
-      "Bridge networking is not available on this daemon yet: the container gets its own network namespace with only a loopback interface",
-    );
   const planned = planMounts(config, hostConfig, [], engine.volumes);
   const record: ContainerRecord = {
     Id: id,

@@ -21,6 +21,8 @@ export async function removeContainer(
       await engine.running.get(record.Id)?.exited;
     }
   }
+  // The exit handler releases the network too, but rm must not return before it is gone.
+  await engine.network?.detach(record.Id);
   record.State.Status = "removing";
   if (record.Berth.snapshotPrepared)
     await engine.snapshotter

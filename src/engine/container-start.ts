@@ -72,11 +72,6 @@ async function snapshotMounts(engine: Engine, record: ContainerRecord): Promise<
   return engine.snapshotter.mounts(record.Id);
 }
 
-/** Bridge modes on a daemon without a network provider: a namespace with loopback only. */
-export function loopbackOnly(engine: Engine, mode: string): boolean {
-  return !engine.network && (mode === "" || mode === "default" || mode === "bridge");
-}
-
 /** The network namespace to join and the /etc files, by network mode. */
 async function network(
   engine: Engine,
@@ -93,7 +88,7 @@ async function network(
       resolvConf: hostResolvConf(hc),
     };
   }
-  if (mode === "none" || loopbackOnly(engine, mode))
+  if (mode === "none")
     return {
       netnsPath: undefined,
       newNetns: true,
