@@ -10,6 +10,7 @@ import { archiveRoutes } from "../api/routes/archive.js";
 import { containerRoutes } from "../api/routes/containers.js";
 import { execRoutes } from "../api/routes/exec.js";
 import { imageRoutes } from "../api/routes/images.js";
+import { networkRoutes } from "../api/routes/networks.js";
 import { systemRoutes } from "../api/routes/system.js";
 import { volumeRoutes } from "../api/routes/volumes.js";
 import { ApiServer, type TlsFiles } from "../api/server.js";
@@ -18,7 +19,7 @@ import { Engine } from "../engine/engine.js";
 import { restoreContainers } from "../engine/live-restore.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
-import { BridgeNetwork } from "../network/bridge.js";
+import { NetworkManager } from "../network/manager.js";
 import { openSnapshotter } from "../snapshot/index.js";
 import { parseBytes } from "../util/units.js";
 
@@ -157,7 +158,7 @@ export async function serve(argv: string[]): Promise<number> {
     imageInUse: (id) => engine?.imageInUse(id) ?? false,
     registry: { insecure: strs(o, "insecure-registry") },
   });
-  const network = new BridgeNetwork(join(root, "network"));
+  const network = new NetworkManager(join(root, "network"), log);
   engine = new Engine({
     root,
     runRoot,
@@ -182,6 +183,7 @@ export async function serve(argv: string[]): Promise<number> {
   imageRoutes(api, engine);
   volumeRoutes(api, engine);
   archiveRoutes(api, engine);
+  networkRoutes(api, engine, network);
 
   for (const l of listeners) {
     if ("path" in l) {

@@ -183,6 +183,18 @@ export async function createContainer(
   }
   if (hostConfig.NetworkMode.startsWith("container:"))
     engine.store.get(hostConfig.NetworkMode.slice("container:".length));
+  else if (hostConfig.NetworkMode !== "host" && hostConfig.NetworkMode !== "none" && engine.network) {
+    // A 400, not a 404: clients take a 404 from create for a missing image and pull it.
+    const check = (name: string) => {
+      try {
+        engine.network!.checkNetwork(name);
+      } catch (err) {
+        throw new InvalidArgument((err as Error).message);
+      }
+    };
+    check(hostConfig.NetworkMode || "default");
+    for (const name of Object.keys(body.NetworkingConfig?.EndpointsConfig ?? {})) check(name);
+  }
   const warnings: string[] = [];
   const planned = planMounts(config, hostConfig, [], engine.volumes);
   const record: ContainerRecord = {

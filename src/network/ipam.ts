@@ -22,11 +22,15 @@ export function pickAddress(
   leased: ReadonlySet<number>,
   requested?: number,
   after = subnet.base,
+  pool: Subnet = subnet,
 ): number {
-  const first = subnet.base + 1;
-  const last = subnet.base + subnetSize(subnet) - 2;
+  const hostFirst = subnet.base + 1;
+  const hostLast = subnet.base + subnetSize(subnet) - 2;
+  // Dynamic addresses come from the pool (--ip-range), within the subnet's host addresses.
+  const first = Math.max(hostFirst, pool.base);
+  const last = Math.min(hostLast, pool.base + subnetSize(pool) - 1);
   if (requested !== undefined) {
-    if (!contains(subnet, requested) || requested < first || requested > last)
+    if (!contains(subnet, requested) || requested < hostFirst || requested > hostLast)
       throw new InvalidArgument(
         `invalid address ${formatAddress(requested)}: it is not in the network's subnet`,
       );
@@ -36,8 +40,9 @@ export function pickAddress(
   }
   // Round-robin from the last one handed out, as docker does: a freed address is not reused at once.
   const count = last - first + 1;
+  const start = Math.min(Math.max(after, first - 1), last);
   for (let i = 1; i <= count; i++) {
-    const candidate = first + ((after - first + i + count) % count);
+    const candidate = first + ((start - first + i + count) % count);
     if (candidate !== gateway && !leased.has(candidate)) return candidate;
   }
   throw new AddressPoolExhausted(`${formatAddress(subnet.base)}/${subnet.prefix}`);
@@ -53,6 +58,7 @@ export class Ipam {
     private readonly file: string,
     private readonly subnet: Subnet,
     private readonly gateway: number,
+    private readonly pool: Subnet = subnet,
   ) {}
 
   private read(): LeaseFile {
@@ -74,6 +80,7 @@ export class Ipam {
       new Set(Object.values(state.leases)),
       requested === undefined ? undefined : parseAddress(requested),
       state.last,
+      this.pool,
     );
     state.leases[containerId] = address;
     if (requested === undefined) state.last = address;

@@ -51,6 +51,11 @@ const fetch = (where: string[], host: string, port: number) =>
     timeout: 15_000,
   }).stdout;
 const SERVER = ["busybox", "sh", "-c", "while true; do echo hello from $(hostname) | nc -l -p 8080; done"];
+const NODE = ["-v", `${process.execPath}:/usr/bin/node:ro`, "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
+const UDP_ECHO =
+  "const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send('echo: ' + m, r.port, r.address)); s.bind(9999)";
+const UDP_ASK =
+  "const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { console.log(String(m)); process.exit(0) }); s.send('over-udp', 9999, 'udp-svc'); setTimeout(() => process.exit(1), 5000)";
 
 test("a container gets its own address on the bridge and reaches a remote host through NAT", async () => {
   ok(d.docker(["run", "-d", "--name", "net-a", ...SERVER]));
@@ -130,8 +135,8 @@ test("a host port already taken: a clear error before the container starts, and 
 
 test("after kill -9 of the daemon, a running container keeps its network; one that exited meanwhile is released at start", async () => {
   ok(d.docker(["run", "-d", "--name", "net-live", "-p", "18282:8080", ...SERVER]));
-  const gone = ok(d.docker(["run", "-d", "--name", "net-gone", "busybox", "sleep", "1"])).stdout.trim();
-  const veth = new RegExp(`vb${gone.slice(0, 12)}`);
+  ok(d.docker(["run", "-d", "--name", "net-gone", "busybox", "sleep", "1"]));
+  const veth = new RegExp(`${inspect("net-gone", "{{.NetworkSettings.EndpointID}}")}[@:]`);
   await until("the server", () => fetch(["busybox"], "127.0.0.1", 18282).includes("hello"), 10_000);
   await d.crash();
   assert.ok(
@@ -145,4 +150,105 @@ test("after kill -9 of the daemon, a running container keeps its network; one th
   assert.ok(fetch(["busybox"], "127.0.0.1", 18282).includes("hello"));
   ok(d.docker(["rm", "-f", "net-live", "net-gone"]));
   assert.doesNotMatch(sh("ip -o link show"), /vb[0-9a-f]{12}/);
+});
+
+test("user networks: names and aliases resolve over TCP and UDP, --ip is honoured, other networks are unreachable", async () => {
+  ok(d.docker(["network", "create", "--subnet", "10.93.7.0/24", "front"]));
+  ok(d.docker(["network", "create", "back"]));
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "svc",
+      "--network",
+      "front",
+      "--ip",
+      "10.93.7.50",
+      "--network-alias",
+      "api",
+      ...SERVER,
+    ]),
+  );
+  // busybox's nc has no UDP here: the host's node, mounted read-only, speaks it on both ends.
+  ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "udp-svc",
+      "--network",
+      "front",
+      ...NODE,
+      "busybox",
+      "node",
+      "-e",
+      UDP_ECHO,
+    ]),
+  );
+  ok(d.docker(["run", "-d", "--name", "cli", "--network", "front", ...NODE, "busybox", "sleep", "300"]));
+  ok(d.docker(["run", "-d", "--name", "outsider", "--network", "back", "busybox", "sleep", "300"]));
+  assert.equal(inspect("svc", "{{.NetworkSettings.Networks.front.IPAddress}}"), "10.93.7.50");
+  const get = (from: string, host: string) =>
+    d.docker(["exec", from, "sh", "-c", `nc -w 3 ${host} 8080 </dev/null`]).stdout.trim();
+  const hello = `hello from ${inspect("svc", "{{.Config.Hostname}}")}`;
+  await until("svc by name", () => get("cli", "svc") === hello, 10_000);
+  assert.equal(get("cli", "api"), hello, "the alias resolves");
+  assert.equal(ok(d.docker(["exec", "cli", "node", "-e", UDP_ASK])).stdout, "echo: over-udp\n");
+  // Another network: neither the name nor the address is reachable.
+  assert.equal(d.docker(["exec", "outsider", "sh", "-c", "nc -w 2 svc 8080 </dev/null"]).stdout, "");
+  assert.equal(d.docker(["exec", "outsider", "sh", "-c", "nc -w 2 10.93.7.50 8080 </dev/null"]).stdout, "");
+  // connect brings it in, by name too; disconnect takes it out.
+  ok(d.docker(["network", "connect", "front", "outsider"]));
+  await until("connected", () => get("outsider", "svc").startsWith("hello from"), 10_000);
+  const inspected = JSON.parse(ok(d.docker(["network", "inspect", "front"])).stdout) as {
+    Containers: Record<string, { Name: string }>;
+  }[];
+  assert.deepEqual(
+    Object.values(inspected[0]!.Containers)
+      .map((c) => c.Name)
+      .sort(),
+    ["cli", "outsider", "svc", "udp-svc"],
+  );
+  ok(d.docker(["network", "disconnect", "front", "outsider"]));
+  assert.equal(d.docker(["exec", "outsider", "sh", "-c", "nc -w 2 10.93.7.50 8080 </dev/null"]).stdout, "");
+  const rm = d.docker(["network", "rm", "front"]);
+  assert.notEqual(rm.status, 0);
+  assert.match(rm.stderr, /has active endpoints/);
+  ok(d.docker(["rm", "-f", "svc", "udp-svc", "cli", "outsider"]));
+  ok(d.docker(["network", "rm", "front", "back"]));
+});
+
+test("an internal network has no way out, but its containers reach each other", async () => {
+  ok(d.docker(["network", "create", "--internal", "vault"]));
+  ok(d.docker(["run", "-d", "--name", "safe", "--network", "vault", ...SERVER]));
+  ok(d.docker(["run", "-d", "--name", "guard", "--network", "vault", "busybox", "sleep", "300"]));
+  await until(
+    "safe by name",
+    () => d.docker(["exec", "guard", "sh", "-c", "nc -w 3 safe 8080 </dev/null"]).stdout.includes("hello"),
+    10_000,
+  );
+  assert.doesNotMatch(ok(d.docker(["exec", "guard", "ip", "route"])).stdout, /default/);
+  assert.equal(d.docker(["exec", "guard", "sh", "-c", `nc -w 2 ${REMOTE} 9000 </dev/null`]).stdout, "");
+  ok(d.docker(["rm", "-f", "safe", "guard"]));
+  ok(d.docker(["network", "rm", "vault"]));
+});
+
+test("network commands: docker's errors for bad input, ls and prune", () => {
+  ok(d.docker(["network", "create", "dup-net"]));
+  assert.match(d.docker(["network", "create", "dup-net"]).stderr, /network with name dup-net already exists/);
+  assert.match(d.docker(["network", "create", "--subnet", "10.93.300.0/24", "bad"]).stderr, /invalid/);
+  assert.match(d.docker(["network", "create", "--subnet", "10.91.5.0/24", "clash"]).stderr, /Pool overlaps/);
+  assert.match(d.docker(["network", "rm", "no-such-net"]).stderr, /network no-such-net not found/);
+  assert.match(
+    d.docker(["run", "--rm", "--network", "no-such-net", "busybox", "true"]).stderr,
+    /network no-such-net not found/,
+  );
+  const names = ok(d.docker(["network", "ls", "--format", "{{.Name}}"]))
+    .stdout.split("\n")
+    .filter(Boolean)
+    .sort();
+  assert.deepEqual(names, ["bridge", "dup-net", "host", "none"]);
+  assert.match(ok(d.docker(["network", "prune", "-f"])).stdout, /dup-net/);
+  assert.match(d.docker(["network", "rm", "bridge"]).stderr, /pre-defined network and cannot be removed/);
 });

@@ -17,6 +17,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   volumes: async () => (await import("./commands/volumes.js")).volumeCommands,
   system: async () => (await import("./commands/system.js")).systemCommands,
   files: async () => (await import("./commands/files.js")).fileCommands,
+  networks: async () => (await import("./commands/networks.js")).networkCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -36,6 +37,8 @@ const ALIASES: Record<string, string[]> = {
   "image inspect": ["inspect", "--type", "image"],
   "volume list": ["volume ls"],
   "volume remove": ["volume rm"],
+  "network list": ["network ls"],
+  "network remove": ["network rm"],
   "system info": ["info"],
   "system events": ["events"],
 };
@@ -44,6 +47,7 @@ function groupOf(key: string): string | undefined {
   if (CONTAINER_COMMANDS.includes(key) || key === "container prune") return "containers";
   if (IMAGE_COMMANDS.includes(key) || key === "image prune") return "images";
   if (key.startsWith("volume ")) return "volumes";
+  if (key.startsWith("network ")) return "networks";
   if (key === "version" || key === "info" || key === "events" || key.startsWith("system ")) return "system";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
@@ -88,6 +92,9 @@ Images:
   save, load (docker archives and OCI layout directories), login, logout
 Volumes:
   volume create, volume ls, volume inspect, volume rm, volume prune
+Networks:
+  network create, network ls, network inspect, network rm, network prune,
+  network connect, network disconnect
 System:
   version, info, events, system df, system prune, serve (run the daemon)
 

@@ -78,6 +78,8 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "userns", type: "string", description: "User namespace to use" },
   { name: "network", type: "string", description: "Connect a container to a network" },
   { name: "net", type: "string", description: "Connect a container to a network" },
+  { name: "ip", type: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
+  { name: "network-alias", type: "strings", description: "Add network-scoped alias for the container" },
   { name: "publish", short: "p", type: "strings", description: "Publish a container's port(s) to the host" },
   {
     name: "publish-all",
@@ -407,7 +409,31 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     ...(health ? { Healthcheck: health } : {}),
     HostConfig: hostConfig as HostConfig,
+    ...endpointsConfig(network, str(o, "ip"), strs(o, "network-alias")),
   } as CreateBody;
+}
+
+/** docker's NetworkingConfig: the network of --network with --ip and --network-alias. */
+function endpointsConfig(
+  network: string,
+  ip: string | undefined,
+  aliases: string[],
+): Pick<CreateBody, "NetworkingConfig"> {
+  if (["default", "bridge", "host", "none"].includes(network) || network.startsWith("container:")) {
+    if (ip || aliases.length)
+      throw new InvalidArgument("--ip and --network-alias need a user-defined network (--network NAME)");
+    return {};
+  }
+  return {
+    NetworkingConfig: {
+      EndpointsConfig: {
+        [network]: {
+          ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
+          ...(aliases.length ? { Aliases: aliases } : {}),
+        },
+      },
+    },
+  };
 }
 
 function healthcheck(o: OptionValues): CreateBody["Healthcheck"] | undefined {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ruleset } from "../../../src/network/bridge.js";
+import { addNetworkRules, baseRuleset } from "../../../src/network/nft-rules.js";
 import { mapElements, requestedBindings } from "../../../src/network/ports.js";
 
 test("port bindings: explicit ones, host addresses, and -P for exposed ports without one", () => {
@@ -35,10 +35,27 @@ test("published ports become map elements, by host address when one is given", (
   assert.deepEqual(byAddress, ["127.0.0.1 . udp . 5353 : 10.91.0.2 . 53"]);
 });
 
-test("the ruleset lives in Berth's own table and names the bridge and subnet", () => {
-  const text = ruleset("berth0", "10.91.0.0/16");
-  assert.match(text, /^table ip berth \{/);
-  assert.match(text, /ip saddr 10\.91\.0\.0\/16 oifname != "berth0" masquerade/);
-  assert.match(text, /dnat ip to meta l4proto \. th dport map @ports/);
-  assert.equal(text.match(/^table /gm)?.length, 1, "one table, nothing outside it");
+test("the rules live in Berth's own table; a network adds its bridge, subnet and chain", () => {
+  const base = baseRuleset();
+  assert.match(base, /^table ip berth \{/);
+  assert.equal(base.match(/^table /gm)?.length, 1, "one table, nothing outside it");
+  assert.match(base, /ip saddr @nat_sources oifname != @bridges masquerade/);
+  assert.match(base, /dnat ip to meta l4proto \. th dport map @ports/);
+  const open = addNetworkRules({
+    id: "0123456789abcdef",
+    bridge: "br-x",
+    subnet: "10.92.0.0/24",
+    internal: false,
+  });
+  assert.match(open, /add element ip berth nat_sources \{ 10\.92\.0\.0\/24 \}/);
+  assert.match(open, /add rule ip berth net-0123456789ab accept$/m);
+  const internal = addNetworkRules({
+    id: "0123456789abcdef",
+    bridge: "br-x",
+    subnet: "10.92.0.0/24",
+    internal: true,
+  });
+  assert.doesNotMatch(internal, /nat_sources/);
+  assert.match(internal, /add rule ip berth net-0123456789ab drop$/m);
+  assert.ok(!/\b(iptables|table inet|table ip filter)\b/.test(base + open), "no other table is touched");
 });

@@ -1,0 +1,167 @@
+/** The Docker API's /networks routes: create, list, inspect, remove, prune, connect, disconnect. */
+import type { ContainerRecord } from "../../engine/docker-types.js";
+import type { Engine } from "../../engine/engine.js";
+import { Conflict, InvalidArgument } from "../../errors.js";
+import type { NetworkManager } from "../../network/manager.js";
+import type { CreateNetworkRequest, NetworkRecord } from "../../network/network-store.js";
+import { type ApiServer, checkFilters, queryFilters } from "../server.js";
+
+/** docker lists `host` and `none` too; they are modes, with no record of their own. */
+const BUILTIN_MODES = ["host", "none"];
+
+function pseudoNetwork(name: string) {
+  return {
+    Name: name,
+    Id: name,
+    Created: "0001-01-01T00:00:00Z",
+    Scope: "local",
+    Driver: name === "host" ? "host" : "null",
+    EnableIPv6: false,
+    IPAM: { Driver: "default", Options: null, Config: [] },
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    Options: {},
+    Labels: {} as Record<string, string>,
+  };
+}
+
+export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkManager): void {
+  const view = (n: NetworkRecord, withContainers: boolean) => {
+    const { BridgeName, ...rest } = n;
+    return {
+      ...rest,
+      Options: { "com.docker.network.bridge.name": BridgeName, ...n.Options },
+      ConfigFrom: { Network: "" },
+      ConfigOnly: false,
+      ...(withContainers ? { Containers: manager.containersOn(n.Id) } : {}),
+    };
+  };
+
+  api.route("GET", "/networks", (req) => {
+    const f = queryFilters(req.query);
+    checkFilters(f, ["name", "id", "driver", "label", "type", "dangling", "scope"]);
+    const used = new Set(
+      engine.store
+        .all()
+        .flatMap((c) => Object.values(c.NetworkSettings?.Networks ?? {}).map((e) => e.NetworkID)),
+    );
+    const all = [...manager.networks.all().map((n) => view(n, false)), ...BUILTIN_MODES.map(pseudoNetwork)];
+    return all.filter((n) => {
+      const builtin = n.Name === "bridge" || BUILTIN_MODES.includes(n.Name);
+      return (
+        (!f["name"]?.length || f["name"].some((x) => n.Name.includes(x))) &&
+        (!f["id"]?.length || f["id"].some((x) => n.Id.startsWith(x))) &&
+        (!f["driver"]?.length || f["driver"].includes(n.Driver)) &&
+        (!f["type"]?.length || f["type"].includes(builtin ? "builtin" : "custom")) &&
+        (!f["dangling"]?.length ||
+          f["dangling"].some((d) => (d === "true" || d === "1") === (!builtin && !used.has(n.Id)))) &&
+        (f["label"] ?? []).every((l) =>
+          l.includes("=")
+            ? n.Labels[l.slice(0, l.indexOf("="))] === l.slice(l.indexOf("=") + 1)
+            : l in n.Labels,
+        )
+      );
+    });
+  });
+
+  api.route("GET", "/networks/{id}", (req) => {
+    const id = req.params["id"]!;
+    if (BUILTIN_MODES.includes(id)) return { ...pseudoNetwork(id), Containers: {} };
+    return view(manager.networks.get(id), true);
+  });
+
+  api.route("POST", "/networks/create", async (req, res) => {
+    const body = await req.json<CreateNetworkRequest>();
+    if (!body || typeof body.Name !== "string")
+      throw new InvalidArgument("Name is required: the network's name");
+    const n = manager.create(body);
+    engine.events.emit("network", "create", n.Id, { name: n.Name, type: "bridge" });
+    res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: n.Id, Warning: "" }));
+  });
+
+  api.route("DELETE", "/networks/{id}", async (req, res) => {
+    const id = req.params["id"]!;
+    if (BUILTIN_MODES.includes(id))
+      throw new Conflict(`${id} is a pre-defined network and cannot be removed`);
+    const n = manager.networks.get(id);
+    await manager.remove(n.Id);
+    engine.events.emit("network", "destroy", n.Id, { name: n.Name, type: "bridge" });
+    res.writeHead(204).end();
+  });
+
+  api.route("POST", "/networks/prune", async () => {
+    const deleted: string[] = [];
+    for (const n of manager.networks.all()) {
+      if (n.Name === "bridge" || Object.keys(manager.containersOn(n.Id)).length) continue;
+      await manager.remove(n.Id);
+      engine.events.emit("network", "destroy", n.Id, { name: n.Name, type: "bridge" });
+      deleted.push(n.Name);
+    }
+    return { NetworksDeleted: deleted.length ? deleted : null };
+  });
+
+  const containerOf = (name: unknown): ContainerRecord => {
+    if (typeof name !== "string" || !name) throw new InvalidArgument("Container is required");
+    return engine.store.get(name);
+  };
+  const modeOwnNetwork = (c: ContainerRecord) => {
+    const mode = c.HostConfig.NetworkMode || "default";
+    if (mode === "host" || mode === "none" || mode.startsWith("container:"))
+      throw new Conflict(`container cannot be disconnected from host network or connected to host network`);
+  };
+
+  api.route("POST", "/networks/{id}/connect", async (req) => {
+    const body = await req.json<{
+      Container?: string;
+      EndpointConfig?: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null };
+    }>();
+    const n = manager.networks.get(req.params["id"]!);
+    const c = containerOf(body?.Container);
+    modeOwnNetwork(c);
+    const options = {
+      ...(body?.EndpointConfig?.IPAMConfig?.IPv4Address
+        ? { ip: body.EndpointConfig.IPAMConfig.IPv4Address }
+        : {}),
+      aliases: body?.EndpointConfig?.Aliases ?? [],
+    };
+    await engine.lock(c.Id, async () => {
+      if (c.State.Running) {
+        c.NetworkSettings = await manager.connect(c.Id, n.Id, options);
+      } else if (c.Berth.networkingConfig[n.Name]) {
+        throw new Conflict(`endpoint with name ${c.Name.slice(1)} already exists in network ${n.Name}`);
+      }
+      // Kept in the record either way: a restart connects it again.
+      c.Berth.networkingConfig = {
+        ...c.Berth.networkingConfig,
+        [n.Name]: {
+          ...(options.ip ? { IPAMConfig: { IPv4Address: options.ip } } : {}),
+          Aliases: options.aliases,
+        },
+      };
+      engine.save(c);
+    });
+    engine.events.emit("network", "connect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });
+  });
+
+  api.route("POST", "/networks/{id}/disconnect", async (req) => {
+    const body = await req.json<{ Container?: string; Force?: boolean }>();
+    const n = manager.networks.get(req.params["id"]!);
+    const c = containerOf(body?.Container);
+    modeOwnNetwork(c);
+    await engine.lock(c.Id, async () => {
+      const primary = c.HostConfig.NetworkMode || "default";
+      const onIt =
+        c.Berth.networkingConfig[n.Name] !== undefined ||
+        primary === n.Name ||
+        primary === n.Id ||
+        ((primary === "default" || primary === "bridge") && n.Name === "bridge");
+      if (!onIt) throw new Conflict(`container ${c.Id} is not connected to network ${n.Name}`);
+      if (c.State.Running) c.NetworkSettings = await manager.disconnect(c.Id, n.Id);
+      const { [n.Name]: _gone, ...rest } = c.Berth.networkingConfig;
+      c.Berth.networkingConfig = rest;
+      engine.save(c);
+    });
+    engine.events.emit("network", "disconnect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });
+  });
+}

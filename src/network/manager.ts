@@ -1,0 +1,511 @@
+/**
+ * Bridge networks on this host: the default `bridge` (berth0) and user-defined ones. Each
+ * container with a network of its own gets a namespace (`berth-<id>`), and per network a veth
+ * pair to that network's bridge, an address from the network's persistent IPAM, routes, and
+ * /etc/hosts; user networks answer container names and aliases with an embedded DNS server on
+ * their gateway address. Published ports and NAT are in nftables (nft-rules.ts). Everything a
+ * container holds is written down before it is made, so that detach and reconcile (after a
+ * crash) can take it back.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type {
+  ContainerRecord,
+  EndpointSettings,
+  NetworkSettings,
+  PortBinding,
+} from "../engine/docker-types.js";
+import { defaultHosts, hostResolvConf } from "../engine/etc-files.js";
+import type { Attachment, AttachRequest, NetworkProvider } from "../engine/network-provider.js";
+import { Conflict, InvalidArgument } from "../errors.js";
+import { writeFileAtomicSync } from "../util/atomic-file.js";
+import { DnsServer } from "./dns.js";
+import { ipBatch, ipBatchForce, nft, nftQuiet } from "./host-net.js";
+import { Ipam } from "./ipam.js";
+import { parseAddress, parseSubnet } from "./ipv4.js";
+import {
+  type CreateNetworkRequest,
+  DEFAULT_NETWORK,
+  type NetworkRecord,
+  NetworkStore,
+} from "./network-store.js";
+import { addNetworkRules, baseRuleset, removeNetworkRules, TABLE } from "./nft-rules.js";
+import { mapElements, type Published, probePort, requestedBindings } from "./ports.js";
+
+const NETNS_PREFIX = "berth-";
+
+/** One container on one network. */
+interface Link {
+  networkId: string;
+  ip: string;
+  veth: string;
+  ifname: string;
+  aliases: string[];
+  mac: string;
+}
+
+/** What a container holds: its namespace, its links, its published ports. */
+interface Sandbox {
+  id: string;
+  name: string;
+  netns: string;
+  links: Link[];
+  published: Published[];
+}
+
+export interface ConnectOptions {
+  ip?: string;
+  aliases?: string[];
+}
+
+export class NetworkManager implements NetworkProvider {
+  readonly networks: NetworkStore;
+  private readonly sandboxDir: string;
+  private readonly ipams = new Map<string, Ipam>();
+  private readonly dns = new Map<string, DnsServer>();
+  private readonly prepared = new Set<string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: (message: string) => void = () => {},
+  ) {
+    this.networks = new NetworkStore(join(dir, "networks"));
+    this.sandboxDir = join(dir, "sandboxes");
+    mkdirSync(this.sandboxDir, { recursive: true, mode: 0o700 });
+    mkdirSync(join(dir, "ipam"), { recursive: true, mode: 0o700 });
+  }
+
+  // ---- networks ----
+
+  checkNetwork(nameOrId: string): void {
+    this.network(nameOrId);
+  }
+
+  /** A network by name or id; "default" (what clients send for the default mode) is `bridge`. */
+  network(nameOrId: string): NetworkRecord {
+    return this.networks.get(nameOrId === "default" || nameOrId === "" ? DEFAULT_NETWORK : nameOrId);
+  }
+
+  create(req: CreateNetworkRequest): NetworkRecord {
+    return this.networks.create(req);
+  }
+
+  /** Removes a network no container is on (docker refuses otherwise, naming them). */
+  async remove(nameOrId: string): Promise<void> {
+    const n = this.networks.get(nameOrId);
+    const users = this.sandboxes().filter((s) => s.links.some((l) => l.networkId === n.Id));
+    if (users.length)
+      throw new Conflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    this.networks.remove(n);
+    await this.unprepare(n);
+    rmSync(join(this.dir, "ipam", `${n.Id}.json`), { force: true });
+  }
+
+  /** The containers on a network, as `network inspect` lists them. */
+  containersOn(
+    networkId: string,
+  ): Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+  > {
+    const out: Record<
+      string,
+      { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+    > = {};
+    const n = this.networks.get(networkId);
+    const prefix = parseSubnet(n.IPAM.Config[0]!.Subnet).prefix;
+    for (const s of this.sandboxes())
+      for (const l of s.links.filter((x) => x.networkId === networkId))
+        out[s.id] = {
+          Name: s.name,
+          EndpointID: l.veth,
+          MacAddress: l.mac,
+          IPv4Address: `${l.ip}/${prefix}`,
+          IPv6Address: "",
+        };
+    return out;
+  }
+
+  private ipam(n: NetworkRecord): Ipam {
+    let ipam = this.ipams.get(n.Id);
+    if (!ipam) {
+      const config = n.IPAM.Config[0]!;
+      const subnet = parseSubnet(config.Subnet);
+      ipam = new Ipam(
+        join(this.dir, "ipam", `${n.Id}.json`),
+        subnet,
+        parseAddress(config.Gateway),
+        config.IPRange ? parseSubnet(config.IPRange) : subnet,
+      );
+      this.ipams.set(n.Id, ipam);
+    }
+    return ipam;
+  }
+
+  /** The table, the network's bridge and its rules, and (user networks) its DNS server. */
+  private async prepare(n: NetworkRecord): Promise<void> {
+    const bridgeUp = existsSync(`/sys/class/net/${n.BridgeName}`);
+    if (bridgeUp && this.prepared.has(n.Id)) return;
+    const tableExists = await nft(`list table ip ${TABLE}\n`).then(
+      () => true,
+      () => false,
+    );
+    if (!tableExists) {
+      await nft(baseRuleset());
+      this.prepared.clear();
+    }
+    const config = n.IPAM.Config[0]!;
+    if (!bridgeUp) {
+      const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
+      await ipBatch([
+        `link add ${n.BridgeName} type bridge`,
+        ...(mtu ? [`link set ${n.BridgeName} mtu ${mtu}`] : []),
+        `addr add ${config.Gateway}/${parseSubnet(config.Subnet).prefix} dev ${n.BridgeName}`,
+        `link set ${n.BridgeName} up`,
+      ]);
+    }
+    // Published ports answer on 127.0.0.1 too: loopback sources may be routed to the bridge.
+    writeFileSync(`/proc/sys/net/ipv4/conf/${n.BridgeName}/route_localnet`, "1");
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+    await nft(
+      addNetworkRules({ id: n.Id, bridge: n.BridgeName, subnet: config.Subnet, internal: n.Internal }),
+    );
+    if (n.Name !== DEFAULT_NETWORK && !this.dns.has(n.Id)) {
+      const server = new DnsServer(
+        config.Gateway,
+        (name, client) => this.resolve(n.Id, name, client),
+        upstreamServers,
+      );
+      await server.start().then(
+        () => this.dns.set(n.Id, server),
+        (err: Error) => this.log(`network ${n.Name}: no DNS by name (${err.message})`),
+      );
+    }
+    this.prepared.add(n.Id);
+  }
+
+  private async unprepare(n: NetworkRecord): Promise<void> {
+    this.dns.get(n.Id)?.stop();
+    this.dns.delete(n.Id);
+    this.prepared.delete(n.Id);
+    for (const line of removeNetworkRules({
+      id: n.Id,
+      bridge: n.BridgeName,
+      subnet: n.IPAM.Config[0]!.Subnet,
+      internal: n.Internal,
+    }))
+      await nftQuiet(`${line}\n`);
+    await ipBatchForce([`link del ${n.BridgeName}`]);
+  }
+
+  /**
+   * The embedded DNS: the asking container (found by its address on the network it asked on)
+   * reaches the containers of every network it is on, by name, alias or short ID; each answer is
+   * the address on a network they share.
+   */
+  private resolve(networkId: string, name: string, client: string): string[] | undefined {
+    const all = this.sandboxes();
+    const asker = all.find((s) => s.links.some((l) => l.networkId === networkId && l.ip === client));
+    const shared = new Set(asker ? asker.links.map((l) => l.networkId) : [networkId]);
+    const found: string[] = [];
+    for (const s of all)
+      for (const l of s.links)
+        if (
+          shared.has(l.networkId) &&
+          (s.name === name || l.aliases.includes(name) || (name.length >= 12 && s.id.startsWith(name))) &&
+          !found.includes(l.ip)
+        )
+          found.push(l.ip);
+    return found.length ? found : undefined;
+  }
+
+  // ---- containers ----
+
+  private sandboxFile(id: string): string {
+    return join(this.sandboxDir, `${id}.json`);
+  }
+
+  private sandbox(id: string): Sandbox | undefined {
+    try {
+      return JSON.parse(readFileSync(this.sandboxFile(id), "utf8")) as Sandbox;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private sandboxes(): Sandbox[] {
+    return readdirSync(this.sandboxDir)
+      .map((f) => this.sandbox(f.replace(/\.json$/, "")))
+      .filter((s): s is Sandbox => s !== undefined);
+  }
+
+  private saveSandbox(s: Sandbox): void {
+    writeFileAtomicSync(this.sandboxFile(s.id), JSON.stringify(s));
+  }
+
+  async attach(request: AttachRequest): Promise<Attachment> {
+    const mode =
+      request.networkMode === "default" || request.networkMode === "" ? DEFAULT_NETWORK : request.networkMode;
+    const primary = this.networks.get(mode);
+    const id = request.containerId;
+    const sandbox: Sandbox = {
+      id,
+      name: request.name.replace(/^\//, ""),
+      netns: `${NETNS_PREFIX}${id.slice(0, 12)}`,
+      links: [],
+      published: [],
+    };
+    this.saveSandbox(sandbox);
+    try {
+      await ipBatch([`netns add ${sandbox.netns}`]);
+      await ipBatch(["link set lo up"], sandbox.netns);
+      // The network of the mode first (its gateway is the default route), then the others asked for.
+      const others = Object.keys(request.endpoints).filter((k) => this.network(k).Id !== primary.Id);
+      for (const key of [primary.Name, ...others]) {
+        const n = this.network(key);
+        const e =
+          request.endpoints[key] ??
+          request.endpoints[n.Name] ??
+          request.endpoints[n.Id] ??
+          (n.Name === DEFAULT_NETWORK ? request.endpoints["default"] : undefined);
+        await this.link(sandbox, n, {
+          ...(e?.IPAMConfig?.IPv4Address ? { ip: e.IPAMConfig.IPv4Address } : {}),
+          aliases: e?.Aliases ?? [],
+        });
+      }
+      for (const r of requestedBindings(
+        request.portBindings,
+        request.exposedPorts,
+        request.publishAllPorts,
+      )) {
+        const hostPort = await probePort(r.proto, r.hostIp, r.hostPort);
+        sandbox.published.push({ ...r, hostPort });
+      }
+      this.saveSandbox(sandbox);
+      const target = sandbox.links[0]!;
+      const { any, byAddress } = mapElements(sandbox.published, target.ip);
+      const adds = [
+        ...(any.length ? [`add element ip ${TABLE} ports { ${any.join(", ")} }`] : []),
+        ...(byAddress.length ? [`add element ip ${TABLE} ports_by_address { ${byAddress.join(", ")} }`] : []),
+      ];
+      if (adds.length) await nft(`${adds.join("\n")}\n`);
+    } catch (err) {
+      await this.detach(id);
+      throw err;
+    }
+    const record = {
+      Config: { Hostname: request.hostname, Domainname: request.domainname },
+    } as ContainerRecord;
+    const userNetwork = primary.Name !== DEFAULT_NETWORK && this.dns.has(primary.Id);
+    return {
+      netnsPath: `/run/netns/${sandbox.netns}`,
+      settings: this.settings(sandbox),
+      hosts: defaultHosts(record, sandbox.links.map((l) => l.ip).slice(0, 1), request.extraHosts),
+      resolvConf: userNetwork
+        ? resolvConfVia(
+            primary.IPAM.Config[0]!.Gateway,
+            hostResolvConf({
+              Dns: request.dns,
+              DnsSearch: request.dnsSearch,
+              DnsOptions: request.dnsOptions,
+              NetworkMode: "bridge",
+            }),
+          )
+        : hostResolvConf({
+            Dns: request.dns,
+            DnsSearch: request.dnsSearch,
+            DnsOptions: request.dnsOptions,
+            NetworkMode: "bridge",
+          }),
+    };
+  }
+
+  /** One more network in a sandbox: a veth pair, an address, a route when it is the first. */
+  private async link(sandbox: Sandbox, n: NetworkRecord, options: ConnectOptions): Promise<Link> {
+    if (sandbox.links.some((l) => l.networkId === n.Id))
+      throw new Conflict(`endpoint with name ${sandbox.name} already exists in network ${n.Name}`);
+    if (options.ip && n.Name === DEFAULT_NETWORK)
+      throw new InvalidArgument("user specified IP address is supported on user defined networks only");
+    if (options.aliases?.length && n.Name === DEFAULT_NETWORK)
+      throw new InvalidArgument(
+        "network-scoped alias is supported only for containers in user defined networks",
+      );
+    await this.prepare(n);
+    const ip = this.ipam(n).allocate(`${sandbox.id}`, options.ip);
+    const hash = createHash("sha256").update(`${sandbox.id}/${n.Id}`).digest("hex");
+    const used = new Set(sandbox.links.map((l) => l.ifname));
+    let index = 0;
+    while (used.has(`eth${index}`)) index++;
+    const link: Link = {
+      networkId: n.Id,
+      ip,
+      veth: `vb${hash.slice(0, 12)}`,
+      ifname: `eth${index}`,
+      aliases: options.aliases ?? [],
+      mac: "",
+    };
+    sandbox.links.push(link);
+    this.saveSandbox(sandbox);
+    const config = n.IPAM.Config[0]!;
+    const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
+    await ipBatch([
+      `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} netns ${sandbox.netns}`,
+      `link set ${link.veth} master ${n.BridgeName}`,
+      `link set ${link.veth} type bridge_slave hairpin on`,
+      `link set ${link.veth} up`,
+    ]);
+    const first = sandbox.links.length === 1;
+    await ipBatch(
+      [
+        `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
+        `link set ${link.ifname} up`,
+        ...(first && !n.Internal ? [`route add default via ${config.Gateway}`] : []),
+      ],
+      sandbox.netns,
+    );
+    link.mac = readFileSync(`/sys/class/net/${link.veth}/address`, "utf8").trim();
+    this.saveSandbox(sandbox);
+    return link;
+  }
+
+  /** `network connect` of a running container. */
+  async connect(containerId: string, network: string, options: ConnectOptions): Promise<NetworkSettings> {
+    const sandbox = this.sandbox(containerId);
+    if (!sandbox)
+      throw new Conflict(
+        `container ${containerId} has no network namespace of its own to connect (is it running, and not on host or none?)`,
+      );
+    await this.link(sandbox, this.network(network), options);
+    return this.settings(sandbox);
+  }
+
+  async disconnect(containerId: string, network: string): Promise<NetworkSettings> {
+    const n = this.network(network);
+    const sandbox = this.sandbox(containerId);
+    const link = sandbox?.links.find((l) => l.networkId === n.Id);
+    if (!sandbox || !link)
+      throw new Conflict(`container ${containerId} is not connected to network ${n.Name}`);
+    await ipBatchForce([`link del ${link.veth}`]);
+    this.ipam(n).release(containerId);
+    sandbox.links = sandbox.links.filter((l) => l !== link);
+    this.saveSandbox(sandbox);
+    return this.settings(sandbox);
+  }
+
+  settings(sandbox: Sandbox): NetworkSettings {
+    const ports: Record<string, PortBinding[] | null> = {};
+    for (const p of sandbox.published) {
+      const key = `${p.containerPort}/${p.proto}`;
+      ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIp, HostPort: String(p.hostPort) }];
+    }
+    const networks: Record<string, EndpointSettings> = {};
+    for (const l of sandbox.links) {
+      const n = this.networks.find(l.networkId);
+      if (!n) continue;
+      const config = n.IPAM.Config[0]!;
+      networks[n.Name] = {
+        IPAMConfig: null,
+        Links: null,
+        Aliases: l.aliases.length ? l.aliases : null,
+        MacAddress: "",
+        NetworkID: n.Id,
+        EndpointID: l.veth,
+        Gateway: config.Gateway,
+        IPAddress: l.ip,
+        IPPrefixLen: parseSubnet(config.Subnet).prefix,
+        IPv6Gateway: "",
+        GlobalIPv6Address: "",
+        GlobalIPv6PrefixLen: 0,
+        DriverOpts: null,
+        DNSNames: n.Name === DEFAULT_NETWORK ? null : [sandbox.name, ...l.aliases, sandbox.id.slice(0, 12)],
+      };
+    }
+    const first = sandbox.links[0];
+    const firstNet = first ? networks[this.networks.find(first.networkId)?.Name ?? ""] : undefined;
+    const onBridge = first && this.networks.find(first.networkId)?.Name === DEFAULT_NETWORK;
+    return {
+      Bridge: "",
+      SandboxID: sandbox.netns,
+      SandboxKey: `/run/netns/${sandbox.netns}`,
+      Ports: ports,
+      HairpinMode: false,
+      LinkLocalIPv6Address: "",
+      LinkLocalIPv6PrefixLen: 0,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: onBridge ? first.veth : "",
+      Gateway: onBridge ? (firstNet?.Gateway ?? "") : "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: onBridge ? first.ip : "",
+      IPPrefixLen: onBridge ? (firstNet?.IPPrefixLen ?? 0) : 0,
+      IPv6Gateway: "",
+      MacAddress: "",
+      Networks: networks,
+    };
+  }
+
+  async detach(containerId: string): Promise<void> {
+    const sandbox = this.sandbox(containerId);
+    if (!sandbox) return;
+    const target = sandbox.links[0];
+    if (target) {
+      const { any, byAddress } = mapElements(sandbox.published, target.ip);
+      for (const e of any) await nftQuiet(`delete element ip ${TABLE} ports { ${e.split(" : ")[0]} }\n`);
+      for (const e of byAddress)
+        await nftQuiet(`delete element ip ${TABLE} ports_by_address { ${e.split(" : ")[0]} }\n`);
+    }
+    // Deleting the host end of a pair deletes both; the namespace goes with its name.
+    await ipBatchForce([...sandbox.links.map((l) => `link del ${l.veth}`), `netns del ${sandbox.netns}`]);
+    for (const l of sandbox.links) {
+      const n = this.networks.find(l.networkId);
+      if (n) this.ipam(n).release(containerId);
+    }
+    rmSync(this.sandboxFile(containerId), { force: true });
+  }
+
+  async reconcile(live: Set<string>): Promise<void> {
+    for (const s of this.sandboxes()) if (!live.has(s.id)) await this.detach(s.id);
+    for (const n of this.networks.all())
+      for (const holder of this.ipam(n).holders()) if (!live.has(holder)) this.ipam(n).release(holder);
+    // User networks with running containers answer names again.
+    for (const s of this.sandboxes())
+      for (const l of s.links) {
+        const n = this.networks.find(l.networkId);
+        if (n) await this.prepare(n).catch((err: Error) => this.log(`network ${n.Name}: ${err.message}`));
+      }
+  }
+
+  /**
+   * At daemon shutdown: the bridges no container uses any more (of this daemon or another on
+   * the host) go, and the table with the last of them, so that nothing of Berth's stays behind.
+   */
+  async teardownIfUnused(): Promise<void> {
+    for (const server of this.dns.values()) server.stop();
+    this.dns.clear();
+    let inUse = false;
+    for (const n of this.networks.all()) {
+      const bridge = `/sys/class/net/${n.BridgeName}`;
+      if (!existsSync(bridge)) continue;
+      if (readdirSync(`${bridge}/brif`).length > 0) inUse = true;
+      else await this.unprepare(n);
+    }
+    if (!inUse) await nftQuiet(`delete table ip ${TABLE}\n`);
+  }
+}
+
+/** The host's nameservers, for what the embedded DNS does not know. */
+function upstreamServers(): string[] {
+  const text = hostResolvConf({ Dns: [], DnsSearch: [], DnsOptions: [], NetworkMode: "bridge" });
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("nameserver "))
+    .map((l) => l.split(/\s+/)[1]!);
+}
+
+/** A resolv.conf that sends the container to the embedded DNS, keeping search and options. */
+function resolvConfVia(server: string, hostConf: string): string {
+  const kept = hostConf.split("\n").filter((l) => l && !l.startsWith("nameserver "));
+  return [`nameserver ${server}`, ...kept, ""].join("\n");
+}

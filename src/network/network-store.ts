@@ -1,0 +1,211 @@
+/**
+ * Networks as records, one JSON file each: the predefined `bridge` (the default, berth0) and the
+ * user-defined bridge networks (`network create`), with docker's fields (Id, Name, IPAM, Internal,
+ * Labels, Options). `host` and `none` are listed as docker lists them but hold no record.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Conflict, InvalidArgument, NotFound } from "../errors.js";
+import { writeFileAtomicSync } from "../util/atomic-file.js";
+import {
+  contains,
+  formatAddress,
+  formatSubnet,
+  parseAddress,
+  parseSubnet,
+  type Subnet,
+  subnetSize,
+} from "./ipv4.js";
+
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: "local";
+  Driver: "bridge";
+  EnableIPv6: false;
+  IPAM: {
+    Driver: "default";
+    Options: Record<string, string>;
+    Config: { Subnet: string; Gateway: string; IPRange?: string }[];
+  };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: false;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** Berth's own: the Linux bridge of this network. */
+  BridgeName: string;
+}
+
+export const DEFAULT_NETWORK = "bridge";
+export const DEFAULT_BRIDGE = "berth0";
+const DEFAULT_SUBNET = "10.91.0.0/16";
+/** User networks get a /24 each from here (clear of docker's 172.17-31 and podman's 10.88/10.89). */
+const POOL = parseSubnet("10.92.0.0/14");
+
+export interface CreateNetworkRequest {
+  Name?: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  CheckDuplicate?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: {
+    Driver?: string;
+    Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null;
+  } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class NetworkStore {
+  private readonly records = new Map<string, NetworkRecord>();
+
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
+      const r = JSON.parse(readFileSync(join(dir, f), "utf8")) as NetworkRecord;
+      this.records.set(r.Id, r);
+    }
+    if (!this.find(DEFAULT_NETWORK))
+      this.save(
+        this.record(DEFAULT_NETWORK, DEFAULT_BRIDGE, { Subnet: DEFAULT_SUBNET, Gateway: "10.91.0.1" }, {}),
+      );
+  }
+
+  private record(
+    name: string,
+    bridge: string,
+    config: { Subnet: string; Gateway: string; IPRange?: string },
+    req: CreateNetworkRequest,
+    id = randomBytes(32).toString("hex"),
+  ): NetworkRecord {
+    return {
+      Name: name,
+      Id: id,
+      Created: new Date().toISOString(),
+      Scope: "local",
+      Driver: "bridge",
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: {}, Config: [config] },
+      Internal: req.Internal === true,
+      Attachable: req.Attachable === true,
+      Ingress: false,
+      Options: req.Options ?? {},
+      Labels: req.Labels ?? {},
+      BridgeName: bridge,
+    };
+  }
+
+  private save(r: NetworkRecord): void {
+    this.records.set(r.Id, r);
+    writeFileAtomicSync(join(this.dir, `${r.Id}.json`), JSON.stringify(r));
+  }
+
+  all(): NetworkRecord[] {
+    return [...this.records.values()];
+  }
+
+  find(nameOrId: string): NetworkRecord | undefined {
+    const all = this.all();
+    return (
+      all.find((n) => n.Id === nameOrId) ??
+      all.find((n) => n.Name === nameOrId) ??
+      (nameOrId.length >= 1 ? singleByPrefix(all, nameOrId) : undefined)
+    );
+  }
+
+  get(nameOrId: string): NetworkRecord {
+    const n = this.find(nameOrId);
+    if (!n) throw new NotFound(`network ${nameOrId} not found`);
+    return n;
+  }
+
+  create(req: CreateNetworkRequest): NetworkRecord {
+    const name = req.Name ?? "";
+    if (!NAME.test(name))
+      throw new InvalidArgument(`invalid network name "${name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    if (["bridge", "host", "none", "default"].includes(name))
+      throw new Conflict(`network with name ${name} already exists`);
+    if (this.all().some((n) => n.Name === name))
+      throw new Conflict(`network with name ${name} already exists`);
+    if (req.Driver && req.Driver !== "bridge")
+      throw new InvalidArgument(
+        `could not find plugin ${req.Driver} in v1 plugin registry: plugin not found`,
+      );
+    if (req.EnableIPv6) throw new InvalidArgument("IPv6 networks are not supported by Berth yet");
+    const mtu = req.Options?.["com.docker.network.driver.mtu"] ?? req.Options?.["mtu"];
+    if (mtu !== undefined && !(/^\d+$/.test(mtu) && Number(mtu) >= 68 && Number(mtu) <= 65535))
+      throw new InvalidArgument(`invalid mtu "${mtu}": a number from 68 to 65535`);
+    const configs = req.IPAM?.Config ?? [];
+    if (configs.length > 1) throw new InvalidArgument("only one IPv4 subnet per network is supported");
+    const asked = configs[0];
+    const subnet = asked?.Subnet ? parseSubnet(asked.Subnet) : this.freeSubnet();
+    if (asked?.Subnet && formatSubnet(subnet) !== asked.Subnet)
+      throw new InvalidArgument(
+        `invalid subnet ${asked.Subnet}: it has host bits set (did you mean ${formatSubnet(subnet)}?)`,
+      );
+    for (const other of this.all())
+      if (overlaps(subnet, parseSubnet(other.IPAM.Config[0]!.Subnet)))
+        throw new Conflict(`Pool overlaps with other one on this address space (network ${other.Name})`);
+    const gateway = asked?.Gateway ? parseAddress(asked.Gateway) : subnet.base + 1;
+    if (
+      !contains(subnet, gateway) ||
+      gateway === subnet.base ||
+      gateway === subnet.base + subnetSize(subnet) - 1
+    )
+      throw new InvalidArgument(
+        `invalid gateway ${asked?.Gateway}: not a host address of ${formatSubnet(subnet)}`,
+      );
+    if (asked?.IPRange) {
+      const range = parseSubnet(asked.IPRange);
+      if (!contains(subnet, range.base) || range.prefix < subnet.prefix)
+        throw new InvalidArgument(`invalid ip-range ${asked.IPRange}: not inside ${formatSubnet(subnet)}`);
+    }
+    const id = randomBytes(32).toString("hex");
+    const record = this.record(
+      name,
+      `br-${id.slice(0, 12)}`,
+      {
+        Subnet: formatSubnet(subnet),
+        Gateway: formatAddress(gateway),
+        ...(asked?.IPRange ? { IPRange: asked.IPRange } : {}),
+      },
+      req,
+      id,
+    );
+    this.save(record);
+    return record;
+  }
+
+  remove(r: NetworkRecord): void {
+    if (r.Name === DEFAULT_NETWORK)
+      throw new Conflict(`bridge is a pre-defined network and cannot be removed`);
+    this.records.delete(r.Id);
+    rmSync(join(this.dir, `${r.Id}.json`), { force: true });
+  }
+
+  private freeSubnet(): Subnet {
+    const used = this.all().map((n) => parseSubnet(n.IPAM.Config[0]!.Subnet));
+    for (let base = POOL.base; base < POOL.base + subnetSize(POOL); base += 256) {
+      const candidate = { base, prefix: 24 };
+      if (!used.some((u) => overlaps(u, candidate))) return candidate;
+    }
+    throw new Conflict(
+      "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+    );
+  }
+}
+
+function overlaps(a: Subnet, b: Subnet): boolean {
+  return a.base < b.base + subnetSize(b) && b.base < a.base + subnetSize(a);
+}
+
+function singleByPrefix(all: NetworkRecord[], prefix: string): NetworkRecord | undefined {
+  const found = all.filter((n) => n.Id.startsWith(prefix));
+  return found.length === 1 ? found[0] : undefined;
+}
