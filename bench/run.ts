@@ -10,12 +10,25 @@ const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
   fleet: async () => (await import("./engine.js")).fleetScenario(),
 };
 
+/** Benchmarks that measure several figures per peer and print their own table. */
+const REPORTS: Record<string, () => Promise<void>> = {
+  network: async () => (await import("./network.js")).networkBench(),
+};
+
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+  const names = wanted.length ? wanted : [...Object.keys(SCENARIOS), ...Object.keys(REPORTS)];
   for (const name of names) {
+    const report = REPORTS[name];
+    if (report) {
+      await report();
+      continue;
+    }
     const make = SCENARIOS[name];
-    if (!make) throw new Error(`unknown scenario "${name}" (have: ${Object.keys(SCENARIOS).join(", ")})`);
+    if (!make)
+      throw new Error(
+        `unknown scenario "${name}" (have: ${[...Object.keys(SCENARIOS), ...Object.keys(REPORTS)].join(", ")})`,
+      );
     const scenario = await make();
     process.stdout.write(
       `\n## ${scenario.name}: ${scenario.description} (median of ${scenario.repetitions})\n`,

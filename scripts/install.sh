@@ -10,7 +10,7 @@ packages=(
   tini              # a reaping init for the test suite (this sandbox's PID 1 does not reap)
   iproute2 nftables
   python3           # a test receives a pty over a unix socket (SCM_RIGHTS), which Node cannot
-  hyperfine         # benchmarks
+  hyperfine iperf3  # benchmarks
   docker-registry   # a real registry (distribution v2) for the image tests
   apache2-utils     # htpasswd, for the registry's basic auth
   openssl           # the token server's certificate in the registry tests

@@ -114,3 +114,18 @@ export function helpText(usage: string, description: string, specs: readonly Opt
   });
   return `Usage:  ${usage}\n\n${description}\n${lines.length ? `\nOptions:\n${lines.join("\n")}\n` : ""}`;
 }
+
+/**
+ * Repeated `KEY=VALUE` flags as a record. Docker takes a bare `KEY` for labels (an empty
+ * value); elsewhere it is an error naming the flag.
+ */
+export function keyValueFlags(items: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
+    else if (flag === "label" && item) out[item] = "";
+    else throw new UsageError(`invalid argument "${item}" for "--${flag}" flag: expected KEY=VALUE`);
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import type { CreateBody, HostConfig, MountSpec, Ulimit } from "../../engine/docker-types.js";
 import { InvalidArgument } from "../../errors.js";
 import { parseBytes, parseDuration } from "../../util/units.js";
-import { bool, type OptionSpec, type OptionValues, str, strs } from "../args.js";
+import { bool, keyValueFlags, type OptionSpec, type OptionValues, str, strs } from "../args.js";
 
 export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "name", type: "string", description: "Assign a name to the container" },
@@ -125,18 +125,6 @@ function int(text: string | undefined, flag: string): number | undefined {
       `invalid argument "${text}" for "--${flag}" flag: strconv.ParseInt: parsing "${text}": invalid syntax`,
     );
   return Number(text);
-}
-
-function keyValues(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) {
-      if (flag === "label") out[item] = "";
-      else throw new InvalidArgument(`invalid argument "${item}" for "--${flag}" flag: expected KEY=VALUE`);
-    } else out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
 }
 
 /** `-e K=V` as is; `-e K` takes K from this environment (dropped when unset), as docker does. */
@@ -335,7 +323,7 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     const colon = t.indexOf(":");
     tmpfs[colon < 0 ? t : t.slice(0, colon)] = colon < 0 ? "" : t.slice(colon + 1);
   }
-  const logOpts = keyValues(strs(o, "log-opt"), "log-opt");
+  const logOpts = keyValueFlags(strs(o, "log-opt"), "log-opt");
   const logDriver = str(o, "log-driver") ?? "json-file";
   if (logDriver !== "json-file" && logDriver !== "none")
     throw new InvalidArgument(`logger: no log driver named '${logDriver}' is registered`);
@@ -379,7 +367,7 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     IpcMode: str(o, "ipc") ?? "",
     UTSMode: str(o, "uts") ?? "",
     GroupAdd: strs(o, "group-add"),
-    Sysctls: keyValues(strs(o, "sysctl"), "sysctl"),
+    Sysctls: keyValueFlags(strs(o, "sysctl"), "sysctl"),
     ShmSize: str(o, "shm-size") ? parseBytes(str(o, "shm-size")!, "shm-size") : 0,
     OomScoreAdj: int(str(o, "oom-score-adj"), "oom-score-adj") ?? 0,
     LogConfig: { Type: logDriver, Config: logOpts },
@@ -403,7 +391,7 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     Image: image,
     WorkingDir: str(o, "workdir") ?? "",
     Entrypoint: entrypoint === undefined ? null : entrypoint === "" ? [""] : [entrypoint],
-    Labels: keyValues(strs(o, "label"), "label"),
+    Labels: keyValueFlags(strs(o, "label"), "label"),
     ExposedPorts: exposed,
     ...(str(o, "stop-signal") ? { StopSignal: str(o, "stop-signal") } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),

@@ -1,6 +1,6 @@
 /** Network commands: network create, ls, inspect, rm, prune, connect, disconnect. */
 import { InvalidArgument } from "../../../errors.js";
-import { bool, type OptionValues, str, strs } from "../../args.js";
+import { bool, keyValueFlags, type OptionValues, str, strs } from "../../args.js";
 import { formatList, renderTemplate } from "../format.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
 
@@ -16,24 +16,13 @@ interface Network {
   Labels: Record<string, string>;
 }
 
-function keyValues(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf("=");
-    if (eq <= 0)
-      throw new InvalidArgument(`invalid argument "${item}" for "--${flag}" flag: expected KEY=VALUE`);
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
-
 async function create(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
   if (args.length !== 1) throw new InvalidArgument('"network create" requires exactly 1 argument.');
   const subnet = str(o, "subnet");
   const gateway = str(o, "gateway");
   const range = str(o, "ip-range");
   if ((gateway || range) && !subnet) throw new InvalidArgument("--gateway and --ip-range need a --subnet");
-  const options = keyValues(strs(o, "opt"), "opt");
+  const options = keyValueFlags(strs(o, "opt"), "opt");
   if (options["mtu"]) {
     options["com.docker.network.driver.mtu"] = options["mtu"];
     delete options["mtu"];
@@ -44,7 +33,7 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
       Driver: str(o, "driver") ?? "bridge",
       Internal: bool(o, "internal"),
       Attachable: bool(o, "attachable"),
-      Labels: keyValues(strs(o, "label"), "label"),
+      Labels: keyValueFlags(strs(o, "label"), "label"),
       Options: options,
       IPAM: {
         Driver: "default",

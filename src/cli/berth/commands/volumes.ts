@@ -1,7 +1,7 @@
 /** Volume commands: volume create, ls, inspect, rm, prune. */
 import { InvalidArgument } from "../../../errors.js";
 import { humanSize } from "../../../util/human.js";
-import { bool, type OptionValues, str, strs } from "../../args.js";
+import { bool, keyValueFlags, type OptionValues, str, strs } from "../../args.js";
 import { formatList, renderTemplate } from "../format.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
 
@@ -13,12 +13,6 @@ interface Volume {
   Scope: string;
 }
 
-function keyValues(items: string[]): Record<string, string> {
-  return Object.fromEntries(
-    items.map((i) => (i.includes("=") ? [i.slice(0, i.indexOf("=")), i.slice(i.indexOf("=") + 1)] : [i, ""])),
-  );
-}
-
 async function create(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
   if (args.length > 1) throw new InvalidArgument('"volume create" requires at most 1 argument.');
   const name = args[0] ?? str(o, "name");
@@ -26,8 +20,8 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
     body: {
       ...(name ? { Name: name } : {}),
       Driver: str(o, "driver") ?? "local",
-      DriverOpts: keyValues(strs(o, "opt")),
-      Labels: keyValues(strs(o, "label")),
+      DriverOpts: keyValueFlags(strs(o, "opt"), "opt"),
+      Labels: keyValueFlags(strs(o, "label"), "label"),
     },
   });
   process.stdout.write(`${v.Name}\n`);

@@ -1,0 +1,151 @@
+/**
+ * Network scenario (issue 5), Berth against dockerd with its default bridge and iptables, in one
+ * run: the time networking adds to `run --rm busybox true` (bridge minus none), and TCP
+ * throughput with iperf3 (the host's binary, mounted read-only into busybox containers)
+ * container to container on the default bridge, and host to a published port (dockerd's goes
+ * through docker-proxy, its userland proxy, for loopback).
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { busyboxRootfs } from "../test/helpers/busybox.js";
+import { BERTH, DaemonFixture } from "../test/helpers/daemon.js";
+import { median } from "./harness.js";
+
+const IPERF = ["-v", "/usr/bin/iperf3:/usr/bin/iperf3:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
+const REPS = 11;
+
+interface Engine {
+  name: string;
+  cli: (args: string[], input?: Buffer) => { status: number; stdout: string; stderr: string };
+  stop: () => Promise<void>;
+}
+
+function runner(cmd: string, base: string[]) {
+  return (args: string[], input?: Buffer) => {
+    const r = spawnSync(cmd, [...base, ...args], { input, encoding: "utf8", maxBuffer: 1 << 26 });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+async function startBerth(tar: Buffer): Promise<Engine> {
+  const d = new DaemonFixture();
+  await d.start();
+  const cli = runner(process.execPath, [BERTH, "-H", `unix://${d.socket}`]);
+  cli(["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], tar);
+  return { name: "berth", cli, stop: () => d.cleanup() };
+}
+
+/** dockerd with its defaults for networking (docker0, iptables, docker-proxy), private roots. */
+async function startDocker(tar: Buffer): Promise<Engine | undefined> {
+  if (!existsSync("/usr/sbin/dockerd")) return undefined;
+  const dir = mkdtempSync("/tmp/bench-dockerd-");
+  const sock = join(dir, "docker.sock");
+  const child: ChildProcess = spawn(
+    "dockerd",
+    [
+      "--data-root",
+      join(dir, "root"),
+      "--exec-root",
+      join(dir, "exec"),
+      "--pidfile",
+      join(dir, "pid"),
+      "-H",
+      `unix://${sock}`,
+    ],
+    { stdio: "ignore" },
+  );
+  const cli = runner("docker", ["-H", `unix://${sock}`]);
+  for (let i = 0; i < 100 && cli(["version"]).status !== 0; i++) await new Promise((r) => setTimeout(r, 200));
+  if (cli(["version"]).status !== 0) {
+    child.kill();
+    return undefined;
+  }
+  cli(["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], tar);
+  return {
+    name: "docker",
+    cli,
+    stop: async () => {
+      const ids = cli(["ps", "-aq"]).stdout.split("\n").filter(Boolean);
+      if (ids.length) cli(["rm", "-f", ...ids]);
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+      spawnSync("sh", [
+        "-c",
+        `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
+      ]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function time(f: () => void): number {
+  const t0 = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function must(r: { status: number; stderr: string }, what: string): void {
+  if (r.status !== 0) throw new Error(`${what}: ${r.stderr.trim()}`);
+}
+
+/** Gbit/s of an iperf3 client run (JSON), 3 seconds. */
+function gbits(out: string): number {
+  const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+async function measure(e: Engine): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const none: number[] = [];
+  const bridge: number[] = [];
+  for (let i = -1; i < REPS; i++) {
+    const a = time(() => must(e.cli(["run", "--rm", "--network", "none", "busybox", "true"]), "run none"));
+    const b = time(() => must(e.cli(["run", "--rm", "busybox", "true"]), "run bridge"));
+    if (i >= 0) {
+      none.push(a);
+      bridge.push(b);
+    }
+  }
+  out["run --rm, --network none (ms)"] = median(none).toFixed(1);
+  out["run --rm, default bridge (ms)"] = median(bridge).toFixed(1);
+  out["added by networking (ms)"] = (median(bridge) - median(none)).toFixed(1);
+  must(
+    e.cli(["run", "-d", "--name", "iperf-server", "-p", "15201:5201", ...IPERF, "busybox", "iperf3", "-s"]),
+    "iperf server",
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  const ip = e.cli(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "iperf-server"]).stdout.trim();
+  const c2c = e.cli(["run", "--rm", ...IPERF, "busybox", "iperf3", "-J", "-t", "3", "-c", ip]);
+  must(c2c, "iperf container to container");
+  out["TCP container → container (Gbit/s)"] = gbits(c2c.stdout).toFixed(2);
+  const h2p = spawnSync("iperf3", ["-J", "-t", "3", "-c", "127.0.0.1", "-p", "15201"], { encoding: "utf8" });
+  must({ status: h2p.status ?? -1, stderr: h2p.stderr }, "iperf host to published port");
+  out["TCP host 127.0.0.1 → published port (Gbit/s)"] = gbits(h2p.stdout).toFixed(2);
+  e.cli(["rm", "-f", "iperf-server"]);
+  return out;
+}
+
+export async function networkBench(): Promise<void> {
+  const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 1 << 28 }).stdout;
+  const results: Record<string, Record<string, string>> = {};
+  for (const start of [startBerth, startDocker]) {
+    const e = await start(tar);
+    if (!e) continue;
+    try {
+      results[e.name] = await measure(e);
+    } finally {
+      await e.stop();
+    }
+  }
+  const rows = Object.keys(results["berth"] ?? {});
+  process.stdout.write(`\n## network: networking cost and TCP throughput (medians of ${REPS} for times)\n`);
+  process.stdout.write(`${"".padEnd(46)}${"berth".padEnd(12)}${"docker".padEnd(12)}ratio\n`);
+  for (const row of rows) {
+    const b = results["berth"]?.[row] ?? "";
+    const d = results["docker"]?.[row] ?? "unavailable";
+    const ratio = Number(d) ? (Number(b) / Number(d)).toFixed(2) : "";
+    process.stdout.write(`${row.padEnd(46)}${b.padEnd(12)}${d.padEnd(12)}${ratio}\n`);
+  }
+}
