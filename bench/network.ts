@@ -40,6 +40,9 @@ async function startBerth(tar: Buffer): Promise<Engine> {
 async function startDocker(tar: Buffer): Promise<Engine | undefined> {
   if (!existsSync("/usr/sbin/dockerd")) return undefined;
   const dir = mkdtempSync("/tmp/bench-dockerd-");
+  // dockerd leaves docker0 and its iptables tables behind when it stops: what it adds, we remove.
+  const tablesBefore = new Set(spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n"));
+  const bridgeBefore = existsSync("/sys/class/net/docker0");
   const sock = join(dir, "docker.sock");
   const child: ChildProcess = spawn(
     "dockerd",
@@ -76,6 +79,10 @@ async function startDocker(tar: Buffer): Promise<Engine | undefined> {
         `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
       ]);
       rmSync(dir, { recursive: true, force: true });
+      if (!bridgeBefore) spawnSync("ip", ["link", "del", "docker0"]);
+      for (const line of spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n"))
+        if (line.startsWith("table ") && !tablesBefore.has(line))
+          spawnSync("nft", ["delete", ...line.split(" ")]);
     },
   };
 }
