@@ -350,7 +350,7 @@ export class NetworkManager implements NetworkProvider {
     const config = n.IPAM.Config[0]!;
     const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
     await ipBatch([
-      `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} netns ${sandbox.netns}`,
+      `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} ${mtu ? `mtu ${mtu} ` : ""}netns ${sandbox.netns}`,
       `link set ${link.veth} master ${n.BridgeName}`,
       `link set ${link.veth} type bridge_slave hairpin on`,
       `link set ${link.veth} up`,

@@ -252,3 +252,37 @@ test("network commands: docker's errors for bad input, ls and prune", () => {
   assert.match(ok(d.docker(["network", "prune", "-f"])).stdout, /dup-net/);
   assert.match(d.docker(["network", "rm", "bridge"]).stderr, /pre-defined network and cannot be removed/);
 });
+
+test("-o mtu sets the MTU of the bridge and the containers' interfaces; short IDs resolve; port ranges publish", async () => {
+  ok(d.docker(["network", "create", "-o", "com.docker.network.driver.mtu=1400", "small"]));
+  const id = ok(
+    d.docker([
+      "run",
+      "-d",
+      "--name",
+      "mtu-svc",
+      "--network",
+      "small",
+      "-p",
+      "18300-18301:8080-8081",
+      ...SERVER,
+    ]),
+  ).stdout.trim();
+  ok(d.docker(["run", "-d", "--name", "mtu-cli", "--network", "small", "busybox", "sleep", "300"]));
+  assert.equal(ok(d.docker(["exec", "mtu-cli", "cat", "/sys/class/net/eth0/mtu"])).stdout, "1400\n");
+  await until(
+    "the short id",
+    () =>
+      d
+        .docker(["exec", "mtu-cli", "sh", "-c", `nc -w 3 ${id.slice(0, 12)} 8080 </dev/null`])
+        .stdout.includes("hello"),
+    10_000,
+  );
+  assert.equal(
+    ok(d.docker(["port", "mtu-svc"])).stdout,
+    "8080/tcp -> 0.0.0.0:18300\n8081/tcp -> 0.0.0.0:18301\n",
+  );
+  assert.ok(fetch(["busybox"], "127.0.0.1", 18300).includes("hello"));
+  ok(d.docker(["rm", "-f", "mtu-svc", "mtu-cli"]));
+  ok(d.docker(["network", "rm", "small"]));
+});
