@@ -102,6 +102,9 @@ export class ApiServer {
     });
     // Upgrade requests (attach, exec start) reach the same routes; the handler hijacks the socket.
     server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      // A client closes its sending side when its input ends (`exec -i` of an empty stdin), maybe
+      // before the route even runs, and still reads the output: keep our side open meanwhile.
+      socket.allowHalfOpen = true;
       (req as IncomingMessage & { hijack?: Hijacked }).hijack = { socket, head };
       // A response object on the socket, for the routes that answer an upgrade request normally.
       const res = new ServerResponse(req);
@@ -168,10 +171,12 @@ export class ApiServer {
       route.names.forEach((n, i) => {
         params[n] = decodeURIComponent(match![i + 1]!);
       });
-      // On an upgraded connection the request body arrives in `head`, before the client's stream.
+      // On an upgraded connection the request body comes first on the socket (in `head`, or in
+      // the next packets), then the client's stream: read exactly Content-Length bytes of it.
       let upgradeBody: Buffer | undefined;
       if (hijack) {
         const length = Number(req.headers["content-length"] ?? 0);
+        if (hijack.head.length < length) hijack.head = await readExactly(hijack.socket, hijack.head, length);
         upgradeBody = hijack.head.subarray(0, length);
         hijack.head = hijack.head.subarray(length);
       }
@@ -288,6 +293,33 @@ function parseJson<T>(body: Buffer): T | undefined {
   } catch (err) {
     throw new InvalidArgument(`invalid JSON: ${(err as Error).message}`);
   }
+}
+
+/** Reads from `socket` until `have` holds at least `length` bytes (what follows stays in it too). */
+function readExactly(socket: Socket, have: Buffer, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let got = have;
+    const onData = (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      if (got.length >= length) done();
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new HttpError(400, "the request body ended early"));
+    };
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.pause();
+    };
+    const done = () => {
+      cleanup();
+      resolve(got);
+    };
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.resume();
+  });
 }
 
 /** The hijacked socket of an upgrade request (attach, exec start), after answering 101. */

@@ -123,6 +123,8 @@ export function relay(
       socket.on("end", () => {
         if (o.closeStdinOnEnd) channel.send(Msg.CLOSE_STDIN);
       });
+      // The request's body may have been read off it first, which left it paused.
+      socket.resume();
     }
     client.on("close", finish);
     client.on("error", finish);

@@ -8,7 +8,13 @@ import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { parseSignal } from "../runtime/signals.js";
 import { mergeEnv } from "./container-spec.js";
-import type { ContainerConfig, ContainerRecord, CreateBody, HostConfig } from "./docker-types.js";
+import type {
+  ContainerConfig,
+  ContainerRecord,
+  CreateBody,
+  HostConfig,
+  NetworkSettings,
+} from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { mergeHealthcheck, probeCommand } from "./health.js";
 import { mountPoints, planMounts } from "./mounts.js";
@@ -187,7 +193,7 @@ export async function createContainer(
     // A 400, not a 404: clients take a 404 from create for a missing image and pull it.
     const check = (name: string) => {
       try {
-        engine.network!.checkNetwork(name);
+        engine.network!.describeNetwork(name);
       } catch (err) {
         throw new InvalidArgument((err as Error).message);
       }
@@ -241,9 +247,42 @@ export async function createContainer(
       networkingConfig: body.NetworkingConfig?.EndpointsConfig ?? {},
     },
   };
+  record.NetworkSettings.Networks = plannedNetworks(engine, record);
   engine.store.add(record);
   engine.events.container(record, "create");
   return { Id: id, Warnings: warnings };
+}
+
+/**
+ * The networks a container is configured for, as docker shows them before it runs (and after):
+ * ids, aliases (with the short ID on user networks), no addresses.
+ */
+export function plannedNetworks(engine: Engine, record: ContainerRecord): NetworkSettings["Networks"] {
+  const mode = record.HostConfig.NetworkMode || "default";
+  if (!engine.network || mode === "host" || mode === "none" || mode.startsWith("container:")) return {};
+  const out: NetworkSettings["Networks"] = {};
+  const endpoints = record.Berth.networkingConfig;
+  for (const key of [mode, ...Object.keys(endpoints)]) {
+    const n = engine.network.describeNetwork(key);
+    if (out[n.name]) continue;
+    const e = endpoints[key] ?? endpoints[n.name];
+    out[n.name] = {
+      IPAMConfig: e?.IPAMConfig ?? null,
+      Links: null,
+      Aliases: n.builtin ? null : [...(e?.Aliases ?? []), record.Id.slice(0, 12)],
+      MacAddress: "",
+      NetworkID: n.id,
+      EndpointID: "",
+      Gateway: "",
+      IPAddress: "",
+      IPPrefixLen: 0,
+      IPv6Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      DriverOpts: null,
+    };
+  }
+  return out;
 }
 
 export function emptyNetworkSettings(): ContainerRecord["NetworkSettings"] {

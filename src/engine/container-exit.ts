@@ -8,6 +8,7 @@ import type { FrameChannel } from "../runtime/native/channel.js";
 import { waitExited } from "../runtime/native/monitor.js";
 import { Msg } from "../runtime/native/protocol.js";
 import { exitCodeOf } from "../runtime/runtime.js";
+import { emptyNetworkSettings, plannedNetworks } from "./container-create.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { stopHealthcheck } from "./health.js";
@@ -71,6 +72,8 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
     await engine.network
       .detach(id)
       .catch((err: Error) => engine.log(`container ${id}: network detach: ${err.message}`));
+  // As docker: a stopped container keeps its networks, without addresses or ports.
+  record.NetworkSettings = { ...emptyNetworkSettings(), Networks: plannedNetworks(engine, record) };
   const ranFor = Date.now() - Date.parse(record.State.StartedAt);
   record.State = {
     ...record.State,

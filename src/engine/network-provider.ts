@@ -34,8 +34,8 @@ export interface Attachment {
 }
 
 export interface NetworkProvider {
-  /** Throws NotFound (docker's "network X not found") for a network that does not exist. */
-  checkNetwork(nameOrId: string): void;
+  /** The network's id and name; NotFound (docker's "network X not found") when there is none. */
+  describeNetwork(nameOrId: string): { id: string; name: string; builtin: boolean };
   attach(request: AttachRequest): Promise<Attachment>;
   /** Releases everything the container holds (veths, leases, rules, its netns). */
   detach(containerId: string): Promise<void>;

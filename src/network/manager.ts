@@ -78,8 +78,9 @@ export class NetworkManager implements NetworkProvider {
 
   // ---- networks ----
 
-  checkNetwork(nameOrId: string): void {
-    this.network(nameOrId);
+  describeNetwork(nameOrId: string): { id: string; name: string; builtin: boolean } {
+    const n = this.network(nameOrId);
+    return { id: n.Id, name: n.Name, builtin: n.Name === DEFAULT_NETWORK };
   }
 
   /** A network by name or id; "default" (what clients send for the default mode) is `bridge`. */
@@ -94,6 +95,8 @@ export class NetworkManager implements NetworkProvider {
   /** Removes a network no container is on (docker refuses otherwise, naming them). */
   async remove(nameOrId: string): Promise<void> {
     const n = this.networks.get(nameOrId);
+    if (n.Name === DEFAULT_NETWORK)
+      throw new Conflict(`bridge is a pre-defined network and cannot be removed`);
     const users = this.sandboxes().filter((s) => s.links.some((l) => l.networkId === n.Id));
     if (users.length)
       throw new Conflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
@@ -407,7 +410,7 @@ export class NetworkManager implements NetworkProvider {
       networks[n.Name] = {
         IPAMConfig: null,
         Links: null,
-        Aliases: l.aliases.length ? l.aliases : null,
+        Aliases: n.Name === DEFAULT_NETWORK ? null : [...l.aliases, sandbox.id.slice(0, 12)],
         MacAddress: "",
         NetworkID: n.Id,
         EndpointID: l.veth,

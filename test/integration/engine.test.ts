@@ -65,6 +65,11 @@ test("a detached container runs, exec enters it, logs show its output, stop and 
     ok(d.docker(["exec", "-i", "lifecycle", "cat"], { input: "through stdin" })).stdout,
     "through stdin",
   );
+  // An input that ends at once (the client half-closes before the output comes) loses nothing.
+  assert.equal(
+    ok(d.docker(["exec", "-i", "lifecycle", "echo", "still read"], { input: "" })).stdout,
+    "still read\n",
+  );
   assert.equal(ok(d.docker(["logs", "lifecycle"])).stdout, "started\n");
   ok(d.docker(["stop", "-t", "1", "lifecycle"]));
   assert.equal(inspect("lifecycle", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");

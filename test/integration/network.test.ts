@@ -44,12 +44,22 @@ after(async () => {
 const inspect = (name: string, format: string) =>
   ok(d.docker(["inspect", "--format", format, name])).stdout.trim();
 /** A TCP request with busybox nc from inside a network namespace (or the host). */
-const fetch = (where: string[], host: string, port: number) =>
+const fetchOnce = (where: string[], host: string, port: number) =>
   spawnSync(where[0]!, [...where.slice(1), "nc", "-w", "3", host, String(port)], {
     input: "",
     encoding: "utf8",
     timeout: 15_000,
   }).stdout;
+/** The servers below restart nc between connections: a refused connect is retried, a few times. */
+function retried(once: () => string, tries = 10): string {
+  for (let i = 1; ; i++) {
+    const out = once();
+    if (out || i >= tries) return out;
+    spawnSync("sleep", ["0.1"]);
+  }
+}
+const fetch = (where: string[], host: string, port: number, tries = 10) =>
+  retried(() => fetchOnce(where, host, port), tries);
 const SERVER = ["busybox", "sh", "-c", "while true; do echo hello from $(hostname) | nc -l -p 8080; done"];
 const NODE = ["-v", `${process.execPath}:/usr/bin/node:ro`, "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
 const UDP_ECHO =
@@ -97,7 +107,9 @@ test("published ports answer on 127.0.0.1, the host's other address, from a remo
   );
   ok(d.docker(["run", "-d", "--name", "net-client", "busybox", "sleep", "300"]));
   assert.equal(
-    ok(d.docker(["exec", "net-client", "sh", "-c", `nc -w 3 ${HOST_SIDE} 18080 </dev/null`])).stdout.trim(),
+    retried(() =>
+      ok(d.docker(["exec", "net-client", "sh", "-c", `nc -w 3 ${HOST_SIDE} 18080 </dev/null`])).stdout.trim(),
+    ),
     `hello from ${hostname}`,
   );
   assert.equal(ok(d.docker(["port", "net-web"])).stdout, "8080/tcp -> 0.0.0.0:18080\n");
@@ -106,7 +118,7 @@ test("published ports answer on 127.0.0.1, the host's other address, from a remo
     /net-web 0\.0\.0\.0:18080->8080\/tcp/,
   );
   ok(d.docker(["rm", "-f", "net-web", "net-client"]));
-  assert.equal(fetch(["busybox"], "127.0.0.1", 18080), "", "nothing answers once the container is gone");
+  assert.equal(fetch(["busybox"], "127.0.0.1", 18080, 1), "", "nothing answers once the container is gone");
 });
 
 test("-P publishes the exposed ports on free host ports", async () => {
@@ -190,7 +202,7 @@ test("user networks: names and aliases resolve over TCP and UDP, --ip is honoure
   ok(d.docker(["run", "-d", "--name", "outsider", "--network", "back", "busybox", "sleep", "300"]));
   assert.equal(inspect("svc", "{{.NetworkSettings.Networks.front.IPAddress}}"), "10.93.7.50");
   const get = (from: string, host: string) =>
-    d.docker(["exec", from, "sh", "-c", `nc -w 3 ${host} 8080 </dev/null`]).stdout.trim();
+    retried(() => d.docker(["exec", from, "sh", "-c", `nc -w 3 ${host} 8080 </dev/null`]).stdout.trim(), 5);
   const hello = `hello from ${inspect("svc", "{{.Config.Hostname}}")}`;
   await until("svc by name", () => get("cli", "svc") === hello, 10_000);
   assert.equal(get("cli", "api"), hello, "the alias resolves");

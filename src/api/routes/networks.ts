@@ -1,4 +1,5 @@
 /** The Docker API's /networks routes: create, list, inspect, remove, prune, connect, disconnect. */
+import { plannedNetworks } from "../../engine/container-create.js";
 import type { ContainerRecord } from "../../engine/docker-types.js";
 import type { Engine } from "../../engine/engine.js";
 import { Conflict, InvalidArgument } from "../../errors.js";
@@ -128,8 +129,14 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
     await engine.lock(c.Id, async () => {
       if (c.State.Running) {
         c.NetworkSettings = await manager.connect(c.Id, n.Id, options);
-      } else if (c.Berth.networkingConfig[n.Name]) {
+      } else if (
+        c.Berth.networkingConfig[n.Name] ||
+        (primaryIs(c, n) && c.HostConfig.NetworkMode !== "none")
+      ) {
         throw new Conflict(`endpoint with name ${c.Name.slice(1)} already exists in network ${n.Name}`);
+      } else if (c.HostConfig.NetworkMode === "none") {
+        // Disconnected from everything before: this network becomes its mode again.
+        c.HostConfig.NetworkMode = n.Name;
       }
       // Kept in the record either way: a restart connects it again.
       c.Berth.networkingConfig = {
@@ -139,10 +146,20 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
           Aliases: options.aliases,
         },
       };
+      if (!c.State.Running) c.NetworkSettings.Networks = plannedNetworks(engine, c);
       engine.save(c);
     });
     engine.events.emit("network", "connect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });
   });
+
+  const primaryIs = (c: ContainerRecord, n: NetworkRecord) => {
+    const primary = c.HostConfig.NetworkMode || "default";
+    return (
+      primary === n.Name ||
+      primary === n.Id ||
+      ((primary === "default" || primary === "bridge") && n.Name === "bridge")
+    );
+  };
 
   api.route("POST", "/networks/{id}/disconnect", async (req) => {
     const body = await req.json<{ Container?: string; Force?: boolean }>();
@@ -157,9 +174,14 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
         primary === n.Id ||
         ((primary === "default" || primary === "bridge") && n.Name === "bridge");
       if (!onIt) throw new Conflict(`container ${c.Id} is not connected to network ${n.Name}`);
+      if (!c.State.Running && primaryIs(c, n))
+        throw new Conflict(
+          `container ${c.Name.slice(1)} is not running: the network of its --network mode stays until it is recreated with another`,
+        );
       if (c.State.Running) c.NetworkSettings = await manager.disconnect(c.Id, n.Id);
       const { [n.Name]: _gone, ...rest } = c.Berth.networkingConfig;
       c.Berth.networkingConfig = rest;
+      if (!c.State.Running) c.NetworkSettings.Networks = plannedNetworks(engine, c);
       engine.save(c);
     });
     engine.events.emit("network", "disconnect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });

@@ -1,0 +1,66 @@
+/**
+ * docker-compose (Debian's 1.29, through docker-py) against Berth: a three-service app on a user
+ * network with a named volume, a published port and depends_on — up -d, ps, logs, exec, down -v.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { DaemonFixture, ok } from "../helpers/daemon.js";
+import { until } from "../helpers/wait.js";
+
+const d = new DaemonFixture();
+const app = mkdtempSync("/tmp/berth-compose-");
+const project = "berthapp";
+const FIXTURE = fileURLToPath(new URL("../../../test/fixtures/compose/docker-compose.yml", import.meta.url));
+
+function compose(args: string[]) {
+  const r = spawnSync("docker-compose", ["-p", project, ...args], {
+    cwd: app,
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, DOCKER_HOST: `unix://${d.socket}`, COMPOSE_INTERACTIVE_NO_CLI: "1" },
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(async () => {
+  cpSync(FIXTURE, join(app, "docker-compose.yml"));
+  await d.importBusybox();
+  await d.start();
+});
+after(async () => {
+  await d.cleanup();
+  rmSync(app, { recursive: true, force: true });
+});
+
+test("docker-compose up -d, ps, logs, exec and down -v", {
+  skip: existsSync("/usr/bin/docker-compose") ? false : "docker-compose is not installed",
+}, async () => {
+  ok(compose(["up", "-d"]), "docker-compose up");
+  const ps = ok(compose(["ps"]), "docker-compose ps").stdout;
+  for (const service of ["db", "app", "web"]) assert.match(ps, new RegExp(`${project}_${service}_1 .* Up`));
+  assert.match(ps, /0\.0\.0\.0:18480->80\/tcp/);
+  // web asks app, app asks db, by their service names on the project's network.
+  await until(
+    "the chain of services",
+    () =>
+      spawnSync("busybox", ["nc", "-w", "3", "127.0.0.1", "18480"], {
+        input: "",
+        encoding: "utf8",
+      }).stdout.includes("app sees db-ready"),
+    20_000,
+  );
+  assert.match(ok(compose(["logs", "web"]), "docker-compose logs").stdout, /web starting/);
+  assert.equal(
+    ok(compose(["exec", "-T", "db", "cat", "/data/state"]), "docker-compose exec").stdout,
+    "db-ready\n",
+  );
+  assert.match(ok(d.docker(["volume", "ls", "-q"])).stdout, new RegExp(`${project}_dbdata`));
+  ok(compose(["down", "-v", "-t", "1"]), "docker-compose down");
+  assert.equal(ok(d.docker(["ps", "-aq"])).stdout, "");
+  assert.doesNotMatch(ok(d.docker(["network", "ls"])).stdout, new RegExp(`${project}_backend`));
+  assert.equal(ok(d.docker(["volume", "ls", "-q"])).stdout, "");
+});
