@@ -7,6 +7,7 @@ import { Conflict, InvalidArgument } from "../errors.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { parseSignal } from "../runtime/signals.js";
+import { checkCreateBody } from "./body-types.js";
 import { mergeEnv } from "./container-spec.js";
 import type {
   ContainerConfig,
@@ -170,6 +171,7 @@ export async function createContainer(
 ): Promise<{ Id: string; Warnings: string[] }> {
   if (!body || typeof body !== "object")
     throw new InvalidArgument("config cannot be empty in order to create a container");
+  checkCreateBody(body);
   if (typeof body.Image !== "string" || body.Image === "") throw new InvalidArgument("No image specified");
   const image: ImageRecord = engine.images.resolve(body.Image);
   const imageConfig = await engine.images.config(image);

@@ -52,7 +52,7 @@ export async function pull(
   const ref = parseReference(text, { defaultTag: true });
   const emit = options.onProgress ?? noProgress;
   emit({ status: `Pulling from ${familiarName(ref)}`, id: ref.tag ?? ref.digest! });
-  const source = registrySource(service.client(ref.domain), ref.path);
+  const source = registrySource(service.client(ref.domain, options.credentials), ref.path);
   const fetched = await fetchImage(
     service,
     source,

@@ -18,7 +18,7 @@ export async function push(
   const ref = parseReference(text, { defaultTag: true });
   const image = service.resolve(formatReference(ref));
   const emit = options.onProgress ?? noProgress;
-  const client = service.client(ref.domain);
+  const client = service.client(ref.domain, options.credentials);
   emit({ status: `The push refers to repository [${repositoryName(ref)}]` });
   const slots = new Semaphore(service.concurrency);
 

@@ -32,10 +32,14 @@ export interface PullOptions {
   /** `os/arch[/variant]`; default the host's. */
   platform?: Platform;
   onProgress?: ProgressSink;
+  /** Credentials for this pull only (the API's X-Registry-Auth); the stored ones otherwise. */
+  credentials?: Credentials;
 }
 
 export interface PushOptions {
   onProgress?: ProgressSink;
+  /** Credentials for this push only (the API's X-Registry-Auth); the stored ones otherwise. */
+  credentials?: Credentials;
   /** Upload in PATCH chunks of this many bytes instead of one PUT. */
   chunkSize?: number;
 }
@@ -91,7 +95,13 @@ export class ImageService {
     return s;
   }
 
-  client(host: string): RegistryClient {
+  /**
+   * The registry client for `host`; with `credentials` (a client's X-Registry-Auth), one of its
+   * own that uses them instead of the stored ones.
+   */
+  client(host: string, credentials?: Credentials): RegistryClient {
+    if (credentials)
+      return new RegistryClient(host, { ...this.options.registry, credentials: async () => credentials });
     const c = this.clients.get(host) ?? new RegistryClient(host, this.options.registry);
     this.clients.set(host, c);
     return c;

@@ -13,6 +13,7 @@ import { exportOciLayout, importOciLayout, layoutRefNames } from "../../image/oc
 import { parsePlatform } from "../../image/platform.js";
 import type { ProgressEvent } from "../../image/progress.js";
 import { familiarString, parseReference } from "../../image/reference.js";
+import type { Credentials } from "../../image/registry/credentials.js";
 import type { ImageSummary } from "../../image/service.js";
 import { directoryTar } from "../../snapshot/diff.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
@@ -140,6 +141,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     await progressStream(res, async (onProgress) => {
       const image = await images.pull(reference, {
         onProgress,
+        ...registryAuth(req),
         ...(platformText ? { platform: parsePlatform(platformText) } : {}),
       });
       engine.events.emit("image", "pull", image.id, { name: reference });
@@ -150,7 +152,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const tag = req.query.get("tag");
     const reference = tag ? `${req.params["name"]!}:${tag}` : req.params["name"]!;
     await progressStream(res, async (onProgress) => {
-      const { digest, size } = await images.push(reference, { onProgress });
+      const { digest, size } = await images.push(reference, { onProgress, ...registryAuth(req) });
       onProgress({ status: `${tag || "latest"}: digest: ${digest} size: ${size}` });
       engine.events.emit("image", "push", digest, { name: reference });
     });
@@ -238,8 +240,31 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const result = await images.remove(req.params["name"]!, { force: queryBool(req.query, "force") });
     for (const u of result.untagged) engine.events.emit("image", "untag", u, { name: u });
     for (const d of result.deleted) engine.events.emit("image", "delete", d, { name: d });
-    return [...result.untagged.map((u) => ({ Untagged: u })), ...result.deleted.map((d) => ({ Deleted: d }))];
+    // Names as docker prints them: "busybox:latest", not "docker.io/library/busybox:latest".
+    const familiar = (name: string) => familiarString(parseReference(name));
+    return [
+      ...result.untagged.map((u) => ({ Untagged: familiar(u) })),
+      ...result.deleted.map((d) => ({ Deleted: d })),
+    ];
   });
+}
+
+/**
+ * X-Registry-Auth: base64url of {username, password, serveraddress} (docker login's), or "e30="
+ * (`{}`) for none: then the daemon's stored credentials apply.
+ */
+function registryAuth(req: Request): { credentials?: Credentials } {
+  const header = req.raw.headers["x-registry-auth"];
+  if (typeof header !== "string" || !header) return {};
+  let auth: { username?: string; password?: string };
+  try {
+    auth = JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as typeof auth;
+  } catch {
+    throw new InvalidArgument("X-Registry-Auth is not base64url-encoded JSON");
+  }
+  return auth.username && typeof auth.password === "string"
+    ? { credentials: { username: auth.username, password: auth.password } }
+    : {};
 }
 
 /** The API's ImageSummary; `containers` is -1 when not counted. */

@@ -82,6 +82,9 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
   api.route("HEAD", "/_ping", ping);
   api.route("GET", "/version", () => versionInfo());
 
+  /** The build cache: empty until the builder comes (it has nothing to prune yet). */
+  api.route("POST", "/build/prune", () => ({ CachesDeleted: null, SpaceReclaimed: 0 }));
+
   /** `docker login`: checks the credentials against the registry; the client stores them. */
   api.route("POST", "/auth", async (req) => {
     const body = (await req.json<{ username?: string; password?: string; serveraddress?: string }>()) ?? {};

@@ -1,0 +1,122 @@
+/**
+ * The JSON types of the create body's fields, checked the way Go's decoder in dockerd checks
+ * them, with its message: a client that sends `"Memory": "lots"` gets a 400 naming the field,
+ * not a container with surprising settings.
+ */
+import { InvalidArgument } from "../errors.js";
+
+type Kind = "int64" | "bool" | "string" | "[]string" | "[]object" | "map";
+
+const CONFIG: Record<string, Kind> = {
+  Hostname: "string",
+  Domainname: "string",
+  User: "string",
+  AttachStdin: "bool",
+  AttachStdout: "bool",
+  AttachStderr: "bool",
+  Tty: "bool",
+  OpenStdin: "bool",
+  StdinOnce: "bool",
+  Env: "[]string",
+  Cmd: "[]string",
+  Entrypoint: "[]string",
+  Image: "string",
+  WorkingDir: "string",
+  Labels: "map",
+  StopSignal: "string",
+  StopTimeout: "int64",
+  ExposedPorts: "map",
+  Volumes: "map",
+};
+
+const HOST_CONFIG: Record<string, Kind> = {
+  Binds: "[]string",
+  NetworkMode: "string",
+  PortBindings: "map",
+  AutoRemove: "bool",
+  CapAdd: "[]string",
+  CapDrop: "[]string",
+  Dns: "[]string",
+  DnsOptions: "[]string",
+  DnsSearch: "[]string",
+  ExtraHosts: "[]string",
+  GroupAdd: "[]string",
+  IpcMode: "string",
+  OomScoreAdj: "int64",
+  PidMode: "string",
+  Privileged: "bool",
+  PublishAllPorts: "bool",
+  ReadonlyRootfs: "bool",
+  SecurityOpt: "[]string",
+  Tmpfs: "map",
+  UTSMode: "string",
+  UsernsMode: "string",
+  ShmSize: "int64",
+  Sysctls: "map",
+  CpuShares: "int64",
+  Memory: "int64",
+  NanoCpus: "int64",
+  CgroupParent: "string",
+  BlkioWeight: "int64",
+  CpuPeriod: "int64",
+  CpuQuota: "int64",
+  CpusetCpus: "string",
+  CpusetMems: "string",
+  Devices: "[]object",
+  MemoryReservation: "int64",
+  MemorySwap: "int64",
+  PidsLimit: "int64",
+  Ulimits: "[]object",
+  Init: "bool",
+  Mounts: "[]object",
+  VolumesFrom: "[]string",
+};
+
+function matches(value: unknown, kind: Kind): boolean {
+  if (value === null || value === undefined) return true; // Go leaves the zero value
+  switch (kind) {
+    case "int64":
+      return typeof value === "number" && Number.isInteger(value);
+    case "bool":
+      return typeof value === "boolean";
+    case "string":
+      return typeof value === "string";
+    case "[]string":
+      return Array.isArray(value) && value.every((v) => typeof v === "string");
+    case "[]object":
+      return (
+        Array.isArray(value) && value.every((v) => typeof v === "object" && v !== null && !Array.isArray(v))
+      );
+    case "map":
+      return typeof value === "object" && !Array.isArray(value);
+  }
+}
+
+function goType(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  if (value === null) return "null";
+  return typeof value === "object" ? "object" : typeof value;
+}
+
+function check(obj: unknown, fields: Record<string, Kind>, where: string): void {
+  if (obj === undefined || obj === null) return;
+  if (typeof obj !== "object" || Array.isArray(obj))
+    throw new InvalidArgument(`json: cannot unmarshal ${goType(obj)} into Go value of type ${where}`);
+  for (const [name, kind] of Object.entries(fields)) {
+    const value = (obj as Record<string, unknown>)[name];
+    if (!matches(value, kind))
+      throw new InvalidArgument(
+        `json: cannot unmarshal ${goType(value)} into Go struct field ${where}.${name} of type ${kind === "map" ? "map[string]string" : kind}`,
+      );
+  }
+}
+
+/** Throws docker's decoding error for a create body whose fields have the wrong JSON types. */
+export function checkCreateBody(body: unknown): void {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new InvalidArgument(
+      `json: cannot unmarshal ${goType(body)} into Go value of type container.CreateRequest`,
+    );
+  check(body, CONFIG, "CreateRequest.Config");
+  check((body as { HostConfig?: unknown }).HostConfig, HOST_CONFIG, "CreateRequest.HostConfig");
+}
