@@ -261,8 +261,6 @@ export class NetworkManager implements NetworkProvider {
     };
     this.saveSandbox(sandbox);
     try {
-      await ipBatch([`netns add ${sandbox.netns}`]);
-      await ipBatch(["link set lo up"], sandbox.netns);
       // The network of the mode first (its gateway is the default route), then the others asked for.
       const others = Object.keys(request.endpoints).filter((k) => this.network(k).Id !== primary.Id);
       for (const key of [primary.Name, ...others]) {
@@ -292,7 +290,13 @@ export class NetworkManager implements NetworkProvider {
         ...(any.length ? [`add element ip ${TABLE} ports { ${any.join(", ")} }`] : []),
         ...(byAddress.length ? [`add element ip ${TABLE} ports_by_address { ${byAddress.join(", ")} }`] : []),
       ];
-      if (adds.length) await nft(`${adds.join("\n")}\n`);
+      if (adds.length)
+        await nft(`${adds.join("\n")}\n`).catch(async () => {
+          // Another daemon on this host may have removed the table at its shutdown: make it again.
+          this.prepared.clear();
+          for (const l of sandbox.links) await this.prepare(this.network(l.networkId));
+          await nft(`${adds.join("\n")}\n`);
+        });
     } catch (err) {
       await this.detach(id);
       throw err;
@@ -352,15 +356,18 @@ export class NetworkManager implements NetworkProvider {
     this.saveSandbox(sandbox);
     const config = n.IPAM.Config[0]!;
     const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
+    const first = sandbox.links.length === 1;
+    // Two `ip` runs per network, the namespace made in the first of the first network's.
     await ipBatch([
+      ...(first ? [`netns add ${sandbox.netns}`] : []),
       `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} ${mtu ? `mtu ${mtu} ` : ""}netns ${sandbox.netns}`,
       `link set ${link.veth} master ${n.BridgeName}`,
       `link set ${link.veth} type bridge_slave hairpin on`,
       `link set ${link.veth} up`,
     ]);
-    const first = sandbox.links.length === 1;
     await ipBatch(
       [
+        ...(first ? ["link set lo up"] : []),
         `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
         `link set ${link.ifname} up`,
         ...(first && !n.Internal ? [`route add default via ${config.Gateway}`] : []),
