@@ -89,6 +89,22 @@ test("start -a, logs -f, wait, kill, restart, rename, top, stats, pause, update"
   ok(docker(["rm", "svc2"]));
 });
 
+test("run -it --rm with -e: a terminal, the environment, the exit status", () => {
+  const r = spawnSync(
+    "script",
+    [
+      "-qec",
+      `docker -H unix://${d.socket} run -it --rm --network none -e GREETING=ahoy busybox sh -c 'tty; read l; echo "$GREETING $l"; exit 5'`,
+      "/dev/null",
+    ],
+    { input: "sailor\n", encoding: "utf8", timeout: 20_000 },
+  );
+  assert.equal(r.status, 5, r.stdout + r.stderr);
+  assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  assert.match(r.stdout, /ahoy sailor/);
+  assert.equal(ok(docker(["ps", "-aq"])).stdout, "");
+});
+
 test("exec -it and attach through a real pty", () => {
   ok(docker(["run", "-d", "-it", "--name", "term", ...NONE, "busybox", "sh"]));
   const exec = spawnSync(
