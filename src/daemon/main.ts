@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } fr
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { archiveRoutes } from "../api/routes/archive.js";
+import { buildRoutes } from "../api/routes/build.js";
 import { containerRoutes } from "../api/routes/containers.js";
 import { execRoutes } from "../api/routes/exec.js";
 import { imageRoutes } from "../api/routes/images.js";
@@ -183,6 +184,7 @@ export async function serve(argv: string[]): Promise<number> {
   imageRoutes(api, engine);
   volumeRoutes(api, engine);
   archiveRoutes(api, engine);
+  buildRoutes(api, engine);
   networkRoutes(api, engine, network);
 
   for (const l of listeners) {

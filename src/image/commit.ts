@@ -6,10 +6,11 @@ import { randomBytes } from "node:crypto";
 import { diffDirectories, diffUpperDir } from "../snapshot/diff.js";
 import { withMounted } from "../snapshot/mount.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
-import { createImage } from "./create.js";
+import { createImage, type NewLayer } from "./create.js";
 import type { ImageRecord } from "./image-store.js";
 import { ingestLayer, releaseLeases } from "./layer-ingest.js";
-import type { ContainerConfig } from "./manifest.js";
+import type { ContainerConfig, ImageConfig } from "./manifest.js";
+import { hostPlatform } from "./platform.js";
 import type { ImageService } from "./service.js";
 
 export interface CommitOptions {
@@ -18,6 +19,8 @@ export interface CommitOptions {
   config?: ContainerConfig;
   comment?: string;
   author?: string;
+  /** The history entry's created_by (a build step); "berth commit" by default. */
+  createdBy?: string;
 }
 
 export async function commitSnapshot(
@@ -50,17 +53,14 @@ export async function commitSnapshot(
         rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
         history: [
           ...(base.history ?? []),
-          { created, created_by: "berth commit", ...(options.comment ? { comment: options.comment } : {}) },
+          {
+            created,
+            created_by: options.createdBy ?? "berth commit",
+            ...(options.comment ? { comment: options.comment } : {}),
+          },
         ],
       },
-      [
-        ...image.layers.map((l) => ({
-          blob: { mediaType: l.mediaType, digest: l.digest, size: l.size },
-          diffId: l.diffId,
-          unpackedSize: l.unpackedSize,
-        })),
-        layer,
-      ],
+      [...existingLayers(image), layer],
       options.reference,
     );
   } finally {
@@ -80,4 +80,44 @@ async function withView<T>(
   } finally {
     await snapshotter.remove(key);
   }
+}
+
+/**
+ * A new image with `imageId`'s layers (none when undefined: `FROM scratch`) and `config` as its
+ * container config, one empty-layer history entry more (a build step that changes only config).
+ */
+export async function configStep(
+  service: ImageService,
+  imageId: string | undefined,
+  config: ContainerConfig,
+  createdBy: string,
+): Promise<string> {
+  const image = imageId ? service.resolve(imageId) : undefined;
+  const base: ImageConfig = image
+    ? await service.config(image)
+    : { ...hostPlatform(), rootfs: { type: "layers", diff_ids: [] }, history: [] };
+  const created = new Date().toISOString();
+  const record = await createImage(
+    service,
+    {
+      ...base,
+      created,
+      config,
+      history: [
+        ...(base.history ?? []),
+        ...(createdBy ? [{ created, created_by: createdBy, empty_layer: true }] : []),
+      ],
+    },
+    image ? existingLayers(image) : [],
+  );
+  return record.id;
+}
+
+/** An image's layers as the layers of a new image on top of it. */
+function existingLayers(image: ImageRecord): NewLayer[] {
+  return image.layers.map((l) => ({
+    blob: { mediaType: l.mediaType, digest: l.digest, size: l.size },
+    diffId: l.diffId,
+    unpackedSize: l.unpackedSize,
+  }));
 }

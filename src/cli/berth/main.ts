@@ -18,6 +18,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   system: async () => (await import("./commands/system.js")).systemCommands,
   files: async () => (await import("./commands/files.js")).fileCommands,
   networks: async () => (await import("./commands/networks.js")).networkCommands,
+  build: async () => (await import("./commands/build.js")).buildCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -48,6 +49,7 @@ function groupOf(key: string): string | undefined {
   if (IMAGE_COMMANDS.includes(key) || key === "image prune") return "images";
   if (key.startsWith("volume ")) return "volumes";
   if (key.startsWith("network ")) return "networks";
+  if (key === "build") return "build";
   if (key === "version" || key === "info" || key === "events" || key.startsWith("system ")) return "system";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;

@@ -1,0 +1,111 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile text, whose ${VAR} is the subject here
+/**
+ * Builds of real Dockerfiles by the daemon, through `berth build` and `docker build` (the classic
+ * builder endpoint): multi-stage COPY --from, ARG/ENV, USER and WORKDIR, .dockerignore, heredocs,
+ * the produced config, and broken Dockerfiles with their line numbers.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { DaemonFixture, ok } from "../helpers/daemon.js";
+
+const d = new DaemonFixture();
+const ctx = mkdtempSync("/tmp/berth-build-ctx-");
+before(async () => {
+  await d.importBusybox();
+  await d.start();
+});
+after(async () => {
+  await d.cleanup();
+  rmSync(ctx, { recursive: true, force: true });
+});
+
+function context(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(ctx, "c-"));
+  for (const [name, content] of Object.entries(files)) {
+    const path = join(dir, name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+  }
+  return dir;
+}
+
+test("a multi-stage build with ARG, ENV, WORKDIR, USER, COPY --from, heredoc, .dockerignore", () => {
+  const dir = context({
+    Dockerfile: [
+      "ARG BASE=busybox",
+      "FROM ${BASE} AS build",
+      "ARG GREETING=hello",
+      "ENV NAME=world",
+      "WORKDIR /src",
+      "COPY app.txt ./",
+      'RUN echo "$GREETING $NAME from $(cat app.txt)" > out.txt',
+      "RUN <<EOF",
+      "echo heredoc > /src/h.txt",
+      "EOF",
+      "FROM busybox",
+      "LABEL purpose=test",
+      "EXPOSE 8080",
+      "COPY --from=build /src/out.txt /src/h.txt /app/",
+      "COPY . /ctx/",
+      "USER 1000:1000",
+      "WORKDIR /app",
+      'CMD ["cat", "out.txt", "h.txt"]',
+    ].join("\n"),
+    "app.txt": "the context",
+    "secret.key": "do not ship",
+    ".dockerignore": "secret.key\n",
+  });
+  const built = ok(d.berth(["build", "-t", "built:1", "--build-arg", "GREETING=ahoy", dir]));
+  assert.match(built.stdout, /^Step 1\/\d+ : FROM \$\{BASE\} AS build$/m);
+  assert.match(built.stdout, /Successfully tagged built:1/);
+  assert.equal(
+    ok(d.berth(["run", "--rm", "--network", "none", "built:1"])).stdout,
+    "ahoy world from the context\nheredoc\n",
+  );
+  const config = JSON.parse(ok(d.berth(["inspect", "-f", "{{json .Config}}", "built:1"])).stdout) as {
+    User: string;
+    WorkingDir: string;
+    Labels: Record<string, string>;
+    ExposedPorts: Record<string, unknown>;
+    Cmd: string[];
+  };
+  assert.equal(config.User, "1000:1000");
+  assert.equal(config.WorkingDir, "/app");
+  assert.equal(config.Labels["purpose"], "test");
+  assert.ok("8080/tcp" in config.ExposedPorts);
+  const listing = ok(d.berth(["run", "--rm", "--network", "none", "built:1", "ls", "/ctx"])).stdout;
+  assert.match(listing, /app\.txt/);
+  assert.doesNotMatch(listing, /secret\.key/, ".dockerignore keeps it out");
+  ok(d.berth(["rmi", "built:1"]));
+});
+
+test("docker build (classic builder endpoint) against Berth", () => {
+  const dir = context({ Dockerfile: "FROM busybox\nRUN echo built > /marker\nCMD cat /marker\n" });
+  const r = ok(d.docker(["build", "-t", "from-docker:1", dir]));
+  assert.match(r.stdout + r.stderr, /Successfully (built|tagged)/);
+  assert.equal(ok(d.docker(["run", "--rm", "--network", "none", "from-docker:1"])).stdout, "built\n");
+  ok(d.docker(["rmi", "from-docker:1"]));
+});
+
+test("broken Dockerfiles and failing steps: the line, the command, the exit code; nothing left", () => {
+  const cases: [string, RegExp][] = [
+    ["FROM busybox\nFROBNICATE now\n", /Dockerfile:2: unknown instruction: FROBNICATE/],
+    ["FROM busybox\nRUN <<EOF\necho\n", /Dockerfile:2: unterminated heredoc EOF/],
+    ["FROM busybox\nCOPY --frob=1 a b\n", /Dockerfile:2: unknown flag: --frob for COPY/],
+    ["FROM busybox AS a\nCOPY --from=nowhere /x /y\n", /nowhere/],
+    ["FROM busybox\nCOPY missing.txt /\n", /Dockerfile:2: COPY failed: file not found in build context/],
+    [
+      "FROM busybox\nRUN exit 3\n",
+      /Dockerfile:2: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/,
+    ],
+  ];
+  for (const [dockerfile, message] of cases) {
+    const r = d.berth(["build", "-t", "broken:1", context({ Dockerfile: dockerfile })]);
+    assert.notEqual(r.status, 0, dockerfile);
+    assert.match(r.stderr, message, dockerfile);
+  }
+  assert.equal(ok(d.berth(["ps", "-aq"])).stdout, "", "no build container is left");
+  assert.doesNotMatch(ok(d.berth(["images", "--format", "{{.Repository}}"])).stdout, /broken/);
+});
