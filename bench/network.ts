@@ -5,11 +5,10 @@
  * container to container on the default bridge, and host to a published port (dockerd's goes
  * through docker-proxy, its userland proxy, for loopback).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { busyboxRootfs } from "../test/helpers/busybox.js";
 import { BERTH, DaemonFixture } from "../test/helpers/daemon.js";
+import { startDockerd } from "../test/helpers/dockerd.js";
 import { median } from "./harness.js";
 
 const IPERF = ["-v", "/usr/bin/iperf3:/usr/bin/iperf3:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
@@ -38,32 +37,9 @@ async function startBerth(tar: Buffer): Promise<Engine> {
 
 /** dockerd with its defaults for networking (docker0, iptables, docker-proxy), private roots. */
 async function startDocker(tar: Buffer): Promise<Engine | undefined> {
-  if (!existsSync("/usr/sbin/dockerd")) return undefined;
-  const dir = mkdtempSync("/tmp/bench-dockerd-");
-  // dockerd leaves docker0 and its iptables tables behind when it stops: what it adds, we remove.
-  const tablesBefore = new Set(spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n"));
-  const bridgeBefore = existsSync("/sys/class/net/docker0");
-  const sock = join(dir, "docker.sock");
-  const child: ChildProcess = spawn(
-    "dockerd",
-    [
-      "--data-root",
-      join(dir, "root"),
-      "--exec-root",
-      join(dir, "exec"),
-      "--pidfile",
-      join(dir, "pid"),
-      "-H",
-      `unix://${sock}`,
-    ],
-    { stdio: "ignore" },
-  );
-  const cli = runner("docker", ["-H", `unix://${sock}`]);
-  for (let i = 0; i < 100 && cli(["version"]).status !== 0; i++) await new Promise((r) => setTimeout(r, 200));
-  if (cli(["version"]).status !== 0) {
-    child.kill();
-    return undefined;
-  }
+  const dockerd = await startDockerd({ networking: true });
+  if (!dockerd) return undefined;
+  const cli = runner("docker", ["-H", `unix://${dockerd.socket}`]);
   cli(["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], tar);
   return {
     name: "docker",
@@ -71,18 +47,7 @@ async function startDocker(tar: Buffer): Promise<Engine | undefined> {
     stop: async () => {
       const ids = cli(["ps", "-aq"]).stdout.split("\n").filter(Boolean);
       if (ids.length) cli(["rm", "-f", ...ids]);
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-      spawnSync("sh", [
-        "-c",
-        `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
-      ]);
-      rmSync(dir, { recursive: true, force: true });
-      if (!bridgeBefore) spawnSync("ip", ["link", "del", "docker0"]);
-      for (const line of spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n"))
-        if (line.startsWith("table ") && !tablesBefore.has(line))
-          spawnSync("nft", ["delete", ...line.split(" ")]);
+      await dockerd.stop();
     },
   };
 }

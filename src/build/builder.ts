@@ -14,6 +14,7 @@ import type { Engine } from "../engine/engine.js";
 import { InvalidArgument } from "../errors.js";
 import { commitSnapshot, configStep } from "../image/commit.js";
 import type { ContainerConfig } from "../image/manifest.js";
+import { parseDuration } from "../util/units.js";
 import { checkFlags, DockerfileError, type Instruction, parseDockerfile, substitute } from "./dockerfile.js";
 import { DockerIgnore } from "./dockerignore.js";
 
@@ -150,7 +151,7 @@ export async function build(engine: Engine, o: BuildOptions, say: (line: string)
         case "CMD":
         case "ENTRYPOINT": {
           const argv = ins.json ?? [...(config.Shell ?? DEFAULT_SHELL), ins.text];
-          update(ins.name === "CMD" ? { Cmd: argv } : { Entrypoint: argv, ...(config.Cmd ? {} : {}) });
+          update(ins.name === "CMD" ? { Cmd: argv } : { Entrypoint: argv });
           break;
         }
         case "VOLUME": {
@@ -171,7 +172,7 @@ export async function build(engine: Engine, o: BuildOptions, say: (line: string)
           update({ OnBuild: [...(config.OnBuild ?? []), ins.text] });
           break;
         case "HEALTHCHECK":
-          update({ Healthcheck: healthcheck(ins, config.Shell ?? DEFAULT_SHELL) });
+          update({ Healthcheck: healthcheck(ins) });
           break;
         case "RUN": {
           const argv = ins.json ?? [...(config.Shell ?? DEFAULT_SHELL), runScript(ins)];
@@ -262,29 +263,34 @@ function keyValuePairs(text: string, ins: Instruction): [string, string][] {
   return [[m[1]!, m[2]!]];
 }
 
-function healthcheck(ins: Instruction, shell: string[]): ContainerConfig["Healthcheck"] {
+function healthcheck(ins: Instruction): ContainerConfig["Healthcheck"] {
   if (/^NONE$/i.test(ins.text)) return { Test: ["NONE"] };
   const m = /^CMD\s+([\s\S]+)$/i.exec(ins.text);
   if (!m) throw new DockerfileError(ins.line, "HEALTHCHECK requires CMD or NONE");
-  let test: string[];
+  let test: string[] = ["CMD-SHELL", m[1]!];
   try {
     const json = JSON.parse(m[1]!) as unknown;
-    test = Array.isArray(json) ? ["CMD", ...(json as string[])] : ["CMD-SHELL", m[1]!];
+    if (Array.isArray(json)) test = ["CMD", ...(json as string[])];
   } catch {
-    test = shell === DEFAULT_SHELL ? ["CMD-SHELL", m[1]!] : ["CMD-SHELL", m[1]!];
+    // The shell form.
   }
-  const seconds = (flag: string) => {
+  const durations: Record<string, number> = {};
+  for (const [flag, key] of [
+    ["interval", "Interval"],
+    ["timeout", "Timeout"],
+    ["start-period", "StartPeriod"],
+  ] as const) {
     const v = ins.flags[flag]?.[0];
-    if (!v) return undefined;
-    const d = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
-    if (!d) throw new DockerfileError(ins.line, `invalid --${flag} "${v}"`);
-    return Math.round(Number(d[1]) * { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[d[2] as "s"]);
-  };
+    if (!v) continue;
+    try {
+      durations[key] = parseDuration(v, `--${flag}`);
+    } catch (err) {
+      throw new DockerfileError(ins.line, (err as Error).message);
+    }
+  }
   return {
     Test: test,
-    ...(seconds("interval") !== undefined ? { Interval: seconds("interval")! } : {}),
-    ...(seconds("timeout") !== undefined ? { Timeout: seconds("timeout")! } : {}),
-    ...(seconds("start-period") !== undefined ? { StartPeriod: seconds("start-period")! } : {}),
+    ...durations,
     ...(ins.flags["retries"] ? { Retries: Number(ins.flags["retries"][0]) } : {}),
   };
 }

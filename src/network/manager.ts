@@ -248,9 +248,7 @@ export class NetworkManager implements NetworkProvider {
   }
 
   async attach(request: AttachRequest): Promise<Attachment> {
-    const mode =
-      request.networkMode === "default" || request.networkMode === "" ? DEFAULT_NETWORK : request.networkMode;
-    const primary = this.networks.get(mode);
+    const primary = this.network(request.networkMode);
     const id = request.containerId;
     const sandbox: Sandbox = {
       id,

@@ -3,7 +3,7 @@
  * socket under a temporary directory, no networking, stopped by PID. Undefined when dockerd is
  * not installed or does not start here.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,9 +20,16 @@ export interface TestDockerd {
   stop(): Promise<void>;
 }
 
-export async function startDockerd(): Promise<TestDockerd | undefined> {
+/**
+ * With `networking`, dockerd keeps its defaults (docker0, iptables, docker-proxy), for the network
+ * benchmark; the bridge and the tables it adds are removed when it stops.
+ */
+export async function startDockerd(options: { networking?: boolean } = {}): Promise<TestDockerd | undefined> {
   if (!existsSync("/usr/sbin/dockerd") || !existsSync("/usr/local/bin/docker")) return undefined;
   const dir = mkdtempSync(join(tmpdir(), "dockerd-test-"));
+  const tables = () => spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n");
+  const tablesBefore = new Set(tables());
+  const bridgeBefore = existsSync("/sys/class/net/docker0");
   const sock = join(dir, "docker.sock");
   const child: ChildProcess = spawn(
     "dockerd",
@@ -35,8 +42,7 @@ export async function startDockerd(): Promise<TestDockerd | undefined> {
       join(dir, "pid"),
       "-H",
       `unix://${sock}`,
-      "--iptables=false",
-      "--bridge=none",
+      ...(options.networking ? [] : ["--iptables=false", "--bridge=none"]),
     ],
     { stdio: "ignore" },
   );
@@ -66,6 +72,12 @@ export async function startDockerd(): Promise<TestDockerd | undefined> {
       `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
     ]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
+    if (options.networking) {
+      if (!bridgeBefore) spawnSync("ip", ["link", "del", "docker0"]);
+      for (const line of tables())
+        if (line.startsWith("table ") && !tablesBefore.has(line))
+          spawnSync("nft", ["delete", ...line.split(" ")]);
+    }
   };
   const deadline = Date.now() + 20_000;
   for (;;) {

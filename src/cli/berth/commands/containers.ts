@@ -75,6 +75,20 @@ function startFailureCode(message: string): number {
   return 125;
 }
 
+/**
+ * Asks the daemon to report the container's exit (asked before starting it, so that a quick exit
+ * is not missed); resolves with the exit status.
+ */
+function waitExit(
+  ctx: Context,
+  id: string,
+  condition: "next-exit" | "removed",
+): Promise<{ StatusCode: number; Error?: { Message: string } }> {
+  return ctx.api
+    .stream("POST", `/containers/${id}/wait`, { query: { condition } })
+    .then(async (res) => JSON.parse((await readAll(res)).toString()));
+}
+
 async function run(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
   const detach = bool(o, "detach");
   let created: { id: string; body: CreateBody };
@@ -88,19 +102,7 @@ async function run(ctx: Context, o: OptionValues, args: string[]): Promise<numbe
   const wantsAttach = !detach && (config.AttachStdout || config.AttachStderr || config.AttachStdin);
   const autoRemove = bool(o, "rm");
   // Wait before starting, so that a quick exit is not missed; with --rm, until it is removed.
-  const waited = detach
-    ? undefined
-    : ctx.api
-        .stream("POST", `/containers/${id}/wait`, {
-          query: { condition: autoRemove ? "removed" : "next-exit" },
-        })
-        .then(
-          async (res) =>
-            JSON.parse((await readAll(res)).toString()) as {
-              StatusCode: number;
-              Error?: { Message: string };
-            },
-        );
+  const waited = detach ? undefined : waitExit(ctx, id, autoRemove ? "removed" : "next-exit");
   const session = wantsAttach
     ? await ctx.api.hijack(`/containers/${id}/attach`, {
         query: {
@@ -143,9 +145,7 @@ async function start(ctx: Context, o: OptionValues, args: string[]): Promise<num
     if (args.length > 1) throw new InvalidArgument("you cannot start and attach multiple containers at once");
     const c = await inspectContainer(ctx, args[0]!);
     const stdin = bool(o, "interactive") && c.Config.OpenStdin;
-    const waited = ctx.api
-      .stream("POST", `/containers/${c.Id}/wait`, { query: { condition: "next-exit" } })
-      .then(async (res) => JSON.parse((await readAll(res)).toString()) as { StatusCode: number });
+    const waited = waitExit(ctx, c.Id, "next-exit");
     const session = await ctx.api.hijack(`/containers/${c.Id}/attach`, {
       query: { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 },
     });
@@ -283,9 +283,7 @@ async function attach(ctx: Context, o: OptionValues, args: string[]): Promise<nu
   const c = await inspectContainer(ctx, id);
   if (!c.State.Running) throw new InvalidArgument("You cannot attach to a stopped container, start it first");
   const stdin = !bool(o, "no-stdin") && c.Config.OpenStdin;
-  const waited = ctx.api
-    .stream("POST", `/containers/${c.Id}/wait`, { query: { condition: "next-exit" } })
-    .then(async (res) => JSON.parse((await readAll(res)).toString()) as { StatusCode: number });
+  const waited = waitExit(ctx, c.Id, "next-exit");
   const session = await ctx.api.hijack(`/containers/${c.Id}/attach`, {
     query: { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1, detachKeys: str(o, "detach-keys") },
   });
