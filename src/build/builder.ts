@@ -1,235 +1,395 @@
 /**
- * The classic builder: a Dockerfile run step by step, each step a new image. RUN runs in a
- * container of the engine on the previous step's image and its diff becomes a layer; COPY and
- * ADD write into a created container's filesystem and commit it the same way; the other
- * instructions change the image config only. Only the stages the target needs are built.
+ * The builder: a Dockerfile run step by step, each step an image. RUN runs in a container of
+ * the engine on the previous step's image and its diff becomes a layer; COPY and ADD write into
+ * a created container's filesystem and commit it the same way; the other instructions change
+ * the image config only. Every step goes through the build cache first (cache.ts), so an
+ * unchanged rebuild runs nothing. Only the stages the target needs are built, independent
+ * ones at the same time. The progress lines are the classic builder's ("Step 2/5 : RUN make",
+ * " ---> Using cache"), with each step's time.
  */
-import { chown as chownFile, cp, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join, posix } from "node:path";
-import { withContainerRoot } from "../engine/archive.js";
-import { createContainer } from "../engine/container-create.js";
-import { removeContainer } from "../engine/container-remove.js";
-import { startContainer } from "../engine/container-start.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
 import { InvalidArgument } from "../errors.js";
-import { commitSnapshot, configStep } from "../image/commit.js";
+import { configStep, scratchImage } from "../image/commit.js";
+import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
-import { parseDuration } from "../util/units.js";
-import { checkFlags, DockerfileError, type Instruction, parseDockerfile, substitute } from "./dockerfile.js";
+import { shortImageId } from "../image/service.js";
+import { type BuildCache, stepKey } from "./cache.js";
+import { configChange, DEFAULT_SHELL, historyText } from "./config-instructions.js";
+import { checksumSources, matchSources } from "./copy-sources.js";
+import { copyStep } from "./copy-step.js";
+import { DockerfileError, type Instruction, parseDockerfile, substitute } from "./dockerfile.js";
 import { DockerIgnore } from "./dockerignore.js";
+import { withImageTrees } from "./image-trees.js";
+import { parseRunMount } from "./run-mounts.js";
+import { runStep } from "./run-step.js";
+import { planStages, type Stage, type StagePlan, splitArg, stageByRef } from "./stages.js";
 
 export interface BuildOptions {
-  /** The extracted build context. */
+  /** The extracted build context (the builder removes what .dockerignore excludes from it). */
   context: string;
   dockerfile?: string;
   tags: string[];
   buildArgs: Record<string, string>;
   target?: string;
   labels: Record<string, string>;
+  /** Run every step, using no cache entry (new entries are still written). */
+  noCache?: boolean;
+  /** Pull the FROM images even when they are present. */
+  pull?: boolean;
+  /** The network RUN steps use unless they say `--network` (default: the default bridge). */
+  network?: string;
+  cache: BuildCache;
 }
 
-interface Stage {
-  name?: string;
-  index: number;
-  from: Instruction;
-  steps: Instruction[];
+/** Args that RUN sees when given with --build-arg, without an ARG line, and that stay out of history. */
+const PROXY_ARGS = new Set(
+  ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((a) => [a, a.toLowerCase()]),
+);
+
+interface StageState {
+  image: ImageRecord;
+  config: ContainerConfig;
+  /** ARGs declared in the stage; undefined: declared without a value. */
+  args: Map<string, string | undefined>;
+  /** Whether the stage set CMD itself (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+  stage: Stage;
 }
 
-const DEFAULT_SHELL = ["/bin/sh", "-c"];
-const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/** Builds and returns the image id; `say` receives docker's progress lines ("Step 1/4 : FROM x"). */
-export async function build(engine: Engine, o: BuildOptions, say: (line: string) => void): Promise<string> {
-  const dockerfilePath = join(o.context, o.dockerfile ?? "Dockerfile");
-  let source: string;
-  try {
-    source = await readFile(dockerfilePath, "utf8");
-  } catch {
-    throw new InvalidArgument(`Cannot locate specified Dockerfile: ${o.dockerfile ?? "Dockerfile"}`);
-  }
+/** Builds and returns the image id; `say` receives the progress text. */
+export async function build(engine: Engine, o: BuildOptions, say: (text: string) => void): Promise<string> {
+  const name = o.dockerfile ?? "Dockerfile";
+  const source = await readFile(join(o.context, name), "utf8").catch(() => {
+    throw new InvalidArgument(`Cannot locate specified Dockerfile: ${name}`);
+  });
   const df = parseDockerfile(source);
+  const plan = planStages(df, o.buildArgs, o.target);
   const ignore = new DockerIgnore(await readFile(join(o.context, ".dockerignore"), "utf8").catch(() => ""));
-  // ARGs before the first FROM are global: usable in FROM lines.
-  const globalArgs = new Map<string, string>();
-  const stages: Stage[] = [];
-  for (const ins of df.instructions) {
-    checkFlags(ins);
-    if (ins.name === "FROM") {
-      const m = /^(\S+)(?:\s+[Aa][Ss]\s+(\S+))?$/.exec(ins.text);
-      if (!m) throw new DockerfileError(ins.line, `FROM requires either one or three arguments`);
-      stages.push({
-        ...(m[2] ? { name: m[2].toLowerCase() } : {}),
-        index: stages.length,
-        from: ins,
-        steps: [],
-      });
-    } else if (!stages.length) {
-      if (ins.name !== "ARG") throw new DockerfileError(ins.line, "no build stage in current context");
-      const [k, v] = splitKeyValue(ins.text);
-      globalArgs.set(k, o.buildArgs[k] ?? v ?? "");
-    } else stages.at(-1)!.steps.push(ins);
+  await ignore.prune(o.context, name);
+  await o.cache.open();
+  return new Build(engine, o, say, plan, df.escape).run();
+}
+
+class Build {
+  private readonly before: Set<string>;
+  /** Records this build put in the image store that only it needs: removed at the end. */
+  private readonly transient = new Set<string>();
+  private readonly results = new Map<number, Promise<StageState>>();
+  private readonly numbers = new Map<Instruction, number>();
+  private readonly total: number;
+  private readonly usedArgs = new Set<string>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly o: BuildOptions,
+    private readonly say: (text: string) => void,
+    private readonly plan: StagePlan,
+    private readonly escapeChar: string,
+  ) {
+    this.before = new Set(engine.images.images.all().map((i) => i.id));
+    let n = 0;
+    for (const s of plan.build) for (const ins of [s.from, ...s.steps]) this.numbers.set(ins, ++n);
+    this.total = n;
   }
-  if (!stages.length) throw new DockerfileError(1, "file with no instructions");
-  const target = o.target?.toLowerCase();
-  const lastIndex = target ? stages.findIndex((s) => s.name === target) : stages.length - 1;
-  if (lastIndex < 0) throw new InvalidArgument(`failed to reach build target ${o.target} in Dockerfile`);
-  const total = stages.slice(0, lastIndex + 1).reduce((n, s) => n + 1 + s.steps.length, 0);
-  let step = 0;
-  const built = new Map<number, string>();
-  const stageOf = (ref: string): Stage | undefined =>
-    stages.find((s) => s.name === ref.toLowerCase()) ?? (/^\d+$/.test(ref) ? stages[Number(ref)] : undefined);
 
-  for (const stage of stages.slice(0, lastIndex + 1)) {
-    step++;
-    const fromRef = substitute(stage.from.text.split(/\s+/)[0]!, globalArgs, df.escape, stage.from.line);
-    say(`Step ${step}/${total} : FROM ${stage.from.text}\n`);
-    const base = stageOf(fromRef);
-    let imageId: string;
-    if (base) imageId = built.get(base.index)!;
-    else if (fromRef === "scratch") imageId = await configStep(engine.images, undefined, {}, "");
-    else {
-      try {
-        imageId = engine.images.resolve(fromRef).id;
-      } catch {
-        say(`Pulling ${fromRef}\n`);
-        imageId = (await engine.images.pull(fromRef)).id;
+  async run(): Promise<string> {
+    try {
+      for (const s of this.plan.build) this.stage(s).catch(() => {}); // awaited below, in order
+      let final = (await this.stage(this.plan.build.at(-1)!)).image;
+      await Promise.all(this.plan.build.map((s) => this.stage(s)));
+      if (Object.keys(this.o.labels).length) {
+        const labels = Object.entries(this.o.labels).sort(([a], [b]) => (a < b ? -1 : 1));
+        const config = (await this.engine.images.config(final)).config ?? {};
+        final = await this.cached(
+          stepKey(final.id, "LABEL", labels),
+          "LABEL (--label)",
+          () =>
+            this.configImage(
+              final,
+              { ...config, Labels: { ...config.Labels, ...this.o.labels } },
+              `LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}`,
+            ),
+          final,
+        );
       }
-    }
-    say(` ---> ${imageId.slice(7, 19)}\n`);
-    let config: ContainerConfig = {
-      ...((await engine.images.config(engine.images.resolve(imageId))).config ?? {}),
-    };
-    const args = new Map<string, string>();
-    const vars = () => {
-      const m = new Map(args);
-      for (const e of config.Env ?? []) m.set(e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1));
-      return m;
-    };
-    const expand = (ins: Instruction, text = ins.text) => substitute(text, vars(), df.escape, ins.line);
-
-    for (const ins of stage.steps) {
-      step++;
-      say(`Step ${step}/${total} : ${ins.name} ${ins.text}\n`);
-      const update = (changes: ContainerConfig) => {
-        config = { ...config, ...changes };
-      };
-      switch (ins.name) {
-        case "ARG": {
-          const [k, v] = splitKeyValue(expand(ins));
-          args.set(k, o.buildArgs[k] ?? globalArgs.get(k) ?? v ?? "");
-          continue; // no image of its own, as docker's classic builder
-        }
-        case "ENV": {
-          const env = [...(config.Env ?? [])];
-          for (const [k, v] of keyValuePairs(expand(ins), ins)) {
-            const i = env.findIndex((e) => e.startsWith(`${k}=`));
-            if (i >= 0) env[i] = `${k}=${v}`;
-            else env.push(`${k}=${v}`);
-          }
-          update({ Env: env });
-          break;
-        }
-        case "LABEL":
-          update({ Labels: { ...config.Labels, ...Object.fromEntries(keyValuePairs(expand(ins), ins)) } });
-          break;
-        case "MAINTAINER":
-          break;
-        case "EXPOSE": {
-          const ports = { ...config.ExposedPorts };
-          for (const p of expand(ins).split(/\s+/)) ports[p.includes("/") ? p : `${p}/tcp`] = {};
-          update({ ExposedPorts: ports });
-          break;
-        }
-        case "WORKDIR": {
-          const dir = posix.resolve(config.WorkingDir || "/", expand(ins));
-          update({ WorkingDir: dir });
-          break;
-        }
-        case "USER":
-          update({ User: expand(ins) });
-          break;
-        case "CMD":
-        case "ENTRYPOINT": {
-          const argv = ins.json ?? [...(config.Shell ?? DEFAULT_SHELL), ins.text];
-          update(ins.name === "CMD" ? { Cmd: argv } : { Entrypoint: argv });
-          break;
-        }
-        case "VOLUME": {
-          const vols = { ...config.Volumes };
-          for (const v of ins.json ?? expand(ins).split(/\s+/)) vols[v] = {};
-          update({ Volumes: vols });
-          break;
-        }
-        case "STOPSIGNAL":
-          update({ StopSignal: expand(ins) });
-          break;
-        case "SHELL":
-          if (!ins.json)
-            throw new DockerfileError(ins.line, "SHELL requires the arguments to be in JSON form");
-          update({ Shell: ins.json });
-          break;
-        case "ONBUILD":
-          update({ OnBuild: [...(config.OnBuild ?? []), ins.text] });
-          break;
-        case "HEALTHCHECK":
-          update({ Healthcheck: healthcheck(ins) });
-          break;
-        case "RUN": {
-          const argv = ins.json ?? [...(config.Shell ?? DEFAULT_SHELL), runScript(ins)];
-          imageId = await runStep(
-            engine,
-            imageId,
-            config,
-            argv,
-            [...args].map(([k, v]) => `${k}=${v}`),
-            say,
-            ins,
-          );
-          say(` ---> ${imageId.slice(7, 19)}\n`);
-          continue;
-        }
-        case "COPY":
-        case "ADD": {
-          imageId = await copyStep(engine, imageId, config, ins, expand(ins), o.context, ignore, (ref) => {
-            const s = stageOf(ref);
-            if (s && !built.has(s.index))
-              throw new DockerfileError(ins.line, `stage ${ref} is not built before this one`);
-            return s ? built.get(s.index)! : engine.images.resolve(ref).id;
-          });
-          say(` ---> ${imageId.slice(7, 19)}\n`);
-          continue;
-        }
-        default:
-          throw new DockerfileError(ins.line, `${ins.name} is not supported by this builder`);
-      }
-      imageId = await configStep(
-        engine.images,
-        imageId,
-        config,
-        `/bin/sh -c #(nop)  ${ins.name} ${ins.text}`,
+      await this.materialize(final);
+      this.transient.delete(final.id);
+      const unused = Object.keys(this.o.buildArgs).filter(
+        (a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !this.plan.globalArgs.has(a),
       );
-      say(` ---> ${imageId.slice(7, 19)}\n`);
+      if (unused.length)
+        this.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
+      for (const tag of this.o.tags) {
+        await this.engine.images.tag(final.id, tag);
+        this.say(`Successfully tagged ${tag}\n`);
+      }
+      this.say(`Successfully built ${shortImageId(final.id)}\n`);
+      return final.id;
+    } finally {
+      await this.dropTransient();
     }
-    built.set(stage.index, imageId);
   }
-  let finalId = built.get(lastIndex)!;
-  if (Object.keys(o.labels).length) {
-    const image = engine.images.resolve(finalId);
-    const c = (await engine.images.config(image)).config ?? {};
-    finalId = await configStep(
-      engine.images,
-      finalId,
-      { ...c, Labels: { ...c.Labels, ...o.labels } },
-      "LABEL",
+
+  private stage(s: Stage): Promise<StageState> {
+    let p = this.results.get(s.index);
+    if (!p) {
+      p = (async () => {
+        // What it needs first (all of them, so that a failure shows the first failing step).
+        await Promise.all(s.needs.map((i) => this.stage(this.plan.stages[i]!)));
+        return this.buildStage(s);
+      })();
+      this.results.set(s.index, p);
+    }
+    return p;
+  }
+
+  private header(ins: Instruction): void {
+    const flags = Object.entries(ins.flags)
+      .flatMap(([k, vs]) => vs.map((v) => `--${k}=${v} `))
+      .join("");
+    this.say(`Step ${this.numbers.get(ins) ?? "-"}/${this.total} : ${ins.name} ${flags}${ins.text}\n`);
+  }
+
+  private async buildStage(stage: Stage): Promise<StageState> {
+    this.header(stage.from);
+    const image = await this.baseImage(stage);
+    this.say(` ---> ${shortImageId(image.id)}\n`);
+    const state: StageState = {
+      image,
+      config: { ...((await this.engine.images.config(image)).config ?? {}) },
+      args: new Map(),
+      cmdSet: false,
+      stage,
+    };
+    const triggers = state.config.OnBuild ?? [];
+    if (triggers.length) {
+      // The base image's ONBUILD triggers run first, and its children do not inherit them.
+      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? "s" : ""}\n`);
+      const { instructions } = parseDockerfile(triggers.join("\n"));
+      state.config = { ...state.config, OnBuild: null as never };
+      for (const ins of instructions) {
+        if (["ONBUILD", "FROM", "MAINTAINER"].includes(ins.name))
+          throw new DockerfileError(stage.from.line, `${ins.name} isn't allowed as an ONBUILD trigger`);
+        await this.step(state, { ...ins, line: stage.from.line });
+      }
+    }
+    for (const ins of stage.steps) {
+      this.header(ins);
+      await this.step(state, ins);
+    }
+    return state;
+  }
+
+  private async baseImage(stage: Stage): Promise<ImageRecord> {
+    const from = stageByRef(this.plan.stages, stage.base);
+    if (from) return (await this.stage(from)).image;
+    if (stage.base.toLowerCase() === "scratch") {
+      const image = await scratchImage(this.engine.images);
+      if (!this.before.has(image.id)) this.transient.add(image.id);
+      return image;
+    }
+    return this.externalImage(stage.base);
+  }
+
+  /** An image by reference, pulled when missing (or always, with --pull). */
+  private async externalImage(ref: string): Promise<ImageRecord> {
+    const present = this.engine.images.images.find(ref);
+    if (present && !this.o.pull) return present;
+    this.say(`Pulling ${ref}\n`);
+    try {
+      return await this.engine.images.pull(ref);
+    } catch (err) {
+      if (present) {
+        this.say(`Pull failed, using the local image: ${(err as Error).message}\n`);
+        return present;
+      }
+      throw err;
+    }
+  }
+
+  private vars(state: StageState): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const [k, v] of state.args) if (v !== undefined) m.set(k, v);
+    for (const e of state.config.Env ?? []) m.set(e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1));
+    return m;
+  }
+
+  private expand(state: StageState, ins: Instruction, text: string): string {
+    return substitute(text, this.vars(state), this.escapeChar, ins.line);
+  }
+
+  private async step(state: StageState, ins: Instruction): Promise<void> {
+    const expand = (text: string) => this.expand(state, ins, text);
+    const label = `[${state.stage.name ?? `stage-${state.stage.index}`}] ${ins.name} ${ins.text}`.slice(
+      0,
+      200,
+    );
+    switch (ins.name) {
+      case "ARG": {
+        const [k, v] = splitArg(expand(ins.text));
+        this.usedArgs.add(k);
+        state.args.set(k, this.o.buildArgs[k] ?? v ?? this.plan.globalArgs.get(k));
+        return; // no image of its own in Berth: the args reach the steps that use them
+      }
+      case "RUN":
+        state.image = await this.runInstruction(state, ins, label);
+        return;
+      case "COPY":
+      case "ADD": {
+        const from = ins.flags["from"]?.[0];
+        const fromRef = from ? substitute(from, this.plan.globalArgs, this.escapeChar, ins.line) : undefined;
+        const fromStage = fromRef ? stageByRef(this.plan.stages, fromRef) : undefined;
+        const fromImage = fromRef
+          ? fromStage
+            ? (await this.stage(fromStage)).image
+            : await this.externalImage(fromRef)
+          : undefined;
+        state.image = await copyStep(
+          {
+            engine: this.engine,
+            parent: state.image,
+            config: state.config,
+            ins,
+            expand,
+            context: this.o.context,
+            ...(fromImage ? { fromImage } : {}),
+          },
+          (key, make) => this.cached(key, label, make, state.image),
+          (image) => this.materialize(image),
+        );
+        return;
+      }
+      default: {
+        const change = configChange(ins, state.config, expand, state.cmdSet);
+        if (ins.name === "CMD") state.cmdSet = true;
+        const text = historyText(ins, expand);
+        state.config = { ...state.config, ...change.config };
+        const parent = state.image;
+        state.image = await this.cached(
+          stepKey(parent.id, ins.name, text, change.author ?? null, state.config),
+          label,
+          () => this.configImage(parent, state.config, text, change.author),
+          parent,
+        );
+      }
+    }
+  }
+
+  private async runInstruction(state: StageState, ins: Instruction, label: string): Promise<ImageRecord> {
+    const shell = state.config.Shell?.length ? state.config.Shell : DEFAULT_SHELL;
+    const argv = ins.json ?? [...shell, runScript(ins)];
+    const envNames = new Set((state.config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
+    const args = [...state.args]
+      .filter(([k, v]) => v !== undefined && !envNames.has(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
+    const proxies = Object.entries(this.o.buildArgs)
+      .filter(([k]) => PROXY_ARGS.has(k) && !state.args.has(k))
+      .map(([k, v]) => `${k}=${v}`);
+    const env = [...args, ...proxies, ...(state.config.Env ?? [`PATH=${DEFAULT_PATH}`])];
+    const mounts = (ins.flags["mount"] ?? []).map((m) =>
+      parseRunMount(this.expand(state, ins, m), state.config.WorkingDir ?? "/", ins.line),
+    );
+    const network = ins.flags["network"]?.[0] ?? this.o.network ?? "default";
+    if (!["none", "default", "host", "bridge"].includes(network) && !ins.flags["network"] && !this.o.network)
+      throw new DockerfileError(ins.line, `unsupported network mode "${network}"`);
+    if (ins.flags["network"] && !["none", "default", "host"].includes(network))
+      throw new DockerfileError(ins.line, `unsupported network mode "${network}": use none, default or host`);
+    // Bind mounts read files: their content is part of the key, as COPY's is.
+    const trees = new Map<string, ImageRecord>();
+    for (const m of mounts)
+      if (m.type === "bind" && m.from) {
+        const s = stageByRef(this.plan.stages, m.from);
+        trees.set(m.from, s ? (await this.stage(s)).image : await this.externalImage(m.from));
+      }
+    const bindSums: string[] = [];
+    for (const m of mounts)
+      if (m.type === "bind")
+        bindSums.push(
+          m.from
+            ? `${trees.get(m.from)!.id}:${m.source}`
+            : await checksumSources(await matchSources(this.o.context, [m.source], ins, false)),
+        );
+    const createdBy = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${argv.join(" ")}`;
+    const parent = state.image;
+    return this.cached(
+      stepKey(parent.id, "RUN", createdBy, mounts, bindSums, network, state.config),
+      label,
+      async () => {
+        await this.materialize(parent);
+        const id = await withImageTrees(this.engine, trees, (roots) =>
+          runStep(this.engine, {
+            parent: parent.id,
+            config: state.config,
+            argv,
+            env,
+            mounts,
+            network: network === "default" ? "bridge" : network,
+            createdBy,
+            ins,
+            bindRoot: (from) => (from ? roots.get(from)! : this.o.context),
+            cacheMountsDir: this.o.cache.mountsDir,
+            say: this.say,
+          }),
+        );
+        return this.engine.images.resolve(id);
+      },
+      parent,
     );
   }
-  for (const tag of o.tags) {
-    await engine.images.tag(finalId, tag);
-    say(`Successfully tagged ${tag}\n`);
+
+  private configImage(
+    parent: ImageRecord,
+    config: ContainerConfig,
+    text: string,
+    author?: string,
+  ): Promise<ImageRecord> {
+    return configStep(this.engine.images, parent, config, `/bin/sh -c #(nop) ${text}`, author);
   }
-  say(`Successfully built ${finalId.slice(7, 19)}\n`);
-  return finalId;
+
+  /** A step through the cache: its entry when there is a usable one, otherwise `make` it. */
+  private async cached(
+    key: string,
+    description: string,
+    make: () => Promise<ImageRecord>,
+    parent: ImageRecord,
+  ): Promise<ImageRecord> {
+    if (!this.o.noCache) {
+      const hit = this.o.cache.get(key);
+      if (hit && (await this.engine.images.content.has(hit.image.config.digest))) {
+        this.say(` ---> Using cache\n ---> ${shortImageId(hit.image.id)}\n`);
+        return hit.image;
+      }
+    }
+    const started = performance.now();
+    const image = await make();
+    if (!this.before.has(image.id)) this.transient.add(image.id);
+    const added = image.layers.length > parent.layers.length ? (image.layers.at(-1)?.unpackedSize ?? 0) : 0;
+    await this.o.cache.put(key, image, description, added);
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    this.say(` ---> ${shortImageId(image.id)} (${seconds}s)\n`);
+    return image;
+  }
+
+  /** Puts a cached image's record in the store for a container to use, for this build only. */
+  private async materialize(image: ImageRecord): Promise<void> {
+    const store = this.engine.images.images;
+    if (store.get(image.id)) return;
+    await store.lock.run(() => store.put(image));
+    if (!this.before.has(image.id)) this.transient.add(image.id);
+  }
+
+  private async dropTransient(): Promise<void> {
+    const store = this.engine.images.images;
+    for (const id of this.transient)
+      if (!this.engine.imageInUse(id) && store.refsOf(id).length === 0)
+        await store.lock.run(() => store.deleteRecord(id)).catch(() => {});
+  }
 }
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
  * The shell script of a RUN: its text, or with heredocs, as BuildKit runs them: `RUN <<EOF` alone
@@ -241,237 +401,4 @@ function runScript(ins: Instruction): string {
   if (/^(<<-?(["']?)[A-Za-z_][A-Za-z0-9_]*\2\s*)+$/.test(ins.text))
     return ins.heredocs.map((h) => h.content).join("");
   return `${ins.text}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`;
-}
-
-function splitKeyValue(text: string): [string, string | undefined] {
-  const eq = text.indexOf("=");
-  return eq < 0 ? [text.trim(), undefined] : [text.slice(0, eq).trim(), unquote(text.slice(eq + 1).trim())];
-}
-
-function unquote(v: string): string {
-  return /^(["']).*\1$/.test(v) ? v.slice(1, -1) : v;
-}
-
-/** `K=V K2="v 2"` (or the old `K V` form). */
-function keyValuePairs(text: string, ins: Instruction): [string, string][] {
-  const pairs = [...text.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)/g)].map(
-    (m) => [m[1]!, unquote(m[2]!)] as [string, string],
-  );
-  if (pairs.length) return pairs;
-  const m = /^(\S+)\s+([\s\S]+)$/.exec(text);
-  if (!m) throw new DockerfileError(ins.line, `${ins.name} names can not be blank`);
-  return [[m[1]!, m[2]!]];
-}
-
-function healthcheck(ins: Instruction): ContainerConfig["Healthcheck"] {
-  if (/^NONE$/i.test(ins.text)) return { Test: ["NONE"] };
-  const m = /^CMD\s+([\s\S]+)$/i.exec(ins.text);
-  if (!m) throw new DockerfileError(ins.line, "HEALTHCHECK requires CMD or NONE");
-  let test: string[] = ["CMD-SHELL", m[1]!];
-  try {
-    const json = JSON.parse(m[1]!) as unknown;
-    if (Array.isArray(json)) test = ["CMD", ...(json as string[])];
-  } catch {
-    // The shell form.
-  }
-  const durations: Record<string, number> = {};
-  for (const [flag, key] of [
-    ["interval", "Interval"],
-    ["timeout", "Timeout"],
-    ["start-period", "StartPeriod"],
-  ] as const) {
-    const v = ins.flags[flag]?.[0];
-    if (!v) continue;
-    try {
-      durations[key] = parseDuration(v, `--${flag}`);
-    } catch (err) {
-      throw new DockerfileError(ins.line, (err as Error).message);
-    }
-  }
-  return {
-    Test: test,
-    ...durations,
-    ...(ins.flags["retries"] ? { Retries: Number(ins.flags["retries"][0]) } : {}),
-  };
-}
-
-/** A container on `imageId` running `argv`; its output is relayed; a failure ends the build. */
-async function runStep(
-  engine: Engine,
-  imageId: string,
-  config: ContainerConfig,
-  argv: string[],
-  buildArgs: string[],
-  say: (line: string) => void,
-  ins: Instruction,
-): Promise<string> {
-  const { Id } = await createContainer(engine, {
-    Image: imageId,
-    Cmd: argv,
-    Entrypoint: [""],
-    Env: [...(config.Env ?? [DEFAULT_PATH]), ...buildArgs],
-    WorkingDir: config.WorkingDir ?? "",
-    User: config.User ?? "",
-    HostConfig: { NetworkMode: ins.flags["network"]?.[0] === "none" ? "none" : "default" } as never,
-  });
-  const record = engine.store.get(Id);
-  try {
-    const exit = new Promise<number>((resolve) => {
-      const off = engine.events.subscribe((e) => {
-        if (e.Actor.ID === Id && e.Action === "die") {
-          off();
-          resolve(Number(e.Actor.Attributes["exitCode"] ?? 0));
-        }
-      });
-    });
-    await engine.lock(Id, () => startContainer(engine, record));
-    const code = await exit;
-    for (const line of (await readFile(record.LogPath, "utf8").catch(() => "")).split("\n").filter(Boolean)) {
-      try {
-        say((JSON.parse(line) as { log: string }).log);
-      } catch {}
-    }
-    if (code !== 0)
-      throw new DockerfileError(
-        ins.line,
-        `The command '${argv.join(" ")}' returned a non-zero code: ${code}`,
-      );
-    const image = await commitSnapshot(engine.images, Id, imageId, {
-      config,
-      createdBy: `${ins.json ? `RUN ${JSON.stringify(ins.json)}` : `/bin/sh -c ${ins.text}`}`,
-    });
-    return image.id;
-  } finally {
-    await engine
-      .lock(Id, () => removeContainer(engine, engine.store.get(Id), { force: true, volumes: true }))
-      .catch(() => {});
-  }
-}
-
-/** COPY/ADD: files of the context (or of another stage's image) into a new layer. */
-async function copyStep(
-  engine: Engine,
-  imageId: string,
-  config: ContainerConfig,
-  ins: Instruction,
-  text: string,
-  context: string,
-  ignore: DockerIgnore,
-  imageOf: (ref: string) => string,
-): Promise<string> {
-  const parts = ins.json ?? text.split(/\s+/);
-  if (parts.length < 2 && !ins.heredocs.length)
-    throw new DockerfileError(ins.line, `${ins.name} requires at least two arguments`);
-  const dest = parts.at(-1)!;
-  const sources = parts.slice(0, -1);
-  const chown = ins.flags["chown"]?.[0];
-  const from = ins.flags["from"]?.[0];
-  const { Id } = await createContainer(engine, {
-    Image: imageId,
-    Cmd: ["true"],
-    HostConfig: { NetworkMode: "none" } as never,
-  });
-  const record = engine.store.get(Id);
-  try {
-    const copyInto = async (root: string, srcRoot: string) => {
-      const target = posix.resolve(config.WorkingDir || "/", dest);
-      // A directory destination: several sources, a trailing slash, "." or "..", or one that exists.
-      const destIsDir =
-        sources.length > 1 ||
-        dest.endsWith("/") ||
-        dest === "." ||
-        dest === ".." ||
-        (await lstat(join(root, target)).then(
-          (st) => st.isDirectory(),
-          () => false,
-        ));
-      const many = destIsDir;
-      for (const src of sources) {
-        if (src.startsWith("<<")) continue;
-        if (/^https?:\/\//.test(src))
-          throw new DockerfileError(ins.line, "ADD from a URL is not supported by this builder yet");
-        const rel = posix.normalize(src).replace(/^(\.\.\/)+|^\//g, "");
-        if (!from && ignore.ignores(rel))
-          throw new DockerfileError(
-            ins.line,
-            `${ins.name} failed: file not found in build context or excluded by .dockerignore: ${src}`,
-          );
-        const host = join(srcRoot, rel);
-        const st = await lstat(host).catch(() => undefined);
-        if (!st)
-          throw new DockerfileError(
-            ins.line,
-            `${ins.name} failed: file not found in build context or excluded by .dockerignore: stat ${src}: file does not exist`,
-          );
-        const to = join(root, st.isDirectory() || many ? target : posix.dirname(target));
-        await mkdir(to, { recursive: true });
-        if (st.isDirectory()) {
-          for (const entry of await readdir(host))
-            if (from || !ignore.ignores(posix.join(rel, entry)))
-              await cp(join(host, entry), join(to, entry), {
-                recursive: true,
-                verbatimSymlinks: true,
-                preserveTimestamps: true,
-              });
-        } else
-          await cp(host, many ? join(to, posix.basename(rel)) : join(root, target), {
-            verbatimSymlinks: true,
-            preserveTimestamps: true,
-          });
-      }
-      for (const h of ins.heredocs) {
-        const file = join(
-          root,
-          posix.resolve(config.WorkingDir || "/", dest.endsWith("/") ? posix.join(dest, h.name) : dest),
-        );
-        await mkdir(posix.dirname(file), { recursive: true });
-        await writeFile(file, h.content);
-      }
-      if (chown) {
-        const [u, g = u] = chown.split(":");
-        if (!/^\d+$/.test(u!) || !/^\d+$/.test(g!))
-          throw new DockerfileError(ins.line, "--chown takes numeric uid:gid in this builder");
-        for (const src of sources) {
-          const p = join(
-            root,
-            posix.resolve(
-              config.WorkingDir || "/",
-              many ||
-                (await lstat(join(srcRoot, src)).then(
-                  (s) => s.isDirectory(),
-                  () => false,
-                ))
-                ? posix.join(dest, posix.basename(src))
-                : dest,
-            ),
-          );
-          await chownFile(p, Number(u), Number(g)).catch(() => {});
-        }
-      }
-    };
-    await withContainerRoot(engine, record, async (root) => {
-      if (from) {
-        const fromId = imageOf(from);
-        const { Id: fromContainer } = await createContainer(engine, {
-          Image: fromId,
-          Cmd: ["true"],
-          HostConfig: { NetworkMode: "none" } as never,
-        });
-        try {
-          await withContainerRoot(engine, engine.store.get(fromContainer), (fromRoot) =>
-            copyInto(root, fromRoot),
-          );
-        } finally {
-          await removeContainer(engine, engine.store.get(fromContainer), { force: true });
-        }
-      } else await copyInto(root, context);
-    });
-    const image = await commitSnapshot(engine.images, Id, imageId, {
-      config,
-      createdBy: `/bin/sh -c #(nop) ${ins.name} ${ins.text}`,
-    });
-    return image.id;
-  } finally {
-    await removeContainer(engine, engine.store.get(Id), { force: true }).catch(() => {});
-  }
 }

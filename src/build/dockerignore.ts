@@ -4,6 +4,8 @@
  * plus `**` for any number of directories, `!` exceptions, and the last matching pattern wins.
  * A pattern that matches a directory excludes everything under it.
  */
+import { lstat, readdir, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
 import { InvalidArgument } from "../errors.js";
 
 interface Pattern {
@@ -23,7 +25,7 @@ function clean(path: string): string {
 }
 
 /** A Go filepath.Match pattern (with docker's `**`) as an anchored regular expression. */
-function compile(pattern: string): RegExp {
+export function globRegExp(pattern: string): RegExp {
   let re = "^";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
@@ -63,7 +65,7 @@ export class DockerIgnore {
       if (!exclude) line = line.slice(1).trim();
       const cleaned = clean(line);
       if (!cleaned) continue;
-      this.patterns.push({ exclude, regexp: compile(cleaned), text: cleaned });
+      this.patterns.push({ exclude, regexp: globRegExp(cleaned), text: cleaned });
     }
   }
 
@@ -81,4 +83,38 @@ export class DockerIgnore {
     }
     return ignored;
   }
+
+  /**
+   * Whether an entry is left out of the context entirely: an ignored directory keeps its
+   * content when some `!` exception might bring part of it back.
+   */
+  excludes(path: string, isDir: boolean): boolean {
+    if (ALWAYS_SENT.has(path)) return false;
+    if (!this.ignores(path)) return false;
+    return !isDir || !this.patterns.some((p) => !p.exclude);
+  }
+
+  /**
+   * Removes from the context directory `root` what this file excludes (docker's CLI never sends
+   * it), but for the Dockerfile named `keep` and .dockerignore, which docker always sends.
+   */
+  async prune(root: string, keep = "Dockerfile"): Promise<void> {
+    if (!this.patterns.length) return;
+    const visit = async (rel: string): Promise<void> => {
+      for (const name of await readdir(join(root, rel))) {
+        const path = rel ? `${rel}/${name}` : name;
+        if (path === keep) continue;
+        const isDir = (await lstat(join(root, path))).isDirectory();
+        if (this.excludes(path, isDir)) await rm(join(root, path), { recursive: true, force: true });
+        else if (isDir) {
+          await visit(path);
+          // An ignored directory that no exception brought anything back into.
+          if (this.ignores(path)) await rmdir(join(root, path)).catch(() => {});
+        }
+      }
+    };
+    await visit("");
+  }
 }
+
+const ALWAYS_SENT = new Set([".dockerignore"]);

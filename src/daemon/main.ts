@@ -15,6 +15,7 @@ import { networkRoutes } from "../api/routes/networks.js";
 import { systemRoutes } from "../api/routes/system.js";
 import { volumeRoutes } from "../api/routes/volumes.js";
 import { ApiServer, type TlsFiles } from "../api/server.js";
+import { BuildCache } from "../build/cache.js";
 import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
 import { Engine } from "../engine/engine.js";
 import { restoreContainers } from "../engine/live-restore.js";
@@ -153,10 +154,13 @@ export async function serve(argv: string[]): Promise<number> {
   const started = new Date();
   let engine: Engine | undefined;
   const snapshotter = await openSnapshotter(join(root, "snapshots"));
+  const buildCache = new BuildCache(join(root, "builder"));
+  await buildCache.open();
   const images = await ImageService.open({
     root: join(root, "image"),
     snapshotter,
     imageInUse: (id) => engine?.imageInUse(id) ?? false,
+    retainedImages: () => buildCache.all().map((e) => e.image),
     registry: { insecure: strs(o, "insecure-registry") },
   });
   const network = new NetworkManager(join(root, "network"), log);
@@ -178,13 +182,13 @@ export async function serve(argv: string[]): Promise<number> {
     );
 
   const api = new ApiServer(log);
-  systemRoutes(api, engine, started);
+  systemRoutes(api, engine, started, buildCache);
   containerRoutes(api, engine);
   execRoutes(api, engine);
   imageRoutes(api, engine);
   volumeRoutes(api, engine);
   archiveRoutes(api, engine);
-  buildRoutes(api, engine);
+  buildRoutes(api, engine, buildCache);
   networkRoutes(api, engine, network);
 
   for (const l of listeners) {

@@ -38,7 +38,7 @@ export async function commitSnapshot(
     snapshotter.whiteouts === "overlay" || !parent
       ? await ingestLayer(service, diffUpperDir(upper), parent)
       : // A copying snapshot holds the whole tree: compare it with its parent's, mounted read-only.
-        await withView(snapshotter, parent, (lower) =>
+        await withSnapshotView(snapshotter, parent, (lower) =>
           ingestLayer(service, diffDirectories(lower, upper), parent),
         );
   try {
@@ -68,12 +68,13 @@ export async function commitSnapshot(
   }
 }
 
-async function withView<T>(
+/** Runs `fn` with the tree of the layer chain `parent` (none: empty) mounted read-only. */
+export async function withSnapshotView<T>(
   snapshotter: Snapshotter,
-  parent: string,
+  parent: string | undefined,
   fn: (dir: string) => Promise<T>,
 ): Promise<T> {
-  const key = `commit-view-${randomBytes(6).toString("hex")}`;
+  const key = `view-${randomBytes(6).toString("hex")}`;
   const mounts = await snapshotter.view(key, parent);
   try {
     return await withMounted(mounts, fn);
@@ -83,34 +84,35 @@ async function withView<T>(
 }
 
 /**
- * A new image with `imageId`'s layers (none when undefined: `FROM scratch`) and `config` as its
- * container config, one empty-layer history entry more (a build step that changes only config).
+ * A new image with `image`'s layers and `config` as its container config, one empty-layer
+ * history entry more (a build step that changes only config); `author` replaces the author.
  */
 export async function configStep(
   service: ImageService,
-  imageId: string | undefined,
+  image: ImageRecord,
   config: ContainerConfig,
   createdBy: string,
-): Promise<string> {
-  const image = imageId ? service.resolve(imageId) : undefined;
-  const base: ImageConfig = image
-    ? await service.config(image)
-    : { ...hostPlatform(), rootfs: { type: "layers", diff_ids: [] }, history: [] };
+  author?: string,
+): Promise<ImageRecord> {
+  const base = await service.config(image);
   const created = new Date().toISOString();
-  const record = await createImage(
+  return createImage(
     service,
     {
       ...base,
       created,
+      ...(author !== undefined ? { author } : {}),
       config,
-      history: [
-        ...(base.history ?? []),
-        ...(createdBy ? [{ created, created_by: createdBy, empty_layer: true }] : []),
-      ],
+      history: [...(base.history ?? []), { created, created_by: createdBy, empty_layer: true }],
     },
-    image ? existingLayers(image) : [],
+    existingLayers(image),
   );
-  return record.id;
+}
+
+/** `FROM scratch`: no layers, no history, no time, so that its ID is the same in every build. */
+export async function scratchImage(service: ImageService): Promise<ImageRecord> {
+  const config: ImageConfig = { ...hostPlatform(), config: {}, rootfs: { type: "layers", diff_ids: [] } };
+  return createImage(service, config, []);
 }
 
 /** An image's layers as the layers of a new image on top of it. */

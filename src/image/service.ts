@@ -24,6 +24,8 @@ export interface ImageServiceOptions {
   registry?: RegistryOptions;
   /** The engine's answer to "does a container use this image?" (rmi refuses, prune skips). */
   imageInUse?: (imageId: string) => boolean;
+  /** Image records kept by others (the build cache): GC keeps their blobs and layers. */
+  retainedImages?: () => Iterable<ImageRecord>;
   /** Parallel layer downloads and uploads (default 3, as dockerd). */
   concurrency?: number;
 }
@@ -246,7 +248,7 @@ export class ImageService {
   async gc(): Promise<{ blobs: number; snapshots: number; bytes: number }> {
     return this.images.lock.run(async () => {
       const keep = new Set(this.leases);
-      for (const image of this.images.all()) {
+      for (const image of [...this.images.all(), ...(this.options.retainedImages?.() ?? [])]) {
         keep.add(image.manifest.digest).add(image.config.digest);
         for (const l of image.layers) keep.add(l.digest).add(l.chainId);
         if (image.index) keep.add(image.index.digest);

@@ -25,7 +25,13 @@ interface Found {
  * Every entry under `root` (from `start`, itself included, when given), parents first; the
  * contents of `skip` directories (mount points, as relative paths) are left out.
  */
-async function walk(root: string, start = "", skip: ReadonlySet<string> = new Set()): Promise<Found[]> {
+/** `skip`: directories whose content is left out; `exclude`: entries left out with their content. */
+async function walk(
+  root: string,
+  start = "",
+  skip: ReadonlySet<string> = new Set(),
+  exclude?: (path: string, isDir: boolean) => boolean,
+): Promise<Found[]> {
   const out: Found[] = [];
   const visit = async (rel: string) => {
     if (skip.has(rel)) return;
@@ -33,6 +39,7 @@ async function walk(root: string, start = "", skip: ReadonlySet<string> = new Se
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
       const st = await lstat(join(root, path));
+      if (exclude?.(path, st.isDirectory())) continue;
       out.push({ path, st });
       if (st.isDirectory()) await visit(path);
     }
@@ -104,8 +111,9 @@ export async function* directoryTar(
   root: string,
   start = "",
   skip: ReadonlySet<string> = new Set(),
+  exclude?: (path: string, isDir: boolean) => boolean,
 ): AsyncGenerator<Buffer> {
-  const found = await walk(root, start, skip);
+  const found = await walk(root, start, skip, exclude);
   const xattrs = await readXattrs(
     root,
     found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),

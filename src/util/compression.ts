@@ -8,7 +8,7 @@ import { type Duplex, PassThrough, pipeline, Readable } from "node:stream";
 import { constants, createGunzip, createGzip } from "node:zlib";
 import type { Chunks } from "./byte-source.js";
 
-export type Compression = "gzip" | "zstd" | "none";
+export type Compression = "gzip" | "zstd" | "bzip2" | "xz" | "none";
 
 export class UnsupportedCompression extends Error {}
 
@@ -18,10 +18,14 @@ async function* through(source: Chunks, transform: Duplex): AsyncGenerator<Buffe
   for await (const chunk of transform) yield chunk as Buffer;
 }
 
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+
 /** The compression a stream starts with, by its magic bytes. */
 export function detectCompression(head: Buffer): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
   if (head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+  if (head.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
+  if (head.length >= 6 && head.subarray(0, 6).equals(XZ_MAGIC)) return "xz";
   return "none";
 }
 
@@ -43,23 +47,26 @@ export async function* decompress(
   const actual =
     kind === "detect" || kind === "none" ? (head.length >= 4 ? detectCompression(head) : "none") : kind;
   if (actual === "gzip") yield* through(rest, createGunzip({ chunkSize: 1 << 16 }));
-  else if (actual === "zstd") yield* zstd(rest, ["-d", "-c", "-q"]);
-  else yield* rest;
+  else if (actual === "none") yield* rest;
+  else yield* program(actual, rest, ["-d", "-c", "-q"]);
 }
 
 export function gzip(source: Chunks, level = constants.Z_DEFAULT_COMPRESSION): AsyncGenerator<Buffer> {
   return through(source, createGzip({ level, chunkSize: 1 << 16 }));
 }
 
-async function* zstd(source: AsyncIterable<Buffer>, args: string[]): AsyncGenerator<Buffer> {
-  const child = spawn("zstd", args, { stdio: ["pipe", "pipe", "pipe"] });
+const PACKAGES: Record<string, string> = { xz: "xz-utils" };
+
+/** Node has no zstd, bzip2 or xz: Debian's programs of those names run as a pipe. */
+async function* program(name: string, source: AsyncIterable<Buffer>, args: string[]): AsyncGenerator<Buffer> {
+  const child = spawn(name, args, { stdio: ["pipe", "pipe", "pipe"] });
   const failed = new Promise<never>((_, reject) => {
     child.on("error", (err) =>
       reject(
         new UnsupportedCompression(
           (err as NodeJS.ErrnoException).code === "ENOENT"
-            ? "zstd-compressed layer: Node.js has no zstd; install the `zstd` package to pull such images"
-            : `zstd: ${err.message}`,
+            ? `${name}-compressed data: Node.js has no ${name}; install Debian's \`${PACKAGES[name] ?? name}\` package`
+            : `${name}: ${err.message}`,
         ),
       ),
     );
@@ -75,7 +82,7 @@ async function* zstd(source: AsyncIterable<Buffer>, args: string[]): AsyncGenera
   try {
     for await (const chunk of child.stdout) yield chunk as Buffer;
     const code = await Promise.race([exit, failed]);
-    if (code !== 0) throw new UnsupportedCompression(`zstd: ${stderr.trim() || `exit ${code}`}`);
+    if (code !== 0) throw new UnsupportedCompression(`${name}: ${stderr.trim() || `exit ${code}`}`);
   } finally {
     if (child.exitCode === null) child.kill();
   }

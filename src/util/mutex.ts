@@ -7,4 +7,16 @@ export class Mutex {
     this.tail = result.catch(() => {});
     return result;
   }
+
+  /** Waits for the lock and holds it until the returned function is called. */
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const turn = this.tail;
+    this.tail = turn.then(() => held);
+    await turn;
+    return release;
+  }
 }

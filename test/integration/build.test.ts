@@ -96,6 +96,27 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
     ["FROM busybox\nCOPY --frob=1 a b\n", /Dockerfile:2: unknown flag: --frob for COPY/],
     ["FROM busybox AS a\nCOPY --from=nowhere /x /y\n", /nowhere/],
     ["FROM busybox\nCOPY missing.txt /\n", /Dockerfile:2: COPY failed: file not found in build context/],
+    ["FROM busybox\nRUN --mount=type=secret,id=x true\n", /Dockerfile:2: unsupported mount type "secret"/],
+    ["FROM busybox\nRUN --mount=type=cache true\n", /Dockerfile:2: mount 'type=cache' has no target/],
+    [
+      "FROM busybox\nRUN --mount=type=cache,target=/c,sharing=bogus true\n",
+      /Dockerfile:2: invalid sharing mode "bogus"/,
+    ],
+    ["FROM busybox\nRUN --network=bridge2 true\n", /Dockerfile:2: unsupported network mode "bridge2"/],
+    ["FROM busybox\nCOPY --chmod=abc Dockerfile /x\n", /Dockerfile:2: invalid chmod parameter: abc/],
+    [
+      "FROM busybox\nCOPY --chown=nosuchuser Dockerfile /x\n",
+      /Dockerfile:2: --chown=nosuchuser: unable to find user nosuchuser/,
+    ],
+    ["FROM busybox\nCOPY http://127.0.0.1:1/x /x\n", /Dockerfile:2: source can't be a URL for COPY/],
+    [
+      "FROM busybox\nCOPY Dockerfile Dockerfile /x\n",
+      /Dockerfile:2: When using COPY with more than one source file/,
+    ],
+    ["FROM busybox\nONBUILD FROM busybox\n", /Dockerfile:2: FROM isn't allowed as an ONBUILD trigger/],
+    ["FROM busybox AS a\nFROM busybox AS a\n", /Dockerfile:2: duplicate stage name "a"/],
+    ["FROM busybox\nEXPOSE 99999\n", /Dockerfile:2: invalid port range: 99999/],
+    ["FROM busybox\nHEALTHCHECK --retries=x CMD true\n", /Dockerfile:2: invalid value for --retries: x/],
     [
       "FROM busybox\nRUN exit 3\n",
       /Dockerfile:2: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/,
@@ -105,6 +126,15 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
     const r = d.berth(["build", "-t", "broken:1", context({ Dockerfile: dockerfile })]);
     assert.notEqual(r.status, 0, dockerfile);
     assert.match(r.stderr, message, dockerfile);
+  }
+  const dir = context({ Dockerfile: "FROM busybox\n" });
+  for (const [flag, message] of [
+    ["--progress=fancy", /invalid progress mode "fancy"/],
+    ["--network=weird", /network mode "weird" is not supported for build/],
+  ] as const) {
+    const r = d.berth(["build", flag, dir]);
+    assert.notEqual(r.status, 0, flag);
+    assert.match(r.stderr, message);
   }
   assert.equal(ok(d.berth(["ps", "-aq"])).stdout, "", "no build container is left");
   assert.doesNotMatch(ok(d.berth(["images", "--format", "{{.Repository}}"])).stdout, /broken/);

@@ -3,10 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../build/builder.js";
+import type { BuildCache } from "../../build/cache.js";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
-import type { ApiServer } from "../server.js";
+import { type ApiServer, queryBool } from "../server.js";
 
 function jsonParam<T>(text: string | null, name: string): T | undefined {
   if (!text) return undefined;
@@ -17,9 +18,10 @@ function jsonParam<T>(text: string | null, name: string): T | undefined {
   }
 }
 
-export function buildRoutes(api: ApiServer, engine: Engine): void {
+export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): void {
   api.route("POST", "/build", async (req, res) => {
     const q = req.query;
+    const network = q.get("networkmode") || undefined;
     const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
     try {
       await unpackLayer(req.raw, dir, "apply").catch((err: Error) => {
@@ -37,6 +39,10 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
             buildArgs: jsonParam<Record<string, string>>(q.get("buildargs"), "buildargs") ?? {},
             ...(q.get("target") ? { target: q.get("target")! } : {}),
             labels: jsonParam<Record<string, string>>(q.get("labels"), "labels") ?? {},
+            noCache: queryBool(q, "nocache"),
+            pull: queryBool(q, "pull"),
+            ...(network && network !== "default" ? { network } : {}),
+            cache,
           },
           q.get("q") === "1" || q.get("q") === "true" ? () => {} : say,
         );
@@ -50,4 +56,21 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  api.route("POST", "/build/prune", async () => {
+    const { ids, bytes } = await pruneBuildCache(engine, cache);
+    return { CachesDeleted: ids.map((id) => id.slice(0, 25)), SpaceReclaimed: bytes };
+  });
+}
+
+/** `docker builder prune` and `system df`'s build cache, also called by `system prune`. */
+export async function pruneBuildCache(
+  engine: Engine,
+  cache: BuildCache,
+): Promise<{ ids: string[]; bytes: number }> {
+  await cache.open();
+  const gone = await cache.clear();
+  await rm(cache.mountsDir, { recursive: true, force: true });
+  const { bytes } = await engine.images.gc();
+  return { ids: gone.map((e) => e.key), bytes };
 }

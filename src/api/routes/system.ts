@@ -1,6 +1,7 @@
 /** /_ping, /version, /info, /events: what every Docker client asks first. */
 import { readFileSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem } from "node:os";
+import type { BuildCache } from "../../build/cache.js";
 import { summary } from "../../engine/container-summary.js";
 import type { Engine } from "../../engine/engine.js";
 import type { DockerEvent } from "../../engine/events.js";
@@ -68,7 +69,7 @@ function matchesEvent(e: DockerEvent, f: Record<string, string[]>): boolean {
   );
 }
 
-export function systemRoutes(api: ApiServer, engine: Engine, started: Date): void {
+export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cache: BuildCache): void {
   const ping = (_req: unknown, res: import("node:http").ServerResponse) => {
     res.writeHead(200, {
       "Content-Type": "text/plain; charset=utf-8",
@@ -81,9 +82,6 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
   api.route("GET", "/_ping", ping);
   api.route("HEAD", "/_ping", ping);
   api.route("GET", "/version", () => versionInfo());
-
-  /** The build cache: empty until the builder comes (it has nothing to prune yet). */
-  api.route("POST", "/build/prune", () => ({ CachesDeleted: null, SpaceReclaimed: 0 }));
 
   /** `docker login`: checks the credentials against the registry; the client stores them. */
   api.route("POST", "/auth", async (req) => {
@@ -122,7 +120,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
       Images: images,
       Containers: containerRows,
       Volumes: volumes,
-      BuildCache: [],
+      BuildCache: await buildCacheRows(cache),
     };
   });
 
@@ -231,4 +229,20 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date): voi
       res.on("close", stop);
     });
   });
+}
+
+async function buildCacheRows(cache: BuildCache) {
+  await cache.open();
+  return cache.all().map((e) => ({
+    ID: e.key.slice(0, 25),
+    Parent: "",
+    Type: "regular",
+    Description: e.description,
+    InUse: false,
+    Shared: false,
+    Size: e.size,
+    CreatedAt: e.created,
+    LastUsedAt: e.lastUsed,
+    UsageCount: e.usageCount,
+  }));
 }

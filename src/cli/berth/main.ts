@@ -50,7 +50,14 @@ function groupOf(key: string): string | undefined {
   if (key.startsWith("volume ")) return "volumes";
   if (key.startsWith("network ")) return "networks";
   if (key === "build") return "build";
-  if (key === "version" || key === "info" || key === "events" || key.startsWith("system ")) return "system";
+  if (
+    key === "version" ||
+    key === "info" ||
+    key === "events" ||
+    key.startsWith("system ") ||
+    key === "builder prune"
+  )
+    return "system";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
 }
@@ -98,7 +105,7 @@ Networks:
   network create, network ls, network inspect, network rm, network prune,
   network connect, network disconnect
 System:
-  version, info, events, system df, system prune, serve (run the daemon)
+  version, info, events, system df, system prune, builder prune, serve (run the daemon)
 
 Global options:
 ${GLOBAL.map((s) => `  ${s.short ? `-${s.short}, ` : "    "}--${s.name.padEnd(12)} ${s.description}`).join("\n")}

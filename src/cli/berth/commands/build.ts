@@ -1,5 +1,8 @@
 /** `berth build`: the context as a tar to the daemon's build endpoint, its progress printed. */
 import { existsSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DockerIgnore } from "../../../build/dockerignore.js";
 import { InvalidArgument } from "../../../errors.js";
 import { directoryTar } from "../../../snapshot/diff.js";
 import { bool, keyValueFlags, str, strs } from "../../args.js";
@@ -33,15 +36,49 @@ export const buildCommands: Record<string, Command> = {
         description: "Suppress the build output and print image ID on success",
       },
       { name: "iidfile", type: "string", description: "Write the image ID to the file" },
+      { name: "no-cache", type: "boolean", description: "Do not use cache when building the image" },
+      { name: "pull", type: "boolean", description: "Always attempt to pull a newer version of the image" },
+      {
+        name: "network",
+        type: "string",
+        description: 'Set the networking mode for the RUN instructions during build (default "default")',
+      },
+      {
+        name: "progress",
+        type: "string",
+        description:
+          "Set type of progress output (auto, plain, tty, quiet): Berth prints the step log for all but quiet",
+      },
     ],
     action: async (ctx, o, args) => {
       if (args.length !== 1) throw new InvalidArgument('"build" requires exactly 1 argument.');
       const context = args[0]!;
+      const progress = str(o, "progress") ?? "auto";
+      if (!["auto", "plain", "tty", "quiet"].includes(progress))
+        throw new InvalidArgument(`invalid progress mode "${progress}": use auto, plain, tty or quiet`);
+      const quiet = bool(o, "quiet") || progress === "quiet";
+      const network = str(o, "network");
+      if (network !== undefined && !["default", "none", "host", "bridge"].includes(network))
+        throw new InvalidArgument(
+          `network mode "${network}" is not supported for build: use default, none or host`,
+        );
       let body: NodeJS.ReadableStream | AsyncIterable<Buffer>;
       if (context === "-") body = process.stdin;
       else if (!existsSync(context) || !statSync(context).isDirectory())
         throw new InvalidArgument(`unable to prepare context: path "${context}" not found`);
-      else body = directoryTar(context);
+      else {
+        // What .dockerignore excludes is never sent, as docker's CLI does.
+        const ignore = new DockerIgnore(
+          await readFile(join(context, ".dockerignore"), "utf8").catch(() => ""),
+        );
+        const dockerfile = str(o, "file") ?? "Dockerfile";
+        body = directoryTar(
+          context,
+          "",
+          new Set(),
+          (path, isDir) => path !== dockerfile && ignore.excludes(path, isDir),
+        );
+      }
       const buildArgs = Object.fromEntries(
         strs(o, "build-arg").map((a) => {
           const eq = a.indexOf("=");
@@ -55,7 +92,10 @@ export const buildCommands: Record<string, Command> = {
           buildargs: JSON.stringify(buildArgs),
           target: str(o, "target"),
           labels: JSON.stringify(keyValueFlags(strs(o, "label"), "label")),
-          q: bool(o, "quiet") ? 1 : undefined,
+          q: quiet ? 1 : undefined,
+          nocache: bool(o, "no-cache") ? 1 : undefined,
+          pull: bool(o, "pull") ? 1 : undefined,
+          networkmode: network,
         },
         raw: body,
         headers: { "Content-Type": "application/x-tar" },
@@ -66,7 +106,7 @@ export const buildCommands: Record<string, Command> = {
         if (e.stream) process.stdout.write(e.stream);
         if (e.aux?.ID) id = e.aux.ID;
       }
-      if (bool(o, "quiet")) process.stdout.write(`${id}\n`);
+      if (quiet) process.stdout.write(`${id}\n`);
       const iidfile = str(o, "iidfile");
       if (iidfile) writeFileSync(iidfile, id);
       return 0;

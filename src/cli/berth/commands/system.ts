@@ -107,6 +107,7 @@ interface DiskUsage {
   Images: { Size: number; Containers: number }[];
   Containers: { SizeRw: number; State: string }[];
   Volumes: { UsageData: { Size: number; RefCount: number } }[];
+  BuildCache: { Size: number; InUse: boolean }[] | null;
 }
 
 async function systemDf(ctx: Context, o: OptionValues): Promise<number> {
@@ -119,6 +120,8 @@ async function systemDf(ctx: Context, o: OptionValues): Promise<number> {
   const stoppedSize = stopped.reduce((a, c) => a + c.SizeRw, 0);
   const volumesSize = df.Volumes.reduce((a, v) => a + v.UsageData.Size, 0);
   const unusedVolumes = df.Volumes.filter((v) => v.UsageData.RefCount === 0);
+  const cache = df.BuildCache ?? [];
+  const cacheSize = cache.reduce((a, c) => a + c.Size, 0);
   const rows = [
     {
       Type: "Images",
@@ -141,7 +144,13 @@ async function systemDf(ctx: Context, o: OptionValues): Promise<number> {
       Size: humanSize(volumesSize),
       Reclaimable: `${humanSize(unusedVolumes.reduce((a, v) => a + v.UsageData.Size, 0))}`,
     },
-    { Type: "Build Cache", TotalCount: 0, Active: 0, Size: "0B", Reclaimable: "0B" },
+    {
+      Type: "Build Cache",
+      TotalCount: cache.length,
+      Active: cache.filter((c) => c.InUse).length,
+      Size: humanSize(cacheSize),
+      Reclaimable: humanSize(cache.filter((c) => !c.InUse).reduce((a, c) => a + c.Size, 0)),
+    },
   ];
   process.stdout.write(
     formatList(rows, str(o, "format"), [
@@ -155,10 +164,24 @@ async function systemDf(ctx: Context, o: OptionValues): Promise<number> {
   return 0;
 }
 
+function pruneBuildCache(ctx: Context) {
+  return ctx.api.call<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/build/prune");
+}
+
+async function builderPrune(ctx: Context, o: OptionValues): Promise<number> {
+  if (!bool(o, "force"))
+    throw new InvalidArgument("builder prune removes the whole build cache: confirm with --force");
+  const b = await pruneBuildCache(ctx);
+  if (b.CachesDeleted?.length)
+    process.stdout.write(`Deleted build cache objects:\n${b.CachesDeleted.join("\n")}\n\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(b.SpaceReclaimed)}\n`);
+  return 0;
+}
+
 async function systemPrune(ctx: Context, o: OptionValues): Promise<number> {
   if (!bool(o, "force"))
     throw new InvalidArgument(
-      "system prune removes all stopped containers and dangling images (and unused volumes with --volumes): confirm with --force",
+      "system prune removes all stopped containers, dangling images and the build cache (and unused volumes with --volumes): confirm with --force",
     );
   let reclaimed = 0;
   const c = await ctx.api.call<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>(
@@ -188,6 +211,10 @@ async function systemPrune(ctx: Context, o: OptionValues): Promise<number> {
       `Deleted Images:\n${i.ImagesDeleted.map((d) => (d.Deleted ? `deleted: ${d.Deleted}` : `untagged: ${d.Untagged}`)).join("\n")}\n\n`,
     );
   reclaimed += i.SpaceReclaimed;
+  const b = await pruneBuildCache(ctx);
+  if (b.CachesDeleted?.length)
+    process.stdout.write(`Deleted build cache objects:\n${b.CachesDeleted.join("\n")}\n\n`);
+  reclaimed += b.SpaceReclaimed;
   process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
   return 0;
 }
@@ -202,7 +229,7 @@ export const systemCommands: Record<string, Command> = {
   "system prune": {
     usage: "berth system prune [OPTIONS]",
     description:
-      "Remove stopped containers, dangling images (all unused with -a) and, with --volumes, unused volumes",
+      "Remove stopped containers, dangling images (all unused with -a), the build cache and, with --volumes, unused volumes",
     options: [
       {
         name: "all",
@@ -214,6 +241,20 @@ export const systemCommands: Record<string, Command> = {
       { name: "volumes", type: "boolean", description: "Prune anonymous volumes" },
     ],
     action: systemPrune,
+  },
+  "builder prune": {
+    usage: "berth builder prune [OPTIONS]",
+    description: "Remove the build cache (every cached step and the RUN --mount=type=cache directories)",
+    options: [
+      {
+        name: "all",
+        short: "a",
+        type: "boolean",
+        description: "Remove all build cache (the default: all of it)",
+      },
+      { name: "force", short: "f", type: "boolean", description: "Do not prompt for confirmation" },
+    ],
+    action: builderPrune,
   },
   version: {
     usage: "berth version [OPTIONS]",
