@@ -1,6 +1,6 @@
 /**
- * Pull benchmark: a Debian bookworm minbase tree (debootstrapped once into
- * /var/cache/berth-bench) split into five layers, pushed to a local docker-registry, then
+ * Pull benchmark: a Debian bookworm minbase tree (debootstrapped once, see
+ * test/helpers/debian.ts) split into five layers, pushed to a local docker-registry, then
  * pulled by Berth, skopeo (copy to an OCI layout: no unpacking), docker and podman where they
  * run here — cold (empty store) and warm (every layer already present: a second tag with the
  * same layers and another config). Reports median wall times and the disk each store uses.
@@ -10,12 +10,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEBIAN_CACHE, debianTree } from "../test/helpers/debian.js";
 import { startDockerd } from "../test/helpers/dockerd.js";
 import { anonymousClient, openStore, pushTestImage } from "../test/helpers/images.js";
 import { startRegistry } from "../test/helpers/registry.js";
 
-const CACHE = "/var/cache/berth-bench";
-const TREE = join(CACHE, "debian-rootfs");
+const CACHE = DEBIAN_CACHE;
 const runs = Number(process.argv[2] ?? 3);
 
 // The tree's top-level parts, one layer each, biggest first; the last takes the rest.
@@ -55,25 +55,13 @@ const LAYERS: { name: string; include: string[]; exclude?: string[] }[] = [
   },
 ];
 
-function debianTree(): void {
-  if (existsSync(TREE)) return;
-  mkdirSync(CACHE, { recursive: true });
-  const tmp = `${TREE}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
-  console.error("debootstrapping Debian bookworm (minbase) into the cache, once...");
-  execFileSync("debootstrap", ["--variant=minbase", "bookworm", tmp, "http://deb.debian.org/debian"], {
-    stdio: "ignore",
-  });
-  renameSync(tmp, TREE);
-}
-
-function layerTars(): Buffer[] {
+function layerTars(tree: string): Buffer[] {
   const dir = join(CACHE, "layers");
   mkdirSync(dir, { recursive: true });
   return LAYERS.map((l) => {
     const path = join(dir, `${l.name}.tar`);
     if (!existsSync(path)) {
-      const args = ["-C", TREE, "--numeric-owner", "--xattrs", "--format=pax", "-cf", `${path}.tmp`];
+      const args = ["-C", tree, "--numeric-owner", "--xattrs", "--format=pax", "-cf", `${path}.tmp`];
       for (const e of l.exclude ?? []) args.push(`--exclude=${e}`);
       // The first layers are in the last one's tree too: only "rest" needs the top directories.
       execFileSync("tar", [...args, ...l.include]);
@@ -106,8 +94,7 @@ function report(tool: string, cold: number[], warm: number[], disk: number, note
 }
 
 async function main(): Promise<void> {
-  debianTree();
-  const tars = layerTars();
+  const tars = layerTars(debianTree());
   const registry = await startRegistry();
   try {
     const client = anonymousClient(registry.host);

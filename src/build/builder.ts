@@ -16,7 +16,7 @@ import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
 import { shortImageId } from "../image/service.js";
 import { type BuildCache, stepKey } from "./cache.js";
-import { configChange, DEFAULT_SHELL, historyText } from "./config-instructions.js";
+import { configChange, shellOf } from "./config-instructions.js";
 import { checksumSources, matchSources } from "./copy-sources.js";
 import { copyStep } from "./copy-step.js";
 import { DockerfileError, type Instruction, parseDockerfile, substitute } from "./dockerfile.js";
@@ -100,19 +100,16 @@ class Build {
       let final = (await this.stage(this.plan.build.at(-1)!)).image;
       await Promise.all(this.plan.build.map((s) => this.stage(s)));
       if (Object.keys(this.o.labels).length) {
-        const labels = Object.entries(this.o.labels).sort(([a], [b]) => (a < b ? -1 : 1));
-        const config = (await this.engine.images.config(final)).config ?? {};
-        final = await this.cached(
-          stepKey(final.id, "LABEL", labels),
+        // --label: one more step on the target, as docker's builder adds it.
+        const last = await this.stage(this.plan.build.at(-1)!);
+        const labels = Object.entries(this.o.labels);
+        last.config = { ...last.config, Labels: { ...last.config.Labels, ...this.o.labels } };
+        await this.configStep(
+          last,
+          ` LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}`,
           "LABEL (--label)",
-          () =>
-            this.configImage(
-              final,
-              { ...config, Labels: { ...config.Labels, ...this.o.labels } },
-              `LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}`,
-            ),
-          final,
         );
+        final = last.image;
       }
       await this.materialize(final);
       this.transient.delete(final.id);
@@ -156,9 +153,13 @@ class Build {
     this.header(stage.from);
     const image = await this.baseImage(stage);
     this.say(` ---> ${shortImageId(image.id)}\n`);
+    const base = (await this.engine.images.config(image)).config ?? {};
     const state: StageState = {
       image,
-      config: { ...((await this.engine.images.config(image)).config ?? {}) },
+      // Docker's builder gives a base without PATH the default one.
+      config: base.Env?.some((e) => e.startsWith("PATH="))
+        ? { ...base }
+        : { ...base, Env: [`PATH=${DEFAULT_PATH}`, ...(base.Env ?? [])] },
       args: new Map(),
       cmdSet: false,
       stage,
@@ -230,8 +231,11 @@ class Build {
       case "ARG": {
         const [k, v] = splitArg(expand(ins.text));
         this.usedArgs.add(k);
-        state.args.set(k, this.o.buildArgs[k] ?? v ?? this.plan.globalArgs.get(k));
-        return; // no image of its own in Berth: the args reach the steps that use them
+        const value = this.o.buildArgs[k] ?? v ?? this.plan.globalArgs.get(k);
+        state.args.set(k, value);
+        // An empty-layer history entry, as docker's builder makes; the value is in the key.
+        await this.configStep(state, ` ARG ${k}${v !== undefined ? `=${v}` : ""}`, label, undefined, value);
+        return;
       }
       case "RUN":
         state.image = await this.runInstruction(state, ins, label);
@@ -264,22 +268,14 @@ class Build {
       default: {
         const change = configChange(ins, state.config, expand, state.cmdSet);
         if (ins.name === "CMD") state.cmdSet = true;
-        const text = historyText(ins, expand);
         state.config = { ...state.config, ...change.config };
-        const parent = state.image;
-        state.image = await this.cached(
-          stepKey(parent.id, ins.name, text, change.author ?? null, state.config),
-          label,
-          () => this.configImage(parent, state.config, text, change.author),
-          parent,
-        );
+        await this.configStep(state, change.history, label, change.author);
       }
     }
   }
 
   private async runInstruction(state: StageState, ins: Instruction, label: string): Promise<ImageRecord> {
-    const shell = state.config.Shell?.length ? state.config.Shell : DEFAULT_SHELL;
-    const argv = ins.json ?? [...shell, runScript(ins)];
+    const argv = ins.json ?? [...shellOf(state.config), runScript(ins)];
     const envNames = new Set((state.config.Env ?? []).map((e) => e.slice(0, e.indexOf("="))));
     const args = [...state.args]
       .filter(([k, v]) => v !== undefined && !envNames.has(k))
@@ -340,13 +336,23 @@ class Build {
     );
   }
 
-  private configImage(
-    parent: ImageRecord,
-    config: ContainerConfig,
-    text: string,
+  /** A step that changes only the config (and history): the stage's state becomes its image. */
+  private async configStep(
+    state: StageState,
+    history: string,
+    label: string,
     author?: string,
-  ): Promise<ImageRecord> {
-    return configStep(this.engine.images, parent, config, `/bin/sh -c #(nop) ${text}`, author);
+    argValue?: string,
+  ): Promise<void> {
+    const parent = state.image;
+    const config = state.config;
+    const createdBy = `${shellOf(config).join(" ")} #(nop) ${history}`;
+    state.image = await this.cached(
+      stepKey(parent.id, createdBy, author ?? null, argValue ?? null, config),
+      label,
+      () => configStep(this.engine.images, parent, config, createdBy, author),
+      parent,
+    );
   }
 
   /** A step through the cache: its entry when there is a usable one, otherwise `make` it. */

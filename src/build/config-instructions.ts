@@ -13,6 +13,13 @@ export interface ConfigChange {
   config: ContainerConfig;
   /** MAINTAINER's name: the image's author. */
   author?: string;
+  /** What docker's classic builder writes after "#(nop)" in the step's history entry. */
+  history: string;
+}
+
+/** The shell of a config: what RUN, shell-form CMD and the "#(nop)" history entries use. */
+export function shellOf(config: ContainerConfig): string[] {
+  return config.Shell?.length ? config.Shell : DEFAULT_SHELL;
 }
 
 /** What `ins` does to `config`; `cmdSet`: whether this stage has set CMD itself. */
@@ -22,41 +29,47 @@ export function configChange(
   expand: (text: string) => string,
   cmdSet = false,
 ): ConfigChange {
-  const shellForm = (text: string) => [...(config.Shell?.length ? config.Shell : DEFAULT_SHELL), text];
+  const shellForm = (text: string) => [...shellOf(config), text];
+  const argv = (): string[] => ins.json ?? shellForm(ins.text);
   switch (ins.name) {
     case "ENV": {
       const env = [...(config.Env ?? [])];
-      for (const [k, v] of keyValuePairs(expand(ins.text), ins)) {
+      const pairs = keyValuePairs(expand(ins.text), ins);
+      for (const [k, v] of pairs) {
         const i = env.findIndex((e) => e.startsWith(`${k}=`));
         if (i >= 0) env[i] = `${k}=${v}`;
         else env.push(`${k}=${v}`);
       }
-      return { config: { Env: env } };
+      return { config: { Env: env }, history: ` ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(" ")}` };
     }
-    case "LABEL":
+    case "LABEL": {
+      const pairs = keyValuePairs(expand(ins.text), ins);
       return {
-        config: { Labels: { ...config.Labels, ...Object.fromEntries(keyValuePairs(expand(ins.text), ins)) } },
+        config: { Labels: { ...config.Labels, ...Object.fromEntries(pairs) } },
+        history: ` LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(" ")}`,
       };
+    }
     case "MAINTAINER":
-      return { config: {}, author: expand(ins.text) };
+      return { config: {}, author: expand(ins.text), history: ` MAINTAINER ${expand(ins.text)}` };
     case "EXPOSE": {
       const ports = { ...config.ExposedPorts };
       for (const p of exposedPorts(expand(ins.text), ins)) ports[p] = {};
-      return { config: { ExposedPorts: ports } };
+      return { config: { ExposedPorts: ports }, history: ` EXPOSE ${expand(ins.text)}` };
     }
     case "WORKDIR": {
       const dir = expand(ins.text);
-      const base = config.WorkingDir || "/";
-      return { config: { WorkingDir: normalize(dir.startsWith("/") ? dir : `${base}/${dir}`) } };
+      const path = normalize(dir.startsWith("/") ? dir : `${config.WorkingDir || "/"}/${dir}`);
+      return { config: { WorkingDir: path }, history: `WORKDIR ${path}` };
     }
     case "USER":
-      return { config: { User: expand(ins.text) } };
+      return { config: { User: expand(ins.text) }, history: ` USER ${expand(ins.text)}` };
     case "CMD":
-      return { config: { Cmd: ins.json ?? shellForm(ins.text) } };
+      return { config: { Cmd: argv() }, history: ` CMD ${goQuoted(argv())}` };
     case "ENTRYPOINT":
       // A new entrypoint drops the CMD inherited from the base image (not one set in this stage).
       return {
-        config: { Entrypoint: ins.json ?? shellForm(ins.text), ...(cmdSet ? {} : { Cmd: null as never }) },
+        config: { Entrypoint: argv(), ...(cmdSet ? {} : { Cmd: null as never }) },
+        history: ` ENTRYPOINT ${goQuoted(argv())}`,
       };
     case "VOLUME": {
       const vols = { ...config.Volumes };
@@ -65,46 +78,64 @@ export function configChange(
         if (!v.trim()) throw new DockerfileError(ins.line, "VOLUME specified can not be an empty string");
         vols[v] = {};
       }
-      return { config: { Volumes: vols } };
+      return { config: { Volumes: vols }, history: ` VOLUME [${list.join(" ")}]` };
     }
     case "STOPSIGNAL":
-      return { config: { StopSignal: expand(ins.text) } };
+      return { config: { StopSignal: expand(ins.text) }, history: ` STOPSIGNAL ${expand(ins.text)}` };
     case "SHELL":
       if (!ins.json) throw new DockerfileError(ins.line, "SHELL requires the arguments to be in JSON form");
-      return { config: { Shell: ins.json } };
+      return { config: { Shell: ins.json }, history: ` SHELL [${ins.json.join(" ")}]` };
     case "ONBUILD": {
       const word = ins.text.split(/\s+/)[0]!.toUpperCase();
       if (["ONBUILD", "FROM", "MAINTAINER"].includes(word))
         throw new DockerfileError(ins.line, `${word} isn't allowed as an ONBUILD trigger`);
-      return { config: { OnBuild: [...(config.OnBuild ?? []), ins.text] } };
+      return { config: { OnBuild: [...(config.OnBuild ?? []), ins.text] }, history: ` ONBUILD ${ins.text}` };
     }
-    case "HEALTHCHECK":
-      return { config: { Healthcheck: healthcheck(ins) } };
+    case "HEALTHCHECK": {
+      const check = healthcheck(ins)!;
+      return { config: { Healthcheck: check }, history: ` HEALTHCHECK ${goHealthcheck(check)}` };
+    }
     default:
       throw new DockerfileError(ins.line, `${ins.name} does not change the image config`);
-  }
-}
-
-/** The history text docker's builder writes after "#(nop)" for a config-only step. */
-export function historyText(ins: Instruction, expand: (text: string) => string): string {
-  switch (ins.name) {
-    case "WORKDIR":
-      return `WORKDIR ${expand(ins.text)}`;
-    case "CMD":
-    case "ENTRYPOINT":
-    case "SHELL":
-      return ` ${ins.name} ${goQuoted(ins.json ?? [...DEFAULT_SHELL, ins.text])}`;
-    case "ONBUILD":
-    case "HEALTHCHECK":
-      return ` ${ins.name} ${ins.text}`;
-    default:
-      return ` ${ins.name} ${expand(ins.text)}`;
   }
 }
 
 /** Go's %q of a string slice: `["a" "b"]`. */
 function goQuoted(list: string[]): string {
   return `[${list.map((s) => JSON.stringify(s)).join(" ")}]`;
+}
+
+/** Go's %q of docker's HealthConfig: `&{["CMD-SHELL" "x"] "5s" "2s" "0s" '\x04'}`. */
+function goHealthcheck(h: NonNullable<ContainerConfig["Healthcheck"]>): string {
+  const d = (ns: number | undefined) => JSON.stringify(goDuration(ns ?? 0));
+  return `&{${goQuoted(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${goRune(h.Retries ?? 0)}}`;
+}
+
+/** Go's time.Duration String(): "0s", "500ms", "5s", "1m30s", "1h0m0s". */
+export function goDuration(ns: number): string {
+  if (ns === 0) return "0s";
+  if (ns < 1e6) return ns < 1e3 ? `${ns}ns` : `${trim(ns / 1e3)}µs`;
+  if (ns < 1e9) return `${trim(ns / 1e6)}ms`;
+  const h = Math.floor(ns / 3.6e12);
+  const m = Math.floor((ns % 3.6e12) / 6e10);
+  const s = trim((ns % 6e10) / 1e9);
+  if (h) return `${h}h${m}m${s}s`;
+  if (m) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
+function trim(n: number): string {
+  return String(Number(n.toFixed(9)));
+}
+
+/** Go's %q of an int: a rune literal ('A', '\x04', '\n'). */
+function goRune(n: number): string {
+  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r" };
+  if (named[n]) return `'\\${named[n]}'`;
+  if (n === 39 || n === 92) return `'\\${String.fromCharCode(n)}'`;
+  if (n >= 32 && n < 127) return `'${String.fromCharCode(n)}'`;
+  if (n < 128) return `'\\x${n.toString(16).padStart(2, "0")}'`;
+  return `'\\u${n.toString(16).padStart(4, "0")}'`;
 }
 
 function normalize(path: string): string {
@@ -117,19 +148,48 @@ function normalize(path: string): string {
   return `/${out.join("/")}`;
 }
 
-function unquote(v: string): string {
-  return /^(["']).*\1$/s.test(v) ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v;
+/**
+ * Shell-like words: whitespace separates them, quotes group and are removed, a backslash keeps
+ * the next character (outside single quotes).
+ */
+function words(text: string): string[] {
+  const out: string[] = [];
+  let word: string | undefined;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"' && i + 1 < text.length) word += text[++i]!;
+      else word += c;
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) out.push(word);
+      word = undefined;
+    } else {
+      word ??= "";
+      if (c === '"' || c === "'") quote = c;
+      else if (c === "\\" && i + 1 < text.length) word += text[++i]!;
+      else word += c;
+    }
+  }
+  if (word !== undefined) out.push(word);
+  return out;
 }
 
-/** `K=V K2="v 2"`, or the old `K V` form (one pair, the rest of the line its value). */
+/** `K=V K2="v 2" "k 3"=v`, or the old `K V` form (one pair, the rest of the line its value). */
 export function keyValuePairs(text: string, ins: Instruction): [string, string][] {
-  const pairs = [...text.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|'[^']*'|(?:\\.|\S)*)/g)].map(
-    (m) => [unquote(m[1]!), unquote(m[2]!)] as [string, string],
-  );
-  if (pairs.length) return pairs;
-  const m = /^(\S+)\s+([\s\S]+)$/.exec(text);
-  if (!m) throw new DockerfileError(ins.line, `${ins.name} names can not be blank`);
-  return [[m[1]!, m[2]!]];
+  const first = /^\S+/.exec(text)?.[0] ?? "";
+  if (!first) throw new DockerfileError(ins.line, `${ins.name} names can not be blank`);
+  if (!first.includes("=")) {
+    const rest = text.slice(first.length).trim();
+    if (!rest) throw new DockerfileError(ins.line, `${ins.name} must have two arguments`);
+    return [[first, rest]];
+  }
+  return words(text).map((w) => {
+    const eq = w.indexOf("=");
+    if (eq <= 0) throw new DockerfileError(ins.line, `${ins.name}: key=value expected, got "${w}"`);
+    return [w.slice(0, eq), w.slice(eq + 1)];
+  });
 }
 
 /** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, … */

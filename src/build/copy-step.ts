@@ -5,6 +5,7 @@
  * /etc/passwd and /etc/group) or ids, --chmod an octal mode. The cache key holds the sources'
  * content checksum, or the --from image's id.
  */
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, mkdtemp, open, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { FsOpsBatch } from "../snapshot/fsops.js";
 import { unpackLayer } from "../snapshot/unpack.js";
 import { decompress } from "../util/compression.js";
 import { stepKey } from "./cache.js";
+import { shellOf } from "./config-instructions.js";
 import {
   type CopyOwnership,
   checksumSources,
@@ -107,10 +109,13 @@ export async function copyStep(
             );
           else await write(undefined);
         });
-        const desc = ins.json ? JSON.stringify(ins.json) : ins.text;
+        // Docker's form: what was copied by kind and checksum, then where.
+        const count = local.length + urls.length + heredocs.length;
+        const kind = count > 1 ? "multi" : contextSources[0]?.isDir ? "dir" : "file";
+        const hash = createHash("sha256").update(sum).digest("hex");
         return await commitSnapshot(s.engine.images, Id, s.parent.id, {
           config: s.config,
-          createdBy: `/bin/sh -c #(nop) ${ins.name} ${flags["from"] ? `--from=${flags["from"][0]} ` : ""}${desc}`,
+          createdBy: `${shellOf(s.config).join(" ")} #(nop) ${ins.name} ${kind}:${hash} in ${dest} `,
         });
       } finally {
         await removeContainer(s.engine, s.engine.store.get(Id), { force: true }).catch(() => {});
