@@ -298,7 +298,7 @@ static void apply_one(const struct fsop_header *h, char *path, char *arg) {
   }
 }
 
-static int apply(void) {
+static int apply(int durable) {
   static char path[FSOP_MAX_PATH + 1];
   static char arg[FSOP_MAX_ARG + 1];
   for (op_index = 0;; op_index++) {
@@ -325,8 +325,8 @@ static int apply(void) {
   }
   forget_parent();
   /* Make the layer durable before the caller renames it into place: after a crash a committed
-   * layer must be whole. */
-  if (syncfs(root_fd) < 0) die("syncfs");
+   * layer must be whole. "apply-volatile" is for trees that a crash makes moot anyway. */
+  if (durable && syncfs(root_fd) < 0) die("syncfs");
   return 0;
 }
 
@@ -377,11 +377,13 @@ static int xattrs(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 || (strcmp(argv[1], "apply") != 0 && strcmp(argv[1], "xattrs") != 0)) {
-    fprintf(stderr, "usage: berth-fsops apply|xattrs DIR\n");
+  int is_apply = argc == 3 && strcmp(argv[1], "apply") == 0;
+  int is_volatile = argc == 3 && strcmp(argv[1], "apply-volatile") == 0;
+  if (argc != 3 || (!is_apply && !is_volatile && strcmp(argv[1], "xattrs") != 0)) {
+    fprintf(stderr, "usage: berth-fsops apply|apply-volatile|xattrs DIR\n");
     return 2;
   }
   root_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die("open %s", argv[2]);
-  return strcmp(argv[1], "apply") == 0 ? apply() : xattrs();
+  return is_apply || is_volatile ? apply(is_apply) : xattrs();
 }

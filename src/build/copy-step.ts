@@ -146,7 +146,8 @@ async function writeSources(
   const intoDir = many || dest.endsWith("/") || dest === "." || existingDir;
   const rel = (p: string) => resolveInRoot(root, p, true).slice(root.length + 1);
   const destRel = rel(target);
-  const ops = new FsOpsBatch(root);
+  // The container's tree becomes a layer, which is made durable then: no sync here.
+  const ops = new FsOpsBatch(root, { durable: false });
   const archives: Source[] = [];
   try {
     if (intoDir) await makeParents(ops, destRel, own);
@@ -174,9 +175,11 @@ async function writeSources(
   // ADD unpacks local tar archives (plain, gzip, bzip2, xz or zstd) into the destination.
   for (const a of archives) {
     const dir = resolveInRoot(root, intoDir ? target : posix.dirname(target), true);
-    await unpackLayer(decompress(createReadStream(a.host)), dir, "apply").catch((err: Error) => {
-      throw new DockerfileError(ins.line, `ADD failed to unpack ${a.rel}: ${err.message}`);
-    });
+    await unpackLayer(decompress(createReadStream(a.host)), dir, "apply", { durable: false }).catch(
+      (err: Error) => {
+        throw new DockerfileError(ins.line, `ADD failed to unpack ${a.rel}: ${err.message}`);
+      },
+    );
   }
 }
 

@@ -121,7 +121,7 @@ export async function statPath(
  * in it (/proc, /sys).
  */
 export function pathTar(root: string, host: string): AsyncGenerator<Buffer> {
-  if (host === root) return directoryTar(root, "", kernelMountPoints(root));
+  if (host === root) return directoryTar(root, "", { skip: kernelMountPoints(root) });
   const slash = host.lastIndexOf("/");
   return directoryTar(host.slice(0, slash) || "/", host.slice(slash + 1));
 }
@@ -255,11 +255,9 @@ export async function exportContainer(
   write: (chunk: Buffer) => Promise<void>,
 ): Promise<void> {
   if (c.State.Running && c.State.Pid) {
-    for await (const chunk of directoryTar(
-      `/proc/${c.State.Pid}/root`,
-      "",
-      containerMountPoints(c.State.Pid),
-    ))
+    for await (const chunk of directoryTar(`/proc/${c.State.Pid}/root`, "", {
+      skip: containerMountPoints(c.State.Pid),
+    }))
       await write(chunk);
     return;
   }

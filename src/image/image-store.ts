@@ -152,6 +152,7 @@ export class ImageStore {
     if (!this.records.has(id)) throw new NoSuchImage(id);
     const key = formatReference(ref);
     const previous = this.refs.get(key);
+    if (previous === id) return undefined; // already so: nothing to write
     this.refs.set(key, id);
     await this.saveRefs();
     return previous === id ? undefined : previous;

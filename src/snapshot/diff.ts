@@ -107,17 +107,28 @@ export function diffUpperDir(upperDir: string): AsyncGenerator<Buffer> {
  * and what is under it (`docker export`, `docker cp`). Overlay's whiteouts and opaque markers
  * become OCI ones, which makes an upper directory a layer (diffUpperDir).
  */
+export interface DirectoryTarOptions {
+  /** Directories whose content is left out (mount points). */
+  skip?: ReadonlySet<string>;
+  /** Entries left out with their content (.dockerignore). */
+  exclude?: (path: string, isDir: boolean) => boolean;
+  /** Extended attributes (default true); a build context goes without, as docker's CLI sends it. */
+  xattrs?: boolean;
+}
+
 export async function* directoryTar(
   root: string,
   start = "",
-  skip: ReadonlySet<string> = new Set(),
-  exclude?: (path: string, isDir: boolean) => boolean,
+  options: DirectoryTarOptions = {},
 ): AsyncGenerator<Buffer> {
-  const found = await walk(root, start, skip, exclude);
-  const xattrs = await readXattrs(
-    root,
-    found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),
-  );
+  const found = await walk(root, start, options.skip, options.exclude);
+  const xattrs =
+    options.xattrs === false
+      ? new Map<string, Map<string, Buffer>>()
+      : await readXattrs(
+          root,
+          found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),
+        );
   yield* writeTar(entries(root, found, xattrs));
 }
 

@@ -88,8 +88,13 @@ export class FsOpsBatch {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(readonly dir: string) {
-    this.child = spawn(fsopsPath(), ["apply", dir], { stdio: ["pipe", "ignore", "pipe"] });
+  /** `durable: false` skips the final syncfs, for trees that a crash makes moot anyway. */
+  constructor(
+    readonly dir: string,
+    options: { durable?: boolean } = {},
+  ) {
+    const mode = options.durable === false ? "apply-volatile" : "apply";
+    this.child = spawn(fsopsPath(), [mode, dir], { stdio: ["pipe", "ignore", "pipe"] });
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (s: string) => {
       this.stderr += s;

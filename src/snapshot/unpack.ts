@@ -91,8 +91,14 @@ class LayerIndex {
 
 const DEFAULT_DIR: Owner = { mode: 0o755, uid: 0, gid: 0 };
 
-export async function unpackLayer(tar: Chunks, dir: string, mode: WhiteoutMode): Promise<UnpackStats> {
-  const ops = new FsOpsBatch(dir);
+/** `durable: false`: not synced to disk at the end (a build context, a copy into a container). */
+export async function unpackLayer(
+  tar: Chunks,
+  dir: string,
+  mode: WhiteoutMode,
+  options: { durable?: boolean } = {},
+): Promise<UnpackStats> {
+  const ops = new FsOpsBatch(dir, options);
   const index = new LayerIndex();
   const stats: UnpackStats = { entries: 0, bytes: 0 };
 

@@ -136,6 +136,9 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
     assert.notEqual(r.status, 0, flag);
     assert.match(r.stderr, message);
   }
+  const outside = d.berth(["build", "-f", "/etc/hostname", dir]);
+  assert.notEqual(outside.status, 0);
+  assert.match(outside.stderr, /the Dockerfile \(\/etc\/hostname\) must be within the build context/);
   assert.equal(ok(d.berth(["ps", "-aq"])).stdout, "", "no build container is left");
   assert.doesNotMatch(ok(d.berth(["images", "--format", "{{.Repository}}"])).stdout, /broken/);
 });

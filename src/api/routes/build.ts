@@ -24,7 +24,7 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
     const network = q.get("networkmode") || undefined;
     const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
     try {
-      await unpackLayer(req.raw, dir, "apply").catch((err: Error) => {
+      await unpackLayer(req.raw, dir, "apply", { durable: false }).catch((err: Error) => {
         throw new InvalidArgument(`the build context is not a tar: ${err.message}`);
       });
       res.writeHead(200, { "Content-Type": "application/json" });

@@ -1,7 +1,7 @@
 /** `berth build`: the context as a tar to the daemon's build endpoint, its progress printed. */
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { DockerIgnore } from "../../../build/dockerignore.js";
 import { InvalidArgument } from "../../../errors.js";
 import { directoryTar } from "../../../snapshot/diff.js";
@@ -63,6 +63,7 @@ export const buildCommands: Record<string, Command> = {
           `network mode "${network}" is not supported for build: use default, none or host`,
         );
       let body: NodeJS.ReadableStream | AsyncIterable<Buffer>;
+      let dockerfile = str(o, "file");
       if (context === "-") body = process.stdin;
       else if (!existsSync(context) || !statSync(context).isDirectory())
         throw new InvalidArgument(`unable to prepare context: path "${context}" not found`);
@@ -71,13 +72,20 @@ export const buildCommands: Record<string, Command> = {
         const ignore = new DockerIgnore(
           await readFile(join(context, ".dockerignore"), "utf8").catch(() => ""),
         );
-        const dockerfile = str(o, "file") ?? "Dockerfile";
-        body = directoryTar(
-          context,
-          "",
-          new Set(),
-          (path, isDir) => path !== dockerfile && ignore.excludes(path, isDir),
-        );
+        // -f is a path from here (as docker's CLI reads it), sent as a path in the context.
+        if (dockerfile !== undefined) {
+          const inContext = relative(resolve(context), resolve(dockerfile));
+          if (inContext.startsWith("..") || isAbsolute(inContext))
+            throw new InvalidArgument(
+              `the Dockerfile (${dockerfile}) must be within the build context (${context})`,
+            );
+          dockerfile = inContext;
+        }
+        const keep = dockerfile ?? "Dockerfile";
+        body = directoryTar(context, "", {
+          exclude: (path, isDir) => path !== keep && ignore.excludes(path, isDir),
+          xattrs: false,
+        });
       }
       const buildArgs = Object.fromEntries(
         strs(o, "build-arg").map((a) => {
@@ -88,7 +96,7 @@ export const buildCommands: Record<string, Command> = {
       const res = await ctx.api.stream("POST", "/build", {
         query: {
           t: strs(o, "tag"),
-          dockerfile: str(o, "file"),
+          dockerfile,
           buildargs: JSON.stringify(buildArgs),
           target: str(o, "target"),
           labels: JSON.stringify(keyValueFlags(strs(o, "label"), "label")),
