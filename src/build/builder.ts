@@ -288,9 +288,8 @@ class Build {
     const mounts = (ins.flags["mount"] ?? []).map((m) =>
       parseRunMount(this.expand(state, ins, m), state.config.WorkingDir ?? "/", ins.line),
     );
+    // The step's own --network, else the build's (checked by the API), else the default bridge.
     const network = ins.flags["network"]?.[0] ?? this.o.network ?? "default";
-    if (!["none", "default", "host", "bridge"].includes(network) && !ins.flags["network"] && !this.o.network)
-      throw new DockerfileError(ins.line, `unsupported network mode "${network}"`);
     if (ins.flags["network"] && !["none", "default", "host"].includes(network))
       throw new DockerfileError(ins.line, `unsupported network mode "${network}": use none, default or host`);
     // Bind mounts read files: their content is part of the key, as COPY's is.

@@ -3,6 +3,7 @@
  * the config, as docker's builder does it, and the text of its history entry. Pure functions:
  * `expand` substitutes the build's variables where the Dockerfile reference says they apply.
  */
+import { posix } from "node:path";
 import type { ContainerConfig } from "../image/manifest.js";
 import { parseDuration } from "../util/units.js";
 import { DockerfileError, type Instruction } from "./dockerfile.js";
@@ -58,7 +59,7 @@ export function configChange(
     }
     case "WORKDIR": {
       const dir = expand(ins.text);
-      const path = normalize(dir.startsWith("/") ? dir : `${config.WorkingDir || "/"}/${dir}`);
+      const path = posix.resolve(config.WorkingDir || "/", dir);
       return { config: { WorkingDir: path }, history: `WORKDIR ${path}` };
     }
     case "USER":
@@ -136,16 +137,6 @@ function goRune(n: number): string {
   if (n >= 32 && n < 127) return `'${String.fromCharCode(n)}'`;
   if (n < 128) return `'\\x${n.toString(16).padStart(2, "0")}'`;
   return `'\\u${n.toString(16).padStart(4, "0")}'`;
-}
-
-function normalize(path: string): string {
-  const out: string[] = [];
-  for (const p of path.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") out.pop();
-    else out.push(p);
-  }
-  return `/${out.join("/")}`;
 }
 
 /**

@@ -95,6 +95,7 @@ export async function runStep(engine: Engine, s: RunStep): Promise<string> {
       stderr: true,
       follow: true,
       stopped: () => exited,
+      exit,
     }))
       s.say(entry.log);
     const code = await exit;

@@ -60,6 +60,13 @@ export function planStages(df: Dockerfile, buildArgs: Record<string, string>, ta
       if (!m) throw new DockerfileError(ins.line, "FROM requires either one or three arguments");
       const base = substitute(m[1]!, globalArgs, df.escape, ins.line);
       if (!base) throw new DockerfileError(ins.line, `base name (${m[1]}) should not be blank`);
+      const platform = ins.flags["platform"]?.[0];
+      const wanted = platform ? substitute(platform, globalArgs, df.escape, ins.line) : undefined;
+      if (wanted && wanted !== globalArgs.get("BUILDPLATFORM"))
+        throw new DockerfileError(
+          ins.line,
+          `FROM --platform=${wanted}: Berth builds for this host's platform only (${globalArgs.get("BUILDPLATFORM")})`,
+        );
       const name = m[2]?.toLowerCase();
       if (name && stages.some((s) => s.name === name))
         throw new DockerfileError(ins.line, `duplicate stage name "${m[2]}"`);

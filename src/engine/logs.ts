@@ -26,6 +26,8 @@ export interface LogOptions {
   follow: boolean;
   /** Resolves when the container has stopped (following ends once the file is drained). */
   stopped: () => boolean;
+  /** Settles when the container stops, so that following ends at once rather than at the next poll. */
+  exit?: Promise<unknown>;
   signal?: AbortSignal;
 }
 
@@ -123,12 +125,12 @@ export async function* readLogs(path: string, o: LogOptions): AsyncGenerator<Log
       }
     }
     if (stoppedBefore) return;
-    await waitForChange(path, o.signal);
+    await waitForChange(path, o.signal, o.exit);
   }
 }
 
 /** Resolves at the next change of the file, or after a short time (a watch can miss rotations). */
-function waitForChange(path: string, signal?: AbortSignal): Promise<void> {
+function waitForChange(path: string, signal?: AbortSignal, exit?: Promise<unknown>): Promise<void> {
   return new Promise((resolve) => {
     let watcher: ReturnType<typeof watch> | undefined;
     const done = () => {
@@ -142,5 +144,6 @@ function waitForChange(path: string, signal?: AbortSignal): Promise<void> {
       watcher = watch(path, done);
     } catch {}
     signal?.addEventListener("abort", done);
+    exit?.then(done, done);
   });
 }

@@ -7,35 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { after, before, test } from "node:test";
-import { BERTH, DaemonFixture, ok } from "../helpers/daemon.js";
+import { rmSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { builderFixture } from "../helpers/build-context.js";
+import { BERTH, ok } from "../helpers/daemon.js";
 
-const d = new DaemonFixture();
-const ctx = mkdtempSync("/tmp/berth-build-cache-");
-before(async () => {
-  await d.importBusybox();
-  await d.start();
-});
-after(async () => {
-  await d.cleanup();
-  rmSync(ctx, { recursive: true, force: true });
-});
-
-function context(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(ctx, "c-"));
-  write(dir, files);
-  return dir;
-}
-
-function write(dir: string, files: Record<string, string>): void {
-  for (const [name, content] of Object.entries(files)) {
-    const path = join(dir, name);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, content);
-  }
-}
+const { d, context } = builderFixture("build-cache");
 
 const run = (image: string, ...cmd: string[]) =>
   ok(d.berth(["run", "--rm", "--network", "none", image, ...cmd])).stdout;

@@ -5,31 +5,11 @@
  * the produced config, and broken Dockerfiles with their line numbers.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { after, before, test } from "node:test";
-import { DaemonFixture, ok } from "../helpers/daemon.js";
+import { test } from "node:test";
+import { builderFixture } from "../helpers/build-context.js";
+import { ok } from "../helpers/daemon.js";
 
-const d = new DaemonFixture();
-const ctx = mkdtempSync("/tmp/berth-build-ctx-");
-before(async () => {
-  await d.importBusybox();
-  await d.start();
-});
-after(async () => {
-  await d.cleanup();
-  rmSync(ctx, { recursive: true, force: true });
-});
-
-function context(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(ctx, "c-"));
-  for (const [name, content] of Object.entries(files)) {
-    const path = join(dir, name);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, content);
-  }
-  return dir;
-}
+const { d, context } = builderFixture("build-ctx");
 
 test("a multi-stage build with ARG, ENV, WORKDIR, USER, COPY --from, heredoc, .dockerignore", () => {
   const dir = context({

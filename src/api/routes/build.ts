@@ -22,6 +22,10 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
   api.route("POST", "/build", async (req, res) => {
     const q = req.query;
     const network = q.get("networkmode") || undefined;
+    if (network && !["default", "bridge", "none", "host"].includes(network))
+      throw new InvalidArgument(
+        `network mode "${network}" is not supported for build: use default, none or host`,
+      );
     const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
     try {
       await unpackLayer(req.raw, dir, "apply", { durable: false }).catch((err: Error) => {

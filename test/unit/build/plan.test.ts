@@ -63,6 +63,11 @@ test("stages: global args, build args, the platform args, and bad plans", () => 
     /stage "b" is not defined before/,
   );
   assert.throws(() => plan("FROM\n"), /FROM requires at least one argument/);
+  assert.equal(plan("FROM --platform=$BUILDPLATFORM busybox\n").stages.length, 1);
+  assert.throws(
+    () => plan("FROM --platform=linux/s390x busybox\n"),
+    /Berth builds for this host's platform only/,
+  );
 });
 
 test("RUN --mount: types, defaults relative to WORKDIR, and errors", () => {
