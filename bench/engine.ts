@@ -14,12 +14,13 @@ import { BERTH, DaemonFixture } from "../test/helpers/daemon.js";
 import { startDockerd, type TestDockerd } from "../test/helpers/dockerd.js";
 import { type Scenario, timeCommand } from "./harness.js";
 
-interface Engines {
+export interface Engines {
   berth: DaemonFixture;
   dockerd: TestDockerd | undefined;
 }
 
-async function startEngines(): Promise<Engines> {
+/** Berth's daemon and a private dockerd (undefined where it does not start), busybox:latest in both. */
+export async function startEngines(): Promise<Engines> {
   const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 1 << 28 }).stdout;
   const berth = new DaemonFixture();
   await berth.start();
@@ -34,7 +35,7 @@ async function startEngines(): Promise<Engines> {
   return { berth, dockerd };
 }
 
-async function stopEngines(e: Engines): Promise<void> {
+export async function stopEngines(e: Engines): Promise<void> {
   await e.berth.cleanup();
   if (e.dockerd) {
     const ids = (await e.dockerd.docker(["ps", "-aq"])).toString().split("\n").filter(Boolean);

@@ -63,6 +63,11 @@ export function commandWorks(cmd: string, args: string[]): string | undefined {
   return undefined;
 }
 
+/** Unmounts (lazily, deepest first) whatever a peer left mounted under `dir`, before it is removed. */
+export function unmountUnder(dir: string): void {
+  spawnSync("sh", ["-c", `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
+}
+
 export async function runScenario(
   scenario: Scenario,
   repetitions = scenario.repetitions,

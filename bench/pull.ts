@@ -14,6 +14,7 @@ import { DEBIAN_CACHE, debianTree } from "../test/helpers/debian.js";
 import { startDockerd } from "../test/helpers/dockerd.js";
 import { anonymousClient, openStore, pushTestImage } from "../test/helpers/images.js";
 import { startRegistry } from "../test/helpers/registry.js";
+import { unmountUnder } from "./harness.js";
 
 const CACHE = DEBIAN_CACHE;
 const runs = Number(process.argv[2] ?? 3);
@@ -193,10 +194,7 @@ async function main(): Promise<void> {
         } catch (err) {
           error = String((err as { stderr?: Buffer }).stderr ?? err).split("\n")[0]!;
         }
-        spawnSync("sh", [
-          "-c",
-          `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
-        ]);
+        unmountUnder(dir);
         rmSync(dir, { recursive: true, force: true });
       }
       if (error) rows.push(["podman", "-", "-", "-", error.slice(0, 80)]);

@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
 /** Benchmarks that measure several figures per peer and print their own table. */
 const REPORTS: Record<string, () => Promise<void>> = {
   network: async () => (await import("./network.js")).networkBench(),
+  build: async () => (await import("./build.js")).buildBench(),
 };
 
 async function main(): Promise<void> {

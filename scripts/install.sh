@@ -19,6 +19,7 @@ packages=(
   debootstrap       # the pull benchmark's Debian image (built once into /var/cache/berth-bench)
   docker.io         # dockerd, the peer for save/load interop tests and the benchmarks
   docker-compose    # the docker-compose 1.29 compatibility test
+  buildah           # the build benchmark's third peer (buildah bud)
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
