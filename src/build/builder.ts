@@ -80,6 +80,8 @@ class Build {
   private readonly numbers = new Map<Instruction, number>();
   private readonly total: number;
   private readonly usedArgs = new Set<string>();
+  /** The first failure of any stage. */
+  private failed?: Error;
 
   constructor(
     private readonly engine: Engine,
@@ -124,6 +126,10 @@ class Build {
       }
       this.say(`Successfully built ${shortImageId(final.id)}\n`);
       return final.id;
+    } catch (err) {
+      // Stages running beside the one that failed end first: nothing of the build outlives it.
+      await Promise.allSettled(this.results.values());
+      throw err;
     } finally {
       await this.dropTransient();
     }
@@ -136,7 +142,10 @@ class Build {
         // What it needs first (all of them, so that a failure shows the first failing step).
         await Promise.all(s.needs.map((i) => this.stage(this.plan.stages[i]!)));
         return this.buildStage(s);
-      })();
+      })().catch((err: Error) => {
+        this.failed ??= err;
+        throw err;
+      });
       this.results.set(s.index, p);
     }
     return p;
@@ -177,6 +186,8 @@ class Build {
       }
     }
     for (const ins of stage.steps) {
+      // Another stage failed: this one stops at its next step rather than run on for nothing.
+      if (this.failed) throw this.failed;
       this.header(ins);
       await this.step(state, ins);
     }

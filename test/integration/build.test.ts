@@ -116,6 +116,28 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
     assert.notEqual(r.status, 0, flag);
     assert.match(r.stderr, message);
   }
+  // A stage that fails stops the ones running beside it at their next step; nothing is left.
+  const parallel = d.berth([
+    "build",
+    context({
+      Dockerfile: [
+        "FROM busybox AS slow",
+        "RUN sleep 2",
+        "RUN echo never-runs",
+        "FROM busybox AS bad",
+        "RUN exit 4",
+        "FROM busybox",
+        "COPY --from=slow /etc/hostname /a",
+        "COPY --from=bad /etc/hostname /b",
+      ].join("\n"),
+    }),
+  ]);
+  assert.notEqual(parallel.status, 0);
+  assert.match(
+    parallel.stderr,
+    /Dockerfile:5: The command '\/bin\/sh -c exit 4' returned a non-zero code: 4/,
+  );
+  assert.doesNotMatch(parallel.stdout, /echo never-runs/);
   const outside = d.berth(["build", "-f", "/etc/hostname", dir]);
   assert.notEqual(outside.status, 0);
   assert.match(outside.stderr, /the Dockerfile \(\/etc\/hostname\) must be within the build context/);
