@@ -6,7 +6,7 @@
  * first path of their inode, with owners, modes, mtimes and extended attributes (read by
  * berth-fsops in one run; overlay's own trusted.overlay.* are left out).
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { TarHeader } from "../util/tar/header.js";
@@ -132,6 +132,8 @@ export async function* directoryTar(
   yield* writeTar(entries(root, found, xattrs));
 }
 
+const SMALL_FILE = 64 * 1024;
+
 async function* entries(
   root: string,
   found: Found[],
@@ -185,9 +187,13 @@ async function* entries(
       firstPathOfInode.set(st.ino, path);
     }
     if (st.isFile()) {
+      // A small file in one read: a stream's set-up costs more than the bytes (build contexts).
       yield {
         header: { ...base, name: path, type: "file", size: st.size },
-        body: createReadStream(join(root, path)) as AsyncIterable<Buffer>,
+        body:
+          st.size <= SMALL_FILE
+            ? readFileSync(join(root, path))
+            : (createReadStream(join(root, path)) as AsyncIterable<Buffer>),
       };
     } else if (st.isSymbolicLink()) {
       yield { header: { ...base, name: path, type: "symlink", linkname: await readlink(join(root, path)) } };
