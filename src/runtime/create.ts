@@ -133,10 +133,10 @@ export async function createContainer(
         onSpawn(child) {
           monitor = child;
         },
-        onPid(p) {
+        async onPid(p) {
           pid = p;
           if (maps) writeIdMaps(p, maps.uid, maps.gid);
-          cgroup.addProcess(p);
+          await cgroup.addProcess(p);
           if (spec.process?.oomScoreAdj !== undefined) writeOomScoreAdj(p, spec.process.oomScoreAdj);
           return JSON.stringify(state("created"));
         },

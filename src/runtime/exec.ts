@@ -63,8 +63,8 @@ export async function execInContainer(
   const launched = await launchMonitor(
     plan,
     {
-      onPid(pid) {
-        cgroup.addProcess(pid);
+      async onPid(pid) {
+        await cgroup.addProcess(pid);
         return JSON.stringify({
           ociVersion: OCI_VERSION,
           id,

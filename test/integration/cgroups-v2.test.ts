@@ -41,7 +41,7 @@ test("v2: a process joins, freezes, thaws and is killed through the unified hier
   const c = cg();
   c.create();
   const pid = sleeper();
-  c.addProcess(pid);
+  await c.addProcess(pid);
   assert.deepEqual(c.processes(), [pid]);
   assert.match(readFileSync(`/proc/${pid}/cgroup`, "utf8"), new RegExp(`^0::${path}$`, "m"));
   await c.freeze();
@@ -72,7 +72,7 @@ test("v2: the device filter denies writes to /dev/null and allows reads", { skip
     },
   );
   children.push(child.pid!);
-  c.addProcess(child.pid!);
+  await c.addProcess(child.pid!);
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stdin.end("go\n");

@@ -61,7 +61,7 @@ export interface Cgroup {
   /** Writes the limits; also used by `update` on a running container. Fields absent stay as they are. */
   apply(resources: LinuxResources): void;
   /** Moves a process (and so its future children) into the cgroup. */
-  addProcess(pid: number): void;
+  addProcess(pid: number): Promise<void>;
   /** Pids currently in the cgroup (recursively on v2). */
   processes(): number[];
   /** Stops every process (freezer), resolving when the kernel reports them frozen. */

@@ -4,6 +4,7 @@
  * file would cost more than the write.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorText, isErrno, SystemError } from "../../errors.js";
 import type { LinuxResources } from "../../oci/runtime-spec.js";
@@ -13,6 +14,15 @@ import { type CgroupWrite, v1Writes } from "./resources.js";
 import { emptyStats, parseBlkio, parseKeyValues, parseNumber, TICKS_TO_NS } from "./stats.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The same write off the event loop (cgroup.procs: see addProcess). */
+export async function writeCgroupFileAsync(path: string, value: string): Promise<void> {
+  try {
+    await writeFile(path, value);
+  } catch (err) {
+    throw new SystemError(`write ${JSON.stringify(value)} to ${path}: ${errorText(err)}`, { cause: err });
+  }
+}
 
 export function writeCgroupFile(path: string, value: string): void {
   try {
@@ -141,8 +151,15 @@ export class V1Cgroup implements Cgroup {
     writeCgroupFile(file, w.value);
   }
 
-  addProcess(pid: number): void {
-    for (const { dir } of this.dirs) writeCgroupFile(join(dir, "cgroup.procs"), String(pid));
+  /**
+   * A move into a v1 cgroup waits for an RCU grace period after an idle spell (about 10 ms here):
+   * the writes go to the thread pool together, so that they share that wait and the daemon's
+   * event loop serves other requests meanwhile.
+   */
+  async addProcess(pid: number): Promise<void> {
+    await Promise.all(
+      this.dirs.map(({ dir }) => writeCgroupFileAsync(join(dir, "cgroup.procs"), String(pid))),
+    );
   }
 
   processes(): number[] {

@@ -11,7 +11,7 @@ import { applyDeviceRules } from "./device-attach.js";
 import { resolveCgroupPath } from "./hierarchy.js";
 import { v2Controllers, v2Writes } from "./resources.js";
 import { emptyStats, parseIoStat, parseKeyValues, parseNumber } from "./stats.js";
-import { pidsIn, removeCgroupDir, removeSharedParent, writeCgroupFile } from "./v1.js";
+import { pidsIn, removeCgroupDir, removeSharedParent, writeCgroupFile, writeCgroupFileAsync } from "./v1.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -71,8 +71,8 @@ export class V2Cgroup implements Cgroup {
     if (resources.devices) applyDeviceRules(this.dir, resources.devices);
   }
 
-  addProcess(pid: number): void {
-    writeCgroupFile(join(this.dir, "cgroup.procs"), String(pid));
+  addProcess(pid: number): Promise<void> {
+    return writeCgroupFileAsync(join(this.dir, "cgroup.procs"), String(pid));
   }
 
   processes(): number[] {
