@@ -137,7 +137,16 @@ export interface StartedExec {
   reportExit: (status: number) => void;
 }
 
-export async function startExec(engine: Engine, e: ExecInstance, attach: boolean): Promise<StartedExec> {
+/**
+ * `beforeStart` runs once the process exists (and, with `attach`, its output is attached) but
+ * before it runs: the API sends its 101 response there, so that no output precedes it.
+ */
+export async function startExec(
+  engine: Engine,
+  e: ExecInstance,
+  attach: boolean,
+  beforeStart?: () => Promise<void>,
+): Promise<StartedExec> {
   if (e.started) throw new Conflict(`Exec command ${e.ID} has already run`);
   const c = engine.store.get(e.ContainerID);
   if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
@@ -173,6 +182,12 @@ export async function startExec(engine: Engine, e: ExecInstance, attach: boolean
     engine.events.container(c, "exec_die", { execID: e.ID, exitCode: String(e.ExitCode) });
   });
   engine.events.container(c, `exec_start: ${e.config.Cmd.join(" ")}`, { execID: e.ID });
+  try {
+    await beforeStart?.();
+  } catch (err) {
+    handle.channel.close(); // the process never runs: the monitor ends it
+    throw err;
+  }
   await startProcess(handle.channel);
   if (!attach) {
     void waitExited(handle.channel)

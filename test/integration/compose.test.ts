@@ -54,15 +54,46 @@ test("docker-compose up -d, ps, logs, exec and down -v", {
     20_000,
   );
   assert.match(ok(compose(["logs", "web"]), "docker-compose logs").stdout, /web starting/);
-  // Known bug, not yet found: about 1 exec in 30 from docker-compose loses its output (the exec
-  // monitor's channel closes before any frame). Up to 3 tries, so the rest is still checked.
-  let exec = ok(compose(["exec", "-T", "db", "cat", "/data/state"]), "docker-compose exec");
-  for (let i = 0; i < 2 && exec.stdout === ""; i++)
-    exec = ok(compose(["exec", "-T", "db", "cat", "/data/state"]), "docker-compose exec");
-  assert.equal(exec.stdout, "db-ready\n");
+  assert.equal(
+    ok(compose(["exec", "-T", "db", "cat", "/data/state"]), "docker-compose exec").stdout,
+    "db-ready\n",
+  );
   assert.match(ok(d.docker(["volume", "ls", "-q"])).stdout, new RegExp(`${project}_dbdata`));
   ok(compose(["down", "-v", "-t", "1"]), "docker-compose down");
   assert.equal(ok(d.docker(["ps", "-aq"])).stdout, "");
   assert.doesNotMatch(ok(d.docker(["network", "ls"])).stdout, new RegExp(`${project}_backend`));
   assert.equal(ok(d.docker(["volume", "ls", "-q"])).stdout, "");
+});
+
+/**
+ * docker-py reads the head of an exec's upgraded response through a buffered reader and the
+ * stream from the bare socket after it: output that came with the head would be lost (it was,
+ * about once in 30 execs, before the daemon sent the head before starting the process).
+ */
+const EXEC_LOOP = `
+import docker, sys
+client = docker.APIClient(base_url="unix://" + sys.argv[1], version="1.41")
+lost = 0
+for _ in range(int(sys.argv[3])):
+    ex = client.exec_create(sys.argv[2], ["cat", "/etc/hostname"])
+    if not b"".join(client.exec_start(ex["Id"], stream=True)).strip():
+        lost += 1
+print(lost)
+`;
+
+test("docker-py gets the output of every exec", {
+  skip:
+    spawnSync("python3", ["-c", "import docker"]).status === 0 ? false : "python3-docker is not installed",
+}, () => {
+  const id = ok(d.docker(["run", "-d", "--network", "none", "busybox", "sleep", "300"])).stdout.trim();
+  try {
+    const r = spawnSync("python3", ["-c", EXEC_LOOP, d.socket, id, "150"], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "0", "execs whose output was lost");
+  } finally {
+    ok(d.docker(["rm", "-f", id]));
+  }
 });

@@ -25,11 +25,17 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
       res.writeHead(200, { "Content-Type": "application/json" }).end();
       return;
     }
-    const started = await startExec(engine, e, true);
     const tty = e.ProcessConfig.tty;
-    const h = hijack(req, tty ? RAW : MULTIPLEXED);
-    if (h?.head.length) h.socket.unshift(h.head);
-    if (!h) res.writeHead(200, { "Content-Type": tty ? RAW : MULTIPLEXED });
+    let h: ReturnType<typeof hijack>;
+    // The 101 (or 200) goes out before the process runs, as dockerd sends it: a client may read
+    // the response head with a buffered reader and then the bare socket (docker-py does), and
+    // would lose output that came with the head.
+    const started = await startExec(engine, e, true, async () => {
+      h = hijack(req, tty ? RAW : MULTIPLEXED);
+      if (h?.head.length) h.socket.unshift(h.head);
+      if (!h) res.writeHead(200, { "Content-Type": tty ? RAW : MULTIPLEXED });
+      if (h && BUFFERED_HEAD_CLIENTS.test(req.raw.headers["user-agent"] ?? "")) await settle(h.socket);
+    });
     execResize.set(e.ID, (size) => started.channel.send(Msg.RESIZE, size));
     await relay(started.channel, h?.socket ?? res, {
       tty,
@@ -52,6 +58,18 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route("GET", "/exec/{id}/json", (req) => publicExec(getExec(req.params["id"]!)));
+}
+
+/** docker-py (docker-compose 1.x): it reads the head buffered, then the stream from the socket itself. */
+const BUFFERED_HEAD_CLIENTS = /docker-py\/|docker-sdk-python\//;
+
+/**
+ * Gives a client time to read the response head on its own before any output follows: once the
+ * head is handed to the kernel, as long as dockerd takes to start an exec process (~20 ms).
+ */
+async function settle(socket: import("node:net").Socket): Promise<void> {
+  await new Promise<void>((resolve) => socket.write("", () => resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 /** Resize senders of running exec processes (set while their start request relays them). */
