@@ -127,6 +127,11 @@ export async function createContainer(
     cgroup.create();
     cgroup.apply(resources);
     const monitorStdio: LaunchOptions["stdio"] = stdio === "inherit" ? "inherit" : "ignore";
+    // The cgroup join can take a while (v1: an RCU grace period). Without a cgroup namespace, which
+    // must be made inside the cgroup, the process sets up its root meanwhile; it joins before any
+    // hook sees it and before create returns, and it cannot exec before start (waitStart).
+    const cgroupns = (plan.newNamespaces & CLONE.NEWCGROUP) !== 0;
+    let joined: Promise<void> = Promise.resolve();
     const launched = await launchMonitor(
       plan,
       {
@@ -136,17 +141,21 @@ export async function createContainer(
         async onPid(p) {
           pid = p;
           if (maps) writeIdMaps(p, maps.uid, maps.gid);
-          await cgroup.addProcess(p);
+          joined = cgroup.addProcess(p);
+          joined.catch(() => {}); // awaited below; not unhandled meanwhile
+          if (cgroupns) await joined;
           if (spec.process?.oomScoreAdj !== undefined) writeOomScoreAdj(p, spec.process.oomScoreAdj);
           return JSON.stringify(state("created"));
         },
         async onSync() {
+          await joined;
           await runHooks(spec.hooks?.prestart, state("created"), "prestart");
           await runHooks(spec.hooks?.createRuntime, state("created"), "createRuntime");
         },
       },
       { stdio: monitorStdio },
     );
+    await joined;
     const startTime = processStartTime(pid);
     if (startTime === undefined) throw new SystemError(`the container process ${pid} exited during create`);
     const record: ContainerRecord = {
