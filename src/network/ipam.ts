@@ -84,7 +84,7 @@ export class Ipam {
     );
     state.leases[containerId] = address;
     if (requested === undefined) state.last = address;
-    writeFileAtomicSync(this.file, JSON.stringify(state));
+    this.write(state);
     return formatAddress(address);
   }
 
@@ -92,7 +92,15 @@ export class Ipam {
     const state = this.read();
     if (!(containerId in state.leases)) return;
     delete state.leases[containerId];
-    writeFileAtomicSync(this.file, JSON.stringify(state));
+    this.write(state);
+  }
+
+  /**
+   * Atomic, not synced: a daemon crash keeps what was written (the page cache survives it), and a
+   * power loss takes every lease's container with it (reconcile frees them at the next start).
+   */
+  private write(state: unknown): void {
+    writeFileAtomicSync(this.file, JSON.stringify(state), 0o644, { durable: false });
   }
 
   holders(): string[] {

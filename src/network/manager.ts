@@ -65,6 +65,8 @@ export class NetworkManager implements NetworkProvider {
   private readonly ipams = new Map<string, Ipam>();
   private readonly dns = new Map<string, DnsServer>();
   private readonly prepared = new Set<string>();
+  /** Endpoint teardowns in flight, by container (see detach). */
+  private readonly teardowns = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dir: string,
@@ -229,7 +231,9 @@ export class NetworkManager implements NetworkProvider {
     return join(this.sandboxDir, `${id}.json`);
   }
 
+  /** A container's endpoints, unless they are being torn down. */
   private sandbox(id: string): Sandbox | undefined {
+    if (this.teardowns.has(id)) return undefined;
     try {
       return JSON.parse(readFileSync(this.sandboxFile(id), "utf8")) as Sandbox;
     } catch {
@@ -243,13 +247,16 @@ export class NetworkManager implements NetworkProvider {
       .filter((s): s is Sandbox => s !== undefined);
   }
 
+  /** Not synced: a power loss takes the namespaces and links it describes with it. */
   private saveSandbox(s: Sandbox): void {
-    writeFileAtomicSync(this.sandboxFile(s.id), JSON.stringify(s));
+    writeFileAtomicSync(this.sandboxFile(s.id), JSON.stringify(s), 0o644, { durable: false });
   }
 
   async attach(request: AttachRequest): Promise<Attachment> {
     const primary = this.network(request.networkMode);
     const id = request.containerId;
+    // A restarting container takes the same names: its old links must be gone first.
+    await this.teardowns.get(id);
     const sandbox: Sandbox = {
       id,
       name: request.name.replace(/^\//, ""),
@@ -454,6 +461,12 @@ export class NetworkManager implements NetworkProvider {
     };
   }
 
+  /**
+   * Releases a container's endpoints. Its published ports go at once (another container may
+   * take them next); deleting the links waits for the kernel (about 20 ms of RCU grace periods),
+   * so that part, and the addresses freed after it, goes on in the background: a stopped or
+   * removed container does not wait for it. `settled` waits for all of it.
+   */
   async detach(containerId: string): Promise<void> {
     const sandbox = this.sandbox(containerId);
     if (!sandbox) return;
@@ -465,16 +478,30 @@ export class NetworkManager implements NetworkProvider {
         await nftQuiet(`delete element ip ${TABLE} ports_by_address { ${e.split(" : ")[0]} }\n`);
     }
     // Deleting the host end of a pair deletes both; the namespace goes with its name.
-    await ipBatchForce([...sandbox.links.map((l) => `link del ${l.veth}`), `netns del ${sandbox.netns}`]);
-    for (const l of sandbox.links) {
-      const n = this.networks.find(l.networkId);
-      if (n) this.ipam(n).release(containerId);
-    }
-    rmSync(this.sandboxFile(containerId), { force: true });
+    const teardown = ipBatchForce([
+      ...sandbox.links.map((l) => `link del ${l.veth}`),
+      `netns del ${sandbox.netns}`,
+    ])
+      .then(() => {
+        for (const l of sandbox.links) {
+          const n = this.networks.find(l.networkId);
+          if (n) this.ipam(n).release(containerId);
+        }
+        rmSync(this.sandboxFile(containerId), { force: true });
+      })
+      .catch((err: Error) => this.log(`container ${containerId}: network teardown: ${err.message}`))
+      .finally(() => this.teardowns.delete(containerId));
+    this.teardowns.set(containerId, teardown);
+  }
+
+  /** Resolves when every endpoint teardown in flight has finished. */
+  async settled(): Promise<void> {
+    await Promise.all(this.teardowns.values());
   }
 
   async reconcile(live: Set<string>): Promise<void> {
     for (const s of this.sandboxes()) if (!live.has(s.id)) await this.detach(s.id);
+    await this.settled();
     for (const n of this.networks.all())
       for (const holder of this.ipam(n).holders()) if (!live.has(holder)) this.ipam(n).release(holder);
     // User networks with running containers answer names again.
@@ -490,6 +517,7 @@ export class NetworkManager implements NetworkProvider {
    * the host) go, and the table with the last of them, so that nothing of Berth's stays behind.
    */
   async teardownIfUnused(): Promise<void> {
+    await this.settled();
     for (const server of this.dns.values()) server.stop();
     this.dns.clear();
     let inUse = false;
