@@ -86,7 +86,7 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
     ExitCode: exitCodeOf(status),
     FinishedAt: new Date().toISOString(),
   };
-  engine.save(record);
+  engine.save(record, { durable: false });
   if (oomKilled) engine.events.container(record, "oom");
   engine.events.container(record, "die", { exitCode: String(record.State.ExitCode) });
   if (shouldRestart(record)) {
@@ -97,7 +97,7 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
     backoff.set(id, delay);
     record.State.Restarting = true;
     record.State.Status = "restarting";
-    engine.save(record);
+    engine.save(record, { durable: false });
     setTimeout(() => {
       void engine.lock(id, async () => {
         const current = engine.store.find(id);
@@ -110,7 +110,7 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
           current.State.Restarting = false;
           current.State.Status = "exited";
           current.State.Error = (err as Error).message;
-          engine.save(current);
+          engine.save(current, { durable: false });
           engine.log(`container ${id}: restart failed: ${(err as Error).message}`);
         }
       });

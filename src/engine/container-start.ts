@@ -229,8 +229,10 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       Error: "",
       StartedAt: new Date().toISOString(),
     };
+    // Running is a fact of this boot (not synced); clearing a stop is the user's, and is.
+    const wasStopped = record.Berth.manuallyStopped;
     record.Berth.manuallyStopped = false;
-    engine.save(record);
+    engine.save(record, { durable: wasStopped });
     watchContainer(engine, record, created.channel!);
     startHealthcheck(engine, record);
     engine.events.container(record, "start");
@@ -240,7 +242,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     await engine.runtime.delete(record.Id, true).catch(() => {});
     record.State.Error = (err as Error).message;
     record.State.ExitCode = 128;
-    engine.save(record);
+    engine.save(record, { durable: false });
     throw err;
   }
 }

@@ -85,8 +85,13 @@ export class ContainerStore {
     }
   }
 
-  save(record: ContainerRecord): void {
-    writeFileAtomicSync(join(this.root, `${record.Id}.json`), JSON.stringify(record), 0o600);
+  /**
+   * `durable: false` for what only this boot makes true (running, pid, exit state): a power loss
+   * makes it moot and live restore re-derives it from the processes, so it is not synced. What a
+   * user decided (create, rename, update, stop) is.
+   */
+  save(record: ContainerRecord, options: { durable?: boolean } = {}): void {
+    writeFileAtomicSync(join(this.root, `${record.Id}.json`), JSON.stringify(record), 0o600, options);
   }
 
   rename(record: ContainerRecord, name: string): void {

@@ -85,8 +85,8 @@ export class Engine {
     this.running.delete(id);
   }
 
-  save(record: ContainerRecord): void {
-    this.store.save(record);
+  save(record: ContainerRecord, options: { durable?: boolean } = {}): void {
+    this.store.save(record, options);
   }
 
   /** The directory of a container's files other than its record (logs, hosts, resolv.conf). */
