@@ -13,6 +13,7 @@ import { directoryTar } from "../snapshot/diff.js";
 import { unpackLayer } from "../snapshot/index.js";
 import { withMounted } from "../snapshot/mount.js";
 import type { Chunks } from "../util/byte-source.js";
+import { snapshotMounts } from "./container-start.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 
@@ -58,12 +59,7 @@ export async function withContainerRoot<T>(
   fn: (root: string) => Promise<T>,
 ): Promise<T> {
   if (c.State.Running && c.State.Pid) return fn(`/proc/${c.State.Pid}/root`);
-  if (!c.Berth.snapshotPrepared)
-    await engine.snapshotter.prepare(c.Id, c.Berth.chainId || undefined, { container: c.Id }).then(() => {
-      c.Berth.snapshotPrepared = true;
-      engine.save(c);
-    });
-  return withMounted(await engine.snapshotter.mounts(c.Id), fn);
+  return withMounted(await snapshotMounts(engine, c, true), fn);
 }
 
 /** Docker's X-Docker-Container-Path-Stat: what the path is, for `cp` to decide how to copy. */

@@ -21,10 +21,11 @@ export async function removeContainer(
       await engine.running.get(record.Id)?.exited;
     }
   }
-  // The exit handler releases the network too, but rm must not return before it is gone.
+  // The exit handler has usually released the network already; this covers a created container.
   await engine.network?.detach(record.Id);
   record.State.Status = "removing";
-  if (record.Berth.snapshotPrepared)
+  // The record may not know of a snapshot made just before a crash (see snapshotMounts).
+  if (record.Berth.snapshotPrepared || (await engine.snapshotter.stat(record.Id)))
     await engine.snapshotter
       .remove(record.Id)
       .catch((err: Error) => engine.log(`container ${record.Id}: remove snapshot: ${err.message}`));

@@ -60,16 +60,25 @@ export async function attachToMonitor(socket: string, flags: number): Promise<Fr
   return channel;
 }
 
-async function snapshotMounts(engine: Engine, record: ContainerRecord): Promise<Mount[]> {
-  if (!record.Berth.snapshotPrepared) {
-    const mounts = await engine.snapshotter.prepare(record.Id, record.Berth.chainId || undefined, {
-      container: record.Id,
-    });
-    record.Berth.snapshotPrepared = true;
-    engine.save(record);
-    return mounts;
-  }
-  return engine.snapshotter.mounts(record.Id);
+/**
+ * The container's writable snapshot, made at its first use. After a crash the record may not
+ * know that it was made: the snapshotter does. `persist` saves the record at once; start saves
+ * it with the state that follows.
+ */
+export async function snapshotMounts(
+  engine: Engine,
+  record: ContainerRecord,
+  persist: boolean,
+): Promise<Mount[]> {
+  if (record.Berth.snapshotPrepared) return engine.snapshotter.mounts(record.Id);
+  const mounts = (await engine.snapshotter.stat(record.Id))
+    ? await engine.snapshotter.mounts(record.Id)
+    : await engine.snapshotter.prepare(record.Id, record.Berth.chainId || undefined, {
+        container: record.Id,
+      });
+  record.Berth.snapshotPrepared = true;
+  if (persist) engine.save(record);
+  return mounts;
 }
 
 /** The network namespace to join and the /etc files, by network mode. */
@@ -146,7 +155,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
   if (record.State.Running) return;
   const dir = engine.containerDir(record.Id);
   mkdirSync(dir, { recursive: true, mode: 0o710 });
-  const mounts = await snapshotMounts(engine, record);
+  const mounts = await snapshotMounts(engine, record, false);
   for (const m of record.Berth.mounts)
     if (m.Type === "volume" && !m.NoCopy && m.Name) {
       const volume = engine.volumes.get(m.Name);
