@@ -114,6 +114,8 @@ export interface DirectoryTarOptions {
   exclude?: (path: string, isDir: boolean) => boolean;
   /** Extended attributes (default true); a build context goes without, as docker's CLI sends it. */
   xattrs?: boolean;
+  /** Entries written after the tree's (a Dockerfile from standard input). */
+  extra?: TarInput[];
 }
 
 export async function* directoryTar(
@@ -129,7 +131,12 @@ export async function* directoryTar(
           root,
           found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),
         );
-  yield* writeTar(entries(root, found, xattrs));
+  yield* writeTar(
+    (async function* () {
+      yield* entries(root, found, xattrs);
+      yield* options.extra ?? [];
+    })(),
+  );
 }
 
 const SMALL_FILE = 64 * 1024;

@@ -5,6 +5,7 @@
  * the produced config, and broken Dockerfiles with their line numbers.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { builderFixture } from "../helpers/build-context.js";
 import { ok } from "../helpers/daemon.js";
@@ -59,6 +60,32 @@ test("a multi-stage build with ARG, ENV, WORKDIR, USER, COPY --from, heredoc, .d
   assert.match(listing, /app\.txt/);
   assert.doesNotMatch(listing, /secret\.key/, ".dockerignore keeps it out");
   ok(d.berth(["rmi", "built:1"]));
+});
+
+test("contexts from standard input: a lone Dockerfile, a compressed archive, -f - beside a directory", () => {
+  ok(
+    d.berth(["build", "-t", "stdin:1", "-"], {
+      input: "FROM busybox\nRUN echo from-stdin > /f\nCMD cat /f\n",
+    }),
+  );
+  assert.equal(ok(d.berth(["run", "--rm", "--network", "none", "stdin:1"])).stdout, "from-stdin\n");
+  const dir = context({
+    Dockerfile: "FROM busybox\nCOPY data.txt /\nCMD cat /data.txt\n",
+    "data.txt": "archived\n",
+  });
+  const tgz = execFileSync("tar", ["-C", dir, "-czf", "-", "."]);
+  ok(d.berth(["build", "-t", "stdin:2", "-"], { input: tgz as unknown as string }));
+  assert.equal(ok(d.berth(["run", "--rm", "--network", "none", "stdin:2"])).stdout, "archived\n");
+  ok(
+    d.berth(["build", "-f", "-", "-t", "stdin:3", dir], {
+      input: "FROM busybox\nCOPY data.txt /other.txt\nCMD cat /other.txt\n",
+    }),
+  );
+  assert.equal(ok(d.berth(["run", "--rm", "--network", "none", "stdin:3"])).stdout, "archived\n");
+  const both = d.berth(["build", "-f", "-", "-"], { input: "FROM busybox\n" });
+  assert.notEqual(both.status, 0);
+  assert.match(both.stderr, /can't use stdin for both build context and dockerfile/);
+  ok(d.berth(["rmi", "stdin:1", "stdin:2", "stdin:3"]));
 });
 
 test("docker build (classic builder endpoint) against Berth", () => {

@@ -7,6 +7,7 @@ import type { BuildCache } from "../../build/cache.js";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
+import { decompress } from "../../util/compression.js";
 import { type ApiServer, queryBool } from "../server.js";
 
 function jsonParam<T>(text: string | null, name: string): T | undefined {
@@ -28,7 +29,8 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
       );
     const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
     try {
-      await unpackLayer(req.raw, dir, "apply", { durable: false }).catch((err: Error) => {
+      // A context may come compressed (`docker build - < context.tar.gz`).
+      await unpackLayer(decompress(req.raw), dir, "apply", { durable: false }).catch((err: Error) => {
         throw new InvalidArgument(`the build context is not a tar: ${err.message}`);
       });
       res.writeHead(200, { "Content-Type": "application/json" });

@@ -1,11 +1,8 @@
 /** `berth build`: the context as a tar to the daemon's build endpoint, its progress printed. */
-import { existsSync, statSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
-import { DockerIgnore } from "../../../build/dockerignore.js";
+import { writeFileSync } from "node:fs";
 import { InvalidArgument } from "../../../errors.js";
-import { directoryTar } from "../../../snapshot/diff.js";
 import { bool, keyValueFlags, str, strs } from "../../args.js";
+import { buildContext } from "../build-context.js";
 import { jsonLines } from "../client.js";
 import type { Command } from "./shared.js";
 
@@ -62,31 +59,7 @@ export const buildCommands: Record<string, Command> = {
         throw new InvalidArgument(
           `network mode "${network}" is not supported for build: use default, none or host`,
         );
-      let body: NodeJS.ReadableStream | AsyncIterable<Buffer>;
-      let dockerfile = str(o, "file");
-      if (context === "-") body = process.stdin;
-      else if (!existsSync(context) || !statSync(context).isDirectory())
-        throw new InvalidArgument(`unable to prepare context: path "${context}" not found`);
-      else {
-        // What .dockerignore excludes is never sent, as docker's CLI does.
-        const ignore = new DockerIgnore(
-          await readFile(join(context, ".dockerignore"), "utf8").catch(() => ""),
-        );
-        // -f is a path from here (as docker's CLI reads it), sent as a path in the context.
-        if (dockerfile !== undefined) {
-          const inContext = relative(resolve(context), resolve(dockerfile));
-          if (inContext.startsWith("..") || isAbsolute(inContext))
-            throw new InvalidArgument(
-              `the Dockerfile (${dockerfile}) must be within the build context (${context})`,
-            );
-          dockerfile = inContext;
-        }
-        const keep = dockerfile ?? "Dockerfile";
-        body = directoryTar(context, "", {
-          exclude: (path, isDir) => path !== keep && ignore.excludes(path, isDir),
-          xattrs: false,
-        });
-      }
+      const { body, dockerfile } = await buildContext(context, str(o, "file"));
       const buildArgs = Object.fromEntries(
         strs(o, "build-arg").map((a) => {
           const eq = a.indexOf("=");
