@@ -138,6 +138,7 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
   for (const [flag, message] of [
     ["--progress=fancy", /invalid progress mode "fancy"/],
     ["--network=weird", /network mode "weird" is not supported for build/],
+    ["--tag=Bad:Name", /invalid reference format: repository name must be lowercase/],
   ] as const) {
     const r = d.berth(["build", flag, dir]);
     assert.notEqual(r.status, 0, flag);

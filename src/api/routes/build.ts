@@ -6,6 +6,7 @@ import { build } from "../../build/builder.js";
 import type { BuildCache } from "../../build/cache.js";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
+import { parseReference } from "../../image/reference.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
 import { decompress } from "../../util/compression.js";
 import { type ApiServer, queryBool } from "../server.js";
@@ -23,6 +24,8 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
   api.route("POST", "/build", async (req, res) => {
     const q = req.query;
     const network = q.get("networkmode") || undefined;
+    // Names are checked before anything is built, so that a bad one costs no build.
+    for (const tag of q.getAll("t")) parseReference(tag, { defaultTag: true });
     if (network && !["default", "bridge", "none", "host"].includes(network))
       throw new InvalidArgument(
         `network mode "${network}" is not supported for build: use default, none or host`,
