@@ -65,11 +65,12 @@ const BUFFERED_HEAD_CLIENTS = /docker-py\/|docker-sdk-python\//;
 
 /**
  * Gives a client time to read the response head on its own before any output follows: once the
- * head is handed to the kernel, as long as dockerd takes to start an exec process (~20 ms).
+ * head is handed to the kernel, 50 ms, with room for a busy machine (the client must be
+ * scheduled to read it).
  */
 async function settle(socket: import("node:net").Socket): Promise<void> {
   await new Promise<void>((resolve) => socket.write("", () => resolve()));
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 /** Resize senders of running exec processes (set while their start request relays them). */
