@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -16,9 +16,9 @@ const app = mkdtempSync("/tmp/berth-compose-");
 const project = "berthapp";
 const FIXTURE = fileURLToPath(new URL("../../../test/fixtures/compose/docker-compose.yml", import.meta.url));
 
-function compose(args: string[]) {
+function compose(args: string[], cwd = app) {
   const r = spawnSync("docker-compose", ["-p", project, ...args], {
-    cwd: app,
+    cwd,
     encoding: "utf8",
     timeout: 120_000,
     env: { ...process.env, DOCKER_HOST: `unix://${d.socket}`, COMPOSE_INTERACTIVE_NO_CLI: "1" },
@@ -63,6 +63,36 @@ test("docker-compose up -d, ps, logs, exec and down -v", {
   assert.equal(ok(d.docker(["ps", "-aq"])).stdout, "");
   assert.doesNotMatch(ok(d.docker(["network", "ls"])).stdout, new RegExp(`${project}_backend`));
   assert.equal(ok(d.docker(["volume", "ls", "-q"])).stdout, "");
+});
+
+test("docker-compose build: build args, the cache, then run", {
+  skip: existsSync("/usr/bin/docker-compose") ? false : "docker-compose is not installed",
+}, () => {
+  const dir = mkdtempSync("/tmp/berth-compose-build-");
+  try {
+    writeFileSync(
+      join(dir, "Dockerfile"),
+      'FROM busybox\nARG GREETING=hi\nRUN echo "$GREETING from compose" > /msg\nCMD cat /msg\n',
+    );
+    writeFileSync(
+      join(dir, "docker-compose.yml"),
+      'version: "3.7"\nservices:\n  app:\n    build:\n      context: .\n      args:\n        GREETING: ahoy\n    image: compose-built:1\n    network_mode: none\n',
+    );
+    assert.match(
+      ok(compose(["build"], dir), "docker-compose build").stdout,
+      /Successfully tagged compose-built:1/,
+    );
+    assert.equal(
+      ok(compose(["run", "--rm", "app"], dir), "docker-compose run").stdout.trim(),
+      "ahoy from compose",
+    );
+    const again = ok(compose(["build"], dir), "docker-compose build").stdout;
+    assert.equal(again.match(/Using cache/g)?.length, 3, again);
+    ok(d.docker(["rmi", "compose-built:1"]));
+  } finally {
+    compose(["down"], dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /**
