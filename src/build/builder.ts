@@ -15,6 +15,7 @@ import { configStep, scratchImage } from "../image/commit.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
 import { shortImageId } from "../image/service.js";
+import { DEFAULT_PATH_ENV } from "../oci/default-spec.js";
 import { type BuildCache, stepKey } from "./cache.js";
 import { configChange, shellOf } from "./config-instructions.js";
 import { checksumSources, matchSources } from "./copy-sources.js";
@@ -68,7 +69,6 @@ export async function build(engine: Engine, o: BuildOptions, say: (text: string)
   const plan = planStages(df, o.buildArgs, o.target);
   const ignore = new DockerIgnore(await readFile(join(o.context, ".dockerignore"), "utf8").catch(() => ""));
   await ignore.prune(o.context, name);
-  await o.cache.open();
   return new Build(engine, o, say, plan, df.escape).run();
 }
 
@@ -168,7 +168,7 @@ class Build {
       // Docker's builder gives a base without PATH the default one.
       config: base.Env?.some((e) => e.startsWith("PATH="))
         ? { ...base }
-        : { ...base, Env: [`PATH=${DEFAULT_PATH}`, ...(base.Env ?? [])] },
+        : { ...base, Env: [DEFAULT_PATH_ENV, ...(base.Env ?? [])] },
       args: new Map(),
       cmdSet: false,
       stage,
@@ -295,7 +295,7 @@ class Build {
     const proxies = Object.entries(this.o.buildArgs)
       .filter(([k]) => PROXY_ARGS.has(k) && !state.args.has(k))
       .map(([k, v]) => `${k}=${v}`);
-    const env = [...args, ...proxies, ...(state.config.Env ?? [`PATH=${DEFAULT_PATH}`])];
+    const env = [...args, ...proxies, ...(state.config.Env ?? [DEFAULT_PATH_ENV])];
     const mounts = (ins.flags["mount"] ?? []).map((m) =>
       parseRunMount(this.expand(state, ins, m), state.config.WorkingDir ?? "/", ins.line),
     );
@@ -404,8 +404,6 @@ class Build {
         await store.lock.run(() => store.deleteRecord(id)).catch(() => {});
   }
 }
-
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
  * The shell script of a RUN: its text, or with heredocs, as BuildKit runs them: `RUN <<EOF` alone

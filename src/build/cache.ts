@@ -47,6 +47,7 @@ export class BuildCache {
     return join(this.root, "mounts");
   }
 
+  /** Reads the entries; the daemon does it once, before it serves. */
   open(): Promise<void> {
     this.opened ??= (async () => {
       await mkdir(this.dir, { recursive: true });

@@ -6,11 +6,11 @@
  * write outside it.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, readFileSync } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { resolveInRoot } from "../engine/archive.js";
 import { type FsOpsBatch, S_IFBLK, S_IFCHR, S_IFIFO } from "../snapshot/fsops.js";
+import { fileChunks } from "../util/file-chunks.js";
 import { DockerfileError } from "./dockerfile.js";
 import { globRegExp } from "./dockerignore.js";
 
@@ -19,6 +19,8 @@ export interface Source {
   rel: string;
   host: string;
   isDir: boolean;
+  /** Fetched from a URL by ADD (never unpacked). */
+  downloaded?: boolean;
 }
 
 const GLOB = /[*?[]/;
@@ -80,9 +82,7 @@ export async function checksumSources(sources: Source[]): Promise<string> {
     hash.update(`${name}\0${st.mode}\0${st.uid}:${st.gid}\0`);
     if (st.isSymbolicLink()) hash.update(await readlink(host));
     else if (st.isFile()) {
-      // Small files in one read: a stream's set-up costs more than their bytes.
-      if (st.size <= 64 * 1024) hash.update(readFileSync(host));
-      else for await (const chunk of createReadStream(host)) hash.update(chunk as Buffer);
+      for await (const chunk of fileChunks(host, st.size)) hash.update(chunk);
     } else if (st.isDirectory())
       for (const child of (await readdir(host)).sort()) await visit(join(host, child), `${name}/${child}`);
     hash.update("\0");
@@ -126,7 +126,7 @@ export async function copySource(
   } else if (st.isSymbolicLink()) {
     await ops.symlink(dest, await readlink(host), owner);
     return;
-  } else if (st.isFile()) await ops.file(dest, owner, st.size, createReadStream(host));
+  } else if (st.isFile()) await ops.file(dest, owner, st.size, fileChunks(host, st.size));
   else if (st.isFIFO()) await ops.mknod(dest, S_IFIFO, owner);
   else if (st.isCharacterDevice() || st.isBlockDevice())
     await ops.mknod(

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdtemp, open, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { resolveInRoot, withContainerRoot } from "../engine/archive.js";
@@ -20,7 +20,7 @@ import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
 import { FsOpsBatch } from "../snapshot/fsops.js";
 import { unpackLayer } from "../snapshot/unpack.js";
-import { decompress } from "../util/compression.js";
+import { decompress, isArchive } from "../util/compression.js";
 import { stepKey } from "./cache.js";
 import { shellOf } from "./config-instructions.js";
 import {
@@ -52,7 +52,7 @@ export async function copyStep(
   materialize: (image: ImageRecord) => Promise<void>,
 ): Promise<ImageRecord> {
   const { ins } = s;
-  const words = ins.json ? ins.json.map(s.expand) : splitWords(s.expand(ins.text));
+  const words = ins.json ? ins.json.map(s.expand) : s.expand(ins.text).split(/\s+/).filter(Boolean);
   if (words.length < 2 && !ins.heredocs.length)
     throw new DockerfileError(
       ins.line,
@@ -153,11 +153,11 @@ async function writeSources(
     if (intoDir) await makeParents(ops, destRel, own);
     else await makeParents(ops, posix.dirname(destRel), own);
     for (const src of sources) {
-      if (ins.name === "ADD" && !src.isDir && !src.rel.startsWith("\0url") && (await isTar(src.host))) {
+      if (ins.name === "ADD" && !src.isDir && !src.downloaded && (await isTar(src.host))) {
         archives.push(src);
         continue;
       }
-      const name = posix.basename(src.rel.replace(/^\0url\//, ""));
+      const name = posix.basename(src.rel);
       await copySource(ops, src.host, src.isDir ? destRel : intoDir ? join(destRel, name) : destRel, own);
     }
     for (const [name, content] of heredocs) {
@@ -214,12 +214,7 @@ async function isTar(path: string): Promise<boolean> {
   try {
     const head = Buffer.alloc(512);
     const { bytesRead } = await fh.read(head, 0, 512, 0);
-    if (bytesRead >= 6 && (head.readUInt16BE(0) === 0x1f8b || head.subarray(0, 3).toString() === "BZh"))
-      return true;
-    if (bytesRead >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
-      return true;
-    if (bytesRead >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true;
-    return bytesRead === 512 && head.subarray(257, 262).toString() === "ustar";
+    return isArchive(head.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
@@ -244,12 +239,6 @@ async function download(url: string, dir: string, ins: Instruction): Promise<Sou
   await writeFile(host, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
   const modified = Date.parse(res.headers.get("last-modified") ?? "");
   if (!Number.isNaN(modified)) await utimes(host, modified / 1000, modified / 1000);
-  await lstat(host);
-  // Named so that the copy takes the URL's file name; ADD never unpacks a downloaded archive.
-  return { rel: `\0url/${name}`, host, isDir: false };
-}
-
-/** The shell-form words of COPY/ADD: split on whitespace. */
-function splitWords(text: string): string[] {
-  return text.split(/\s+/).filter(Boolean);
+  // The copy takes the URL's file name; ADD never unpacks a downloaded archive.
+  return { rel: name, host, isDir: false, downloaded: true };
 }

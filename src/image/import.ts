@@ -10,6 +10,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import { InvalidArgument } from "../errors.js";
+import { DEFAULT_PATH_ENV } from "../oci/default-spec.js";
 import type { Chunks } from "../util/byte-source.js";
 import { decompress } from "../util/compression.js";
 import type { TarInput } from "../util/tar/writer.js";
@@ -123,7 +124,7 @@ export async function importBusybox(
   const { entries, mtime } = await busyboxRootfs();
   return importImage(service, writeTar(entries), {
     reference,
-    config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["sh"] },
+    config: { Env: [DEFAULT_PATH_ENV], Cmd: ["sh"] },
     created: new Date(mtime * 1000).toISOString().replace(".000Z", "Z"),
     message: `imported from the host's ${BUSYBOX}`,
   });

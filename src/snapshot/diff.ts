@@ -6,9 +6,9 @@
  * first path of their inode, with owners, modes, mtimes and extended attributes (read by
  * berth-fsops in one run; overlay's own trusted.overlay.* are left out).
  */
-import { createReadStream, readFileSync } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
+import { fileChunks } from "../util/file-chunks.js";
 import type { TarHeader } from "../util/tar/header.js";
 import { type TarInput, writeTar } from "../util/tar/writer.js";
 import { readXattrs } from "./fsops.js";
@@ -139,8 +139,6 @@ export async function* directoryTar(
   );
 }
 
-const SMALL_FILE = 64 * 1024;
-
 async function* entries(
   root: string,
   found: Found[],
@@ -194,13 +192,9 @@ async function* entries(
       firstPathOfInode.set(st.ino, path);
     }
     if (st.isFile()) {
-      // A small file in one read: a stream's set-up costs more than the bytes (build contexts).
       yield {
         header: { ...base, name: path, type: "file", size: st.size },
-        body:
-          st.size <= SMALL_FILE
-            ? readFileSync(join(root, path))
-            : (createReadStream(join(root, path)) as AsyncIterable<Buffer>),
+        body: fileChunks(join(root, path), st.size),
       };
     } else if (st.isSymbolicLink()) {
       yield { header: { ...base, name: path, type: "symlink", linkname: await readlink(join(root, path)) } };

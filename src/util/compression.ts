@@ -29,6 +29,12 @@ export function detectCompression(head: Buffer): Compression {
   return "none";
 }
 
+/** Whether a file starting with `head` (its first 512 bytes) is a tar archive, compressed or not. */
+export function isArchive(head: Buffer): boolean {
+  if (head.length >= 4 && detectCompression(head) !== "none") return true;
+  return head.length >= 262 && head.subarray(257, 262).toString("latin1") === "ustar";
+}
+
 /** Peeks at the first chunk to decide, then decompresses (or passes through) the whole stream. */
 export async function* decompress(
   source: Chunks,

@@ -72,12 +72,8 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
   });
 }
 
-/** `docker builder prune` and `system df`'s build cache, also called by `system prune`. */
-export async function pruneBuildCache(
-  engine: Engine,
-  cache: BuildCache,
-): Promise<{ ids: string[]; bytes: number }> {
-  await cache.open();
+/** `docker builder prune` (also what `system prune` calls): every entry and cache mount, then GC. */
+async function pruneBuildCache(engine: Engine, cache: BuildCache): Promise<{ ids: string[]; bytes: number }> {
   const gone = await cache.clear();
   await rm(cache.mountsDir, { recursive: true, force: true });
   const { bytes } = await engine.images.gc();

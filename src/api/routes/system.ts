@@ -120,7 +120,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       Images: images,
       Containers: containerRows,
       Volumes: volumes,
-      BuildCache: await buildCacheRows(cache),
+      BuildCache: buildCacheRows(cache),
     };
   });
 
@@ -231,8 +231,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
   });
 }
 
-async function buildCacheRows(cache: BuildCache) {
-  await cache.open();
+function buildCacheRows(cache: BuildCache) {
   return cache.all().map((e) => ({
     ID: e.key.slice(0, 25),
     Parent: "",

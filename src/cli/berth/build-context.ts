@@ -9,7 +9,7 @@ import { isAbsolute, relative, resolve } from "node:path";
 import { DockerIgnore } from "../../build/dockerignore.js";
 import { InvalidArgument } from "../../errors.js";
 import { directoryTar } from "../../snapshot/diff.js";
-import { detectCompression } from "../../util/compression.js";
+import { isArchive } from "../../util/compression.js";
 import { writeTar } from "../../util/tar/writer.js";
 import { readAll } from "./client.js";
 
@@ -21,10 +21,6 @@ export interface BuildContext {
 
 /** Where a Dockerfile read from standard input goes in the context (docker's name for it). */
 const STDIN_DOCKERFILE = ".dockerfile.stdin";
-
-function isArchive(head: Buffer): boolean {
-  return detectCompression(head) !== "none" || head.subarray(257, 262).toString("latin1") === "ustar";
-}
 
 function dockerfileEntry(content: Buffer, name: string) {
   return { header: { name, type: "file" as const, size: content.length, mode: 0o644 }, body: content };

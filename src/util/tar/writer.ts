@@ -9,7 +9,7 @@ import { BLOCK, encodeHeader, encodePax, PAX_LOCAL, padding, type TarHeader, TYP
 export interface TarInput {
   header: Partial<TarHeader> & Pick<TarHeader, "name" | "type">;
   /** The data of a regular file: exactly `header.size` bytes. */
-  body?: AsyncIterable<Buffer> | Buffer;
+  body?: AsyncIterable<Buffer> | Iterable<Buffer> | Buffer;
 }
 
 const USTAR_MAX_ID = 0o7777777;
