@@ -189,17 +189,24 @@ static int join_namespaces(const struct plan *plan) {
     fds[i] = open(plan->joins[i].path, O_RDONLY | O_CLOEXEC);
     if (fds[i] < 0) return fail("open namespace `%s`", plan->joins[i].path);
   }
-  /* The user namespace first (it grants the capabilities to enter the others), the mount
-   * namespace last. */
-  static const int order[] = {CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
-                              CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS};
-  for (size_t k = 0; k < sizeof order / sizeof *order; k++)
-    for (size_t i = 0; i < plan->njoins; i++) {
-      if ((int)plan->joins[i].flag != order[k]) continue;
-      if (setns(fds[i], order[k]) != 0) return fail("join namespace `%s`", plan->joins[i].path);
-      close(fds[i]);
-      fds[i] = -1;
-    }
+  /* The user namespace last, as nsenter(1) does: a privileged caller enters every other
+   * namespace from its own user namespace, including one that an ancestor of the container's
+   * owns (a network namespace the engine made), which it could no longer enter from inside.
+   * Whatever refuses us with EPERM is tried again from inside (an unprivileged caller, who
+   * gains its capabilities there). */
+  static const int order[] = {CLONE_NEWIPC,    CLONE_NEWUTS,  CLONE_NEWNET, CLONE_NEWPID,
+                              CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS,  CLONE_NEWUSER};
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++)
+      for (size_t i = 0; i < plan->njoins; i++) {
+        if ((int)plan->joins[i].flag != order[k] || fds[i] < 0) continue;
+        if (setns(fds[i], order[k]) != 0) {
+          if (pass == 0 && errno == EPERM && order[k] != CLONE_NEWUSER) continue;
+          return fail("join namespace `%s`", plan->joins[i].path);
+        }
+        close(fds[i]);
+        fds[i] = -1;
+      }
   for (size_t i = 0; i < plan->njoins; i++)
     if (fds[i] >= 0) return fail_plain("unknown namespace type %#x for `%s`", plan->joins[i].flag, plan->joins[i].path);
   return 0;

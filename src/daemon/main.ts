@@ -19,6 +19,16 @@ import { BuildCache } from "../build/cache.js";
 import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
 import { Engine } from "../engine/engine.js";
 import { restoreContainers } from "../engine/live-restore.js";
+import {
+  ensureDefaultRemapUser,
+  formatMapArgument,
+  hostAccounts,
+  hostId,
+  parseRemapSetting,
+  resolveRemap,
+  type UsernsRemap,
+} from "../engine/userns-remap.js";
+import { UsernsViews } from "../engine/userns-views.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
 import { NetworkManager } from "../network/manager.js";
@@ -85,6 +95,13 @@ const OPTIONS: OptionSpec[] = [
     value: "FILE",
     description: "where to write the daemon's pid (default <exec-root>/berth.pid)",
   },
+  {
+    name: "userns-remap",
+    type: "string",
+    value: "USER[:GROUP]",
+    description:
+      'run containers in a user namespace with the subordinate ids of USER ("default": berthremap)',
+  },
   { name: "debug", short: "D", type: "boolean", description: "log every request" },
 ];
 
@@ -112,6 +129,37 @@ function logOptions(opts: string[]): { logMaxSize?: number; logMaxFiles?: number
     else throw new InvalidArgument(`--log-opt: unknown log option "${k}"`);
   }
   return out;
+}
+
+/**
+ * --userns-remap: the mappings, and the idmapped views mounted. A remapped root must search the
+ * state directories on its way to its files (0711, and the group of the containers directory).
+ */
+async function usernsRemap(
+  setting: string | undefined,
+  root: string,
+  runRoot: string,
+): Promise<{ remap: UsernsRemap; views: UsernsViews } | undefined> {
+  if (setting === undefined || setting === "") {
+    UsernsViews.detachLeftovers(runRoot);
+    return undefined;
+  }
+  if (parseRemapSetting(setting).user === "default") await ensureDefaultRemapUser();
+  const remap = resolveRemap(setting, hostAccounts());
+  const views = new UsernsViews(
+    runRoot,
+    { snapshots: join(root, "snapshots"), volumes: join(root, "volumes") },
+    remap,
+  );
+  await views.mount();
+  for (const dir of [root, runRoot, views.dir]) chmodSync(dir, 0o711);
+  const containers = join(root, "containers");
+  mkdirSync(containers, { recursive: true, mode: 0o710 });
+  chownSync(containers, 0, hostId(remap.gid, 0) ?? 0);
+  log(
+    `user namespaces: root of containers is ${remap.user}:${remap.group}, uids ${formatMapArgument(remap.uid)}, gids ${formatMapArgument(remap.gid)}`,
+  );
+  return { remap, views };
 }
 
 export async function serve(argv: string[]): Promise<number> {
@@ -154,6 +202,7 @@ export async function serve(argv: string[]): Promise<number> {
   const started = new Date();
   let engine: Engine | undefined;
   const snapshotter = await openSnapshotter(join(root, "snapshots"));
+  const userns = await usernsRemap(str(o, "userns-remap"), root, runRoot);
   const buildCache = new BuildCache(join(root, "builder"));
   await buildCache.open();
   const images = await ImageService.open({
@@ -173,6 +222,7 @@ export async function serve(argv: string[]): Promise<number> {
     ...logOptions(strs(o, "log-opt")),
     network,
     log,
+    ...(userns ? { userns } : {}),
   }).open();
   const { restored, exited } = await restoreContainers(engine);
   await network.reconcile(new Set(restored));
@@ -214,6 +264,11 @@ export async function serve(argv: string[]): Promise<number> {
       log(`${signal}: shutting down; containers keep running`);
       void api.close().then(async () => {
         await network.teardownIfUnused().catch((err: Error) => log(`network teardown: ${err.message}`));
+        try {
+          userns?.views.unmount();
+        } catch (err) {
+          log(`userns views: ${(err as Error).message}`);
+        }
         for (const l of listeners) if ("path" in l) rmSync(l.path, { force: true });
         rmSync(pidfile, { force: true });
         resolve();

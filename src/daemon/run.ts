@@ -2,9 +2,9 @@
 import { serve } from "./main.js";
 
 serve(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  // Exit now: the channels to running containers' monitors would keep the process alive, and
+  // closing them is all that ending does to the containers (they keep running).
+  (code) => process.exit(code),
   (err: Error) => {
     process.stderr.write(`berth serve: ${err.message}\n`);
     process.exitCode = 1;

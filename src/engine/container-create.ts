@@ -73,8 +73,8 @@ export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
   } as HostConfig;
 }
 
-/** Checks what Docker checks at create, with Docker's messages. */
-export function validateHostConfig(hc: HostConfig): void {
+/** Checks what Docker checks at create, with Docker's messages; `remapped`: the daemon has --userns-remap. */
+export function validateHostConfig(hc: HostConfig, remapped = false): void {
   const policy = hc.RestartPolicy?.Name ?? "";
   if (!RESTART_POLICIES.has(policy)) throw new InvalidArgument(`invalid restart policy '${policy}'`);
   if (policy === "on-failure" && (hc.RestartPolicy.MaximumRetryCount ?? 0) < 0)
@@ -105,6 +105,17 @@ export function validateHostConfig(hc: HostConfig): void {
     throw new InvalidArgument(`Invalid value ${hc.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   if (hc.UsernsMode && hc.UsernsMode !== "host")
     throw new InvalidArgument(`invalid USER mode: ${hc.UsernsMode}`);
+  if (remapped && hc.UsernsMode !== "host") {
+    // Docker's checks: each of these needs the host's user namespace (--userns=host).
+    if (hc.Privileged)
+      throw new InvalidArgument(
+        "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
+      );
+    if (hc.NetworkMode === "host")
+      throw new InvalidArgument("cannot share the host's network namespace when user namespaces are enabled");
+    if (hc.PidMode === "host")
+      throw new InvalidArgument("cannot share the host PID namespace when user namespaces are enabled");
+  }
   for (const u of hc.Ulimits ?? []) {
     if (u.Soft > u.Hard)
       throw new InvalidArgument(
@@ -181,7 +192,7 @@ export async function createContainer(
   if (args.length === 0) throw new InvalidArgument("no command specified");
   if (config.StopSignal) parseSignal(config.StopSignal);
   const hostConfig = defaultHostConfig(body.HostConfig);
-  validateHostConfig(hostConfig);
+  validateHostConfig(hostConfig, engine.options.userns !== undefined);
   const recordName = name ? validateName(name) : randomName((n) => engine.store.nameTaken(n));
   if (engine.store.nameTaken(recordName)) {
     const holder = engine.store.get(recordName).Id;

@@ -23,6 +23,7 @@ import {
   normalizeCapability,
 } from "../runtime/capabilities.js";
 import type { ContainerRecord, HostConfig } from "./docker-types.js";
+import type { IdMaps } from "./userns-remap.js";
 
 /** Where `--init` puts its reaper in the container (Docker uses /sbin/docker-init). */
 export const INIT_PATH = "/sbin/berth-init";
@@ -45,6 +46,8 @@ export interface SpecInput {
   /** Devices of the host for --privileged and --device (path → type/major/minor). */
   hostDevice: (path: string) => LinuxDevice | undefined;
   hostDevices: () => LinuxDevice[];
+  /** --userns-remap: a user namespace of the container's own with these mappings. */
+  idMaps?: IdMaps;
 }
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -170,6 +173,7 @@ function namespaces(input: SpecInput): Namespace[] {
   if (hc.UTSMode !== "host") ns.push({ type: "uts" });
   if (hc.CgroupnsMode === "private") ns.push({ type: "cgroup" });
   if (input.netnsPath) ns.push({ type: "network", path: input.netnsPath });
+  if (input.idMaps) ns.push({ type: "user" });
   return ns;
 }
 
@@ -244,6 +248,7 @@ export function containerSpec(input: SpecInput): Spec {
     },
     linux: {
       namespaces: namespaces(input),
+      ...(input.idMaps ? { uidMappings: input.idMaps.uid, gidMappings: input.idMaps.gid } : {}),
       devices,
       cgroupsPath: input.cgroupsPath,
       resources: resources(input, devices),

@@ -3,7 +3,7 @@
  * then the runtime — the sequence a reader should see in one place:
  *   snapshot → volumes → user → network → spec → runtime.create → attach → runtime.start → watch
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Conflict, InvalidArgument } from "../errors.js";
 import type { LinuxDevice, Mount as OciMount } from "../oci/runtime-spec.js";
@@ -22,6 +22,7 @@ import { hostDevice, hostDevices } from "./host-devices.js";
 import { fillVolume, readLayeredFile } from "./layers.js";
 import { ociMounts } from "./mounts.js";
 import { resolveUser } from "./user.js";
+import { hostId, type UsernsRemap } from "./userns-remap.js";
 
 export interface Attacher {
   /** ATTACH_* flags for the monitor. */
@@ -141,6 +142,17 @@ async function network(
   };
 }
 
+/**
+ * A remapped container's root must reach its directory (0710: the group may search it) and may
+ * write its /etc files, as docker lets it.
+ */
+function giveToRemappedRoot(dir: string, remap: UsernsRemap): void {
+  const uid = hostId(remap.uid, 0) ?? 0;
+  const gid = hostId(remap.gid, 0) ?? 0;
+  chownSync(dir, 0, gid);
+  for (const f of ["hostname", "hosts", "resolv.conf"]) chownSync(join(dir, f), uid, gid);
+}
+
 function etcMounts(dir: string): OciMount[] {
   return ["resolv.conf", "hostname", "hosts"].map((f) => ({
     destination: `/etc/${f}`,
@@ -168,10 +180,12 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     readLayeredFile(mounts, "/etc/group"),
   );
   const net = await network(engine, record);
+  const userns = engine.usernsFor(record);
   try {
     writeFileSync(join(dir, "hostname"), `${record.Config.Hostname}\n`);
     writeFileSync(join(dir, "hosts"), net.hosts);
     writeFileSync(join(dir, "resolv.conf"), net.resolvConf);
+    if (userns) giveToRemappedRoot(dir, userns.remap);
     record.HostnamePath = join(dir, "hostname");
     record.HostsPath = join(dir, "hosts");
     record.ResolvConfPath = join(dir, "resolv.conf");
@@ -181,7 +195,10 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       user,
       rootfs: engine.rootfsMountpoint(),
       netnsPath: net.netnsPath,
-      mounts: [...ociMounts(record.Berth.mounts), ...etcMounts(dir)],
+      mounts: [...ociMounts(record.Berth.mounts), ...etcMounts(dir)].map((m) =>
+        userns ? userns.views.bindMount(m) : m,
+      ),
+      ...(userns ? { idMaps: userns.remap } : {}),
       cgroupsPath: record.HostConfig.CgroupParent
         ? `${record.HostConfig.CgroupParent}/${record.Id}`
         : engine.cgroupsPath(record.Id),
@@ -191,7 +208,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       hostDevices,
     });
     if (net.newNetns) spec.linux!.namespaces!.push({ type: "network" });
-    const rootfsMount = mounts[0]!;
+    const rootfsMount = userns ? userns.views.rootfsMount(mounts[0]!) : mounts[0]!;
     const logOpts = record.HostConfig.LogConfig?.Config ?? {};
     const created = await engine.runtime.create(record.Id, {
       bundle: dir,

@@ -16,6 +16,8 @@ import { ContainerStore } from "./container-store.js";
 import type { ContainerRecord } from "./docker-types.js";
 import { EventBus } from "./events.js";
 import type { NetworkProvider } from "./network-provider.js";
+import type { UsernsRemap } from "./userns-remap.js";
+import type { UsernsViews } from "./userns-views.js";
 
 export interface EngineOptions {
   /** Persistent state (default /var/lib/berth). */
@@ -31,6 +33,8 @@ export interface EngineOptions {
   logMaxSize?: number;
   logMaxFiles?: number;
   log?: (message: string) => void;
+  /** --userns-remap: the mappings and the idmapped views remapped containers read files through. */
+  userns?: { remap: UsernsRemap; views: UsernsViews };
 }
 
 /** What a running container holds while the engine watches it. */
@@ -68,6 +72,11 @@ export class Engine {
     this.store.open((file, err) => this.log(`skipping unreadable container record ${file}: ${err.message}`));
     this.volumes.open();
     return this;
+  }
+
+  /** The daemon's remap for a container, unless it asked for the host's user namespace. */
+  usernsFor(record: ContainerRecord): { remap: UsernsRemap; views: UsernsViews } | undefined {
+    return record.HostConfig.UsernsMode === "host" ? undefined : this.options.userns;
   }
 
   /** Serialises the verbs on one container (start and stop racing, say). */

@@ -180,7 +180,11 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       LiveRestoreEnabled: true,
       Isolation: "",
       InitBinary: "berth-init",
-      SecurityOptions: ["name=seccomp,profile=builtin", ...(cgroupVersion === "2" ? ["name=cgroupns"] : [])],
+      SecurityOptions: [
+        "name=seccomp,profile=builtin",
+        ...(engine.options.userns ? ["name=userns"] : []),
+        ...(cgroupVersion === "2" ? ["name=cgroupns"] : []),
+      ],
       Warnings: [],
       StartedAt: started.toISOString(),
     };
