@@ -3,6 +3,7 @@
 // read and compile instead of dozens of ES modules, and a V8 code cache beside it (bin/load.cjs),
 // keep a command's start-up close to Node's own.
 import { build } from "esbuild";
+import { readFileSync, rmSync } from "node:fs";
 
 const entries = {
   berth: "src/cli/berth/main.ts",
@@ -24,10 +25,12 @@ await build({
   define: { "import.meta.url": "__import_meta_url" },
 });
 
+// V8 checks a code cache against the source's length only: a stale cache of a new bundle of the
+// same length would run old code. Each build starts without one (the first run writes it).
+for (const name of Object.keys(entries)) rmSync(`dist/bundle/${name}.cjs.cache`, { force: true });
+
 // bin/load.cjs runs each bundle in a vm.Script, which cannot import(): a dynamic import of a
 // module left outside the bundle (a node: builtin) would fail only when that path runs.
-import { readFileSync } from "node:fs";
-
 for (const name of Object.keys(entries)) {
   const text = readFileSync(`dist/bundle/${name}.cjs`, "utf8");
   const m = /\bimport\(\s*["'`]([^"'`]+)/.exec(text);
