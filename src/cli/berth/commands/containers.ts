@@ -9,8 +9,12 @@ import { DaemonError, readAll } from "../client.js";
 import { formatList, renderTemplate, table } from "../format.js";
 import { CREATE_OPTIONS, createBody, RUN_OPTIONS } from "../run-options.js";
 import { runSession } from "../streams.js";
-import { pullImage } from "./images.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
+
+/** The image commands (registry credentials, progress) load only when a run has to pull. */
+async function pullImage(...args: Parameters<typeof import("./images.js").pullImage>): Promise<void> {
+  await (await import("./images.js")).pullImage(...args);
+}
 
 interface Summary {
   Id: string;
