@@ -331,10 +331,28 @@ static _Noreturn void fatal(void) {
   exit(1);
 }
 
+/* `--connect PATH TOKEN`: started by berth-spawner rather than by its parent with fd 3 ready,
+ * the monitor makes fd 3 itself: a connection to the daemon's socket, named by the token. */
+static int connect_parent(const char *path, const char *token) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof addr.sun_path) return fail_plain("socket path too long: %s", path);
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket");
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) return fail("connect %s", path);
+  if (write_all(fd, token, strlen(token)) != 0 || write_all(fd, "\n", 1) != 0) return fail("send token");
+  if (fd != PARENT_FD && (dup2(fd, PARENT_FD) < 0 || close(fd) != 0)) return fail("dup2 onto fd 3");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--version") == 0) {
     printf("berth-monitor protocol %d\n", BERTH_PROTOCOL_VERSION);
     return 0;
+  }
+  if (argc == 4 && strcmp(argv[1], "--connect") == 0 && connect_parent(argv[2], argv[3]) != 0) {
+    fprintf(stderr, "berth-monitor: %s\n", berth_error);
+    return 2;
   }
   struct stat st;
   if (fstat(PARENT_FD, &st) != 0) {

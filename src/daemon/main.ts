@@ -269,6 +269,7 @@ export async function serve(argv: string[]): Promise<number> {
         } catch (err) {
           log(`userns views: ${(err as Error).message}`);
         }
+        engine?.runtime.ctx.spawner?.close();
         for (const l of listeners) if ("path" in l) rmSync(l.path, { force: true });
         rmSync(pidfile, { force: true });
         resolve();

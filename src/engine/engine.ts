@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { ImageService } from "../image/service.js";
 import type { LinuxSeccomp } from "../oci/runtime-spec.js";
 import { defaultSeccompProfile } from "../oci/seccomp-default.js";
+import { monitorPath } from "../runtime/native/monitor.js";
+import { MonitorSpawner } from "../runtime/native/spawner.js";
 import { Runtime } from "../runtime/runtime.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
 import { Mutex } from "../util/mutex.js";
@@ -60,7 +62,10 @@ export class Engine {
   constructor(readonly options: EngineOptions) {
     this.store = new ContainerStore(join(options.root, "containers"));
     this.volumes = new VolumeStore(join(options.root, "volumes"));
-    this.runtime = new Runtime({ root: join(options.runRoot, "runtime") });
+    this.runtime = new Runtime({
+      root: join(options.runRoot, "runtime"),
+      spawner: new MonitorSpawner(join(options.runRoot, "monitors.sock"), monitorPath),
+    });
     this.images = options.images;
     this.snapshotter = options.snapshotter;
     this.network = options.network;

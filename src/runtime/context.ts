@@ -3,12 +3,17 @@
 import type { Status } from "../oci/runtime-spec.js";
 import type { Cgroup } from "./cgroups/cgroup.js";
 import { openCgroup } from "./cgroups/index.js";
+import type { MonitorSpawner } from "./native/spawner.js";
 import { type ContainerRecord, StateDir, statusOf } from "./state.js";
 
 export class RuntimeContext {
   readonly dir: StateDir;
 
-  constructor(root?: string) {
+  constructor(
+    root?: string,
+    /** Starts monitors without forking this process (the daemon's); none: they are our children. */
+    readonly spawner?: MonitorSpawner,
+  ) {
     this.dir = new StateDir(root);
   }
 

@@ -3,7 +3,6 @@
  * All input is checked and the plan computed before anything is made; after that, a failure
  * takes back what was made (process, cgroup, state directory).
  */
-import type { ChildProcess } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { errorText, SystemError } from "../errors.js";
@@ -21,7 +20,7 @@ import { unmountUnder } from "./host-mounts.js";
 import { formatIdMap, writeIdMaps } from "./idmap.js";
 import { CLONE } from "./linux.js";
 import type { FrameChannel } from "./native/channel.js";
-import { killQuietly, type LaunchOptions, launchMonitor } from "./native/monitor.js";
+import { killQuietly, type LaunchOptions, launchMonitor, type MonitorProcess } from "./native/monitor.js";
 import type { NativePlan } from "./native/plan.js";
 import type { RootfsMount } from "./rootfs.js";
 import { type ContainerRecord, processStartTime, validateId } from "./state.js";
@@ -51,7 +50,7 @@ export interface CreatedContainer {
   /** Settings adjusted rather than refused, for the caller to show. */
   warnings: string[];
   pid: number;
-  monitor: ChildProcess;
+  monitor: MonitorProcess;
   channel?: FrameChannel;
 }
 
@@ -63,17 +62,6 @@ function writeOomScoreAdj(pid: number, value: number): void {
       `process.oomScoreAdj: write ${value} to /proc/${pid}/oom_score_adj: ${errorText(err)} (lowering it needs CAP_SYS_RESOURCE)`,
     );
   }
-}
-
-function monitorExited(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      done();
-    });
-  });
 }
 
 export async function createContainer(
@@ -114,7 +102,7 @@ export async function createContainer(
 
   const dir = ctx.dir.claim(id);
   let pid = 0;
-  let monitor: ChildProcess | undefined;
+  let monitor: MonitorProcess | undefined;
   const state = (status: State["status"]): State => ({
     ociVersion: OCI_VERSION,
     id,
@@ -135,8 +123,8 @@ export async function createContainer(
     const launched = await launchMonitor(
       plan,
       {
-        onSpawn(child) {
-          monitor = child;
+        onSpawn(m) {
+          monitor = m;
         },
         async onPid(p) {
           pid = p;
@@ -153,7 +141,7 @@ export async function createContainer(
           await runHooks(spec.hooks?.createRuntime, state("created"), "createRuntime");
         },
       },
-      { stdio: monitorStdio },
+      { stdio: monitorStdio, ...(ctx.spawner ? { spawner: ctx.spawner } : {}) },
     );
     await joined;
     const startTime = processStartTime(pid);
@@ -163,7 +151,7 @@ export async function createContainer(
       bundle,
       pid,
       pidStartTime: startTime,
-      monitorPid: launched.child.pid ?? 0,
+      monitorPid: launched.monitor.pid,
       created: new Date().toISOString(),
       started: false,
       cgroupPath: cgroup.path,
@@ -174,17 +162,17 @@ export async function createContainer(
     ctx.dir.save(record);
     if (options.pidFile) writeFileAtomicSync(resolve(options.pidFile), String(pid));
     if (!options.keepChannel) launched.channel.close();
-    launched.child.unref();
+    launched.monitor.unref();
     return {
       id,
       warnings,
       pid,
-      monitor: launched.child,
+      monitor: launched.monitor,
       ...(options.keepChannel ? { channel: launched.channel } : {}),
     };
   } catch (err) {
     if (pid > 0) killQuietly(pid);
-    if (monitor) await monitorExited(monitor, 5000);
+    if (monitor) await monitor.exited(5000);
     await cgroup.destroy().catch(() => {});
     if (hostMounts) unmountUnder(rootfsPath(spec, bundle));
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,4 @@
 /** `exec`: run another process in a running container's namespaces and cgroup. */
-import type { ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 import { Conflict } from "../errors.js";
 import type { NamespaceType, Process } from "../oci/runtime-spec.js";
@@ -8,7 +7,7 @@ import { writeFileAtomicSync } from "../util/atomic-file.js";
 import type { RuntimeContext } from "./context.js";
 import { joinProcessNamespaces } from "./namespaces.js";
 import type { FrameChannel } from "./native/channel.js";
-import { type LaunchOptions, launchMonitor } from "./native/monitor.js";
+import { type LaunchOptions, launchMonitor, type MonitorProcess } from "./native/monitor.js";
 import type { NativePlan } from "./native/plan.js";
 import { planProcess } from "./process-plan.js";
 
@@ -28,7 +27,7 @@ export interface ExecOptions {
 
 export interface ExecHandle {
   pid: number;
-  monitor: ChildProcess;
+  monitor: MonitorProcess;
   /** The monitor's fd 3: EXITED arrives here. */
   channel: FrameChannel;
 }
@@ -74,8 +73,11 @@ export async function execInContainer(
         });
       },
     },
-    { stdio: (stdio === "inherit" ? "inherit" : "ignore") satisfies LaunchOptions["stdio"] },
+    {
+      stdio: (stdio === "inherit" ? "inherit" : "ignore") satisfies LaunchOptions["stdio"],
+      ...(ctx.spawner ? { spawner: ctx.spawner } : {}),
+    },
   );
   if (options.pidFile) writeFileAtomicSync(resolve(options.pidFile), String(launched.pid));
-  return { pid: launched.pid, monitor: launched.child, channel: launched.channel };
+  return { pid: launched.pid, monitor: launched.monitor, channel: launched.channel };
 }

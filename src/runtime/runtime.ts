@@ -10,6 +10,7 @@ import { deleteContainer } from "./delete.js";
 import { type ExecHandle, type ExecOptions, execInContainer } from "./exec.js";
 import { killContainer } from "./kill.js";
 import type { FrameChannel } from "./native/channel.js";
+import type { MonitorSpawner } from "./native/spawner.js";
 import { pauseContainer, resumeContainer } from "./pause.js";
 import { startContainer } from "./start.js";
 import { type ContainerRecord, type ExitRecord, ociState } from "./state.js";
@@ -22,8 +23,8 @@ export interface ContainerListing {
 export class Runtime {
   readonly ctx: RuntimeContext;
 
-  constructor(options: { root?: string } = {}) {
-    this.ctx = new RuntimeContext(options.root);
+  constructor(options: { root?: string; spawner?: MonitorSpawner } = {}) {
+    this.ctx = new RuntimeContext(options.root, options.spawner);
   }
 
   create(id: string, options: CreateOptions): Promise<CreatedContainer> {

@@ -10,6 +10,7 @@ import { nativeBinary } from "../../util/native.js";
 import { FrameChannel, MonitorGone } from "./channel.js";
 import { encodePlan, type NativePlan } from "./plan.js";
 import { Msg } from "./protocol.js";
+import type { MonitorSpawner } from "./spawner.js";
 
 /** Set-up failed inside the container process; the message names the step and the reason. */
 export class ContainerSetupError extends BerthError {
@@ -22,9 +23,56 @@ export function monitorPath(): string {
   return nativeBinary("berth-monitor");
 }
 
+/** A running monitor, however it was started. */
+export interface MonitorProcess {
+  readonly pid: number;
+  /** Resolves once the monitor has exited, or after `ms`. */
+  exited(ms: number): Promise<void>;
+  /** Lets this process exit while the monitor runs on. */
+  unref(): void;
+}
+
+/** A monitor that is our child. */
+function childMonitor(child: ChildProcess): MonitorProcess {
+  return {
+    pid: child.pid ?? 0,
+    exited: (ms) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((done) => {
+            const timer = setTimeout(done, ms);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              done();
+            });
+          }),
+    unref: () => child.unref(),
+  };
+}
+
+/** A monitor the spawner started (and reaps): gone once its pid is. */
+function spawnedMonitor(pid: number): MonitorProcess {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    pid,
+    exited: async (ms) => {
+      for (const deadline = Date.now() + ms; alive() && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 10));
+    },
+    unref: () => {},
+  };
+}
+
 export interface LaunchHooks {
   /** The monitor process exists (so that a caller can wait for it if set-up fails). */
-  onSpawn?(child: ChildProcess): void;
+  onSpawn?(monitor: MonitorProcess): void;
   /** The container process exists (its pid as we see it): map ids, join cgroups. Returns the
    * state JSON that createContainer/startContainer hooks will read. */
   onPid(pid: number): string | Promise<string>;
@@ -33,7 +81,7 @@ export interface LaunchHooks {
 }
 
 export interface LaunchedMonitor {
-  child: ChildProcess;
+  monitor: MonitorProcess;
   /** fd 3 of the monitor: start, wait and errors. Close it to let this process exit. */
   channel: FrameChannel;
   /** The container process's pid in our pid namespace. */
@@ -46,6 +94,27 @@ export interface LaunchOptions {
     | "inherit"
     | "ignore"
     | [number | "ignore" | "inherit", number | "ignore" | "inherit", number | "ignore" | "inherit"];
+  /** Start it through berth-spawner (stdio "ignore" only: the spawner gives it /dev/null). */
+  spawner?: MonitorSpawner;
+}
+
+async function startMonitor(options: LaunchOptions): Promise<{ monitor: MonitorProcess; socket: Socket }> {
+  if (options.spawner && options.stdio === "ignore") {
+    const { pid, socket } = await options.spawner.spawn();
+    return { monitor: spawnedMonitor(pid), socket };
+  }
+  const io =
+    options.stdio === "inherit" || options.stdio === "ignore"
+      ? [options.stdio, options.stdio, options.stdio]
+      : options.stdio;
+  const stdio: StdioOptions = [...io, "pipe"];
+  // detached: its own session, so that a terminal's SIGINT/SIGHUP meant for us does not reach it.
+  const child = spawn(monitorPath(), [], { stdio, detached: true });
+  await new Promise<void>((resolve, reject) => {
+    child.once("spawn", resolve);
+    child.once("error", (err) => reject(new SystemError(`start ${monitorPath()}: ${err.message}`)));
+  });
+  return { monitor: childMonitor(child), socket: child.stdio[3] as Socket };
 }
 
 /**
@@ -57,20 +126,10 @@ export async function launchMonitor(
   hooks: LaunchHooks,
   options: LaunchOptions,
 ): Promise<LaunchedMonitor> {
-  const io =
-    options.stdio === "inherit" || options.stdio === "ignore"
-      ? [options.stdio, options.stdio, options.stdio]
-      : options.stdio;
-  const stdio: StdioOptions = [...io, "pipe"];
-  // detached: its own session, so that a terminal's SIGINT/SIGHUP meant for us does not reach it.
-  const child = spawn(monitorPath(), [], { stdio, detached: true });
-  const channel = new FrameChannel(child.stdio[3] as Socket);
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once("spawn", resolve);
-    child.once("error", (err) => reject(new SystemError(`start ${monitorPath()}: ${err.message}`)));
-  });
-  await spawned;
-  hooks.onSpawn?.(child);
+  const { monitor, socket } = await startMonitor(options);
+  const channel = new FrameChannel(socket);
+  socket.resume(); // a spawner's connection waits paused for its reader
+  hooks.onSpawn?.(monitor);
   channel.send(Msg.PLAN, encodePlan(plan));
   let pid = 0;
   try {
@@ -101,7 +160,7 @@ export async function launchMonitor(
     if (err instanceof MonitorGone) throw new ContainerSetupError("the monitor exited during set-up");
     throw err;
   }
-  return { child, channel, pid };
+  return { monitor, channel, pid };
 }
 
 export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
