@@ -314,10 +314,15 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     if (!h) res.writeHead(200, { "Content-Type": contentType });
     if (h?.head.length) h.socket.unshift(h.head);
     let channel: Awaited<ReturnType<typeof attachToMonitor>> | undefined;
-    if (c.State.Running) {
-      channel = await attachToMonitor(engine.runtime.ctx.dir.controlSocket(c.Id), flags);
-    } else {
-      // Not started yet (docker run attaches first): wait for start to make the process.
+    if (c.State.Running)
+      // A process that has just exited (its exit not yet handled) has no monitor to attach to:
+      // then, as for a stopped container, the attach waits for the next start.
+      channel = await attachToMonitor(engine.runtime.ctx.dir.controlSocket(c.Id), flags).catch(
+        () => undefined,
+      );
+    if (!channel) {
+      // Not started yet (docker run attaches first, docker-compose run sometimes after a start
+      // that has already ended): docker's attach takes the output of the next start.
       channel = await new Promise<Awaited<ReturnType<typeof attachToMonitor>>>((resolve, reject) => {
         const cancel = addPendingAttacher(c.Id, {
           flags,
