@@ -171,6 +171,11 @@ int plan_decode(struct plan *plan, const uint8_t *data, size_t len) {
         if (!s || push_str(&plan->envp, &plan->envc, s)) return -1;
         break;
       }
+      case PLAN_CGROUP_SELF: {
+        char *s = take_str(&r, n);
+        if (!s || push_str(&plan->cgroup_self, &plan->ncgroup_self, s)) return -1;
+        break;
+      }
       case PLAN_NS_JOIN: {
         if (plan->njoins == sizeof plan->joins / sizeof plan->joins[0])
           return fail_plain("plan: too many namespaces to join");

@@ -38,6 +38,8 @@ struct plan {
   uint64_t log_max_size;
   uint32_t log_max_files;
 
+  char **cgroup_self; /* NULL-terminated: files that move the process itself (v1 "tasks") */
+  size_t ncgroup_self;
   uint32_t ns_new;
   struct ns_join joins[16];
   size_t njoins;

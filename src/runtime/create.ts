@@ -10,7 +10,7 @@ import type { Spec, State } from "../oci/runtime-spec.js";
 import { OCI_VERSION } from "../oci/runtime-spec.js";
 import { readSpec } from "../oci/spec-file.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
-import { defaultCgroupPath, openCgroup } from "./cgroups/index.js";
+import { defaultCgroupPath, openCgroup, selfJoinFiles } from "./cgroups/index.js";
 import { planContainer, rootfsPath } from "./container-plan.js";
 import type { RuntimeContext } from "./context.js";
 import { resourcesWithDeviceRules } from "./device-rules.js";
@@ -98,6 +98,8 @@ export async function createContainer(
       }
     : undefined;
   const resources = resourcesWithDeviceRules(spec);
+  const selfJoin = selfJoinFiles(cgroup, resources.pids?.limit);
+  if (selfJoin) plan.cgroupSelfJoin = selfJoin;
   const hostMounts = !(spec.linux?.namespaces ?? []).some((n) => n.type === "mount");
 
   const dir = ctx.dir.claim(id);
@@ -129,7 +131,7 @@ export async function createContainer(
         async onPid(p) {
           pid = p;
           if (maps) writeIdMaps(p, maps.uid, maps.gid);
-          joined = cgroup.addProcess(p);
+          joined = selfJoin ? Promise.resolve() : cgroup.addProcess(p);
           joined.catch(() => {}); // awaited below; not unhandled meanwhile
           if (cgroupns) await joined;
           if (spec.process?.oomScoreAdj !== undefined) writeOomScoreAdj(p, spec.process.oomScoreAdj);

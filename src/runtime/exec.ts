@@ -59,11 +59,14 @@ export async function execInContainer(
     process: planProcess(options.process, record.spec),
   };
   const cgroup = ctx.cgroupOf(record);
+  // A pids limit may be reached already: then only the process itself may take a slot.
+  const selfJoin = record.spec.linux?.resources?.pids?.limit ? undefined : cgroup.selfJoinFiles();
+  if (selfJoin) plan.cgroupSelfJoin = selfJoin;
   const launched = await launchMonitor(
     plan,
     {
       async onPid(pid) {
-        await cgroup.addProcess(pid);
+        if (!selfJoin) await cgroup.addProcess(pid);
         return JSON.stringify({
           ociVersion: OCI_VERSION,
           id,

@@ -105,6 +105,26 @@ test("docker's errors: a name in use, an unknown container, removing a running o
   assert.equal(ok(d.docker(["ps", "-aq"])).stdout, "", "the failed container is gone and the daemon answers");
 });
 
+test("a pids limit of 1 holds the container process alone (its parent joins no cgroup)", () => {
+  const r = d.docker(["run", "--rm", "--pids-limit", "1", "--network", "none", "busybox", "echo", "alone"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "alone\n");
+  // and a second process is refused by that limit
+  const two = d.docker([
+    "run",
+    "--rm",
+    "--pids-limit",
+    "1",
+    "--network",
+    "none",
+    "busybox",
+    "sh",
+    "-c",
+    "true & wait",
+  ]);
+  assert.notEqual(two.status, 0);
+});
+
 test("a memory limit's OOM kill shows as OOMKilled in inspect", async () => {
   ok(
     d.docker([

@@ -62,6 +62,11 @@ export interface Cgroup {
   apply(resources: LinuxResources): void;
   /** Moves a process (and so its future children) into the cgroup. */
   addProcess(pid: number): Promise<void>;
+  /**
+   * Files that a single-threaded process writes "0" to, to move itself in without the global
+   * lock that a move from outside takes (v1 "tasks"); undefined where there are none (v2).
+   */
+  selfJoinFiles(): string[] | undefined;
   /** Pids currently in the cgroup (recursively on v2). */
   processes(): number[];
   /** Stops every process (freezer), resolving when the kernel reports them frozen. */

@@ -40,3 +40,13 @@ export function openCgroup(path: string, options: OpenCgroupOptions = {}): Cgrou
   }
   return new V1Cgroup(path, layout.v1);
 }
+
+/**
+ * How a new process gets into `cgroup`: the files it writes to move itself (its intermediate
+ * parent joins, then clones it), or undefined for a move from outside, by pid. A pids limit
+ * below 2 leaves no room for the parent beside its child, so it takes the move from outside.
+ */
+export function selfJoinFiles(cgroup: Cgroup, pidsLimit: number | undefined): string[] | undefined {
+  if (pidsLimit !== undefined && pidsLimit > 0 && pidsLimit < 2) return undefined;
+  return cgroup.selfJoinFiles();
+}

@@ -162,6 +162,10 @@ export class V1Cgroup implements Cgroup {
     );
   }
 
+  selfJoinFiles(): string[] {
+    return this.dirs.map(({ dir }) => join(dir, "tasks"));
+  }
+
   processes(): number[] {
     const dir = this.dirOf("pids") ?? this.dirs[0]?.dir;
     return dir ? pidsIn(join(dir, "cgroup.procs")) : [];

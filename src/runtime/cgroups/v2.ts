@@ -71,6 +71,11 @@ export class V2Cgroup implements Cgroup {
     if (resources.devices) applyDeviceRules(this.dir, resources.devices);
   }
 
+  selfJoinFiles(): undefined {
+    // A v2 move takes the global lock whoever makes it (cgroup.procs moves whole processes).
+    return undefined;
+  }
+
   addProcess(pid: number): Promise<void> {
     return writeCgroupFileAsync(join(this.dir, "cgroup.procs"), String(pid));
   }

@@ -68,6 +68,8 @@ export interface NativePlan {
   controlSocket?: string;
   exitFile?: string;
   log?: { path: string; maxSize: number; maxFiles: number };
+  /** Files the process writes "0" to before anything else, moving itself into its cgroups. */
+  cgroupSelfJoin?: string[];
   /** CLONE_NEW* flags of the namespaces to create. */
   newNamespaces: number;
   join: { flag: number; path: string }[];
@@ -141,6 +143,7 @@ export function encodePlan(plan: NativePlan): Buffer {
     w.u64(PlanTag.LOG_MAX_SIZE, plan.log.maxSize);
     w.u32(PlanTag.LOG_MAX_FILES, plan.log.maxFiles);
   }
+  for (const file of plan.cgroupSelfJoin ?? []) w.str(PlanTag.CGROUP_SELF, file);
   w.u32(PlanTag.NS_NEW, plan.newNamespaces);
   for (const j of plan.join) {
     const flag = Buffer.alloc(4);

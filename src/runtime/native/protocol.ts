@@ -65,6 +65,7 @@ export const PlanTag = {
   LOG_MAX_SIZE: 26,
   LOG_MAX_FILES: 27,
   STDIN_OPEN: 28,
+  CGROUP_SELF: 29,
 } as const;
 
 export const Stdio = {
