@@ -12,7 +12,7 @@ import {
   type RequestOptions,
 } from "node:http";
 import { createRequire } from "node:module";
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../../errors.js";
@@ -113,9 +113,10 @@ export class ApiClient {
       method,
       path: `${path}${queryString(init.query)}`,
       headers,
-      // No TLS name on a unix socket: an empty servername spares the agent its isIP() of the
-      // host, whose first call compiles Node's IPv6 pattern (5 ms of every command).
-      ...(e.socketPath ? { socketPath: e.socketPath, servername: "" } : { host: e.host, port: e.port }),
+      // On a unix socket, our own connection and no agent: the agent's naming and pooling of
+      // sockets (an isIP() of the host, whose first call compiles Node's IPv6 pattern) cost a
+      // few ms of every command, for connections that are never reused.
+      ...(e.socketPath ? { createConnection: () => connect(e.socketPath!) } : { host: e.host, port: e.port }),
       ...(e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {}),
     } as RequestOptions;
   }

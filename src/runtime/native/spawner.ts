@@ -46,10 +46,12 @@ export class MonitorSpawner {
 
   /** Starts a monitor; resolves with its pid and its channel's socket once it has connected. */
   async spawn(): Promise<{ pid: number; socket: Socket }> {
-    await (this.starting ??= this.start().catch((err: Error) => {
-      this.starting = undefined;
-      throw err;
-    }));
+    if (!this.starting)
+      this.starting = this.start().catch((err: Error) => {
+        this.starting = undefined;
+        throw err;
+      });
+    await this.starting;
     const token = randomBytes(TOKEN_LENGTH / 2).toString("hex");
     return new Promise((resolve, reject) => {
       this.pending.set(token, { resolve, reject });
