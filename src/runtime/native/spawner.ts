@@ -102,10 +102,10 @@ export class MonitorSpawner {
 
   private read(text: string): void {
     this.output += text;
-    let nl: number;
-    while ((nl = this.output.indexOf("\n")) >= 0) {
-      const [first, second, third] = this.output.slice(0, nl).split(" ");
-      this.output = this.output.slice(nl + 1);
+    const lines = this.output.split("\n");
+    this.output = lines.pop()!;
+    for (const line of lines) {
+      const [first, second, third] = line.split(" ");
       if (first === "EXIT") {
         const token = this.unconnected.get(Number(second));
         if (token === undefined) continue;
