@@ -107,6 +107,10 @@ export class ApiClient {
 
   private options(method: string, path: string, init: RequestInit): RequestOptions {
     const e = this.endpoint;
+    // An upload (a build context, an image archive) keeps the agent's connection: the daemon may
+    // answer it with an error before it has read the body, and that path is the one proven to
+    // deliver the answer rather than the EPIPE of the unfinished write.
+    const ownConnection = e.socketPath !== undefined && init.raw === undefined;
     const headers: Record<string, string> = { ...init.headers };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
     return {
@@ -116,7 +120,11 @@ export class ApiClient {
       // On a unix socket, our own connection and no agent: the agent's naming and pooling of
       // sockets (an isIP() of the host, whose first call compiles Node's IPv6 pattern) cost a
       // few ms of every command, for connections that are never reused.
-      ...(e.socketPath ? { createConnection: () => connect(e.socketPath!) } : { host: e.host, port: e.port }),
+      ...(ownConnection
+        ? { createConnection: () => connect(e.socketPath!) }
+        : e.socketPath
+          ? { socketPath: e.socketPath, servername: "" }
+          : { host: e.host, port: e.port }),
       ...(e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {}),
     } as RequestOptions;
   }
