@@ -5,24 +5,23 @@
  * user never has to.
  */
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import {
-  type ClientRequest,
-  request as httpRequest,
-  type IncomingMessage,
-  type RequestOptions,
-} from "node:http";
+import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import { createRequire } from "node:module";
 import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../../errors.js";
 import { packageRoot } from "../../util/package-root.js";
+import { plainExchange } from "./plain-http.js";
 
 /**
  * Node modules that only some commands need (TLS, child processes), loaded when first used.
  * A require, not import(): the bundled CLI runs in a vm.Script, which has no dynamic import.
  */
 const lazyRequire = createRequire(import.meta.url);
+
+const httpRequest: typeof import("node:http").request = (...args: unknown[]) =>
+  (lazyRequire("node:http") as typeof import("node:http")).request(...(args as [RequestOptions]));
 
 export const DEFAULT_SOCKET = "/run/berth/berth.sock";
 
@@ -151,8 +150,25 @@ export class ApiClient {
 
   /** A JSON (or empty) response. */
   async call<T = unknown>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.stream(method, path, init);
-    const text = (await readAll(res)).toString("utf8");
+    const socketPath = this.endpoint.socketPath;
+    let status: number;
+    let text: string;
+    if (socketPath && init.raw === undefined) {
+      const headers: Record<string, string> = { ...init.headers };
+      if (init.body !== undefined) headers["Content-Type"] = "application/json";
+      const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+      const answer = await this.withDaemon(() =>
+        plainExchange(socketPath, method, `${path}${queryString(init.query)}`, headers, body),
+      );
+      status = answer.status;
+      text = answer.body.toString("utf8");
+    } else {
+      const res = await this.exchange(() => this.send(method, path, init));
+      if ("head" in res) throw new DaemonError(500, `unexpected upgrade from ${method} ${path}`);
+      status = res.statusCode ?? 500;
+      text = (await readAll(res)).toString("utf8");
+    }
+    if (status >= 400) throw errorFrom(status, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -173,15 +189,21 @@ export class ApiClient {
     return { socket: r.socket as Socket, head: Buffer.alloc(0), response: r };
   }
 
-  /** One request; when no daemon listens on the default socket, start one and ask again. */
+  /** One request through node:http. */
   private exchange(make: () => ClientRequest): Promise<IncomingMessage | Hijacked> {
-    const attempt = () =>
-      new Promise<IncomingMessage | Hijacked>((resolve, reject) => {
-        const req = make();
-        req.on("error", reject);
-        req.on("response", resolve);
-        req.on("upgrade", (_res, socket, head) => resolve({ socket, head }));
-      });
+    return this.withDaemon(
+      () =>
+        new Promise<IncomingMessage | Hijacked>((resolve, reject) => {
+          const req = make();
+          req.on("error", reject);
+          req.on("response", resolve);
+          req.on("upgrade", (_res, socket, head) => resolve({ socket, head }));
+        }),
+    );
+  }
+
+  /** Makes an attempt; when no daemon listens on the default socket, starts one and tries again. */
+  private withDaemon<T>(attempt: () => Promise<T>): Promise<T> {
     return attempt().catch(async (err: NodeJS.ErrnoException) => {
       if (err instanceof BerthError || !err.code) throw err;
       const absent = err.code === "ENOENT" || err.code === "ECONNREFUSED";
@@ -212,12 +234,16 @@ export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 async function daemonError(res: IncomingMessage): Promise<DaemonError> {
-  const text = (await readAll(res)).toString("utf8");
+  return errorFrom(res.statusCode ?? 500, (await readAll(res)).toString("utf8"));
+}
+
+/** The daemon's error answer: docker's {"message": …}, or its text. */
+function errorFrom(status: number, text: string): DaemonError {
   let message = text.trim();
   try {
     message = (JSON.parse(text) as { message?: string }).message ?? message;
   } catch {}
-  return new DaemonError(res.statusCode ?? 500, message || `HTTP ${res.statusCode}`);
+  return new DaemonError(status, message || `HTTP ${status}`);
 }
 
 /** Each line of a JSON-lines stream (progress, events, stats). */
