@@ -204,6 +204,11 @@ static int handle_request(int fd, struct client *cl) {
       else if (cl) cl->waiting = 1;
       break;
     case MSG_ATTACH:
+      /* A process that has exited has no output left to attach to: say so, with its status. */
+      if (exited) {
+        send_to(fd, MSG_EXITED, &exit_status, sizeof exit_status);
+        break;
+      }
       if (cl && len == 4) memcpy(&cl->attach, payload, 4);
       send_to(fd, MSG_OK, NULL, 0);
       break;

@@ -309,17 +309,25 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const flags =
       (wantStdin ? Attach.STDIN : 0) | (wantStdout ? Attach.STDOUT : 0) | (wantStderr ? Attach.STDERR : 0);
     const contentType = c.Config.Tty ? RAW : MULTIPLEXED;
+    let channel: Awaited<ReturnType<typeof attachToMonitor>> | undefined;
+    if (c.State.Running) {
+      channel = await attachToMonitor(engine.runtime.ctx.dir.controlSocket(c.Id), flags).catch(
+        () => undefined,
+      );
+      // Its process has just exited: let the exit be recorded before answering, so that what
+      // the client reads next says it is not running, and it starts it again (docker-compose
+      // run attaches after its first start); then, as for a stopped container, the attach
+      // waits for the next start.
+      if (!channel) await engine.running.get(c.Id)?.exited;
+    }
     const h = hijack(req, contentType);
     const client = h?.socket ?? res;
     if (!h) res.writeHead(200, { "Content-Type": contentType });
     if (h?.head.length) h.socket.unshift(h.head);
-    let channel: Awaited<ReturnType<typeof attachToMonitor>> | undefined;
-    if (c.State.Running)
-      // A process that has just exited (its exit not yet handled) has no monitor to attach to:
-      // then, as for a stopped container, the attach waits for the next start.
-      channel = await attachToMonitor(engine.runtime.ctx.dir.controlSocket(c.Id), flags).catch(
-        () => undefined,
-      );
+    if (!channel && !engine.store.find(c.Id)) {
+      client.end(); // removed at its exit (--rm): nothing will start it again
+      return;
+    }
     if (!channel) {
       // Not started yet (docker run attaches first, docker-compose run sometimes after a start
       // that has already ended): docker's attach takes the output of the next start.
