@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { readFileSync, rmSync } from "node:fs";
 // Bundles each command-line entry point into one CommonJS file (dist/bundle/*.cjs): one file to
 // read and compile instead of dozens of ES modules, and a V8 code cache beside it (bin/load.cjs),
 // keep a command's start-up close to Node's own.
+import { readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const entries = {

@@ -23,12 +23,11 @@ import {
   ensureDefaultRemapUser,
   formatMapArgument,
   hostAccounts,
-  hostId,
   parseRemapSetting,
+  remappedRoot,
   resolveRemap,
-  type UsernsRemap,
 } from "../engine/userns-remap.js";
-import { UsernsViews } from "../engine/userns-views.js";
+import { type RemappedUserns, UsernsViews } from "../engine/userns-views.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
 import { NetworkManager } from "../network/manager.js";
@@ -139,7 +138,7 @@ async function usernsRemap(
   setting: string | undefined,
   root: string,
   runRoot: string,
-): Promise<{ remap: UsernsRemap; views: UsernsViews } | undefined> {
+): Promise<RemappedUserns | undefined> {
   if (setting === undefined || setting === "") {
     UsernsViews.detachLeftovers(runRoot);
     return undefined;
@@ -155,7 +154,7 @@ async function usernsRemap(
   for (const dir of [root, runRoot, views.dir]) chmodSync(dir, 0o711);
   const containers = join(root, "containers");
   mkdirSync(containers, { recursive: true, mode: 0o710 });
-  chownSync(containers, 0, hostId(remap.gid, 0) ?? 0);
+  chownSync(containers, 0, remappedRoot(remap).gid);
   log(
     `user namespaces: root of containers is ${remap.user}:${remap.group}, uids ${formatMapArgument(remap.uid)}, gids ${formatMapArgument(remap.gid)}`,
   );

@@ -22,7 +22,7 @@ import { hostDevice, hostDevices } from "./host-devices.js";
 import { fillVolume, readLayeredFile } from "./layers.js";
 import { ociMounts } from "./mounts.js";
 import { resolveUser } from "./user.js";
-import { hostId, type UsernsRemap } from "./userns-remap.js";
+import { remappedRoot, type UsernsRemap } from "./userns-remap.js";
 
 export interface Attacher {
   /** ATTACH_* flags for the monitor. */
@@ -147,8 +147,7 @@ async function network(
  * write its /etc files, as docker lets it.
  */
 function giveToRemappedRoot(dir: string, remap: UsernsRemap): void {
-  const uid = hostId(remap.uid, 0) ?? 0;
-  const gid = hostId(remap.gid, 0) ?? 0;
+  const { uid, gid } = remappedRoot(remap);
   chownSync(dir, 0, gid);
   for (const f of ["hostname", "hosts", "resolv.conf"]) chownSync(join(dir, f), uid, gid);
 }

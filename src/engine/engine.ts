@@ -18,8 +18,7 @@ import { ContainerStore } from "./container-store.js";
 import type { ContainerRecord } from "./docker-types.js";
 import { EventBus } from "./events.js";
 import type { NetworkProvider } from "./network-provider.js";
-import type { UsernsRemap } from "./userns-remap.js";
-import type { UsernsViews } from "./userns-views.js";
+import type { RemappedUserns } from "./userns-views.js";
 
 export interface EngineOptions {
   /** Persistent state (default /var/lib/berth). */
@@ -36,7 +35,7 @@ export interface EngineOptions {
   logMaxFiles?: number;
   log?: (message: string) => void;
   /** --userns-remap: the mappings and the idmapped views remapped containers read files through. */
-  userns?: { remap: UsernsRemap; views: UsernsViews };
+  userns?: RemappedUserns;
 }
 
 /** What a running container holds while the engine watches it. */
@@ -80,7 +79,7 @@ export class Engine {
   }
 
   /** The daemon's remap for a container, unless it asked for the host's user namespace. */
-  usernsFor(record: ContainerRecord): { remap: UsernsRemap; views: UsernsViews } | undefined {
+  usernsFor(record: ContainerRecord): RemappedUserns | undefined {
     return record.HostConfig.UsernsMode === "host" ? undefined : this.options.userns;
   }
 

@@ -19,7 +19,7 @@ const run = promisify(execFile);
 
 export const DEFAULT_REMAP_USER = "berthremap";
 /** The size of a range made for the default user (docker's, and what a full container needs). */
-export const DEFAULT_RANGE_SIZE = 65536;
+const DEFAULT_RANGE_SIZE = 65536;
 /** Where subordinate ranges start on Debian and most distributions (login.defs SUB_UID_MIN). */
 const FIRST_SUBORDINATE_ID = 100000;
 
@@ -69,7 +69,7 @@ export function mappingsFor(ranges: SubordinateRange[], owners: string[]): IdMap
     });
 }
 
-/** The first range of `size` ids above every range of both files (how docker picks one too). */
+/** Where a new range starts: above every range of both files (how docker picks one too). */
 export function nextFreeRange(taken: SubordinateRange[]): number {
   return taken.reduce((start, r) => Math.max(start, r.start + r.count), FIRST_SUBORDINATE_ID);
 }
@@ -182,6 +182,11 @@ export async function ensureDefaultRemapUser(): Promise<void> {
 export function hostId(maps: IdMapping[], id: number): number | undefined {
   const m = maps.find((r) => id >= r.containerID && id < r.containerID + r.size);
   return m ? m.hostID + (id - m.containerID) : undefined;
+}
+
+/** The host ids of the container's root (resolveRemap lays every mapping out from id 0). */
+export function remappedRoot(remap: IdMaps): { uid: number; gid: number } {
+  return { uid: hostId(remap.uid, 0)!, gid: hostId(remap.gid, 0)! };
 }
 
 /** `0 100000 65536,…`: the map format berth-idmap takes. */

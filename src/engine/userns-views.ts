@@ -18,9 +18,17 @@ import type { Mount } from "../oci/runtime-spec.js";
 import { unmountUnder } from "../runtime/host-mounts.js";
 import type { Mount as SnapshotMount } from "../snapshot/snapshotter.js";
 import { nativeBinary } from "../util/native.js";
-import { formatMapArgument, type IdMaps } from "./userns-remap.js";
+import { formatMapArgument, type IdMaps, type UsernsRemap } from "./userns-remap.js";
 
 const run = promisify(execFile);
+
+/** What the engine holds for --userns-remap: the mappings, and the views to read files through. */
+export interface RemappedUserns {
+  remap: UsernsRemap;
+  views: UsernsViews;
+}
+
+const viewsDir = (runRoot: string) => join(runRoot, "userns");
 
 export class UsernsViews {
   readonly dir: string;
@@ -32,7 +40,7 @@ export class UsernsViews {
     sources: { snapshots: string; volumes: string },
     private readonly maps: IdMaps,
   ) {
-    this.dir = join(runRoot, "userns");
+    this.dir = viewsDir(runRoot);
     this.views = [
       [sources.snapshots, join(this.dir, "snapshots")],
       [sources.volumes, join(this.dir, "volumes")],
@@ -67,7 +75,7 @@ export class UsernsViews {
 
   /** The views a crashed daemon with remapping left, for a daemon without it. */
   static detachLeftovers(runRoot: string): void {
-    unmountUnder(join(runRoot, "userns"));
+    unmountUnder(viewsDir(runRoot));
   }
 
   /** `path` as seen through a view (unchanged when no view holds it). */

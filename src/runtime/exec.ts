@@ -4,6 +4,7 @@ import { Conflict } from "../errors.js";
 import type { NamespaceType, Process } from "../oci/runtime-spec.js";
 import { OCI_VERSION } from "../oci/runtime-spec.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
+import { selfJoinFiles } from "./cgroups/index.js";
 import type { RuntimeContext } from "./context.js";
 import { joinProcessNamespaces } from "./namespaces.js";
 import type { FrameChannel } from "./native/channel.js";
@@ -59,8 +60,7 @@ export async function execInContainer(
     process: planProcess(options.process, record.spec),
   };
   const cgroup = ctx.cgroupOf(record);
-  // A pids limit may be reached already: then only the process itself may take a slot.
-  const selfJoin = record.spec.linux?.resources?.pids?.limit ? undefined : cgroup.selfJoinFiles();
+  const selfJoin = selfJoinFiles(cgroup, record.spec.linux?.resources?.pids?.limit, true);
   if (selfJoin) plan.cgroupSelfJoin = selfJoin;
   const launched = await launchMonitor(
     plan,

@@ -99,6 +99,13 @@ export interface RequestInit {
   headers?: Record<string, string>;
 }
 
+/** The caller's headers, and the type of a JSON body. */
+function requestHeaders(init: RequestInit): Record<string, string> {
+  return init.body === undefined
+    ? { ...init.headers }
+    : { ...init.headers, "Content-Type": "application/json" };
+}
+
 export class ApiClient {
   private started = false;
 
@@ -110,12 +117,10 @@ export class ApiClient {
     // answer it with an error before it has read the body, and that path is the one proven to
     // deliver the answer rather than the EPIPE of the unfinished write.
     const ownConnection = e.socketPath !== undefined && init.raw === undefined;
-    const headers: Record<string, string> = { ...init.headers };
-    if (init.body !== undefined) headers["Content-Type"] = "application/json";
     return {
       method,
       path: `${path}${queryString(init.query)}`,
-      headers,
+      headers: requestHeaders(init),
       // On a unix socket, our own connection and no agent: the agent's naming and pooling of
       // sockets (an isIP() of the host, whose first call compiles Node's IPv6 pattern) cost a
       // few ms of every command, for connections that are never reused.
@@ -154,11 +159,9 @@ export class ApiClient {
     let status: number;
     let text: string;
     if (socketPath && init.raw === undefined) {
-      const headers: Record<string, string> = { ...init.headers };
-      if (init.body !== undefined) headers["Content-Type"] = "application/json";
       const body = init.body === undefined ? undefined : JSON.stringify(init.body);
       const answer = await this.withDaemon(() =>
-        plainExchange(socketPath, method, `${path}${queryString(init.query)}`, headers, body),
+        plainExchange(socketPath, method, `${path}${queryString(init.query)}`, requestHeaders(init), body),
       );
       status = answer.status;
       text = answer.body.toString("utf8");

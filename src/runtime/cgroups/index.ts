@@ -43,10 +43,15 @@ export function openCgroup(path: string, options: OpenCgroupOptions = {}): Cgrou
 
 /**
  * How a new process gets into `cgroup`: the files it writes to move itself (its intermediate
- * parent joins, then clones it), or undefined for a move from outside, by pid. A pids limit
- * below 2 leaves no room for the parent beside its child, so it takes the move from outside.
+ * parent joins, then clones it), or undefined for a move from outside, by pid. Under a pids
+ * limit the parent takes a slot beside its child for a moment: a new container's cgroup needs
+ * room for 2, and one already holding processes (exec) may be full, so those move from outside.
  */
-export function selfJoinFiles(cgroup: Cgroup, pidsLimit: number | undefined): string[] | undefined {
-  if (pidsLimit !== undefined && pidsLimit > 0 && pidsLimit < 2) return undefined;
+export function selfJoinFiles(
+  cgroup: Cgroup,
+  pidsLimit: number | undefined,
+  populated = false,
+): string[] | undefined {
+  if (pidsLimit !== undefined && pidsLimit > 0 && (populated || pidsLimit < 2)) return undefined;
   return cgroup.selfJoinFiles();
 }
