@@ -285,9 +285,34 @@ async function readJson<T>(req: IncomingMessage): Promise<T | undefined> {
   return parseJson<T>(Buffer.concat(chunks));
 }
 
+/** How deep a request body's arrays and objects may nest: more than any API body needs. */
+const MAX_JSON_DEPTH = 256;
+
+/** The deepest nesting of arrays and objects in JSON text (brackets in strings not counted). */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 function parseJson<T>(body: Buffer): T | undefined {
   const text = body.toString("utf8").trim();
   if (!text) return undefined;
+  // Code that walks a value recursively (a message, a copy) would overflow the stack on a body
+  // nested thousands deep: such a body is refused here, once for every route.
+  if (jsonDepth(text) > MAX_JSON_DEPTH)
+    throw new InvalidArgument(`invalid JSON: nested more than ${MAX_JSON_DEPTH} levels deep`);
   try {
     return JSON.parse(text) as T;
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * The JSON types of the create body's fields, checked the way Go's decoder in dockerd checks
+ * The JSON types of the create bodies' fields (containers, execs), checked the way Go's decoder in dockerd checks
  * them, with its message: a client that sends `"Memory": "lots"` gets a 400 naming the field,
  * not a container with surprising settings.
  */
@@ -72,6 +72,19 @@ const HOST_CONFIG: Record<string, Kind> = {
   VolumesFrom: "[]string",
 };
 
+const EXEC_CONFIG: Record<string, Kind> = {
+  AttachStdin: "bool",
+  AttachStdout: "bool",
+  AttachStderr: "bool",
+  DetachKeys: "string",
+  Tty: "bool",
+  Env: "[]string",
+  Cmd: "[]string",
+  Privileged: "bool",
+  User: "string",
+  WorkingDir: "string",
+};
+
 function matches(value: unknown, kind: Kind): boolean {
   if (value === null || value === undefined) return true; // Go leaves the zero value
   switch (kind) {
@@ -119,4 +132,13 @@ export function checkCreateBody(body: unknown): void {
     );
   check(body, CONFIG, "CreateRequest.Config");
   check((body as { HostConfig?: unknown }).HostConfig, HOST_CONFIG, "CreateRequest.HostConfig");
+}
+
+/** Throws docker's decoding error for an exec create body whose fields have the wrong JSON types. */
+export function checkExecBody(body: unknown): void {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new InvalidArgument(
+      `json: cannot unmarshal ${goType(body)} into Go value of type types.ExecConfig`,
+    );
+  check(body, EXEC_CONFIG, "ExecConfig");
 }

@@ -4,6 +4,7 @@
  * stops or the reader goes away.
  */
 import { createReadStream, existsSync, statSync, watch } from "node:fs";
+import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { InvalidArgument } from "../errors.js";
 
@@ -81,21 +82,47 @@ async function* readLines(file: string, start = 0): AsyncGenerator<{ line: strin
   }
 }
 
+/** A file's lines from the last to the first, read from its end a block at a time. */
+export async function* linesBackward(file: string, blockSize = 64 * 1024): AsyncGenerator<string> {
+  const fh = await open(file, "r");
+  try {
+    const block = Buffer.alloc(blockSize);
+    // The pieces, last first, of the line whose start is further back.
+    let carry: Buffer[] = [];
+    for (let pos = (await fh.stat()).size; pos > 0; ) {
+      const n = Math.min(blockSize, pos);
+      pos -= n;
+      await fh.read(block, 0, n, pos);
+      let end = n;
+      for (let i = n - 1; i >= 0; i--) {
+        if (block[i] !== 0x0a) continue;
+        const piece = block.subarray(i + 1, end);
+        const line = carry.length ? Buffer.concat([piece, ...carry.reverse()]) : piece;
+        carry = [];
+        if (line.length) yield line.toString();
+        end = i;
+      }
+      if (end > 0) carry.push(Buffer.from(block.subarray(0, end)));
+    }
+    if (carry.length) yield Buffer.concat(carry.reverse()).toString();
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function* readLogs(path: string, o: LogOptions): AsyncGenerator<LogEntry> {
   const files = logFiles(path);
   if (o.tail !== undefined) {
-    // Keep only the last N selected entries, reading the files oldest first.
-    const ring: LogEntry[] = [];
+    // The last N selected entries, read from the end of the newest file backwards: a tail of a
+    // large log costs what it shows.
+    const last: LogEntry[] = [];
     if (o.tail > 0)
-      for (const f of files)
-        for await (const { line } of readLines(f)) {
+      newest: for (const f of [...files].reverse())
+        for await (const line of linesBackward(f)) {
           const e = parse(line);
-          if (e && wanted(e, o)) {
-            ring.push(e);
-            if (ring.length > o.tail) ring.shift();
-          }
+          if (e && wanted(e, o) && last.push(e) >= o.tail) break newest;
         }
-    yield* ring;
+    yield* last.reverse();
   } else {
     for (const f of files)
       for await (const { line } of readLines(f)) {

@@ -1,4 +1,5 @@
 /** An OCI bundle's config → the NativePlan for its container process. */
+import { posix } from "node:path";
 import { InvalidArgument } from "../errors.js";
 import type { Spec } from "../oci/runtime-spec.js";
 import type { CgroupMountSource } from "./cgroups/cgroup.js";
@@ -27,7 +28,8 @@ export interface ContainerPlanOptions {
 export function rootfsPath(spec: Spec, bundle: string): string {
   const path = spec.root?.path;
   if (typeof path !== "string" || path === "") throw new InvalidArgument("root.path: required");
-  return path.startsWith("/") ? path : `${bundle.replace(/\/$/, "")}/${path}`;
+  // Normalised ("." is the bundle itself), since mount points under it are found by prefix.
+  return posix.resolve(bundle, path);
 }
 
 export function planContainer(spec: Spec, options: ContainerPlanOptions): NativePlan {

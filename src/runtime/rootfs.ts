@@ -308,7 +308,10 @@ export function rootfsOps(ctx: RootfsContext): PlanOp[] {
       throw new InvalidArgument(`linux.rootfsPropagation: unknown value "${linux.rootfsPropagation}"`);
     rootPropagation = flags;
   }
-  const ops = enterRootOps(ctx, ownMountNs, rootPropagation);
+  // An unbindable "/" could not be bound into the new root nor bind-mount anything below: the
+  // host's mounts are only made one-way first, and "/" unbindable once the root is in place.
+  const enterPropagation = rootPropagation & MS.UNBINDABLE ? MS.SLAVE | MS.REC : rootPropagation;
+  const ops = enterRootOps(ctx, ownMountNs, enterPropagation);
   for (const path of ctx.ensureDirectories ?? []) ops.push({ op: "mkdir", path, mode: 0o755 });
   (spec.mounts ?? []).forEach((m, i) => {
     ops.push(...mountOps(m, i, ctx));

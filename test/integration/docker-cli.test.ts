@@ -259,6 +259,21 @@ test("malformed requests get Docker's error shapes and leave the daemon healthy"
   );
   assert.equal(created.status, 201);
   ok(docker(["rm", (created.body as { Id: string }).Id]));
+  // Bodies nested 100,000 deep, and an exec whose Cmd holds arrays: 400, not a stack overflow.
+  ok(docker(["run", "-d", "--name", "exec-target", ...NONE, "busybox", "sleep", "600"]));
+  const deep = `{"Cmd":${"[".repeat(100_000)}${"]".repeat(100_000)}}`;
+  for (const path of ["/v1.45/containers/exec-target/exec", "/v1.45/containers/create"]) {
+    const r = await raw("POST", path, deep);
+    assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.body)}`);
+    assert.match((r.body as { message: string }).message, /nested more than \d+ levels deep/);
+  }
+  const nested = await raw("POST", "/v1.45/containers/exec-target/exec", JSON.stringify({ Cmd: [["sh"]] }));
+  assert.equal(nested.status, 400);
+  assert.match(
+    (nested.body as { message: string }).message,
+    /cannot unmarshal array into Go struct field ExecConfig\.Cmd/,
+  );
+  ok(docker(["rm", "-f", "exec-target"]));
   assert.equal((await raw("GET", "/_ping")).status, 200, "still healthy");
   assert.equal(ok(docker(["ps", "-aq"])).stdout, "");
 });

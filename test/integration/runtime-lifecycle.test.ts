@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { ok, RuntimeFixture } from "../helpers/runtime.js";
@@ -305,4 +305,35 @@ test("a duplicate id and a signal that does not exist are refused without touchi
   assert.match(sig.stderr, /unknown signal "SIGNOPE"/);
   assert.equal(status(id), "created");
   ok(rt.cli(["delete", "--force", id]));
+});
+
+test('delete takes back the mounts of a container without a mount namespace whose root is "."', async () => {
+  const id = rt.id();
+  const bundle = rt.bundle(["sleep", "60"], (s) => {
+    s.root!.path = ".";
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
+    s.linux!.maskedPaths = [];
+    s.linux!.readonlyPaths = [];
+    s.mounts = [{ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid"] }];
+  });
+  // The bundle is the root itself: busybox's tree beside config.json.
+  cpSync(join(bundle, "rootfs"), bundle, { recursive: true, verbatimSymlinks: true });
+  const mountsUnder = () =>
+    readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(` ${bundle}/`));
+  ok(rt.cli(["create", "--bundle", bundle, id]));
+  ok(rt.cli(["start", id]));
+  assert.equal(mountsUnder().length, 1, "the tmpfs is mounted in the runtime's namespace");
+  ok(rt.cli(["delete", "--force", id]));
+  assert.deepEqual(mountsUnder(), [], "nothing is left mounted under the bundle");
+});
+
+test('rootfsPropagation "unbindable" is applied once the root is in place', () => {
+  // The root's line in mountinfo: mount point (field 5) "/", optional fields before " - ".
+  const r = rt.run(["awk", '$5 == "/"', "/proc/self/mountinfo"], (s) => {
+    s.linux!.rootfsPropagation = "unbindable";
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, / unbindable .*- /);
 });

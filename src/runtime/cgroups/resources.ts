@@ -82,6 +82,8 @@ export function v1Writes(r: LinuxResources): CgroupWrite[] {
     add("memory", "memory.soft_limit_in_bytes", memoryValue(m.reservation, "memory.reservation", "-1"));
     if (m.kernel !== undefined)
       add("memory", "memory.kmem.limit_in_bytes", memoryValue(m.kernel, "memory.kernel", "-1"), true);
+    // Not optional: a limit asked for and not applied would be a silent lie.
+    add("memory", "memory.kmem.tcp.limit_in_bytes", memoryValue(m.kernelTCP, "memory.kernelTCP", "-1"));
     if (m.swappiness !== undefined && m.swappiness !== null) {
       if (m.swappiness < 0 || m.swappiness > 100)
         throw new InvalidArgument(`memory.swappiness: ${m.swappiness} is not in 0..100`);

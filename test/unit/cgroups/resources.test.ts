@@ -36,6 +36,17 @@ test("v1: memory, cpu, pids and devices become the files runc writes", () => {
   ]);
 });
 
+test("v1: kernelTCP is written to memory.kmem.tcp.limit_in_bytes, never dropped; a bad value names the field", () => {
+  assert.deepEqual(pick(v1Writes({ memory: { kernelTCP: 1 << 20 } })), [
+    "memory/memory.kmem.tcp.limit_in_bytes=1048576",
+  ]);
+  assert.equal(v1Writes({ memory: { kernelTCP: 1 << 20 } })[0]!.optional, undefined);
+  assert.deepEqual(pick(v1Writes({ memory: { kernelTCP: -1 } })), [
+    "memory/memory.kmem.tcp.limit_in_bytes=-1",
+  ]);
+  assert.throws(() => v1Writes({ memory: { kernelTCP: -5 } }), /memory\.kernelTCP: -5 is negative/);
+});
+
 test("v2: memory.max, swap as swap-only, cpu.weight from shares, cpu.max, io.max per device, unified raw", () => {
   const w = v2Writes({
     memory: { limit: 100, swap: 300, reservation: 50 },
