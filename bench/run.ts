@@ -14,6 +14,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
 const REPORTS: Record<string, () => Promise<void>> = {
   network: async () => (await import("./network.js")).networkBench(),
   build: async () => (await import("./build.js")).buildBench(),
+  cp: async () => (await import("./cp.js")).cpBench(),
 };
 
 /**

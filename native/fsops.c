@@ -1,22 +1,33 @@
-/* berth-fsops: performs, inside one layer directory, the file operations that Node.js lacks
- * (mknod, mkfifo, setxattr, hard links by fd, lchown with setuid modes kept) and the plain ones
- * too, so that a layer is written by one process fed one stream.
+/* berth-fsops: the one way Berth touches a path inside an untrusted tree (a container's root,
+ * an image's layers or tree, a build context, a volume). Node.js can neither resolve a path
+ * inside a root nor act on what it resolved without reopening it by name; this helper does both
+ * with the kernel's help (tree.h), and also what Node lacks entirely (mknod, mkfifo, setxattr,
+ * hard links by descriptor, lchown with setuid modes kept).
  *
- *   berth-fsops apply DIR      operations (fsops.h) on stdin, applied in order under DIR
- *   berth-fsops xattrs DIR     NUL-terminated paths on stdin; for each, its extended attributes
- *                              on stdout: u32 path_len, path, u32 count, {u32 len, name,
- *                              u32 len, value}...
+ *   berth-fsops apply ROOT [OPTIONS]     operations (fsops.h) on stdin, applied in order
+ *   berth-fsops apply-volatile ROOT ...  the same without the final syncfs
+ *   berth-fsops read                     walk requests (each naming its root) on stdin,
+ *                                        records on stdout, until stdin ends (fsread.c)
+ *   berth-fsops bind ROOT PATH TARGET ro|rw
+ *                                        attaches a copy of the mount of PATH (resolved in
+ *                                        ROOT) at the host path TARGET, read-only or not
+ * A ROOT is a directory or pid:PID:START (tree.h). apply's options:
+ *   --dir PATH    write below PATH, resolved in ROOT (symlinks followed inside ROOT), not ROOT
+ *   --in-root     resolve each operation's parent in ROOT, following symlinks inside it (a
+ *                 copy into a container's tree); without it a parent is resolved BENEATH the
+ *                 directory and a symlink that would leave it is refused (a layer)
+ *   --hide IDS    mount ids (comma-separated) that no operation may reach
+ * apply exits with status 3 when --dir is missing or not a directory, 1 on any other failure.
  *
  * It decides nothing: the TypeScript side has already validated names, refused escapes,
- * converted whiteouts and ordered the operations. As a second line of defence every path is
- * resolved with openat2(RESOLVE_BENEATH), so that no symlink, "..", or absolute path in the
- * layer can make it touch anything outside DIR, whatever it is sent. */
+ * converted whiteouts and ordered the operations; the resolution is the second line of
+ * defence that no symlink, "..", or absolute path can pass, whatever it is sent. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +39,17 @@
 #include <unistd.h>
 
 #include "fsops.h"
+#include "tree.h"
 
-static int root_fd = -1;
+int fsread_serve(void);
+
+/* The directory that operations' paths are relative to: the root, or --dir inside it. */
+static int base_fd = -1;
+/* RESOLVE_BENEATH (a layer) or RESOLVE_IN_ROOT (--in-root). */
+static uint64_t resolve_mode = RESOLVE_BENEATH;
 static unsigned long op_index;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-  int saved = errno;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "berth-fsops: operation %lu: ", op_index);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  if (saved) fprintf(stderr, ": %s", strerror(saved));
-  fputc('\n', stderr);
-  exit(1);
-}
+static void print_op_index(void) { fprintf(stderr, "operation %lu: ", op_index); }
 
 static void read_exact(void *buf, size_t len) {
   char *p = buf;
@@ -59,26 +65,14 @@ static void read_exact(void *buf, size_t len) {
   }
 }
 
-static void write_exact(const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(STDOUT_FILENO, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die("write output");
-    p += n;
-    len -= (size_t)n;
+/* Opens `path` below the base directory as the mode says, refusing what lies on a hidden mount. */
+static int open_below(const char *path, int flags) {
+  int fd = tree_openat(base_fd, path, flags, resolve_mode);
+  if (fd >= 0 && tree_hidden(fd)) {
+    close(fd);
+    errno = ENOENT;
+    return -1;
   }
-}
-
-/* Opens a directory under the layer root. RESOLVE_BENEATH makes the kernel refuse (EXDEV) any
- * resolution that would leave root_fd: "..", absolute symlinks, relative symlinks climbing out;
- * RESOLVE_NO_MAGICLINKS refuses /proc-style links. O_PATH: we only need it as a dirfd. */
-static int open_beneath(const char *path, int flags) {
-  if (path[0] == 0) return dup(root_fd);
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-  int fd;
-  do fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
-  while (fd < 0 && errno == EAGAIN);
   return fd;
 }
 
@@ -110,8 +104,8 @@ static int parent_of(char *path, const char **base) {
   }
   if (cached_fd >= 0 && strcmp(parent, cached_parent) == 0) return cached_fd;
   forget_parent();
-  int fd = open_beneath(parent, O_PATH | O_DIRECTORY);
-  if (fd < 0) die("open parent directory \"%s\" beneath the layer", parent);
+  int fd = open_below(parent, O_PATH | O_DIRECTORY);
+  if (fd < 0) die("open parent directory \"%s\"", parent);
   snprintf(cached_parent, sizeof cached_parent, "%s", parent);
   cached_fd = fd;
   return fd;
@@ -150,7 +144,7 @@ static int in_list(const char *name, const char *list, size_t len) {
 }
 
 static void clear_dir(const char *path, const char *keep, size_t keep_len) {
-  int fd = open_beneath(path, O_RDONLY | O_DIRECTORY);
+  int fd = open_below(path, O_RDONLY | O_DIRECTORY);
   if (fd < 0) die("open directory \"%s\"", path);
   DIR *dir = fdopendir(fd);
   if (!dir) die("fdopendir %s", path);
@@ -204,21 +198,34 @@ static void apply_one(const struct fsop_header *h, char *path, char *arg) {
     return;
   }
   int root_itself = path[0] == 0;
-  int dirfd = root_itself ? root_fd : parent_of(path, &base);
+  int dirfd = root_itself ? base_fd : parent_of(path, &base);
   if (root_itself) base = "";
   switch (h->op) {
   case FSOP_MKDIR:
+    if (root_itself && (h->flags & FSOP_KEEP_EXISTING)) return;
     if (!root_itself && mkdirat(dirfd, base, 0700) < 0) {
       struct stat st;
       if (errno != EEXIST || fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) die("mkdir %s", path);
       if (S_ISDIR(st.st_mode) && (h->flags & FSOP_KEEP_EXISTING)) return;
+      /* In a container's tree a symlink to a directory serves as one ("mkdir -p" through
+       * /usr/local/bin -> ../bin): resolved in the root, it is kept. */
+      if (S_ISLNK(st.st_mode) && (h->flags & FSOP_KEEP_EXISTING) && resolve_mode == RESOLVE_IN_ROOT) {
+        if (base != path) ((char *)base)[-1] = '/'; /* parent_of cut the path there */
+        int fd = open_below(path, O_PATH | O_DIRECTORY);
+        if (fd >= 0) {
+          close(fd);
+          forget_parent();
+          return;
+        }
+        if (base != path) ((char *)base)[-1] = 0;
+      }
       if (!S_ISDIR(st.st_mode)) {
         make_room(dirfd, base);
         if (mkdirat(dirfd, base, 0700) < 0) die("mkdir %s", path);
       }
     }
     if (root_itself) {
-      if (fchown(root_fd, h->uid, h->gid) < 0 || fchmod(root_fd, h->mode & 07777) < 0) die("chown/chmod layer root");
+      if (fchown(base_fd, h->uid, h->gid) < 0 || fchmod(base_fd, h->mode & 07777) < 0) die("chown/chmod layer root");
     } else {
       set_owner_mode(dirfd, base, h, 0);
     }
@@ -246,7 +253,7 @@ static void apply_one(const struct fsop_header *h, char *path, char *arg) {
   case FSOP_LINK: {
     /* The target is opened beneath root too, as O_PATH without following a final symlink, and
      * linked by fd (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, which root has): no path to race. */
-    int target = open_beneath(arg, O_PATH | O_NOFOLLOW);
+    int target = open_below(arg, O_PATH | O_NOFOLLOW);
     if (target < 0) die("open hard link target \"%s\"", arg);
     if (linkat(target, "", dirfd, base, AT_EMPTY_PATH) < 0) {
       if (errno != EEXIST) die("link %s", path);
@@ -274,14 +281,14 @@ static void apply_one(const struct fsop_header *h, char *path, char *arg) {
     static char value[FSOP_MAX_ARG];
     if (h->data_len > sizeof value) die("xattr %s on %s: value too large", arg, path);
     read_exact(value, (size_t)h->data_len);
-    int r = root_itself ? fsetxattr(root_fd, arg, value, (size_t)h->data_len, 0)
+    int r = root_itself ? fsetxattr(base_fd, arg, value, (size_t)h->data_len, 0)
                         : lsetxattr(proc, arg, value, (size_t)h->data_len, 0);
     if (r < 0) die("setxattr %s on %s", arg, path);
     return;
   }
   case FSOP_TIMES: {
     struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec}, {h->mtime_sec, h->mtime_nsec}};
-    int r = root_itself ? futimens(root_fd, ts) : utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
+    int r = root_itself ? futimens(base_fd, ts) : utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
     if (r < 0) die("set times of %s", path);
     return;
   }
@@ -326,64 +333,75 @@ static int apply(int durable) {
   forget_parent();
   /* Make the layer durable before the caller renames it into place: after a crash a committed
    * layer must be whole. "apply-volatile" is for trees that a crash makes moot anyway. */
-  if (durable && syncfs(root_fd) < 0) die("syncfs");
+  if (durable && syncfs(base_fd) < 0) die("syncfs");
   return 0;
 }
 
-static void put_u32(uint32_t v) { write_exact(&v, sizeof v); }
-
-static int xattrs(void) {
-  static char path[FSOP_MAX_PATH + 1];
-  static char names[65536];
-  static char value[65536];
-  size_t len = 0;
-  for (;;) {
-    int c = getchar();
-    if (c == EOF) break;
-    if (c != 0) {
-      if (len >= FSOP_MAX_PATH) die("path too long");
-      path[len++] = (char)c;
-      continue;
-    }
-    path[len] = 0;
-    char proc[64 + FSOP_MAX_PATH];
-    if (len > 0) {
-      const char *base;
-      char copy[FSOP_MAX_PATH + 1];
-      memcpy(copy, path, len + 1);
-      int fd = parent_of(copy, &base);
-      snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", fd, base);
-    }
-    ssize_t total = len == 0 ? flistxattr(root_fd, names, sizeof names) : llistxattr(proc, names, sizeof names);
-    if (total < 0) die("listxattr %s", path);
-    put_u32((uint32_t)len);
-    write_exact(path, len);
-    uint32_t count = 0;
-    for (ssize_t i = 0; i < total; i += (ssize_t)strlen(names + i) + 1) count++;
-    put_u32(count);
-    for (ssize_t i = 0; i < total; i += (ssize_t)strlen(names + i) + 1) {
-      ssize_t vlen = len == 0 ? fgetxattr(root_fd, names + i, value, sizeof value)
-                              : lgetxattr(proc, names + i, value, sizeof value);
-      if (vlen < 0) die("getxattr %s on %s", names + i, path);
-      put_u32((uint32_t)strlen(names + i));
-      write_exact(names + i, strlen(names + i));
-      put_u32((uint32_t)vlen);
-      write_exact(value, (size_t)vlen);
-    }
-    len = 0;
+/* Attaches a copy of the mount holding PATH (from PATH down) at TARGET: open_tree clones it
+ * from the resolved descriptor, so what is attached is what was resolved, and TARGET, a path of
+ * the caller's own, is the only name used. The copy is detached from any propagation. */
+static int bind(const char *path, const char *target, int read_only) {
+  int fd = tree_openat(tree_root_fd, path, O_PATH, RESOLVE_IN_ROOT);
+  if (fd < 0) die("resolve \"%s\"", path);
+  if (tree_hidden(fd)) {
+    errno = ENOENT;
+    die("resolve \"%s\"", path);
   }
-  fflush(stdout);
+  int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) die("open_tree \"%s\"", path);
+  if (read_only) {
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      die("mount_setattr read-only \"%s\"", path);
+  }
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    die("move_mount \"%s\" to %s", path, target);
   return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: berth-fsops apply|apply-volatile ROOT [--dir PATH] [--in-root] [--hide IDS]\n"
+                  "       berth-fsops read\n"
+                  "       berth-fsops bind ROOT PATH TARGET ro|rw\n");
+  exit(2);
 }
 
 int main(int argc, char **argv) {
-  int is_apply = argc == 3 && strcmp(argv[1], "apply") == 0;
-  int is_volatile = argc == 3 && strcmp(argv[1], "apply-volatile") == 0;
-  if (argc != 3 || (!is_apply && !is_volatile && strcmp(argv[1], "xattrs") != 0)) {
-    fprintf(stderr, "usage: berth-fsops apply|apply-volatile|xattrs DIR\n");
-    return 2;
+  if (argc == 2 && strcmp(argv[1], "read") == 0) return fsread_serve();
+  if (argc < 3) usage();
+  const char *mode = argv[1];
+  if (tree_open_root(argv[2]) < 0) die("open the root %s", argv[2]);
+  if (strcmp(mode, "bind") == 0) {
+    if (argc != 6 || (strcmp(argv[5], "ro") != 0 && strcmp(argv[5], "rw") != 0)) usage();
+    return bind(argv[3], argv[4], strcmp(argv[5], "ro") == 0);
   }
-  root_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) die("open %s", argv[2]);
-  return is_apply || is_volatile ? apply(is_apply) : xattrs();
+  int durable = strcmp(mode, "apply") == 0;
+  if (!durable && strcmp(mode, "apply-volatile") != 0) usage();
+  const char *dir = NULL;
+  for (int i = 3; i < argc; i++) {
+    if (strcmp(argv[i], "--hide") == 0 && i + 1 < argc) {
+      if (tree_hide_mounts(argv[++i]) < 0) die("--hide %s", argv[i]);
+    } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+      dir = argv[++i];
+    } else if (strcmp(argv[i], "--in-root") == 0) {
+      resolve_mode = RESOLVE_IN_ROOT;
+    } else {
+      usage();
+    }
+  }
+  die_context = print_op_index;
+  base_fd = tree_root_fd;
+  if (dir) {
+    base_fd = tree_openat(tree_root_fd, dir, O_RDONLY | O_DIRECTORY, RESOLVE_IN_ROOT);
+    if (base_fd >= 0 && tree_hidden(base_fd)) errno = ENOENT, base_fd = -1;
+    if (base_fd < 0) {
+      /* Exit status 3 tells the caller that the directory is not there (an API's 404). */
+      if (errno == ENOENT || errno == ENOTDIR) {
+        fprintf(stderr, "berth-fsops: open the directory \"%s\": %s\n", dir, strerror(errno));
+        return 3;
+      }
+      die("open the directory \"%s\"", dir);
+    }
+  }
+  return apply(durable);
 }

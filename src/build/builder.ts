@@ -7,8 +7,6 @@
  * ones at the same time. The progress lines are the classic builder's ("Step 2/5 : RUN make",
  * " ---> Using cache"), with each step's time.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
 import { InvalidArgument } from "../errors.js";
 import { configStep, scratchImage } from "../image/commit.js";
@@ -16,6 +14,7 @@ import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
 import { shortImageId } from "../image/service.js";
 import { DEFAULT_PATH_ENV } from "../oci/default-spec.js";
+import { readFileInTree } from "../snapshot/tree-reader.js";
 import { type BuildCache, stepKey } from "./cache.js";
 import { configChange, shellOf } from "./config-instructions.js";
 import { checksumSources, matchSources } from "./copy-sources.js";
@@ -62,12 +61,12 @@ interface StageState {
 /** Builds and returns the image id; `say` receives the progress text. */
 export async function build(engine: Engine, o: BuildOptions, say: (text: string) => void): Promise<string> {
   const name = o.dockerfile ?? "Dockerfile";
-  const source = await readFile(join(o.context, name), "utf8").catch(() => {
-    throw new InvalidArgument(`Cannot locate specified Dockerfile: ${name}`);
-  });
-  const df = parseDockerfile(source);
+  // Both files are read inside the context: a symlink or a ".." in the name stays in it.
+  const source = await readFileInTree(o.context, name);
+  if (!source) throw new InvalidArgument(`Cannot locate specified Dockerfile: ${name}`);
+  const df = parseDockerfile(source.toString());
   const plan = planStages(df, o.buildArgs, o.target);
-  const ignore = new DockerIgnore(await readFile(join(o.context, ".dockerignore"), "utf8").catch(() => ""));
+  const ignore = new DockerIgnore((await readFileInTree(o.context, ".dockerignore"))?.toString() ?? "");
   await ignore.prune(o.context, name);
   return new Build(engine, o, say, plan, df.escape).run();
 }
@@ -316,7 +315,7 @@ class Build {
         bindSums.push(
           m.from
             ? `${trees.get(m.from)!.id}:${m.source}`
-            : await checksumSources(await matchSources(this.o.context, [m.source], ins, false)),
+            : await checksumSources(await matchSources(this.o.context, [m.source], ins)),
         );
     const createdBy = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${argv.join(" ")}`;
     const parent = state.image;

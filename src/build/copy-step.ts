@@ -6,11 +6,10 @@
  * content checksum, or the --from image's id.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdtemp, open, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { resolveInRoot, withContainerRoot } from "../engine/archive.js";
+import { withContainerRoot } from "../engine/archive.js";
 import { createContainer } from "../engine/container-create.js";
 import { removeContainer } from "../engine/container-remove.js";
 import type { Engine } from "../engine/engine.js";
@@ -18,19 +17,14 @@ import { resolveUser } from "../engine/user.js";
 import { commitSnapshot } from "../image/commit.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ContainerConfig } from "../image/manifest.js";
-import { FsOpsBatch } from "../snapshot/fsops.js";
+import { FsOpsBatch, type TreeRoot } from "../snapshot/fsops.js";
+import { type CopyOptions, copyTree } from "../snapshot/tree-copy.js";
+import { bodyBytes, readFileInTree, statInTree, walkTree } from "../snapshot/tree-reader.js";
 import { unpackLayer } from "../snapshot/unpack.js";
 import { decompress, isArchive } from "../util/compression.js";
 import { stepKey } from "./cache.js";
 import { shellOf } from "./config-instructions.js";
-import {
-  type CopyOwnership,
-  checksumSources,
-  copySource,
-  makeParents,
-  matchSources,
-  type Source,
-} from "./copy-sources.js";
+import { checksumSources, matchSources, type Source } from "./copy-sources.js";
 import { DockerfileError, type Instruction } from "./dockerfile.js";
 import { withImageTrees } from "./image-trees.js";
 
@@ -85,7 +79,7 @@ export async function copyStep(
     let contextSources: Source[] = [];
     if (s.fromImage) sum = `${s.fromImage.id}:${JSON.stringify(local)}`;
     else {
-      contextSources = await matchSources(s.context, local, ins, false);
+      contextSources = await matchSources(s.context, local, ins);
       sum = await checksumSources([...contextSources, ...downloads]);
     }
     const heredocs = ins.heredocs.map((h) => [h.name, h.expand ? s.expand(h.content) : h.content]);
@@ -100,7 +94,7 @@ export async function copyStep(
       try {
         await withContainerRoot(s.engine, s.engine.store.get(Id), async (root) => {
           const write = async (srcRoot: string | undefined) => {
-            const sources = srcRoot ? await matchSources(srcRoot, local, ins, true) : contextSources;
+            const sources = srcRoot ? await matchSources(srcRoot, local, ins) : contextSources;
             await writeSources(root, s, dest, [...sources, ...downloads], heredocs, many, flags, !srcRoot);
           };
           if (s.fromImage)
@@ -126,8 +120,12 @@ export async function copyStep(
   }
 }
 
+/**
+ * Writes the sources into the container's tree at `root`: the destination resolves there as
+ * the container would see it (symlinks followed inside the root), parents made as needed.
+ */
 async function writeSources(
-  root: string,
+  root: TreeRoot,
   s: CopyStep,
   dest: string,
   sources: Source[],
@@ -137,28 +135,24 @@ async function writeSources(
   fromContext: boolean,
 ): Promise<void> {
   const { ins } = s;
-  const own: CopyOwnership = { rootOwned: fromContext, ...(await ownership(root, flags, ins)) };
+  const own: CopyOptions = { rootOwned: fromContext, keepTop: true, ...(await ownership(root, flags, ins)) };
   const target = posix.resolve(s.config.WorkingDir || "/", dest);
-  const existingDir = await stat(resolveInRoot(root, target, true)).then(
-    (st) => st.isDirectory(),
-    () => false,
-  );
-  const intoDir = many || dest.endsWith("/") || dest === "." || existingDir;
-  const rel = (p: string) => resolveInRoot(root, p, true).slice(root.length + 1);
-  const destRel = rel(target);
+  const existing = await statInTree(root, target, { follow: true });
+  const intoDir = many || dest.endsWith("/") || dest === "." || existing?.type === "directory";
+  const destRel = target.slice(1);
+  const dirRel = intoDir ? destRel : posix.dirname(target).slice(1);
   // The container's tree becomes a layer, which is made durable then: no sync here.
-  const ops = new FsOpsBatch(root, { durable: false });
+  const ops = new FsOpsBatch(root, { durable: false, inRoot: true });
   const archives: Source[] = [];
   try {
-    if (intoDir) await makeParents(ops, destRel, own);
-    else await makeParents(ops, posix.dirname(destRel), own);
+    await makeParents(ops, dirRel, own);
     for (const src of sources) {
-      if (ins.name === "ADD" && !src.isDir && !src.downloaded && (await isTar(src.host))) {
+      if (ins.name === "ADD" && !src.isDir && !src.downloaded && (await isTar(src))) {
         archives.push(src);
         continue;
       }
       const name = posix.basename(src.rel);
-      await copySource(ops, src.host, src.isDir ? destRel : intoDir ? join(destRel, name) : destRel, own);
+      await copyTree(ops, src.root, src.rel, src.isDir || !intoDir ? destRel : join(destRel, name), own);
     }
     for (const [name, content] of heredocs) {
       const body = Buffer.from(content!);
@@ -173,28 +167,34 @@ async function writeSources(
     throw err;
   }
   // ADD unpacks local tar archives (plain, gzip, bzip2, xz or zstd) into the destination.
-  for (const a of archives) {
-    const dir = resolveInRoot(root, intoDir ? target : posix.dirname(target), true);
-    await unpackLayer(decompress(createReadStream(a.host)), dir, "apply", { durable: false }).catch(
-      (err: Error) => {
-        throw new DockerfileError(ins.line, `ADD failed to unpack ${a.rel}: ${err.message}`);
-      },
-    );
-  }
+  for (const a of archives)
+    for await (const e of walkTree(a.root, a.rel, { follow: true, content: true, depth: 0 }))
+      await unpackLayer(decompress(e.body ?? []), root, "apply", { durable: false, dir: dirRel }).catch(
+        (err: Error) => {
+          throw new DockerfileError(ins.line, `ADD failed to unpack ${a.rel}: ${err.message}`);
+        },
+      );
+}
+
+/** Creates the missing directories of `rel` (a path of the batch), as `mkdir -p` would. */
+async function makeParents(ops: FsOpsBatch, rel: string, own: CopyOptions): Promise<void> {
+  const parts = rel.split("/").filter((p) => p && p !== ".");
+  for (let i = 1; i <= parts.length; i++)
+    await ops.mkdir(parts.slice(0, i).join("/"), { mode: 0o755, uid: own.uid ?? 0, gid: own.gid ?? 0 }, true);
 }
 
 /** --chown's user and group, resolved with the image's own files. */
 async function ownership(
-  root: string,
+  root: TreeRoot,
   flags: Record<string, string[]>,
   ins: Instruction,
-): Promise<Pick<CopyOwnership, "uid" | "gid" | "mode">> {
+): Promise<Pick<CopyOptions, "uid" | "gid" | "mode">> {
   const chown = flags["chown"]?.[0];
   const chmod = flags["chmod"]?.[0];
-  const out: Pick<CopyOwnership, "uid" | "gid" | "mode"> = chmod ? { mode: Number.parseInt(chmod, 8) } : {};
+  const out: Pick<CopyOptions, "uid" | "gid" | "mode"> = chmod ? { mode: Number.parseInt(chmod, 8) } : {};
   if (!chown) return out;
   const [user = "", group] = chown.split(":");
-  const read = (path: string) => readFile(resolveInRoot(root, path, true), "utf8").catch(() => undefined);
+  const read = async (path: string) => (await readFileInTree(root, path))?.toString();
   try {
     const u = resolveUser(
       `${user}${group ? `:${group}` : ""}`,
@@ -209,15 +209,11 @@ async function ownership(
   }
 }
 
-async function isTar(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const head = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(head, 0, 512, 0);
-    return isArchive(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
-  }
+/** Whether a source file is an archive ADD unpacks: its first bytes say. */
+async function isTar(src: Source): Promise<boolean> {
+  for await (const e of walkTree(src.root, src.rel, { follow: true, content: true, depth: 0, limit: 512 }))
+    return e.type === "file" && isArchive(await bodyBytes(e));
+  return false;
 }
 
 /** Fetches a URL into `dir`; the file keeps the server's Last-Modified time, as docker's ADD does. */
@@ -233,12 +229,23 @@ async function download(url: string, dir: string, ins: Instruction): Promise<Sou
   }
   if (!res.ok)
     throw new DockerfileError(ins.line, `ADD failed to fetch ${url}: ${res.status} ${res.statusText}`);
-  const name =
-    decodeURIComponent(new URL(url).pathname.split("/").filter(Boolean).at(-1) ?? "") || "download";
-  const host = join(dir, `${Math.random().toString(36).slice(2)}-${name}`);
+  // The last element of the decoded path, as docker takes it: "%2F" in a URL is no way out.
+  const last = posix.basename(safeDecode(new URL(url).pathname));
+  const name = last && last !== "." && last !== ".." ? last : "download";
+  // A directory of its own, so that the file keeps the URL's name, whatever the other URLs are.
+  const own = await mkdtemp(join(dir, "url-"));
+  const host = join(own, name);
   await writeFile(host, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
   const modified = Date.parse(res.headers.get("last-modified") ?? "");
   if (!Number.isNaN(modified)) await utimes(host, modified / 1000, modified / 1000);
   // The copy takes the URL's file name; ADD never unpacks a downloaded archive.
-  return { rel: name, host, isDir: false, downloaded: true };
+  return { root: own, rel: name, isDir: false, downloaded: true };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }

@@ -4,9 +4,9 @@
  * plus `**` for any number of directories, `!` exceptions, and the last matching pattern wins.
  * A pattern that matches a directory excludes everything under it.
  */
-import { lstat, readdir, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
 import { InvalidArgument } from "../errors.js";
+import { FsOpsBatch } from "../snapshot/fsops.js";
+import { walkTree } from "../snapshot/tree-reader.js";
 
 interface Pattern {
   exclude: boolean;
@@ -96,24 +96,37 @@ export class DockerIgnore {
 
   /**
    * Removes from the context directory `root` what this file excludes (docker's CLI never sends
-   * it), but for the Dockerfile named `keep` and .dockerignore, which docker always sends.
+   * it), but for the Dockerfile named `keep` and .dockerignore, which docker always sends; then
+   * the ignored directories that no exception kept anything in.
    */
   async prune(root: string, keep = "Dockerfile"): Promise<void> {
     if (!this.patterns.length) return;
-    const visit = async (rel: string): Promise<void> => {
-      for (const name of await readdir(join(root, rel))) {
-        const path = rel ? `${rel}/${name}` : name;
-        if (path === keep) continue;
-        const isDir = (await lstat(join(root, path))).isDirectory();
-        if (this.excludes(path, isDir)) await rm(join(root, path), { recursive: true, force: true });
-        else if (isDir) {
-          await visit(path);
-          // An ignored directory that no exception brought anything back into.
-          if (this.ignores(path)) await rmdir(join(root, path)).catch(() => {});
-        }
-      }
-    };
-    await visit("");
+    const kept: { path: string; isDir: boolean }[] = [];
+    const removed: string[] = [];
+    let under: string | undefined;
+    for await (const e of walkTree(root, "")) {
+      if (!e.path || (under !== undefined && e.path.startsWith(under))) continue;
+      under = undefined;
+      const isDir = e.type === "directory";
+      if (e.path !== keep && this.excludes(e.path, isDir)) {
+        removed.push(e.path);
+        under = `${e.path}/`;
+      } else kept.push({ path: e.path, isDir });
+    }
+    // Children come before their parents backwards: a directory knows whether anything in it stays.
+    const holdsSomething = new Set<string>();
+    for (const { path, isDir } of kept.reverse()) {
+      if (isDir && path !== keep && this.ignores(path) && !holdsSomething.has(path)) removed.push(path);
+      else holdsSomething.add(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
+    }
+    const ops = new FsOpsBatch(root, { durable: false });
+    try {
+      for (const path of removed) await ops.remove(path);
+      await ops.finish();
+    } catch (err) {
+      await ops.abort();
+      throw err;
+    }
   }
 }
 

@@ -5,10 +5,10 @@
  * commit, as BuildKit does, so that the layer holds only what the command wrote.
  */
 import { createHash } from "node:crypto";
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, posix } from "node:path";
-import { resolveInRoot, withContainerRoot } from "../engine/archive.js";
+import { join } from "node:path";
+import { withContainerRoot } from "../engine/archive.js";
 import { createContainer } from "../engine/container-create.js";
 import { removeContainer } from "../engine/container-remove.js";
 import { startContainer } from "../engine/container-start.js";
@@ -16,6 +16,10 @@ import type { Engine } from "../engine/engine.js";
 import { readLogs } from "../engine/logs.js";
 import { commitSnapshot } from "../image/commit.js";
 import type { ContainerConfig } from "../image/manifest.js";
+import { bindFromTree, FsOpsBatch, type TreeRoot } from "../snapshot/fsops.js";
+import { unmount } from "../snapshot/mount.js";
+import { copyTree } from "../snapshot/tree-copy.js";
+import { statInTree, walkTree, withTreeReader } from "../snapshot/tree-reader.js";
 import { Mutex } from "../util/mutex.js";
 import { DockerfileError, type Instruction } from "./dockerfile.js";
 import type { RunMount } from "./run-mounts.js";
@@ -116,24 +120,42 @@ export async function runStep(engine: Engine, s: RunStep): Promise<string> {
   }
 }
 
+/**
+ * The host path a bind mount of the step takes: the source resolved inside its tree (the
+ * context, or a stage's or image's tree), never a path outside it. Read-only, the kernel binds
+ * what it resolved onto a mount point of ours; `rw`, the command writes into a copy of the
+ * resolved tree, thrown away after the step.
+ */
 async function bindSource(
   m: Extract<RunMount, { type: "bind" }>,
   s: RunStep,
   cleanups: (() => Promise<void>)[],
 ): Promise<string> {
   const root = s.bindRoot(m.from);
-  const source = m.from ? resolveInRoot(root, m.source, true) : join(root, posix.normalize(`/${m.source}`));
-  if (!(await lstat(source).catch(() => undefined)))
+  const found = await statInTree(root, m.source, { follow: true });
+  if (!found)
     throw new DockerfileError(
       s.ins.line,
       `failed to mount ${m.target}: ${m.source}: no such file or directory`,
     );
-  if (m.readOnly) return source;
-  // rw: the command may write, but its writes are thrown away with this copy.
   const scratch = await mkdtemp(join(tmpdir(), "berth-build-bind-"));
   cleanups.push(() => rm(scratch, { recursive: true, force: true }));
   const copy = join(scratch, "src");
-  await cp(source, copy, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  if (m.readOnly) {
+    if (found.type === "directory") await mkdir(copy);
+    else await writeFile(copy, "");
+    await bindFromTree(root, m.source, copy, true);
+    cleanups.push(() => unmount(copy));
+    return copy;
+  }
+  const ops = new FsOpsBatch(scratch, { durable: false });
+  try {
+    await copyTree(ops, root, m.source, "src", {});
+    await ops.finish();
+  } catch (err) {
+    await ops.abort();
+    throw err;
+  }
   return copy;
 }
 
@@ -167,35 +189,36 @@ async function cacheDir(
 }
 
 /** Of `paths` (absolute in the tree at `root`), the first missing directory of each. */
-async function missingPaths(root: string, paths: string[]): Promise<string[]> {
+async function missingPaths(root: TreeRoot, paths: string[]): Promise<string[]> {
   const missing: string[] = [];
-  for (const p of paths) {
-    const parts = p.split("/").filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      const sub = `/${parts.slice(0, i).join("/")}`;
-      if (!(await lstat(resolveInRoot(root, sub)).catch(() => undefined))) {
-        missing.push(sub);
-        break;
-      }
+  await withTreeReader(async (reader) => {
+    for (const p of paths) {
+      const parts = p.split("/").filter(Boolean);
+      const subs = parts.map((_, i) => `/${parts.slice(0, i + 1).join("/")}`);
+      const found = await reader.statMany(root, subs);
+      const first = found.findIndex((e) => !e);
+      if (first >= 0) missing.push(subs[first]!);
     }
-  }
+  });
   return missing;
 }
 
 /** Removes each tree if it holds nothing but empty directories (what mkdir -p made). */
-async function removeEmptyDirs(root: string, paths: string[]): Promise<void> {
-  const emptyTree = async (host: string): Promise<boolean> => {
-    const st = await lstat(host).catch(() => undefined);
-    if (!st?.isDirectory()) return false;
-    for (const child of await readdir(host)) if (!(await emptyTree(join(host, child)))) return false;
-    return true;
+async function removeEmptyDirs(root: TreeRoot, paths: string[]): Promise<void> {
+  const emptyTree = async (path: string) => {
+    try {
+      for await (const e of walkTree(root, path)) if (e.type !== "directory") return false;
+      return true;
+    } catch {
+      return false;
+    }
   };
-  const removeTree = async (host: string): Promise<void> => {
-    for (const child of await readdir(host)) await removeTree(join(host, child));
-    await rmdir(host);
-  };
-  for (const p of paths) {
-    const host = resolveInRoot(root, p);
-    if (await emptyTree(host)) await removeTree(host);
+  const ops = new FsOpsBatch(root, { durable: false, inRoot: true });
+  try {
+    for (const p of paths) if (await emptyTree(p)) await ops.remove(p.slice(1));
+    await ops.finish();
+  } catch (err) {
+    await ops.abort();
+    throw err;
   }
 }

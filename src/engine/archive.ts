@@ -1,65 +1,100 @@
 /**
  * A container's files from outside: `cp` both ways (the API's /archive), `export` (the whole
  * root as a tar) and `diff` (what changed against the image). A running container's tree is
- * reached through /proc/<pid>/root (so its volumes are included); a stopped one's snapshot is
- * mounted for the moment. Paths are resolved inside the container's root: a symlink in it,
- * absolute or relative, never leads to the host's files.
+ * its process's root, seen through its mount namespace (so its volumes are included), with its
+ * kernel filesystems (/proc, /sys...) out of reach: they are not its files, and docker shows
+ * only their empty mount points. A stopped one's snapshot is mounted for the moment. Every
+ * path is resolved inside the root by the kernel and used through what it resolved
+ * (snapshot/fsops.ts): a symlink in the tree, however it is swapped while we look, never leads
+ * to the host's files.
  */
-import { lstatSync, readFileSync, readlinkSync } from "node:fs";
-import { lstat, readdir, stat } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { readFileSync } from "node:fs";
+import { posix } from "node:path";
 import { InvalidArgument, NotFound } from "../errors.js";
 import { directoryTar } from "../snapshot/diff.js";
+import { MissingDirectory } from "../snapshot/errors.js";
+import type { ProcessRoot, TreeRoot } from "../snapshot/fsops.js";
 import { unpackLayer } from "../snapshot/index.js";
 import { withMounted } from "../snapshot/mount.js";
+import { type TreeEntry, walkTree, withTreeReader } from "../snapshot/tree-reader.js";
 import type { Chunks } from "../util/byte-source.js";
 import { snapshotMounts } from "./container-start.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 
-const MAX_SYMLINKS = 40;
-
-/**
- * The host path of `path` inside the tree at `root`, following symlinks as the container would
- * see them (absolute targets start again at `root`), the last one only with `followLast`.
- */
-export function resolveInRoot(root: string, path: string, followLast = false): string {
-  if (!path.startsWith("/")) path = `/${path}`;
-  const pending = path.split("/").filter(Boolean);
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length) {
-    const name = pending.shift()!;
-    if (name === ".") continue;
-    if (name === "..") {
-      done.pop();
-      continue;
-    }
-    const host = join(root, ...done, name);
-    let isLink = false;
-    try {
-      isLink = lstatSync(host).isSymbolicLink();
-    } catch {}
-    if (isLink && (pending.length > 0 || followLast)) {
-      if (++links > MAX_SYMLINKS) throw new InvalidArgument(`too many levels of symbolic links in ${path}`);
-      const target = readlinkSync(host);
-      if (target.startsWith("/")) done.length = 0;
-      pending.unshift(...target.split("/").filter(Boolean));
-      continue;
-    }
-    done.push(name);
-  }
-  return join(root, ...done);
-}
-
-/** Runs `fn` with the container's root filesystem reachable at a host path. */
+/** Runs `fn` with the container's root filesystem as a tree to read or write. */
 export async function withContainerRoot<T>(
   engine: Engine,
   c: ContainerRecord,
-  fn: (root: string) => Promise<T>,
+  fn: (root: TreeRoot) => Promise<T>,
 ): Promise<T> {
-  if (c.State.Running && c.State.Pid) return fn(`/proc/${c.State.Pid}/root`);
+  if (c.State.Running && c.State.Pid) return fn(processRoot(engine, c));
   return withMounted(await snapshotMounts(engine, c, true), fn);
+}
+
+/** A running container's root: its process, checked by start time, and its hidden mounts. */
+export function processRoot(engine: Engine, c: ContainerRecord): ProcessRoot {
+  const pid = c.State.Pid;
+  return { pid, startTime: engine.runtime.record(c.Id).pidStartTime, hiddenMounts: kernelMounts(pid) };
+}
+
+const KERNEL_FILESYSTEMS = new Set([
+  "proc",
+  "sysfs",
+  "devpts",
+  "mqueue",
+  "cgroup",
+  "cgroup2",
+  "securityfs",
+  "debugfs",
+  "tracefs",
+  "bpf",
+  "configfs",
+  "fusectl",
+  "pstore",
+  "binfmt_misc",
+  "efivarfs",
+]);
+
+interface MountInfo {
+  id: number;
+  point: string;
+  fstype: string;
+}
+
+/** /proc/PID/mountinfo's mounts (proc(5)); none when the process has gone. */
+function mountInfo(pid: number): MountInfo[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/mountinfo`, "utf8");
+  } catch {
+    return [];
+  }
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const fields = line.split(" ");
+      return {
+        id: Number(fields[0]),
+        point: fields[4]!.replace(/\\([0-7]{3})/g, (_, o: string) =>
+          String.fromCharCode(Number.parseInt(o, 8)),
+        ),
+        fstype: fields[fields.indexOf("-") + 1] ?? "",
+      };
+    });
+}
+
+/**
+ * The container's kernel filesystems and whatever is mounted below them (the masks over
+ * /proc/kcore and the like): what the archive API must not reach.
+ */
+function kernelMounts(pid: number): number[] {
+  const mounts = mountInfo(pid);
+  const points = mounts.filter((m) => KERNEL_FILESYSTEMS.has(m.fstype)).map((m) => m.point);
+  return mounts
+    .filter((m) => KERNEL_FILESYSTEMS.has(m.fstype) || points.some((p) => m.point.startsWith(`${p}/`)))
+    .map((m) => m.id);
 }
 
 /** Docker's X-Docker-Container-Path-Stat: what the path is, for `cp` to decide how to copy. */
@@ -72,90 +107,64 @@ export interface PathStat {
 }
 
 /** Go's os.FileMode bits that docker puts in PathStat.mode. */
-function goFileMode(st: import("node:fs").Stats): number {
-  let mode = st.mode & 0o777;
-  if (st.isDirectory()) mode |= 0x80000000;
-  else if (st.isSymbolicLink()) mode |= 0x8000000;
-  else if (st.isFIFO()) mode |= 0x2000000;
-  else if (st.isSocket()) mode |= 0x1000000;
-  else if (st.isCharacterDevice()) mode |= 0x4000000 | 0x200000;
-  else if (st.isBlockDevice()) mode |= 0x4000000;
-  if (st.mode & 0o4000) mode |= 0x800000;
-  if (st.mode & 0o2000) mode |= 0x400000;
-  if (st.mode & 0o1000) mode |= 0x100000;
+function goFileMode(e: TreeEntry): number {
+  let mode = e.mode & 0o777;
+  if (e.type === "directory") mode |= 0x80000000;
+  else if (e.type === "symlink") mode |= 0x8000000;
+  else if (e.type === "fifo") mode |= 0x2000000;
+  else if (e.type === "socket") mode |= 0x1000000;
+  else if (e.type === "char") mode |= 0x4000000 | 0x200000;
+  else if (e.type === "block") mode |= 0x4000000;
+  if (e.mode & 0o4000) mode |= 0x800000;
+  if (e.mode & 0o2000) mode |= 0x400000;
+  if (e.mode & 0o1000) mode |= 0x100000;
   return mode >>> 0; // unsigned: the directory bit is bit 31
 }
 
-export async function statPath(
-  root: string,
-  path: string,
-  container = "",
-): Promise<{ host: string; stat: PathStat }> {
-  const host = resolveInRoot(root, path);
-  let st: import("node:fs").Stats;
-  try {
-    st = host === root ? await stat(host) : await lstat(host);
-  } catch {
-    throw new NotFound(`Could not find the file ${path} in container ${container}`.trimEnd());
-  }
-  const linkTarget = st.isSymbolicLink() ? resolveInRoot(root, path, true).slice(root.length) || "/" : "";
-  return {
-    host,
-    stat: {
-      name: posix.basename(path) || "/",
-      size: st.size,
-      mode: goFileMode(st),
-      mtime: st.mtime.toISOString(),
+/**
+ * The stat of `path` in the container (a symlink itself, not what it points at), with, for a
+ * symlink, the path it resolves to in the container (`cp -L` copies that).
+ */
+export async function statPath(root: TreeRoot, path: string, container = ""): Promise<PathStat> {
+  return withTreeReader(async (reader) => {
+    const e = await reader.stat(root, path);
+    if (!e) throw new NotFound(`Could not find the file ${path} in container ${container}`.trimEnd());
+    let linkTarget = "";
+    if (e.type === "symlink") {
+      const resolved = await reader.stat(root, path, { follow: true, resolved: true });
+      // A dangling link: where its target would be, as docker reports it.
+      linkTarget =
+        resolved?.linkTarget || posix.resolve(posix.dirname(posix.resolve("/", path)), e.linkTarget);
+    }
+    return {
+      name: posix.basename(posix.normalize(path)) || "/",
+      size: e.size,
+      mode: goFileMode(e),
+      mtime: new Date(e.mtime * 1000).toISOString(),
       linkTarget,
-    },
-  };
+    };
+  });
 }
 
 /**
  * `GET /archive`: the path as a tar whose top entry is its base name (a directory's content
- * under it); the container's root as its whole tree, without the kernel's filesystems mounted
- * in it (/proc, /sys).
+ * under it); the container's root as its whole tree.
  */
-export function pathTar(root: string, host: string): AsyncGenerator<Buffer> {
-  if (host === root) return directoryTar(root, "", { skip: kernelMountPoints(root) });
-  const slash = host.lastIndexOf("/");
-  return directoryTar(host.slice(0, slash) || "/", host.slice(slash + 1));
-}
-
-const KERNEL_FILESYSTEMS = new Set([
-  "proc",
-  "sysfs",
-  "devpts",
-  "mqueue",
-  "cgroup",
-  "cgroup2",
-  "securityfs",
-  "debugfs",
-]);
-
-function kernelMountPoints(root: string): Set<string> {
-  const pid = /^\/proc\/(\d+)\/root$/.exec(root)?.[1];
-  if (!pid) return new Set();
-  const points = new Set<string>();
-  for (const line of readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n")) {
-    const fields = line.split(" ");
-    const fstype = fields[fields.indexOf("-") + 1];
-    if (fstype && KERNEL_FILESYSTEMS.has(fstype)) points.add(fields[4]!.slice(1));
-  }
-  return points;
+export function pathTar(root: TreeRoot, path: string): AsyncGenerator<Buffer> {
+  const name = posix.basename(posix.normalize(`/${path}`));
+  return directoryTar(root, path, { name });
 }
 
 /** `PUT /archive`: unpacks a tar into a directory of the container; nothing may land outside it. */
-export async function extractInto(root: string, path: string, tar: Chunks): Promise<void> {
-  const host = resolveInRoot(root, path, true);
-  let isDir = false;
-  try {
-    isDir = (await stat(host)).isDirectory(); // the root itself may be /proc/<pid>/root, a link
-  } catch {
-    throw new NotFound(`Could not find the file ${path} in container`);
-  }
-  if (!isDir) throw new InvalidArgument(`extraction point is not a directory: ${path}`);
-  await unpackLayer(tar, host, "apply");
+export async function extractInto(root: TreeRoot, path: string, tar: Chunks): Promise<void> {
+  const notFound = () => new NotFound(`Could not find the file ${path} in container`);
+  const dir = await withTreeReader((r) => r.stat(root, path, { follow: true }));
+  if (!dir) throw notFound();
+  if (dir.type !== "directory") throw new InvalidArgument(`extraction point is not a directory: ${path}`);
+  // The helper resolves the path again itself, and what it writes lands below what it resolved.
+  await unpackLayer(tar, root, "apply", { dir: path }).catch((err: unknown) => {
+    throw err instanceof MissingDirectory ? notFound() : err;
+  });
 }
 
 export interface Change {
@@ -176,32 +185,25 @@ export async function containerChanges(engine: Engine, c: ContainerRecord): Prom
       .find((o) => o.startsWith("lowerdir="))
       ?.slice("lowerdir=".length)
       .split(":") ?? []
-  ).map((d) => (mount?.cwd ? join(mount.cwd, d) : d));
-  const inImage = async (rel: string) => {
-    for (const lower of lowers)
-      if (
-        await lstat(join(lower, rel)).then(
-          () => true,
-          () => false,
-        )
-      )
-        return true;
-    return false;
-  };
-  const changes: Change[] = [];
-  const visit = async (rel: string): Promise<void> => {
-    for (const name of (await readdir(join(upper, rel))).sort()) {
-      const path = `${rel}/${name}`;
-      const st = await lstat(join(upper, path));
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        changes.push({ Path: path, Kind: 2 });
-        continue;
-      }
-      changes.push({ Path: path, Kind: (await inImage(path)) ? 0 : 1 });
-      if (st.isDirectory()) await visit(path);
+  ).map((d) => (mount?.cwd ? posix.join(mount.cwd, d) : d));
+  const entries: TreeEntry[] = [];
+  for await (const e of walkTree(upper, "")) if (e.path) entries.push(e);
+  const isWhiteout = (e: TreeEntry) => e.type === "char" && e.devMajor === 0 && e.devMinor === 0;
+  // Below a whiteout nothing shows; a changed path is in the image when a lower layer has it.
+  const present = new Set<string>();
+  await withTreeReader(async (reader) => {
+    for (const lower of lowers) {
+      const paths = entries.filter((e) => !isWhiteout(e) && !present.has(e.path)).map((e) => e.path);
+      const found = await reader.statMany(lower, paths);
+      found.forEach((e, i) => {
+        if (e) present.add(paths[i]!);
+      });
     }
-  };
-  await visit("");
+  });
+  const changes: Change[] = entries.map((e) => ({
+    Path: `/${e.path}`,
+    Kind: isWhiteout(e) ? 2 : present.has(e.path) ? 0 : 1,
+  }));
   return withoutEngineFiles(changes);
 }
 
@@ -231,33 +233,13 @@ function withoutEngineFiles(changes: Change[]): Change[] {
   );
 }
 
-/**
- * The mount points inside a running container other than its root, relative to it: `export`
- * leaves their contents out (/proc, /sys, /dev, volumes), as docker's export of the root does.
- */
-export function containerMountPoints(pid: number): Set<string> {
-  const points = new Set<string>();
-  for (const line of readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n")) {
-    const point = line.split(" ")[4];
-    if (point && point !== "/") points.add(point.slice(1).replace(/\\040/g, " "));
-  }
-  return points;
-}
-
 /** `docker export`: the container's whole filesystem as a tar, without what is mounted on it. */
 export async function exportContainer(
   engine: Engine,
   c: ContainerRecord,
   write: (chunk: Buffer) => Promise<void>,
 ): Promise<void> {
-  if (c.State.Running && c.State.Pid) {
-    for await (const chunk of directoryTar(`/proc/${c.State.Pid}/root`, "", {
-      skip: containerMountPoints(c.State.Pid),
-    }))
-      await write(chunk);
-    return;
-  }
   await withContainerRoot(engine, c, async (root) => {
-    for await (const chunk of directoryTar(root)) await write(chunk);
+    for await (const chunk of directoryTar(root, "", { oneMount: true })) await write(chunk);
   });
 }

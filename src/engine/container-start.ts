@@ -19,7 +19,7 @@ import type { Engine } from "./engine.js";
 import { defaultHosts, hostResolvConf } from "./etc-files.js";
 import { startHealthcheck } from "./health.js";
 import { hostDevice, hostDevices } from "./host-devices.js";
-import { fillVolume, readLayeredFile } from "./layers.js";
+import { fillVolume, readLayeredFiles } from "./layers.js";
 import { ociMounts } from "./mounts.js";
 import { resolveUser } from "./user.js";
 import { remappedRoot, type UsernsRemap } from "./userns-remap.js";
@@ -172,12 +172,8 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       const volume = engine.volumes.get(m.Name);
       if (engine.volumes.isEmpty(volume)) await fillVolume(mounts, m.Destination, volume.Mountpoint);
     }
-  const user = resolveUser(
-    record.Config.User,
-    record.HostConfig.GroupAdd ?? [],
-    readLayeredFile(mounts, "/etc/passwd"),
-    readLayeredFile(mounts, "/etc/group"),
-  );
+  const [passwd, group] = await readLayeredFiles(mounts, ["/etc/passwd", "/etc/group"]);
+  const user = resolveUser(record.Config.User, record.HostConfig.GroupAdd ?? [], passwd, group);
   const net = await network(engine, record);
   const userns = engine.usernsFor(record);
   try {

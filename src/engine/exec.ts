@@ -4,7 +4,6 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { lstatSync, readFileSync } from "node:fs";
 import { Conflict, NotFound } from "../errors.js";
 import type { Process } from "../oci/runtime-spec.js";
 import { grantableCapabilities } from "../runtime/capabilities.js";
@@ -12,6 +11,9 @@ import type { FrameChannel } from "../runtime/native/channel.js";
 import { startProcess, waitExited } from "../runtime/native/monitor.js";
 import { Attach, Msg } from "../runtime/native/protocol.js";
 import { exitCodeOf } from "../runtime/runtime.js";
+import { withTreeReader } from "../snapshot/tree-reader.js";
+import { processRoot } from "./archive.js";
+import { checkExecBody } from "./body-types.js";
 import { mergeEnv } from "./container-spec.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
@@ -61,6 +63,7 @@ export function getExec(id: string): ExecInstance {
 }
 
 export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfig): string {
+  checkExecBody(config);
   if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
   if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
   if (!Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new Conflict("No exec command specified");
@@ -91,26 +94,20 @@ export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfi
   return id;
 }
 
-/** A file of the running container, unless it is a symlink (which could point at the host's). */
-function containerFile(pid: number, path: string): string | undefined {
-  const p = `/proc/${pid}/root${path}`;
-  try {
-    if (!lstatSync(p).isFile()) return undefined;
-    return readFileSync(p, "utf8");
-  } catch {
-    return undefined;
-  }
+/** The running container's /etc/passwd and /etc/group, read inside its root. */
+async function etcFiles(engine: Engine, c: ContainerRecord): Promise<(string | undefined)[]> {
+  const root = processRoot(engine, c);
+  return withTreeReader(async (r) => [
+    (await r.readFile(root, "/etc/passwd"))?.toString(),
+    (await r.readFile(root, "/etc/group"))?.toString(),
+  ]);
 }
 
-function execProcess(engine: Engine, c: ContainerRecord, e: ExecInstance): Process {
+async function execProcess(engine: Engine, c: ContainerRecord, e: ExecInstance): Promise<Process> {
   const base = engine.runtime.record(c.Id).spec.process!;
+  const [passwd, group] = e.config.User ? await etcFiles(engine, c) : [];
   const user = e.config.User
-    ? resolveUser(
-        e.config.User,
-        [],
-        containerFile(c.State.Pid, "/etc/passwd"),
-        containerFile(c.State.Pid, "/etc/group"),
-      )
+    ? resolveUser(e.config.User, [], passwd, group)
     : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
   const all = grantableCapabilities();
   return {
@@ -153,7 +150,7 @@ export async function startExec(
   if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
   e.started = true;
   const handle = await engine.runtime.exec(c.Id, {
-    process: execProcess(engine, c, e),
+    process: await execProcess(engine, c, e),
     stdio: "pipes",
     stdinOpen: e.OpenStdin,
     waitStart: true,

@@ -1,13 +1,15 @@
 /**
- * Reading a container's files before it runs, through its snapshot's layers: /etc/passwd for
- * `--user`, and an image directory to fill a new volume with (Docker copies it in at first use).
+ * Reading a container's files before it runs, through its snapshot's layers: /etc/passwd and
+ * /etc/group for `--user`, and an image directory to fill a new volume with (Docker copies it
+ * in at first use). Layers are images' content, untrusted: they are read through the tree
+ * reader, each path resolved inside its layer or its mounted tree.
  */
-import { spawnSync } from "node:child_process";
-import { lstatSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { SystemError } from "../errors.js";
+import { FsOpsBatch } from "../snapshot/fsops.js";
 import { withMounted } from "../snapshot/mount.js";
 import type { Mount } from "../snapshot/snapshotter.js";
+import { copyTree } from "../snapshot/tree-copy.js";
+import { bodyBytes, statInTree, withTreeReader } from "../snapshot/tree-reader.js";
 
 /** The directories of a snapshot, top (writable) first. */
 export function layerDirs(mounts: Mount[]): string[] {
@@ -22,38 +24,55 @@ export function layerDirs(mounts: Mount[]): string[] {
   return [...(upper ? [upper] : []), ...lower].map(abs);
 }
 
-/** A regular file's content as the container would see it, or undefined if it has none. */
-export function readLayeredFile(mounts: Mount[], path: string): string | undefined {
-  for (const dir of layerDirs(mounts)) {
-    const p = join(dir, path);
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
+/** The largest /etc/passwd or /etc/group that a start reads. */
+const ETC_FILE_LIMIT = 4 << 20;
+
+/**
+ * Regular files' contents as the container would see them (undefined for one it has not): the
+ * top layer that has the path decides, an overlay whiteout (a 0/0 character device) hiding it.
+ */
+export async function readLayeredFiles(mounts: Mount[], paths: string[]): Promise<(string | undefined)[]> {
+  const out: (string | undefined)[] = paths.map(() => undefined);
+  const pending = new Set(paths.keys());
+  await withTreeReader(async (reader) => {
+    for (const dir of layerDirs(mounts)) {
+      if (!pending.size) return;
+      const asked = [...pending];
+      let i = 0;
+      for await (const e of reader.entriesAt(
+        dir,
+        asked.map((n) => paths[n]!),
+        { content: true, limit: ETC_FILE_LIMIT },
+      )) {
+        const n = asked[i++]!;
+        if (!e) continue;
+        pending.delete(n);
+        if (e.type === "file" && e.size <= ETC_FILE_LIMIT) out[n] = (await bodyBytes(e)).toString();
+      }
     }
-    // An overlay whiteout (a 0/0 character device) hides the file of every layer below.
-    if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-    if (!st.isFile()) return undefined;
-    return readFileSync(p, "utf8");
-  }
-  return undefined;
+  });
+  return out;
 }
 
-/** Copies what the image has at `path` (if anything) into an empty volume directory. */
+/** Copies what the image has at `path` (if a directory) into an empty volume directory. */
 export async function fillVolume(mounts: Mount[], path: string, volumeDir: string): Promise<void> {
-  const present = layerDirs(mounts).some((d) => {
-    try {
-      return lstatSync(join(d, path)).isDirectory();
-    } catch {
-      return false;
-    }
+  const dirs = layerDirs(mounts);
+  // Most images have nothing at a volume's path: a look at the layers spares mounting them.
+  const present = await withTreeReader(async (r) => {
+    for (const d of dirs) if ((await r.stat(d, path, { follow: true }))?.type === "directory") return true;
+    return false;
   });
   if (!present) return;
   await withMounted(mounts, async (root) => {
-    // cp -a keeps owners, modes, times, links and xattrs, as Docker's copy does.
-    const r = spawnSync("cp", ["-a", "--", `${join(root, path)}/.`, volumeDir], { encoding: "utf8" });
-    if (r.status !== 0)
-      throw new SystemError(`copy ${path} from the image into the volume: ${r.stderr.trim()}`);
+    if ((await statInTree(root, path, { follow: true }))?.type !== "directory") return;
+    // Owners, modes, times, links and attributes kept, the volume's root taking the directory's.
+    const ops = new FsOpsBatch(volumeDir);
+    try {
+      await copyTree(ops, root, path, "", {});
+      await ops.finish();
+    } catch (err) {
+      await ops.abort();
+      throw err;
+    }
   });
 }

@@ -1,55 +1,80 @@
 /**
- * The changes of an overlay upper directory as an OCI layer tar (image-spec layer.md): files,
- * directories, links and devices as they are, overlayfs whiteouts (0/0 character devices)
- * as `.wh.<name>` entries and opaque directories (trusted.overlay.opaque=y) followed by
- * `.wh..wh..opq`. Entries come in lexical order, parents before children, hard links after the
- * first path of their inode, with owners, modes, mtimes and extended attributes (read by
- * berth-fsops in one run; overlay's own trusted.overlay.* are left out).
+ * Trees as tar streams, all read through the tree reader (tree-reader.ts), so that a tree that
+ * belongs to a container or an image is read inside its root and never through a symlink:
+ * - a directory tree or one entry and what is under it (`docker cp`, `export`, a build context);
+ * - the changes of an overlay upper directory as an OCI layer (image-spec layer.md): files,
+ *   directories, links and devices as they are, overlayfs whiteouts (0/0 character devices) as
+ *   `.wh.<name>` entries and opaque directories (trusted.overlay.opaque=y) followed by
+ *   `.wh..wh..opq`;
+ * - the changes from one whole tree to another (the copying snapshotter).
+ * Entries come in lexical order, parents before children, hard links after the first path of
+ * their inode, with owners, modes, mtimes and extended attributes (overlay's own
+ * trusted.overlay.* left out).
  */
-import { lstat, readdir, readlink } from "node:fs/promises";
-import { join } from "node:path";
-import { fileChunks } from "../util/file-chunks.js";
 import type { TarHeader } from "../util/tar/header.js";
 import { type TarInput, writeTar } from "../util/tar/writer.js";
-import { readXattrs } from "./fsops.js";
+import type { TreeRoot } from "./fsops.js";
+import { type TreeEntry, type TreeReader, walkTree, withTreeReader } from "./tree-reader.js";
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./unpack.js";
 
-interface Found {
-  path: string;
-  st: import("node:fs").Stats;
-  /** A deletion found by comparing two trees (overlay marks its own with a 0/0 device). */
-  deleted?: boolean;
+export interface DirectoryTarOptions {
+  /**
+   * The name the start gets in the tar, its content going under it; "" (the default) names
+   * entries relative to the start and leaves the start itself out (a whole tree).
+   */
+  name?: string;
+  /** Leave out the content of directories on other mounts than the start's (`export`). */
+  oneMount?: boolean;
+  /** Entries left out with their content (.dockerignore). */
+  exclude?: (path: string, isDir: boolean) => boolean;
+  /** Extended attributes (default true); a build context goes without, as docker's CLI sends it. */
+  xattrs?: boolean;
+  /** Entries written after the tree's (a Dockerfile from standard input). */
+  extra?: TarInput[];
 }
 
-/**
- * Every entry under `root` (from `start`, itself included, when given), parents first; the
- * contents of `skip` directories (mount points, as relative paths) are left out.
- */
-/** `skip`: directories whose content is left out; `exclude`: entries left out with their content. */
-async function walk(
-  root: string,
+/** The tree at `start` (a path in `root`, a symlink there not followed) as a tar. */
+export async function* directoryTar(
+  root: TreeRoot,
   start = "",
-  skip: ReadonlySet<string> = new Set(),
-  exclude?: (path: string, isDir: boolean) => boolean,
-): Promise<Found[]> {
-  const out: Found[] = [];
-  const visit = async (rel: string) => {
-    if (skip.has(rel)) return;
-    const names = (await readdir(join(root, rel))).sort();
-    for (const name of names) {
-      const path = rel ? `${rel}/${name}` : name;
-      const st = await lstat(join(root, path));
-      if (exclude?.(path, st.isDirectory())) continue;
-      out.push({ path, st });
-      if (st.isDirectory()) await visit(path);
-    }
-  };
-  if (start) {
-    const st = await lstat(join(root, start));
-    out.push({ path: start, st });
-    if (st.isDirectory()) await visit(start);
-  } else await visit("");
-  return out;
+  options: DirectoryTarOptions = {},
+): AsyncGenerator<Buffer> {
+  const name = options.name ?? "";
+  const xattrs = options.xattrs !== false;
+  const tarName = (path: string) => (name ? (path ? `${name}/${path}` : name) : path);
+  yield* writeTar(
+    (async function* () {
+      const links = new HardLinks();
+      if (!options.exclude) {
+        for await (const e of walkTree(root, start, { content: true, xattrs, oneMount: options.oneMount }))
+          if (name || e.path) yield* tarInputs(e, tarName(e.path), links);
+      } else {
+        const exclude = options.exclude;
+        // Names and types first, to leave excluded trees out unread; then each file read anew.
+        yield* withReaderGenerator(async function* (reader) {
+          const kept: TreeEntry[] = [];
+          let skipUnder: string | undefined;
+          for await (const e of reader.walk(root, start, { oneMount: options.oneMount })) {
+            if (skipUnder !== undefined && e.path.startsWith(skipUnder)) continue;
+            skipUnder = undefined;
+            if (e.path && exclude(e.path, e.type === "directory")) {
+              skipUnder = `${e.path}/`;
+              continue;
+            }
+            if (name || e.path) kept.push(e);
+          }
+          for await (const e of readAgain(reader, root, start, kept, xattrs))
+            yield* tarInputs(e, tarName(e.path), links);
+        });
+      }
+      yield* options.extra ?? [];
+    })(),
+  );
+}
+
+/** The layer tar of an overlay upper directory's changes. */
+export function diffUpperDir(upperDir: string): AsyncGenerator<Buffer> {
+  return directoryTar(upperDir);
 }
 
 /**
@@ -59,160 +84,182 @@ async function walk(
  * Extended attributes alone changing is not seen (as in containerd's naive diff).
  */
 export async function* diffDirectories(lowerDir: string, upperDir: string): AsyncGenerator<Buffer> {
-  const lower = new Map((await walk(lowerDir)).map((f) => [f.path, f.st]));
-  const upper = await walk(upperDir);
-  const upperPaths = new Set(upper.map((f) => f.path));
+  const listing = async (dir: string) => {
+    const out: TreeEntry[] = [];
+    for await (const e of walkTree(dir, "")) if (e.path) out.push(e);
+    return out;
+  };
+  const lower = new Map((await listing(lowerDir)).map((e) => [e.path, e]));
+  const upper = await listing(upperDir);
+  const upperPaths = new Set(upper.map((e) => e.path));
   const changed = new Set<string>();
   const parentOf = (p: string) => p.slice(0, Math.max(0, p.lastIndexOf("/")));
   const mark = (p: string) => {
     for (let q = p; q && !changed.has(q); q = parentOf(q)) changed.add(q);
   };
-  for (const { path, st } of upper) {
-    const old = lower.get(path);
-    if (!old || !same(old, st)) mark(path);
+  for (const e of upper) {
+    const old = lower.get(e.path);
+    if (!old || !same(old, e)) mark(e.path);
   }
-  const out: Found[] = upper.filter((f) => changed.has(f.path));
-  for (const [path, st] of lower) {
+  const deleted: TreeEntry[] = [];
+  for (const [path, e] of lower) {
     const parent = parentOf(path);
     if (!upperPaths.has(path) && (parent === "" || upperPaths.has(parent))) {
       if (parent) mark(parent);
-      out.push({ path, st, deleted: true });
+      deleted.push(e);
     }
   }
-  // Parents marked by deletions come in too; then everything in lexical order.
-  for (const f of upper) if (changed.has(f.path) && !out.includes(f)) out.push(f);
-  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const xattrs = await readXattrs(
-    upperDir,
-    out.filter((f) => !f.deleted && !f.st.isSymbolicLink()).map((f) => f.path),
+  const kept = upper.filter((e) => changed.has(e.path));
+  const byPath = (a: { path: string }, b: { path: string }) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  yield* writeTar(
+    withReaderGenerator(async function* (reader) {
+      const links = new HardLinks();
+      const found = readAgain(reader, upperDir, "", kept, true);
+      let next = await found.next();
+      // Deletions merge into the upper tree's changes in lexical order.
+      for (const d of deleted.sort(byPath)) {
+        while (!next.done && next.value.path < d.path) {
+          yield* tarInputs(next.value, next.value.path, links);
+          next = await found.next();
+        }
+        yield whiteout(d.path, d);
+      }
+      while (!next.done) {
+        yield* tarInputs(next.value, next.value.path, links);
+        next = await found.next();
+      }
+    }),
   );
-  yield* writeTar(entries(upperDir, out, xattrs));
 }
 
-function same(a: import("node:fs").Stats, b: import("node:fs").Stats): boolean {
-  if ((a.mode & 0o170000) !== (b.mode & 0o170000)) return false;
-  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.rdev !== b.rdev) return false;
-  if (a.isDirectory()) return true; // its content is compared entry by entry
-  if (a.size !== b.size || a.mtimeMs !== b.mtimeMs) return false;
-  return true;
-}
-
-/** The layer tar of `upperDir`'s changes, as a stream. */
-export function diffUpperDir(upperDir: string): AsyncGenerator<Buffer> {
-  return directoryTar(upperDir);
+function same(a: TreeEntry, b: TreeEntry): boolean {
+  if (a.type !== b.type || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return false;
+  if (a.devMajor !== b.devMajor || a.devMinor !== b.devMinor) return false;
+  if (a.type === "directory") return true; // its content is compared entry by entry
+  return a.size === b.size && a.mtime === b.mtime && a.linkTarget === b.linkTarget;
 }
 
 /**
- * A directory tree as a tar, entries named relative to `root`: all of it, or the entry `start`
- * and what is under it (`docker export`, `docker cp`). Overlay's whiteouts and opaque markers
- * become OCI ones, which makes an upper directory a layer (diffUpperDir).
+ * `entries` (from a walk of `start` without content) again, each read anew with its extended
+ * attributes and, for files, its content: what is described is what is read. An entry gone
+ * meanwhile is left out.
  */
-export interface DirectoryTarOptions {
-  /** Directories whose content is left out (mount points). */
-  skip?: ReadonlySet<string>;
-  /** Entries left out with their content (.dockerignore). */
-  exclude?: (path: string, isDir: boolean) => boolean;
-  /** Extended attributes (default true); a build context goes without, as docker's CLI sends it. */
-  xattrs?: boolean;
-  /** Entries written after the tree's (a Dockerfile from standard input). */
-  extra?: TarInput[];
+async function* readAgain(
+  reader: TreeReader,
+  root: TreeRoot,
+  start: string,
+  entries: TreeEntry[],
+  xattrs: boolean,
+): AsyncGenerator<TreeEntry> {
+  const full = (p: string) => (start && p ? `${start}/${p}` : start || p);
+  let i = 0;
+  for await (const e of reader.entriesAt(
+    root,
+    entries.map((e) => full(e.path)),
+    { content: true, xattrs },
+  )) {
+    const path = entries[i++]!.path;
+    if (e) yield { ...e, path };
+  }
 }
 
-export async function* directoryTar(
-  root: string,
-  start = "",
-  options: DirectoryTarOptions = {},
-): AsyncGenerator<Buffer> {
-  const found = await walk(root, start, options.skip, options.exclude);
-  const xattrs =
-    options.xattrs === false
-      ? new Map<string, Map<string, Buffer>>()
-      : await readXattrs(
-          root,
-          found.filter((f) => !f.st.isSymbolicLink()).map((f) => f.path),
-        );
-  yield* writeTar(
-    (async function* () {
-      yield* entries(root, found, xattrs);
-      yield* options.extra ?? [];
-    })(),
+/** Runs a generator with a reader of the pool, returned when the generator ends. */
+async function* withReaderGenerator<T>(fn: (reader: TreeReader) => AsyncGenerator<T>): AsyncGenerator<T> {
+  let release!: () => void;
+  let gotReader!: (r: TreeReader) => void;
+  const reader = new Promise<TreeReader>((resolve) => {
+    gotReader = resolve;
+  });
+  const done = withTreeReader(
+    (r) =>
+      new Promise<void>((resolve) => {
+        release = resolve;
+        gotReader(r);
+      }),
   );
+  try {
+    yield* fn(await reader);
+  } finally {
+    release();
+    await done;
+  }
 }
 
-async function* entries(
-  root: string,
-  found: Found[],
-  xattrs: Map<string, Map<string, Buffer>>,
-): AsyncGenerator<TarInput> {
-  const firstPathOfInode = new Map<number, string>();
-  for (const { path, st, deleted } of found) {
-    const slash = path.lastIndexOf("/");
-    const parent = slash < 0 ? "" : path.slice(0, slash + 1);
-    const name = path.slice(slash + 1);
-    const attrs = new Map([...(xattrs.get(path) ?? [])].filter(([k]) => !k.startsWith("trusted.overlay.")));
-    const base: Omit<TarHeader, "name" | "type"> = {
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      size: 0,
-      mtime: Math.floor(st.mtimeMs / 1000),
-      linkname: "",
-      uname: "",
-      gname: "",
-      devmajor: 0,
-      devminor: 0,
-      xattrs: attrs,
-    };
-    if (deleted || (st.isCharacterDevice() && st.rdev === 0)) {
+/** The first path seen of each inode with several names: later ones become hard links to it. */
+class HardLinks {
+  private readonly first = new Map<string, string>();
+
+  /** The earlier name of `e`'s inode, or undefined (and `name` remembered) when it is the first. */
+  earlier(e: TreeEntry, name: string): string | undefined {
+    if (e.nlink < 2 || e.type === "directory") return undefined;
+    const key = `${e.dev}:${e.ino}`;
+    const seen = this.first.get(key);
+    if (seen === undefined) this.first.set(key, name);
+    return seen;
+  }
+}
+
+function whiteout(path: string, e: Pick<TreeEntry, "uid" | "gid" | "mtime">): TarInput {
+  const slash = path.lastIndexOf("/");
+  return {
+    header: {
+      name: `${path.slice(0, slash + 1)}${WHITEOUT_PREFIX}${path.slice(slash + 1)}`,
+      type: "file",
+      mode: 0o600,
+      uid: e.uid,
+      gid: e.gid,
+      mtime: Math.floor(e.mtime),
+    },
+  };
+}
+
+/** The tar entries of one tree entry named `name`. */
+function* tarInputs(e: TreeEntry, name: string, links: HardLinks): Generator<TarInput> {
+  const base: Omit<TarHeader, "name" | "type"> = {
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    size: 0,
+    mtime: Math.floor(e.mtime),
+    linkname: "",
+    uname: "",
+    gname: "",
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map([...e.xattrs].filter(([k]) => !k.startsWith("trusted.overlay."))),
+  };
+  if (e.type === "char" && e.devMajor === 0 && e.devMinor === 0) {
+    yield whiteout(name, e);
+    return;
+  }
+  if (e.type === "directory") {
+    yield { header: { ...base, name: `${name}/`, type: "directory" } };
+    if (e.xattrs.get(OVERLAY_OPAQUE_XATTR)?.toString() === "y")
       yield {
-        header: {
-          ...base,
-          name: `${parent}${WHITEOUT_PREFIX}${name}`,
-          type: "file",
-          mode: 0o600,
-          xattrs: new Map(),
-        },
+        header: { ...base, name: `${name}/${OPAQUE_MARKER}`, type: "file", mode: 0o600, xattrs: new Map() },
       };
-      continue;
-    }
-    if (st.isDirectory()) {
-      yield { header: { ...base, name: `${path}/`, type: "directory" } };
-      if (xattrs.get(path)?.get(OVERLAY_OPAQUE_XATTR)?.toString() === "y")
-        yield {
-          header: { ...base, name: `${path}/${OPAQUE_MARKER}`, type: "file", mode: 0o600, xattrs: new Map() },
-        };
-      continue;
-    }
-    if (st.nlink > 1) {
-      const first = firstPathOfInode.get(st.ino);
-      if (first) {
-        yield { header: { ...base, name: path, type: "link", linkname: first } };
-        continue;
-      }
-      firstPathOfInode.set(st.ino, path);
-    }
-    if (st.isFile()) {
-      yield {
-        header: { ...base, name: path, type: "file", size: st.size },
-        body: fileChunks(join(root, path), st.size),
-      };
-    } else if (st.isSymbolicLink()) {
-      yield { header: { ...base, name: path, type: "symlink", linkname: await readlink(join(root, path)) } };
-    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
-      const minor = Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n));
-      yield {
-        header: {
-          ...base,
-          name: path,
-          type: st.isCharacterDevice() ? "char" : "block",
-          devmajor: major,
-          devminor: minor,
-        },
-      };
-    } else if (st.isFIFO()) {
-      yield { header: { ...base, name: path, type: "fifo" } };
-    }
+    return;
+  }
+  const earlier = links.earlier(e, name);
+  if (earlier !== undefined) {
+    yield { header: { ...base, name, type: "link", linkname: earlier } };
+    return;
+  }
+  switch (e.type) {
+    case "file":
+      yield { header: { ...base, name, type: "file", size: e.size }, body: e.body ?? [] };
+      return;
+    case "symlink":
+      yield { header: { ...base, name, type: "symlink", linkname: e.linkTarget } };
+      return;
+    case "char":
+    case "block":
+      yield { header: { ...base, name, type: e.type, devmajor: e.devMajor, devminor: e.devMinor } };
+      return;
+    case "fifo":
+      yield { header: { ...base, name, type: "fifo" } };
+      return;
     // Sockets are not part of a filesystem image: skipped, as docker does.
   }
 }

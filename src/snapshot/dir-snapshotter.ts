@@ -6,7 +6,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Conflict, InvalidArgument } from "../errors.js";
-import { diskUsage } from "../util/disk-usage.js";
+import { diskUsage } from "./disk-usage.js";
 import { SnapshotMetadata, type SnapshotRecord } from "./metadata.js";
 import type { Kind, Mount, SnapshotInfo, Snapshotter } from "./snapshotter.js";
 

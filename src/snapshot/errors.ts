@@ -16,3 +16,6 @@ export class NoSuchSnapshot extends NotFound {
 
 /** The file-operations helper or mount(8) failed: carries its message. */
 export class SnapshotSystemError extends SystemError {}
+
+/** The directory a batch was to write in is not in the tree (berth-fsops exit status 3). */
+export class MissingDirectory extends NotFound {}

@@ -1,15 +1,47 @@
 /**
- * The typed front of native/build/berth-fsops: a batch of file operations for one layer
- * directory, streamed to one helper process (fsops.h has the wire format). Node has no mknod,
- * mkfifo or setxattr, and no openat2(RESOLVE_BENEATH); the helper does all writes under the
- * layer directory so that a hostile layer cannot redirect them, while this side decides what
- * to write.
+ * The typed front of native/build/berth-fsops, the one way Berth touches a path inside an
+ * untrusted tree (a container's root, an image's layers or tree, a build context, a volume):
+ * every path is resolved by the kernel inside its root (openat2 RESOLVE_IN_ROOT or
+ * RESOLVE_BENEATH) and the work is done on the descriptor it gives, so no symlink and no race
+ * can lead outside (native/tree.h). This file has the root's name, the writes (a batch of
+ * operations streamed to one helper process; fsops.h has the wire format) and binds;
+ * tree-reader.ts has the reads. Node has no mknod, mkfifo, setxattr or openat2: the helper
+ * does the work, this side decides what it is.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { SnapshotSystemError } from "./errors.js";
+import { MissingDirectory, SnapshotSystemError } from "./errors.js";
+
+/**
+ * An untrusted tree: a host directory of Berth's own (a snapshot or layer directory, an
+ * extracted build context, a mounted image, a volume), or the root of a running process (a
+ * container's, seen through its mount namespace, volumes included) that must still be the
+ * process started at `startTime` (clock ticks after boot, /proc/PID/stat field 22), whose
+ * mounts `hiddenMounts` (ids as in /proc/PID/mountinfo: its /proc, /sys...) are out of reach.
+ */
+export type TreeRoot = string | ProcessRoot;
+
+export interface ProcessRoot {
+  pid: number;
+  startTime: number;
+  hiddenMounts?: readonly number[];
+}
+
+/** The helper's name for a root (native/tree.h). */
+export function rootSpec(root: TreeRoot): string {
+  return typeof root === "string" ? root : `pid:${root.pid}:${root.startTime}`;
+}
+
+export function hiddenMounts(root: TreeRoot): readonly number[] {
+  return typeof root === "string" ? [] : (root.hiddenMounts ?? []);
+}
+
+/** How a root is named in messages: its directory, or the process. */
+export function describeRoot(root: TreeRoot): string {
+  return typeof root === "string" ? root : `the root of process ${root.pid}`;
+}
 
 export const FsOp = {
   MKDIR: 1,
@@ -24,6 +56,8 @@ export const FsOp = {
 } as const;
 
 export const HEADER_SIZE = 64;
+/** berth-fsops apply's exit status when its --dir is not there. */
+const MISSING_DIRECTORY = 3;
 export const FsFlag = { KEEP_EXISTING: 1 } as const;
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
@@ -80,21 +114,41 @@ function header(op: number, path: Buffer, arg: Buffer, f: Fields): Buffer {
 // Small operations are gathered and written to the pipe together.
 const FLUSH_AT = 256 * 1024;
 
-/** One helper process applying operations under `dir`, in the order they are given. */
+export interface BatchOptions {
+  /** false skips the final syncfs, for trees that a crash makes moot anyway. */
+  durable?: boolean;
+  /** Write below this directory of the root (resolved in it, symlinks followed inside it). */
+  dir?: string;
+  /**
+   * Resolve each operation's parent directories in the root, following symlinks inside it (a
+   * copy into a container's tree, as the container would see the paths). Without it they are
+   * resolved beneath the directory and a symlink that would leave it is refused (a layer).
+   */
+  inRoot?: boolean;
+}
+
+/** One helper process applying operations in a tree, in the order they are given. */
 export class FsOpsBatch {
   private readonly child;
   private readonly exited: Promise<number | null>;
   private stderr = "";
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Where the batch writes, for messages. */
+  readonly dir: string;
 
-  /** `durable: false` skips the final syncfs, for trees that a crash makes moot anyway. */
-  constructor(
-    readonly dir: string,
-    options: { durable?: boolean } = {},
-  ) {
+  constructor(root: TreeRoot, options: BatchOptions = {}) {
     const mode = options.durable === false ? "apply-volatile" : "apply";
-    this.child = spawn(fsopsPath(), [mode, dir], { stdio: ["pipe", "ignore", "pipe"] });
+    const hidden = hiddenMounts(root);
+    const args = [
+      mode,
+      rootSpec(root),
+      ...(options.dir !== undefined ? ["--dir", options.dir] : []),
+      ...(options.inRoot ? ["--in-root"] : []),
+      ...(hidden.length ? ["--hide", hidden.join(",")] : []),
+    ];
+    this.dir = options.dir !== undefined ? `${options.dir} in ${describeRoot(root)}` : describeRoot(root);
+    this.child = spawn(fsopsPath(), args, { stdio: ["pipe", "ignore", "pipe"] });
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (s: string) => {
       this.stderr += s;
@@ -129,13 +183,21 @@ export class FsOpsBatch {
   private async write(data: Buffer): Promise<void> {
     if (this.child.exitCode !== null || this.child.stdin.destroyed) await this.fail();
     if (!this.child.stdin.write(data)) {
-      await Promise.race([once(this.child.stdin, "drain"), this.exited.then(() => this.fail())]);
+      // A pipe broken by a helper that stopped (EPIPE) is explained by the helper's own error.
+      await Promise.race([
+        once(this.child.stdin, "drain").catch(() => this.fail()),
+        this.exited.then(() => this.fail()),
+      ]);
     }
   }
 
   private async fail(): Promise<never> {
-    await this.exited;
-    throw new SnapshotSystemError(`unpack into ${this.dir}: ${this.stderr.trim() || "berth-fsops exited"}`);
+    throw this.error(await this.exited);
+  }
+
+  private error(code: number | null): Error {
+    const text = `write into ${this.dir}: ${this.stderr.trim() || `berth-fsops exit ${code}`}`;
+    return code === MISSING_DIRECTORY ? new MissingDirectory(text) : new SnapshotSystemError(text);
   }
 
   private async simple(
@@ -216,10 +278,7 @@ export class FsOpsBatch {
     await this.flush();
     this.child.stdin.end();
     const code = await this.exited;
-    if (code !== 0)
-      throw new SnapshotSystemError(
-        `unpack into ${this.dir}: ${this.stderr.trim() || `berth-fsops exit ${code}`}`,
-      );
+    if (code !== 0) throw this.error(code);
   }
 
   /** Stops the helper after a failure on this side. */
@@ -230,41 +289,25 @@ export class FsOpsBatch {
   }
 }
 
-/** Extended attributes of `paths` (relative to `dir`), read by the helper in one run. */
-export async function readXattrs(dir: string, paths: string[]): Promise<Map<string, Map<string, Buffer>>> {
-  const child = spawn(fsopsPath(), ["xattrs", dir], { stdio: ["pipe", "pipe", "pipe"] });
-  const out: Buffer[] = [];
+/**
+ * Attaches a copy of the mount holding `path` (resolved in `root`, symlinks followed inside it)
+ * at `target`, a directory or file of the caller's own of the same kind, read-only or not: the
+ * kernel binds what it resolved, and no name in the tree is looked up again. Undo with unmount.
+ */
+export async function bindFromTree(
+  root: TreeRoot,
+  path: string,
+  target: string,
+  readOnly: boolean,
+): Promise<void> {
+  const child = spawn(fsopsPath(), ["bind", rootSpec(root), path, target, readOnly ? "ro" : "rw"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let err = "";
-  child.stdout.on("data", (b: Buffer) => out.push(b));
   child.stderr.on("data", (b: Buffer) => {
     err += b.toString();
   });
-  child.stdin.on("error", () => {});
-  child.stdin.end(Buffer.concat(paths.map((p) => Buffer.from(`${p}\0`))));
   const [code] = (await once(child, "close")) as [number | null];
-  if (code !== 0) throw new SnapshotSystemError(`read extended attributes under ${dir}: ${err.trim()}`);
-  const data = Buffer.concat(out);
-  const result = new Map<string, Map<string, Buffer>>();
-  let pos = 0;
-  const u32 = () => {
-    const v = data.readUInt32LE(pos);
-    pos += 4;
-    return v;
-  };
-  const bytes = (n: number) => {
-    const b = data.subarray(pos, pos + n);
-    pos += n;
-    return b;
-  };
-  while (pos < data.length) {
-    const path = bytes(u32()).toString();
-    const count = u32();
-    const attrs = new Map<string, Buffer>();
-    for (let i = 0; i < count; i++) {
-      const name = bytes(u32()).toString();
-      attrs.set(name, Buffer.from(bytes(u32())));
-    }
-    result.set(path, attrs);
-  }
-  return result;
+  if (code !== 0)
+    throw new SnapshotSystemError(`bind ${path} of ${describeRoot(root)} on ${target}: ${err.trim()}`);
 }

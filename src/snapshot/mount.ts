@@ -4,7 +4,7 @@
  * mount namespace through the runtime instead; this executor serves tests, commit and export.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -47,13 +47,17 @@ export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promi
   const dir = await mkdtemp(join(tmpdir(), "berth-mnt-"));
   try {
     await mountAll(mounts, dir);
-    try {
-      return await fn(dir);
-    } finally {
-      await unmount(dir);
-    }
+  } catch (err) {
+    await rmdir(dir).catch(() => {});
+    throw err;
+  }
+  try {
+    return await fn(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // A mount that will not go keeps its directory (its error says why): removing the
+    // directory's content then would remove the snapshot's files through the mount.
+    await unmount(dir);
+    await rmdir(dir);
   }
 }
 

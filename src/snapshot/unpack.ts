@@ -15,7 +15,15 @@ import type { Chunks } from "../util/byte-source.js";
 import type { TarHeader } from "../util/tar/header.js";
 import { readTar, TarFormatError } from "../util/tar/reader.js";
 import { InvalidLayer } from "./errors.js";
-import { FsOpsBatch, type Owner, S_IFBLK, S_IFCHR, S_IFIFO } from "./fsops.js";
+import {
+  type BatchOptions,
+  FsOpsBatch,
+  type Owner,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+  type TreeRoot,
+} from "./fsops.js";
 
 export type WhiteoutMode = "overlay" | "apply";
 
@@ -91,14 +99,18 @@ class LayerIndex {
 
 const DEFAULT_DIR: Owner = { mode: 0o755, uid: 0, gid: 0 };
 
-/** `durable: false`: not synced to disk at the end (a build context, a copy into a container). */
+/**
+ * Unpacks into `root` (a directory, or a container's root with `options.dir` the directory in
+ * it to unpack into). `durable: false`: not synced to disk at the end (a build context, a copy
+ * into a container).
+ */
 export async function unpackLayer(
   tar: Chunks,
-  dir: string,
+  root: TreeRoot,
   mode: WhiteoutMode,
-  options: { durable?: boolean } = {},
+  options: Pick<BatchOptions, "durable" | "dir"> = {},
 ): Promise<UnpackStats> {
-  const ops = new FsOpsBatch(dir, options);
+  const ops = new FsOpsBatch(root, options);
   const index = new LayerIndex();
   const stats: UnpackStats = { entries: 0, bytes: 0 };
 

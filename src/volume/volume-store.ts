@@ -6,8 +6,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Conflict, InvalidArgument, isErrno, NotFound } from "../errors.js";
+import { diskUsage } from "../snapshot/disk-usage.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
-import { diskUsage } from "../util/disk-usage.js";
 
 export const DEFAULT_VOLUME_ROOT = "/var/lib/berth/volumes";
 export const ANONYMOUS_LABEL = "com.docker.volume.anonymous";

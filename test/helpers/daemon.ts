@@ -20,6 +20,12 @@ export interface Result {
   stderr: string;
 }
 
+export interface ApiAnswer {
+  status: number;
+  headers: import("node:http").IncomingHttpHeaders;
+  body: Buffer;
+}
+
 export class DaemonFixture {
   readonly root = mkdtempSync("/var/tmp/berth-test-daemon-");
   readonly runRoot = mkdtempSync("/run/berth-test-daemon-");
@@ -105,6 +111,28 @@ export class DaemonFixture {
       },
     });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** One raw API call on a connection of its own: status, headers, body. */
+  api(
+    method: string,
+    path: string,
+    body?: Buffer | string,
+    headers: Record<string, string> = {},
+  ): Promise<ApiAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socket, method, path, headers, agent: false }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+        );
+        res.on("error", reject);
+      });
+      // A daemon may answer (an error) before it read the whole body, and close: the answer counts.
+      req.on("error", (err) => setTimeout(() => reject(err), 200));
+      req.end(body);
+    });
   }
 
   pid(): number | undefined {

@@ -51,7 +51,7 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
     const path = pathOf(req);
     const c = get(req);
     await withContainerRoot(engine, c, async (root) => {
-      const { stat } = await statPath(root, path, c.Name.slice(1));
+      const stat = await statPath(root, path, c.Name.slice(1));
       res.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(stat) }).end();
     });
   });
@@ -60,13 +60,13 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
     const path = pathOf(req);
     const c = get(req);
     await withContainerRoot(engine, c, async (root) => {
-      const { host, stat } = await statPath(root, path, c.Name.slice(1));
+      const stat = await statPath(root, path, c.Name.slice(1));
       res.writeHead(200, {
         "Content-Type": "application/x-tar",
         "X-Docker-Container-Path-Stat": statHeader(stat),
       });
       const write = writer(res);
-      for await (const chunk of pathTar(root, host)) await write(chunk);
+      for await (const chunk of pathTar(root, path)) await write(chunk);
       res.end();
     });
   });

@@ -9,7 +9,7 @@ import { parseLogTime } from "../../engine/logs.js";
 import { InvalidArgument } from "../../errors.js";
 import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
-import { diskUsage } from "../../util/disk-usage.js";
+import { diskUsage } from "../../snapshot/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 import { imageSummaryJson } from "./images.js";
 

@@ -12,9 +12,16 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { FsOpsBatch, readXattrs } from "../../../src/snapshot/fsops.js";
+import { FsOpsBatch } from "../../../src/snapshot/fsops.js";
+import { withTreeReader } from "../../../src/snapshot/tree-reader.js";
 import { unpackLayer } from "../../../src/snapshot/unpack.js";
 import { dir, file, hardlink, symlink, tarBuffer } from "../../helpers/tar.js";
+
+/** The extended attributes of `paths` in `dir`, as the tree reader reports them. */
+async function readXattrs(dir: string, paths: string[]): Promise<Map<string, Map<string, Buffer>>> {
+  const entries = await withTreeReader((r) => r.statMany(dir, paths, { xattrs: true }));
+  return new Map(paths.map((p, i) => [p, entries[i]?.xattrs ?? new Map()]));
+}
 
 const work = mkdtempSync(join(tmpdir(), "berth-unpack-"));
 after(() => rmSync(work, { recursive: true, force: true }));

@@ -122,7 +122,7 @@ async function copyToContainer(
       rename = posix.basename(dest.path);
     }
     const top = rename ?? name;
-    const entries = directoryTar(dirname(local), basename(local));
+    const entries = directoryTar(dirname(local), basename(local), { name: basename(local) });
     tar = top !== basename(local) || !archive ? retar(entries, basename(local), top, archive) : entries;
   }
   await ctx.api.call("PUT", `/containers/${encode(dest.container)}/archive`, {
