@@ -8,9 +8,13 @@
  *   berth-fsops apply-volatile ROOT ...  the same without the final syncfs
  *   berth-fsops read                     walk requests (each naming its root) on stdin,
  *                                        records on stdout, until stdin ends (fsread.c)
- *   berth-fsops bind ROOT PATH TARGET ro|rw
+ *   berth-fsops bind-from ROOT PATH TARGET ro|rw
  *                                        attaches a copy of the mount of PATH (resolved in
  *                                        ROOT) at the host path TARGET, read-only or not
+ *   berth-fsops bind-into ROOT PATH SOURCE ro|rw
+ *                                        attaches a copy of the host path SOURCE's mounts
+ *                                        (recursively) on PATH, an existing entry resolved in
+ *                                        ROOT, read-only or not
  * A ROOT is a directory or pid:PID:START (tree.h). apply's options:
  *   --dir PATH    write below PATH, resolved in ROOT (symlinks followed inside ROOT), not ROOT
  *   --in-root     resolve each operation's parent in ROOT, following symlinks inside it (a
@@ -337,32 +341,52 @@ static int apply(int durable) {
   return 0;
 }
 
+/* A copy of a mount tree, detached, made read-only when asked (recursively). */
+static int clone_tree(int dirfd, const char *path, unsigned flags, int read_only, const char *what) {
+  int tree = (int)syscall(SYS_open_tree, dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | flags);
+  if (tree < 0) die("open_tree \"%s\"", what);
+  if (read_only) {
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      die("mount_setattr read-only \"%s\"", what);
+  }
+  return tree;
+}
+
+/* Resolves PATH in the root, refusing what lies on a hidden mount. */
+static int resolve_in_root(const char *path) {
+  int fd = tree_openat(tree_root_fd, path, O_PATH, RESOLVE_IN_ROOT);
+  if (fd >= 0 && tree_hidden(fd)) errno = ENOENT, close(fd), fd = -1;
+  if (fd < 0) die("resolve \"%s\"", path);
+  return fd;
+}
+
 /* Attaches a copy of the mount holding PATH (from PATH down) at TARGET: open_tree clones it
  * from the resolved descriptor, so what is attached is what was resolved, and TARGET, a path of
  * the caller's own, is the only name used. The copy is detached from any propagation. */
-static int bind(const char *path, const char *target, int read_only) {
-  int fd = tree_openat(tree_root_fd, path, O_PATH, RESOLVE_IN_ROOT);
-  if (fd < 0) die("resolve \"%s\"", path);
-  if (tree_hidden(fd)) {
-    errno = ENOENT;
-    die("resolve \"%s\"", path);
-  }
-  int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-  if (tree < 0) die("open_tree \"%s\"", path);
-  if (read_only) {
-    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-      die("mount_setattr read-only \"%s\"", path);
-  }
+static int bind_from(const char *path, const char *target, int read_only) {
+  int fd = resolve_in_root(path);
+  int tree = clone_tree(fd, "", AT_EMPTY_PATH, read_only, path);
   if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     die("move_mount \"%s\" to %s", path, target);
+  return 0;
+}
+
+/* Attaches a copy of SOURCE (a host path of the caller's: a volume, a bind source) with the
+ * mounts below it onto PATH, resolved in the root: the mount lands on the resolved entry
+ * itself, so no symlink in the tree can send it elsewhere. */
+static int bind_into(const char *path, const char *source, int read_only) {
+  int tree = clone_tree(AT_FDCWD, source, AT_RECURSIVE, read_only, source);
+  int fd = resolve_in_root(path);
+  if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    die("move_mount %s to \"%s\"", source, path);
   return 0;
 }
 
 static void usage(void) {
   fprintf(stderr, "usage: berth-fsops apply|apply-volatile ROOT [--dir PATH] [--in-root] [--hide IDS]\n"
                   "       berth-fsops read\n"
-                  "       berth-fsops bind ROOT PATH TARGET ro|rw\n");
+                  "       berth-fsops bind-from|bind-into ROOT PATH TARGET|SOURCE ro|rw\n");
   exit(2);
 }
 
@@ -371,9 +395,11 @@ int main(int argc, char **argv) {
   if (argc < 3) usage();
   const char *mode = argv[1];
   if (tree_open_root(argv[2]) < 0) die("open the root %s", argv[2]);
-  if (strcmp(mode, "bind") == 0) {
+  int from = strcmp(mode, "bind-from") == 0;
+  if (from || strcmp(mode, "bind-into") == 0) {
     if (argc != 6 || (strcmp(argv[5], "ro") != 0 && strcmp(argv[5], "rw") != 0)) usage();
-    return bind(argv[3], argv[4], strcmp(argv[5], "ro") == 0);
+    int read_only = strcmp(argv[5], "ro") == 0;
+    return from ? bind_from(argv[3], argv[4], read_only) : bind_into(argv[3], argv[4], read_only);
   }
   int durable = strcmp(mode, "apply") == 0;
   if (!durable && strcmp(mode, "apply-volatile") != 0) usage();

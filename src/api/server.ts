@@ -132,6 +132,8 @@ export class ApiServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A route that writes to an answer already ended is a bug to log, not a reason to exit.
+    res.on("error", (err) => this.log(`${req.method} ${req.url}: the answer: ${err.message}`));
     const url = new URL(req.url ?? "/", "http://berth");
     let path = url.pathname;
     let version = API_VERSION;
@@ -215,6 +217,9 @@ export class ApiServer {
         hijack.socket.end();
         return;
       }
+      // The whole answer went out before the failure (a clean-up after it failed): only the log
+      // above can say it. Writing again would raise an error event that ends the daemon.
+      if (res.writableEnded || res.destroyed) return;
       if (res.headersSent) {
         // A stream already started: Docker's clients read errors in the stream itself.
         res.end(`${JSON.stringify({ error: message, errorDetail: { message } })}\n`);

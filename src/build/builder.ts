@@ -40,6 +40,15 @@ export interface BuildOptions {
   pull?: boolean;
   /** The network RUN steps use unless they say `--network` (default: the default bridge). */
   network?: string;
+  /** `--add-host` lines for RUN steps' /etc/hosts. */
+  extraHosts?: string[];
+  /**
+   * `--cache-from`: the images whose steps the cache may give (with the steps that made them);
+   * unset: any step of the cache.
+   */
+  cacheFrom?: string[];
+  /** Called with the result before "Successfully built" (the API's aux message). */
+  onImage?: (id: string) => void;
   cache: BuildCache;
 }
 
@@ -58,6 +67,25 @@ interface StageState {
   stage: Stage;
 }
 
+/**
+ * The images named by `--cache-from` (names that resolve to nothing are passed over, as docker
+ * does) and every image their build steps went through, by the cache's parent links.
+ */
+function cacheSources(engine: Engine, cache: BuildCache, names: string[]): Set<string> {
+  const parentOf = new Map(cache.all().map((e) => [e.image.id, e.parent]));
+  const sources = new Set<string>();
+  for (const name of names) {
+    let id: string | undefined;
+    try {
+      id = engine.images.resolve(name).id;
+    } catch {
+      continue;
+    }
+    for (; id && !sources.has(id); id = parentOf.get(id)) sources.add(id);
+  }
+  return sources;
+}
+
 /** Builds and returns the image id; `say` receives the progress text. */
 export async function build(engine: Engine, o: BuildOptions, say: (text: string) => void): Promise<string> {
   const name = o.dockerfile ?? "Dockerfile";
@@ -67,7 +95,7 @@ export async function build(engine: Engine, o: BuildOptions, say: (text: string)
   const df = parseDockerfile(source.toString());
   const plan = planStages(df, o.buildArgs, o.target);
   const ignore = new DockerIgnore((await readFileInTree(o.context, ".dockerignore"))?.toString() ?? "");
-  await ignore.prune(o.context, name);
+  await ignore.prune(o.context);
   return new Build(engine, o, say, plan, df.escape).run();
 }
 
@@ -81,6 +109,8 @@ class Build {
   private readonly usedArgs = new Set<string>();
   /** The first failure of any stage. */
   private failed?: Error;
+  /** With --cache-from: the images the cache may give (theirs and their steps'). */
+  private readonly cacheSources?: Set<string>;
 
   constructor(
     private readonly engine: Engine,
@@ -90,6 +120,7 @@ class Build {
     private readonly escapeChar: string,
   ) {
     this.before = new Set(engine.images.images.all().map((i) => i.id));
+    if (o.cacheFrom?.length) this.cacheSources = cacheSources(engine, o.cache, o.cacheFrom);
     let n = 0;
     for (const s of plan.build) for (const ins of [s.from, ...s.steps]) this.numbers.set(ins, ++n);
     this.total = n;
@@ -119,11 +150,12 @@ class Build {
       );
       if (unused.length)
         this.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
-      for (const tag of this.o.tags) {
-        await this.engine.images.tag(final.id, tag);
-        this.say(`Successfully tagged ${tag}\n`);
-      }
+      // The tags are made first, so that a bad one fails the build; they are said last, as the
+      // classic builder says them (clients read the last line for the tag).
+      for (const tag of this.o.tags) await this.engine.images.tag(final.id, tag);
+      this.o.onImage?.(final.id);
       this.say(`Successfully built ${shortImageId(final.id)}\n`);
+      for (const tag of this.o.tags) this.say(`Successfully tagged ${tag}\n`);
       return final.id;
     } catch (err) {
       // Stages running beside the one that failed end first: nothing of the build outlives it.
@@ -332,6 +364,7 @@ class Build {
             env,
             mounts,
             network: network === "default" ? "bridge" : network,
+            extraHosts: this.o.extraHosts ?? [],
             createdBy,
             ins,
             bindRoot: (from) => (from ? roots.get(from)! : this.o.context),
@@ -373,7 +406,11 @@ class Build {
   ): Promise<ImageRecord> {
     if (!this.o.noCache) {
       const hit = this.o.cache.get(key);
-      if (hit && (await this.engine.images.content.has(hit.image.config.digest))) {
+      if (
+        hit &&
+        (!this.cacheSources || this.cacheSources.has(hit.image.id)) &&
+        (await this.engine.images.content.has(hit.image.config.digest))
+      ) {
         this.say(` ---> Using cache\n ---> ${shortImageId(hit.image.id)}\n`);
         return hit.image;
       }
@@ -382,7 +419,7 @@ class Build {
     const image = await make();
     if (!this.before.has(image.id)) this.transient.add(image.id);
     const added = image.layers.length > parent.layers.length ? (image.layers.at(-1)?.unpackedSize ?? 0) : 0;
-    await this.o.cache.put(key, image, description, added);
+    await this.o.cache.put(key, image, description, added, parent.id);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     this.say(` ---> ${shortImageId(image.id)} (${seconds}s)\n`);
     return image;

@@ -25,6 +25,8 @@ export interface CacheEntry {
   usageCount: number;
   /** Bytes of the layer the step added (0 for config-only steps). */
   size: number;
+  /** The image the step ran on (what --cache-from follows back). */
+  parent?: string;
 }
 
 /** The key of a step: a digest of its parts, which must be JSON values. */
@@ -78,9 +80,24 @@ export class BuildCache {
     return entry;
   }
 
-  async put(key: string, image: ImageRecord, description: string, size: number): Promise<void> {
+  async put(
+    key: string,
+    image: ImageRecord,
+    description: string,
+    size: number,
+    parent: string,
+  ): Promise<void> {
     const now = new Date().toISOString();
-    const entry: CacheEntry = { key, image, description, created: now, lastUsed: now, usageCount: 1, size };
+    const entry: CacheEntry = {
+      key,
+      image,
+      description,
+      created: now,
+      lastUsed: now,
+      usageCount: 1,
+      size,
+      parent,
+    };
     await writeFileAtomic(join(this.dir, `${key}.json`), JSON.stringify(entry));
     this.entries.set(key, entry);
   }

@@ -16,6 +16,17 @@ export class DockerfileError extends BerthError {
   }
 }
 
+/** A RUN whose command exited non-zero: the code goes in the API's errorDetail, as dockerd's. */
+export class RunStepFailed extends DockerfileError {
+  constructor(
+    line: number,
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(line, message);
+  }
+}
+
 export const INSTRUCTIONS = [
   "FROM",
   "RUN",

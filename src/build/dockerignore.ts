@@ -89,17 +89,21 @@ export class DockerIgnore {
    * content when some `!` exception might bring part of it back.
    */
   excludes(path: string, isDir: boolean): boolean {
-    if (ALWAYS_SENT.has(path)) return false;
+    return !ALWAYS_SENT.has(path) && this.leftOut(path, isDir);
+  }
+
+  private leftOut(path: string, isDir: boolean): boolean {
     if (!this.ignores(path)) return false;
     return !isDir || !this.patterns.some((p) => !p.exclude);
   }
 
   /**
-   * Removes from the context directory `root` what this file excludes (docker's CLI never sends
-   * it), but for the Dockerfile named `keep` and .dockerignore, which docker always sends; then
-   * the ignored directories that no exception kept anything in.
+   * Removes from the context directory `root` what this file excludes, once the Dockerfile has
+   * been read: the Dockerfile and .dockerignore too when it lists them (docker's CLI sends them
+   * always, and dockerd takes them out then, so that `COPY .` does not copy them); then the
+   * ignored directories that no exception kept anything in.
    */
-  async prune(root: string, keep = "Dockerfile"): Promise<void> {
+  async prune(root: string): Promise<void> {
     if (!this.patterns.length) return;
     const kept: { path: string; isDir: boolean }[] = [];
     const removed: string[] = [];
@@ -108,7 +112,7 @@ export class DockerIgnore {
       if (!e.path || (under !== undefined && e.path.startsWith(under))) continue;
       under = undefined;
       const isDir = e.type === "directory";
-      if (e.path !== keep && this.excludes(e.path, isDir)) {
+      if (this.leftOut(e.path, isDir)) {
         removed.push(e.path);
         under = `${e.path}/`;
       } else kept.push({ path: e.path, isDir });
@@ -116,7 +120,7 @@ export class DockerIgnore {
     // Children come before their parents backwards: a directory knows whether anything in it stays.
     const holdsSomething = new Set<string>();
     for (const { path, isDir } of kept.reverse()) {
-      if (isDir && path !== keep && this.ignores(path) && !holdsSomething.has(path)) removed.push(path);
+      if (isDir && this.ignores(path) && !holdsSomething.has(path)) removed.push(path);
       else holdsSomething.add(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
     }
     const ops = new FsOpsBatch(root, { durable: false });

@@ -21,7 +21,7 @@ import { unmount } from "../snapshot/mount.js";
 import { copyTree } from "../snapshot/tree-copy.js";
 import { statInTree, walkTree, withTreeReader } from "../snapshot/tree-reader.js";
 import { Mutex } from "../util/mutex.js";
-import { DockerfileError, type Instruction } from "./dockerfile.js";
+import { DockerfileError, type Instruction, RunStepFailed } from "./dockerfile.js";
 import type { RunMount } from "./run-mounts.js";
 
 export interface RunStep {
@@ -32,6 +32,8 @@ export interface RunStep {
   env: string[];
   mounts: RunMount[];
   network: string;
+  /** Lines for /etc/hosts (`host:ip`), as `--add-host` gives them. */
+  extraHosts: string[];
   createdBy: string;
   ins: Instruction;
   /** Where bind mounts find their source: the context or a mounted image tree. */
@@ -67,7 +69,7 @@ export async function runStep(engine: Engine, s: RunStep): Promise<string> {
       Env: s.env,
       WorkingDir: s.config.WorkingDir ?? "",
       User: s.config.User ?? "",
-      HostConfig: { NetworkMode: s.network, Mounts: hostMounts } as never,
+      HostConfig: { NetworkMode: s.network, Mounts: hostMounts, ExtraHosts: s.extraHosts } as never,
     });
     cleanups.push(() =>
       engine.lock(Id, () => removeContainer(engine, engine.store.get(Id), { force: true, volumes: true })),
@@ -94,6 +96,7 @@ export async function runStep(engine: Engine, s: RunStep): Promise<string> {
       });
     });
     await engine.lock(Id, () => startContainer(engine, record));
+    // Standard error in red, as the classic builder wraps it (clients look for the codes).
     for await (const entry of readLogs(record.LogPath, {
       stdout: true,
       stderr: true,
@@ -101,12 +104,13 @@ export async function runStep(engine: Engine, s: RunStep): Promise<string> {
       stopped: () => exited,
       exit,
     }))
-      s.say(entry.log);
+      s.say(entry.stream === "stderr" ? `\x1b[91m${entry.log}\x1b[0m` : entry.log);
     const code = await exit;
     if (code !== 0)
-      throw new DockerfileError(
+      throw new RunStepFailed(
         s.ins.line,
         `The command '${s.argv.join(" ")}' returned a non-zero code: ${code}`,
+        code,
       );
     if (made.length)
       await withContainerRoot(engine, engine.store.get(Id), (root) => removeEmptyDirs(root, made));

@@ -12,6 +12,7 @@ import { containerRoutes } from "../api/routes/containers.js";
 import { execRoutes } from "../api/routes/exec.js";
 import { imageRoutes } from "../api/routes/images.js";
 import { networkRoutes } from "../api/routes/networks.js";
+import { swarmRoutes } from "../api/routes/swarm.js";
 import { systemRoutes } from "../api/routes/system.js";
 import { volumeRoutes } from "../api/routes/volumes.js";
 import { ApiServer, type TlsFiles } from "../api/server.js";
@@ -239,6 +240,7 @@ export async function serve(argv: string[]): Promise<number> {
   archiveRoutes(api, engine);
   buildRoutes(api, engine, buildCache);
   networkRoutes(api, engine, network);
+  swarmRoutes(api);
 
   for (const l of listeners) {
     if ("path" in l) {

@@ -9,27 +9,63 @@
  * to the host's files.
  */
 import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { InvalidArgument, NotFound } from "../errors.js";
 import { directoryTar } from "../snapshot/diff.js";
 import { MissingDirectory } from "../snapshot/errors.js";
-import type { ProcessRoot, TreeRoot } from "../snapshot/fsops.js";
+import { bindIntoTree, FsOpsBatch, type ProcessRoot, type TreeRoot } from "../snapshot/fsops.js";
 import { unpackLayer } from "../snapshot/index.js";
 import { withMounted } from "../snapshot/mount.js";
-import { type TreeEntry, walkTree, withTreeReader } from "../snapshot/tree-reader.js";
+import { statInTree, type TreeEntry, walkTree, withTreeReader } from "../snapshot/tree-reader.js";
 import type { Chunks } from "../util/byte-source.js";
 import { snapshotMounts } from "./container-start.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 
-/** Runs `fn` with the container's root filesystem as a tree to read or write. */
+/**
+ * Runs `fn` with the container's root filesystem as a tree to read or write. A container that
+ * does not run has its snapshot mounted with its volumes and binds on it, as dockerd shows it.
+ */
 export async function withContainerRoot<T>(
   engine: Engine,
   c: ContainerRecord,
   fn: (root: TreeRoot) => Promise<T>,
+  options: { volumes?: boolean } = {},
 ): Promise<T> {
   if (c.State.Running && c.State.Pid) return fn(processRoot(engine, c));
-  return withMounted(await snapshotMounts(engine, c, true), fn);
+  return withMounted(await snapshotMounts(engine, c, true), async (root) => {
+    if (options.volumes) await mountVolumes(root, c);
+    return fn(root);
+  });
+}
+
+/**
+ * A stopped container's volumes and binds mounted on its mounted snapshot, shallowest first,
+ * each mount point made where it is missing (the container makes them at its start anyway).
+ */
+async function mountVolumes(root: string, c: ContainerRecord): Promise<void> {
+  const mounts = c.Berth.mounts
+    .filter((m) => m.Type !== "tmpfs" && m.Source)
+    .sort((a, b) => a.Destination.split("/").length - b.Destination.split("/").length);
+  for (const m of mounts) {
+    const isDir = (await stat(m.Source).catch(() => undefined))?.isDirectory() ?? true;
+    if (!(await statInTree(root, m.Destination, { follow: true }))) {
+      const ops = new FsOpsBatch(root, { durable: false, inRoot: true });
+      try {
+        const parts = m.Destination.split("/").filter(Boolean);
+        const owner = { mode: 0o755, uid: 0, gid: 0 };
+        for (let i = 1; i < parts.length; i++) await ops.mkdir(parts.slice(0, i).join("/"), owner, true);
+        if (isDir) await ops.mkdir(parts.join("/"), owner, true);
+        else await ops.file(parts.join("/"), { ...owner, mode: 0o644 }, 0, []);
+        await ops.finish();
+      } catch (err) {
+        await ops.abort();
+        throw err;
+      }
+    }
+    await bindIntoTree(root, m.Destination, m.Source, !m.RW);
+  }
 }
 
 /** A running container's root: its process, checked by start time, and its hidden mounts. */

@@ -142,3 +142,56 @@ export function checkExecBody(body: unknown): void {
     );
   check(body, EXEC_CONFIG, "ExecConfig");
 }
+
+/** Every field of docker's container.Config (the create body's top level). */
+const CONFIG_FIELDS = [
+  ...Object.keys(CONFIG),
+  "Healthcheck",
+  "ArgsEscaped",
+  "NetworkDisabled",
+  "MacAddress",
+  "OnBuild",
+  "Shell",
+  "HostConfig",
+  "NetworkingConfig",
+];
+
+/** Every field of docker's container.HostConfig. */
+const HOST_CONFIG_FIELDS = [
+  ...Object.keys(HOST_CONFIG),
+  ...[
+    "BlkioWeightDevice BlkioDeviceReadBps BlkioDeviceWriteBps BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps CpuRealtimePeriod CpuRealtimeRuntime DeviceCgroupRules DeviceRequests",
+    "KernelMemory KernelMemoryTCP MemorySwappiness OomKillDisable CpuCount CpuPercent",
+    "IOMaximumIOps IOMaximumBandwidth ContainerIDFile LogConfig RestartPolicy VolumeDriver",
+    "ConsoleSize Annotations CgroupnsMode Cgroup Links StorageOpt Runtime Isolation",
+    "MaskedPaths ReadonlyPaths",
+  ]
+    .join(" ")
+    .split(" "),
+];
+
+/** Go's decoder matches a JSON key to a field whatever its case: so does this, by renaming. */
+function canonicalKeys(obj: unknown, fields: readonly string[]): void {
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return;
+  const o = obj as Record<string, unknown>;
+  const byLower = new Map(fields.map((f) => [f.toLowerCase(), f]));
+  for (const key of Object.keys(o)) {
+    const field = byLower.get(key.toLowerCase());
+    if (field && field !== key && !(field in o)) {
+      o[field] = o[key];
+      delete o[key];
+    }
+  }
+}
+
+/** The create body with its keys as dockerd reads them (docker-py sends `CPURealtimeRuntime`). */
+export function canonicalCreateBody(body: unknown): void {
+  canonicalKeys(body, CONFIG_FIELDS);
+  canonicalKeys((body as { HostConfig?: unknown } | null)?.HostConfig, HOST_CONFIG_FIELDS);
+}
+
+/** The exec body with its keys as dockerd reads them (docker-py sends `detachKeys`). */
+export function canonicalExecBody(body: unknown): void {
+  canonicalKeys(body, [...Object.keys(EXEC_CONFIG), "ConsoleSize"]);
+}

@@ -7,25 +7,35 @@ import { Conflict, InvalidArgument } from "../errors.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { parseSignal } from "../runtime/signals.js";
-import { checkCreateBody } from "./body-types.js";
+import { canonicalCreateBody, checkCreateBody } from "./body-types.js";
 import { mergeEnv } from "./container-spec.js";
 import type {
   ContainerConfig,
   ContainerRecord,
   CreateBody,
+  EndpointSettings,
   HostConfig,
   NetworkSettings,
 } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { mergeHealthcheck, probeCommand } from "./health.js";
+import { parseLink, recordLinks } from "./links.js";
 import { mountPoints, planMounts } from "./mounts.js";
 import { newId, randomName, shortId, validateName } from "./names.js";
 
 const RESTART_POLICIES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
 const MIN_MEMORY = 6 * 1024 * 1024;
 
+/** The log drivers Berth writes: docker's default file, or none at all. */
+const LOG_DRIVERS = new Set(["json-file", "none"]);
+/**
+ * The runtimes a container may name: Berth's own, and "runc", the name docker clients send for
+ * the default runtime, which Berth's stands in for.
+ */
+export const RUNTIMES = ["berth-runtime", "runc"];
+
 export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
-  return {
+  const hc = {
     Binds: null,
     LogConfig: { Type: "json-file", Config: {} },
     NetworkMode: "default",
@@ -69,8 +79,14 @@ export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
     PidsLimit: null,
     Ulimits: null,
     Init: null,
+    Runtime: "berth-runtime",
+    CpuRealtimePeriod: 0,
+    CpuRealtimeRuntime: 0,
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   } as HostConfig;
+  // An empty driver is the default one, as dockerd records it.
+  hc.LogConfig = { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} };
+  return hc;
 }
 
 /** Checks what Docker checks at create, with Docker's messages; `remapped`: the daemon has --userns-remap. */
@@ -122,6 +138,10 @@ export function validateHostConfig(hc: HostConfig, remapped = false): void {
         `ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`,
       );
   }
+  if (hc.Runtime && !RUNTIMES.includes(hc.Runtime))
+    throw new InvalidArgument(`Unknown runtime specified ${hc.Runtime}`);
+  if (!LOG_DRIVERS.has(hc.LogConfig.Type))
+    throw new InvalidArgument(`logger: no log driver named '${hc.LogConfig.Type}' is registered`);
   const mode = hc.NetworkMode || "default";
   if (mode.startsWith("container:") && mode.length === "container:".length)
     throw new InvalidArgument("invalid network mode: container: needs a container name or id");
@@ -182,7 +202,12 @@ export async function createContainer(
 ): Promise<{ Id: string; Warnings: string[] }> {
   if (!body || typeof body !== "object")
     throw new InvalidArgument("config cannot be empty in order to create a container");
+  canonicalCreateBody(body);
   checkCreateBody(body);
+  // docker-py puts the runtime beside the config rather than in the host config.
+  const runtime = (body as { Runtime?: unknown }).Runtime;
+  if (typeof runtime === "string" && runtime && body.HostConfig?.Runtime === undefined)
+    body.HostConfig = { ...body.HostConfig, Runtime: runtime };
   if (typeof body.Image !== "string" || body.Image === "") throw new InvalidArgument("No image specified");
   const image: ImageRecord = engine.images.resolve(body.Image);
   const imageConfig = await engine.images.config(image);
@@ -214,6 +239,7 @@ export async function createContainer(
     check(hostConfig.NetworkMode || "default");
     for (const name of Object.keys(body.NetworkingConfig?.EndpointsConfig ?? {})) check(name);
   }
+  hostConfig.Links = recordLinks(recordName, hostConfig.Links, (n) => engine.store.get(n));
   const warnings: string[] = [];
   const planned = planMounts(config, hostConfig, [], engine.volumes);
   const record: ContainerRecord = {
@@ -257,7 +283,10 @@ export async function createContainer(
       manuallyStopped: false,
       snapshotPrepared: false,
       mounts: planned,
-      networkingConfig: body.NetworkingConfig?.EndpointsConfig ?? {},
+      networkingConfig: endpointsWithLinks(
+        endpointsWithMac(body, hostConfig.NetworkMode || "default"),
+        hostConfig,
+      ),
     },
   };
   record.NetworkSettings.Networks = plannedNetworks(engine, record);
@@ -281,9 +310,9 @@ export function plannedNetworks(engine: Engine, record: ContainerRecord): Networ
     const e = endpoints[key] ?? endpoints[n.name];
     out[n.name] = {
       IPAMConfig: e?.IPAMConfig ?? null,
-      Links: null,
+      Links: e?.Links ?? null,
       Aliases: n.builtin ? null : [...(e?.Aliases ?? []), record.Id.slice(0, 12)],
-      MacAddress: "",
+      MacAddress: e?.MacAddress ?? "",
       NetworkID: n.id,
       EndpointID: "",
       Gateway: "",
@@ -292,7 +321,7 @@ export function plannedNetworks(engine: Engine, record: ContainerRecord): Networ
       IPv6Gateway: "",
       GlobalIPv6Address: "",
       GlobalIPv6PrefixLen: 0,
-      DriverOpts: null,
+      DriverOpts: e?.DriverOpts ?? null,
     };
   }
   return out;
@@ -319,4 +348,39 @@ export function emptyNetworkSettings(): ContainerRecord["NetworkSettings"] {
     MacAddress: "",
     Networks: {},
   };
+}
+
+/**
+ * The request's endpoint settings, with a container-wide MacAddress (the API before 1.44 puts it
+ * in the config) moved to the endpoint of its network mode, where dockerd moves it.
+ */
+function endpointsWithMac(body: CreateBody, mode: string): Record<string, Partial<EndpointSettings>> {
+  const endpoints = { ...(body.NetworkingConfig?.EndpointsConfig ?? {}) };
+  const mac = (body as { MacAddress?: string }).MacAddress;
+  if (!mac || mode === "host" || mode === "none" || mode.startsWith("container:")) return endpoints;
+  const key = mode === "default" && !endpoints[mode] && endpoints["bridge"] ? "bridge" : mode;
+  endpoints[key] = { MacAddress: mac, ...endpoints[key] };
+  return endpoints;
+}
+
+/**
+ * On a user network, legacy links become the endpoint's links ("NAME:ALIAS"), which its DNS
+ * answers for this container alone, as dockerd turns them.
+ */
+function endpointsWithLinks(
+  endpoints: Record<string, Partial<EndpointSettings>>,
+  hc: HostConfig,
+): Record<string, Partial<EndpointSettings>> {
+  const mode = hc.NetworkMode || "default";
+  if (
+    !hc.Links?.length ||
+    ["default", "bridge", "host", "none"].includes(mode) ||
+    mode.startsWith("container:")
+  )
+    return endpoints;
+  const links = hc.Links.map((text) => {
+    const { target, alias } = parseLink(text);
+    return `${target}:${alias}`;
+  });
+  return { ...endpoints, [mode]: { ...endpoints[mode], Links: endpoints[mode]?.Links ?? links } };
 }

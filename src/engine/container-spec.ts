@@ -48,6 +48,8 @@ export interface SpecInput {
   hostDevices: () => LinuxDevice[];
   /** --userns-remap: a user namespace of the container's own with these mappings. */
   idMaps?: IdMaps;
+  /** What legacy links give the environment (before the container's own, as dockerd orders it). */
+  linkEnv?: string[];
 }
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -227,6 +229,7 @@ export function containerSpec(input: SpecInput): Spec {
   const env = mergeEnv(
     [DEFAULT_PATH_ENV, `HOSTNAME=${config.Hostname}`],
     config.Tty ? ["TERM=xterm"] : [],
+    input.linkEnv ?? [],
     config.Env ?? [],
   );
   const spec: Spec = {

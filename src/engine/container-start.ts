@@ -20,6 +20,7 @@ import { defaultHosts, hostResolvConf } from "./etc-files.js";
 import { startHealthcheck } from "./health.js";
 import { hostDevice, hostDevices } from "./host-devices.js";
 import { fillVolume, readLayeredFiles } from "./layers.js";
+import { linkEnv, linkedAddress, parseLink } from "./links.js";
 import { ociMounts } from "./mounts.js";
 import { resolveUser } from "./user.js";
 import { remappedRoot, type UsernsRemap } from "./userns-remap.js";
@@ -86,10 +87,27 @@ export async function snapshotMounts(
 async function network(
   engine: Engine,
   record: ContainerRecord,
-): Promise<{ netnsPath: string | undefined; newNetns: boolean; hosts: string; resolvConf: string }> {
+): Promise<{
+  netnsPath: string | undefined;
+  newNetns: boolean;
+  hosts: string;
+  resolvConf: string;
+  linkEnv?: string[];
+}> {
   const hc = record.HostConfig;
   const mode = hc.NetworkMode || "default";
-  const extraHosts = hc.ExtraHosts ?? [];
+  const extraHosts = [...(hc.ExtraHosts ?? [])];
+  // Legacy links on the default bridge: the linked containers' addresses, by alias and name.
+  const envFromLinks: string[] = [];
+  if (mode === "default" || mode === "bridge")
+    for (const text of hc.Links ?? []) {
+      const self = record.Name.slice(1);
+      const link = parseLink(text);
+      const target = engine.store.get(link.target);
+      const ip = linkedAddress(self, link, target);
+      extraHosts.push(`${link.alias}:${ip}`, `${link.target}:${ip}`);
+      envFromLinks.push(...linkEnv(self, link.alias, target, ip));
+    }
   if (mode === "host") {
     return {
       netnsPath: undefined,
@@ -137,6 +155,7 @@ async function network(
   return {
     netnsPath: attachment.netnsPath,
     newNetns: false,
+    linkEnv: envFromLinks,
     hosts: attachment.hosts,
     resolvConf: attachment.resolvConf,
   };
@@ -187,6 +206,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     record.LogPath = join(dir, `${record.Id}-json.log`);
     const spec = containerSpec({
       record,
+      ...(net.linkEnv?.length ? { linkEnv: net.linkEnv } : {}),
       user,
       rootfs: engine.rootfsMountpoint(),
       netnsPath: net.netnsPath,
@@ -211,7 +231,8 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
       stdio: "pipes",
       stdinOpen: record.Config.OpenStdin,
       log: {
-        path: record.LogPath,
+        // The "none" driver: the monitor still relays the output, and keeps none of it.
+        path: record.HostConfig.LogConfig.Type === "none" ? "/dev/null" : record.LogPath,
         maxSize: logOpts["max-size"]
           ? parseBytes(logOpts["max-size"], "max-size")
           : (engine.options.logMaxSize ?? 0),

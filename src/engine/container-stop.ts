@@ -36,7 +36,12 @@ export async function killContainer(
   engine.events.container(record, "kill", { signal: String(sig) });
   if (record.State.Paused) await engine.runtime.resume(record.Id).catch(() => {});
   await engine.runtime.kill(record.Id, sig);
+  // As dockerd: a SIGKILL returns once the container is seen to have exited, so that the next
+  // inspect says "exited" and an rm right after is not refused as running.
+  if (sig === 9) await exitedWithin(engine, record.Id, KILL_WAIT_MS);
 }
+
+const KILL_WAIT_MS = 10_000;
 
 /**
  * `docker stop`: the stop signal, then SIGKILL after the timeout; the container stays stopped

@@ -2,9 +2,11 @@
  * `GET /containers/json`: Docker's summary of each container, its human Status text
  * ("Up 5 minutes", "Exited (0) 2 hours ago") and the list filters.
  */
+
 import { InvalidArgument } from "../errors.js";
 import { humanDuration } from "../util/human.js";
 import type { ContainerRecord } from "./docker-types.js";
+import { linkNames } from "./links.js";
 
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
@@ -32,7 +34,12 @@ export function stateName(c: ContainerRecord): string {
   return s.StartedAt.startsWith("0001") ? "created" : "exited";
 }
 
-export function summary(c: ContainerRecord, imageName: (id: string) => string) {
+/** `others`: every container, for the names under which others link to `c`. */
+export function summary(
+  c: ContainerRecord,
+  imageName: (id: string) => string,
+  others: ContainerRecord[] = [],
+) {
   const ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
   for (const [key, bindings] of Object.entries(c.NetworkSettings.Ports ?? {})) {
     const [port, type] = key.split("/");
@@ -52,7 +59,7 @@ export function summary(c: ContainerRecord, imageName: (id: string) => string) {
     }
   return {
     Id: c.Id,
-    Names: [c.Name],
+    Names: [c.Name, ...linkNames(c, others)],
     Image: c.Config.Image || imageName(c.Image),
     ImageID: c.Image,
     Command: [c.Path, ...c.Args].map((a) => (a.includes(" ") ? `"${a}"` : a)).join(" "),

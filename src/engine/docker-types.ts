@@ -188,6 +188,7 @@ export interface ContainerState {
 export interface EndpointIPAMConfig {
   IPv4Address?: string;
   IPv6Address?: string;
+  LinkLocalIPs?: string[];
 }
 
 export interface EndpointSettings {

@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { Conflict, NotFound } from "../errors.js";
+import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import type { Process } from "../oci/runtime-spec.js";
 import { grantableCapabilities } from "../runtime/capabilities.js";
 import type { FrameChannel } from "../runtime/native/channel.js";
@@ -13,7 +13,7 @@ import { Attach, Msg } from "../runtime/native/protocol.js";
 import { exitCodeOf } from "../runtime/runtime.js";
 import { withTreeReader } from "../snapshot/tree-reader.js";
 import { processRoot } from "./archive.js";
-import { checkExecBody } from "./body-types.js";
+import { canonicalExecBody, checkExecBody } from "./body-types.js";
 import { mergeEnv } from "./container-spec.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
@@ -48,6 +48,9 @@ export interface ExecInstance {
   started: boolean;
 }
 
+/** An exec whose process could not be started: the caller reports it (a 400, or in the stream). */
+export class ExecStartFailed extends InvalidArgument {}
+
 export class NoSuchExec extends NotFound {
   constructor(id: string) {
     super(`No such exec instance: ${id}`);
@@ -63,6 +66,7 @@ export function getExec(id: string): ExecInstance {
 }
 
 export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfig): string {
+  canonicalExecBody(config);
   checkExecBody(config);
   if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
   if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
@@ -149,12 +153,20 @@ export async function startExec(
   if (!c.State.Running) throw new Conflict(`Container ${c.Id} is not running`);
   if (c.State.Paused) throw new Conflict(`Container ${c.Id} is paused, unpause the container before exec`);
   e.started = true;
-  const handle = await engine.runtime.exec(c.Id, {
-    process: await execProcess(engine, c, e),
-    stdio: "pipes",
-    stdinOpen: e.OpenStdin,
-    waitStart: true,
-  });
+  let handle: Awaited<ReturnType<typeof engine.runtime.exec>>;
+  try {
+    handle = await engine.runtime.exec(c.Id, {
+      process: await execProcess(engine, c, e),
+      stdio: "pipes",
+      stdinOpen: e.OpenStdin,
+      waitStart: true,
+    });
+  } catch (err) {
+    // The process never ran (no such program, no such user): dockerd's exit code for that.
+    e.ExitCode = 126;
+    engine.events.container(c, "exec_die", { execID: e.ID, exitCode: "126" });
+    throw new ExecStartFailed(err instanceof Error ? err.message : String(err), { cause: err });
+  }
   e.Pid = handle.pid;
   e.Running = true;
   if (attach) {

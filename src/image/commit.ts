@@ -62,6 +62,7 @@ export async function commitSnapshot(
       },
       [...existingLayers(image), layer],
       options.reference,
+      image.id,
     );
   } finally {
     releaseLeases(service, [layer]);

@@ -22,6 +22,7 @@ export async function createImage(
   config: ImageConfig | Buffer,
   layers: NewLayer[],
   reference?: string,
+  parent?: string,
 ): Promise<ImageRecord> {
   const configBytes = Buffer.isBuffer(config) ? config : Buffer.from(JSON.stringify(config));
   const parsed = Buffer.isBuffer(config) ? parseConfig(config) : config;
@@ -68,6 +69,7 @@ export async function createImage(
       },
       ...(parsed.created ? { created: parsed.created } : {}),
       added: service.images.get(configDesc.digest)?.added ?? new Date().toISOString(),
+      ...(parent ? { parent } : {}),
     };
     await service.images.lock.run(async () => {
       await service.images.put(record);

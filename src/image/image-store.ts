@@ -43,6 +43,8 @@ export interface ImageRecord {
   created?: string;
   /** When this host got it. */
   added: string;
+  /** The image it was committed on (docker's Parent): made here only, never pulled. */
+  parent?: string;
 }
 
 interface Repositories {

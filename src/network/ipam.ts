@@ -59,6 +59,8 @@ export class Ipam {
     private readonly subnet: Subnet,
     private readonly gateway: number,
     private readonly pool: Subnet = subnet,
+    /** Auxiliary addresses: never handed out. */
+    private readonly reserved: readonly number[] = [],
   ) {}
 
   private read(): LeaseFile {
@@ -77,7 +79,7 @@ export class Ipam {
     const address = pickAddress(
       this.subnet,
       this.gateway,
-      new Set(Object.values(state.leases)),
+      new Set([...Object.values(state.leases), ...this.reserved]),
       requested === undefined ? undefined : parseAddress(requested),
       state.last,
       this.pool,

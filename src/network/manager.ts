@@ -42,7 +42,10 @@ interface Link {
   veth: string;
   ifname: string;
   aliases: string[];
+  /** The container's interface's. */
   mac: string;
+  /** What was asked for this endpoint, shown back as docker shows it. */
+  config?: EndpointRequest;
 }
 
 /** What a container holds: its namespace, its links, its published ports. */
@@ -54,9 +57,16 @@ interface Sandbox {
   published: Published[];
 }
 
-export interface ConnectOptions {
-  ip?: string;
-  aliases?: string[];
+/** An endpoint's settings as a client gives them (NetworkingConfig, network connect). */
+export type EndpointRequest = Partial<
+  Pick<EndpointSettings, "IPAMConfig" | "Aliases" | "Links" | "MacAddress" | "DriverOpts">
+>;
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
+/** docker's address for an endpoint without one asked: 02:42 and the IPv4 address's bytes. */
+export function macFromAddress(ip: string): string {
+  return ["02", "42", ...ip.split(".").map((b) => Number(b).toString(16).padStart(2, "0"))].join(":");
 }
 
 export class NetworkManager implements NetworkProvider {
@@ -142,6 +152,7 @@ export class NetworkManager implements NetworkProvider {
         subnet,
         parseAddress(config.Gateway),
         config.IPRange ? parseSubnet(config.IPRange) : subnet,
+        Object.values(config.AuxiliaryAddresses ?? {}).map(parseAddress),
       );
       this.ipams.set(n.Id, ipam);
     }
@@ -209,10 +220,14 @@ export class NetworkManager implements NetworkProvider {
    * reaches the containers of every network it is on, by name, alias or short ID; each answer is
    * the address on a network they share.
    */
-  private resolve(networkId: string, name: string, client: string): string[] | undefined {
+  private resolve(networkId: string, asked: string, client: string): string[] | undefined {
     const all = this.sandboxes();
     const asker = all.find((s) => s.links.some((l) => l.networkId === networkId && l.ip === client));
     const shared = new Set(asker ? asker.links.map((l) => l.networkId) : [networkId]);
+    // A link ("target:alias") of the asker's on this network names its target by the alias.
+    const links = asker?.links.find((l) => l.networkId === networkId)?.config?.Links ?? [];
+    const linked = links.map((l) => l.split(":")).find(([target, alias]) => (alias ?? target) === asked);
+    const name = linked ? linked[0]!.replace(/^\//, "") : asked;
     const found: string[] = [];
     for (const s of all)
       for (const l of s.links)
@@ -275,10 +290,7 @@ export class NetworkManager implements NetworkProvider {
           request.endpoints[n.Name] ??
           request.endpoints[n.Id] ??
           (n.Name === DEFAULT_NETWORK ? request.endpoints["default"] : undefined);
-        await this.link(sandbox, n, {
-          ...(e?.IPAMConfig?.IPv4Address ? { ip: e.IPAMConfig.IPv4Address } : {}),
-          aliases: e?.Aliases ?? [],
-        });
+        await this.link(sandbox, n, e ?? {});
       }
       for (const r of requestedBindings(
         request.portBindings,
@@ -334,17 +346,21 @@ export class NetworkManager implements NetworkProvider {
   }
 
   /** One more network in a sandbox: a veth pair, an address, a route when it is the first. */
-  private async link(sandbox: Sandbox, n: NetworkRecord, options: ConnectOptions): Promise<Link> {
+  private async link(sandbox: Sandbox, n: NetworkRecord, endpoint: EndpointRequest): Promise<Link> {
+    const requestedIp = endpoint.IPAMConfig?.IPv4Address || undefined;
+    const aliases = endpoint.Aliases ?? [];
     if (sandbox.links.some((l) => l.networkId === n.Id))
       throw new Conflict(`endpoint with name ${sandbox.name} already exists in network ${n.Name}`);
-    if (options.ip && n.Name === DEFAULT_NETWORK)
+    if (requestedIp && n.Name === DEFAULT_NETWORK)
       throw new InvalidArgument("user specified IP address is supported on user defined networks only");
-    if (options.aliases?.length && n.Name === DEFAULT_NETWORK)
+    if (aliases.length && n.Name === DEFAULT_NETWORK)
       throw new InvalidArgument(
         "network-scoped alias is supported only for containers in user defined networks",
       );
+    if (endpoint.MacAddress && !MAC.test(endpoint.MacAddress))
+      throw new InvalidArgument(`invalid MAC address ${endpoint.MacAddress}`);
     await this.prepare(n);
-    const ip = this.ipam(n).allocate(`${sandbox.id}`, options.ip);
+    const ip = this.ipam(n).allocate(`${sandbox.id}`, requestedIp);
     const hash = createHash("sha256").update(`${sandbox.id}/${n.Id}`).digest("hex");
     const used = new Set(sandbox.links.map((l) => l.ifname));
     let index = 0;
@@ -354,44 +370,46 @@ export class NetworkManager implements NetworkProvider {
       ip,
       veth: `vb${hash.slice(0, 12)}`,
       ifname: `eth${index}`,
-      aliases: options.aliases ?? [],
-      mac: "",
+      aliases,
+      mac: (endpoint.MacAddress || macFromAddress(ip)).toLowerCase(),
+      config: endpoint,
     };
     sandbox.links.push(link);
     this.saveSandbox(sandbox);
     const config = n.IPAM.Config[0]!;
     const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
     const first = sandbox.links.length === 1;
+    // The namespace is made with the first link; a container connected again after it was
+    // disconnected from every network still has it.
+    const madeNetns = !existsSync(`/run/netns/${sandbox.netns}`);
     // Two `ip` runs per network, the namespace made in the first of the first network's.
     await ipBatch([
-      ...(first ? [`netns add ${sandbox.netns}`] : []),
-      `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} ${mtu ? `mtu ${mtu} ` : ""}netns ${sandbox.netns}`,
+      ...(madeNetns ? [`netns add ${sandbox.netns}`] : []),
+      `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} ${mtu ? `mtu ${mtu} ` : ""}address ${link.mac} netns ${sandbox.netns}`,
       `link set ${link.veth} master ${n.BridgeName}`,
       `link set ${link.veth} type bridge_slave hairpin on`,
       `link set ${link.veth} up`,
     ]);
     await ipBatch(
       [
-        ...(first ? ["link set lo up"] : []),
+        ...(madeNetns ? ["link set lo up"] : []),
         `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
         `link set ${link.ifname} up`,
         ...(first && !n.Internal ? [`route add default via ${config.Gateway}`] : []),
       ],
       sandbox.netns,
     );
-    link.mac = readFileSync(`/sys/class/net/${link.veth}/address`, "utf8").trim();
-    this.saveSandbox(sandbox);
     return link;
   }
 
   /** `network connect` of a running container. */
-  async connect(containerId: string, network: string, options: ConnectOptions): Promise<NetworkSettings> {
+  async connect(containerId: string, network: string, endpoint: EndpointRequest): Promise<NetworkSettings> {
     const sandbox = this.sandbox(containerId);
     if (!sandbox)
       throw new Conflict(
         `container ${containerId} has no network namespace of its own to connect (is it running, and not on host or none?)`,
       );
-    await this.link(sandbox, this.network(network), options);
+    await this.link(sandbox, this.network(network), endpoint);
     return this.settings(sandbox);
   }
 
@@ -420,10 +438,10 @@ export class NetworkManager implements NetworkProvider {
       if (!n) continue;
       const config = n.IPAM.Config[0]!;
       networks[n.Name] = {
-        IPAMConfig: null,
-        Links: null,
+        IPAMConfig: l.config?.IPAMConfig ?? null,
+        Links: l.config?.Links ?? null,
         Aliases: n.Name === DEFAULT_NETWORK ? null : [...l.aliases, sandbox.id.slice(0, 12)],
-        MacAddress: "",
+        MacAddress: l.mac,
         NetworkID: n.Id,
         EndpointID: l.veth,
         Gateway: config.Gateway,
@@ -432,7 +450,7 @@ export class NetworkManager implements NetworkProvider {
         IPv6Gateway: "",
         GlobalIPv6Address: "",
         GlobalIPv6PrefixLen: 0,
-        DriverOpts: null,
+        DriverOpts: l.config?.DriverOpts ?? null,
         DNSNames: n.Name === DEFAULT_NETWORK ? null : [sandbox.name, ...l.aliases, sandbox.id.slice(0, 12)],
       };
     }
@@ -456,7 +474,7 @@ export class NetworkManager implements NetworkProvider {
       IPAddress: onBridge ? first.ip : "",
       IPPrefixLen: onBridge ? (firstNet?.IPPrefixLen ?? 0) : 0,
       IPv6Gateway: "",
-      MacAddress: "",
+      MacAddress: onBridge ? first.mac : "",
       Networks: networks,
     };
   }

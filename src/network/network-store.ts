@@ -27,8 +27,9 @@ export interface NetworkRecord {
   EnableIPv6: false;
   IPAM: {
     Driver: "default";
-    Options: Record<string, string>;
-    Config: { Subnet: string; Gateway: string; IPRange?: string }[];
+    /** As given (null when none was, as dockerd shows it). */
+    Options: Record<string, string> | null;
+    Config: IpamConfig[];
   };
   Internal: boolean;
   Attachable: boolean;
@@ -45,6 +46,14 @@ const DEFAULT_SUBNET = "10.91.0.0/16";
 /** User networks get a /24 each from here (clear of docker's 172.17-31 and podman's 10.88/10.89). */
 const POOL = parseSubnet("10.92.0.0/14");
 
+export interface IpamConfig {
+  Subnet: string;
+  Gateway: string;
+  IPRange?: string;
+  /** Addresses the IPAM never hands out (taken by hosts outside Berth), by name. */
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
 export interface CreateNetworkRequest {
   Name?: string;
   Driver?: string;
@@ -54,13 +63,18 @@ export interface CreateNetworkRequest {
   EnableIPv6?: boolean;
   IPAM?: {
     Driver?: string;
-    Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null;
+    Config?: Partial<IpamConfig>[] | null;
+    Options?: Record<string, string> | null;
   } | null;
   Options?: Record<string, string> | null;
   Labels?: Record<string, string> | null;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/**
+ * What a network may be called: dockerd takes any name (spaces included); Berth refuses only
+ * what no API path could name again (a "/") and control characters.
+ */
+const NAME = /^[^/\x00-\x1f\x7f]+$/;
 
 export class NetworkStore {
   private readonly records = new Map<string, NetworkRecord>();
@@ -80,7 +94,7 @@ export class NetworkStore {
   private record(
     name: string,
     bridge: string,
-    config: { Subnet: string; Gateway: string; IPRange?: string },
+    config: IpamConfig,
     req: CreateNetworkRequest,
     id = randomBytes(32).toString("hex"),
   ): NetworkRecord {
@@ -91,7 +105,7 @@ export class NetworkStore {
       Scope: "local",
       Driver: "bridge",
       EnableIPv6: false,
-      IPAM: { Driver: "default", Options: {}, Config: [config] },
+      IPAM: { Driver: "default", Options: req.IPAM?.Options ?? null, Config: [config] },
       Internal: req.Internal === true,
       Attachable: req.Attachable === true,
       Ingress: false,
@@ -128,7 +142,9 @@ export class NetworkStore {
   create(req: CreateNetworkRequest): NetworkRecord {
     const name = req.Name ?? "";
     if (!NAME.test(name))
-      throw new InvalidArgument(`invalid network name "${name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+      throw new InvalidArgument(
+        name ? `invalid network name "${name}": it may not hold "/" or control characters` : "invalid name: ",
+      );
     if (["bridge", "host", "none", "default"].includes(name))
       throw new Conflict(`network with name ${name} already exists`);
     if (this.all().some((n) => n.Name === name))
@@ -166,14 +182,21 @@ export class NetworkStore {
       if (!contains(subnet, range.base) || range.prefix < subnet.prefix)
         throw new InvalidArgument(`invalid ip-range ${asked.IPRange}: not inside ${formatSubnet(subnet)}`);
     }
+    const aux = asked?.AuxiliaryAddresses ?? {};
+    for (const [host, address] of Object.entries(aux))
+      if (typeof address !== "string" || !contains(subnet, parseAddress(address)))
+        throw new InvalidArgument(
+          `invalid auxiliary address ${host}=${address}: not in ${formatSubnet(subnet)}`,
+        );
     const id = randomBytes(32).toString("hex");
     const record = this.record(
       name,
       `br-${id.slice(0, 12)}`,
       {
         Subnet: formatSubnet(subnet),
-        Gateway: formatAddress(gateway),
         ...(asked?.IPRange ? { IPRange: asked.IPRange } : {}),
+        Gateway: formatAddress(gateway),
+        ...(Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}),
       },
       req,
       id,

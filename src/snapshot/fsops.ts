@@ -294,13 +294,27 @@ export class FsOpsBatch {
  * at `target`, a directory or file of the caller's own of the same kind, read-only or not: the
  * kernel binds what it resolved, and no name in the tree is looked up again. Undo with unmount.
  */
-export async function bindFromTree(
+export function bindFromTree(root: TreeRoot, path: string, target: string, readOnly: boolean): Promise<void> {
+  return bind("bind-from", root, path, target, readOnly);
+}
+
+/**
+ * Attaches a copy of `source` (a host path of the caller's: a volume, a bind source), with what
+ * is mounted below it, on `path` of the tree, an entry that exists, resolved in `root`: the mount
+ * lands on the resolved entry itself. Undo by unmounting the tree (recursively).
+ */
+export function bindIntoTree(root: TreeRoot, path: string, source: string, readOnly: boolean): Promise<void> {
+  return bind("bind-into", root, path, source, readOnly);
+}
+
+async function bind(
+  verb: "bind-from" | "bind-into",
   root: TreeRoot,
   path: string,
-  target: string,
+  other: string,
   readOnly: boolean,
 ): Promise<void> {
-  const child = spawn(fsopsPath(), ["bind", rootSpec(root), path, target, readOnly ? "ro" : "rw"], {
+  const child = spawn(fsopsPath(), [verb, rootSpec(root), path, other, readOnly ? "ro" : "rw"], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let err = "";
@@ -309,5 +323,5 @@ export async function bindFromTree(
   });
   const [code] = (await once(child, "close")) as [number | null];
   if (code !== 0)
-    throw new SnapshotSystemError(`bind ${path} of ${describeRoot(root)} on ${target}: ${err.trim()}`);
+    throw new SnapshotSystemError(`${verb} ${path} of ${describeRoot(root)}, ${other}: ${err.trim()}`);
 }

@@ -34,15 +34,19 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
   }
 }
 
-export async function unmount(target: string): Promise<void> {
+/** Unmounts `target`; `recursive`: what is mounted below it too (umount -R). */
+export async function unmount(target: string, recursive = false): Promise<void> {
   try {
-    await run("umount", [target]);
+    await run("umount", recursive ? ["-R", target] : [target]);
   } catch (err) {
     throw new SnapshotSystemError(`unmount ${target}: ${explain(err)}`);
   }
 }
 
-/** Runs `fn` with the snapshot mounted on a temporary directory, unmounted after. */
+/**
+ * Runs `fn` with the snapshot mounted on a temporary directory, unmounted after, with whatever
+ * `fn` mounted below it.
+ */
 export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "berth-mnt-"));
   try {
@@ -56,7 +60,7 @@ export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promi
   } finally {
     // A mount that will not go keeps its directory (its error says why): removing the
     // directory's content then would remove the snapshot's files through the mount.
-    await unmount(dir);
+    await unmount(dir, true);
     await rmdir(dir);
   }
 }

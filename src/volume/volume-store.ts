@@ -72,7 +72,7 @@ export class VolumeStore {
     options: { labels?: Record<string, string>; driver?: string; driverOpts?: Record<string, string> } = {},
   ): Volume {
     if (options.driver && options.driver !== "local")
-      throw new InvalidArgument(
+      throw new NotFound(
         `error looking up volume plugin ${options.driver}: plugin "${options.driver}" not found`,
       );
     if (options.driverOpts && Object.keys(options.driverOpts).length)

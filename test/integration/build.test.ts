@@ -137,7 +137,7 @@ test("broken Dockerfiles and failing steps: the line, the command, the exit code
   const dir = context({ Dockerfile: "FROM busybox\n" });
   for (const [flag, message] of [
     ["--progress=fancy", /invalid progress mode "fancy"/],
-    ["--network=weird", /network mode "weird" is not supported for build/],
+    ["--network=weird", /network weird not found/],
     ["--tag=Bad:Name", /invalid reference format: repository name must be lowercase/],
   ] as const) {
     const r = d.berth(["build", flag, dir]);

@@ -50,25 +50,35 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
   api.route("HEAD", "/containers/{id}/archive", async (req, res) => {
     const path = pathOf(req);
     const c = get(req);
-    await withContainerRoot(engine, c, async (root) => {
-      const stat = await statPath(root, path, c.Name.slice(1));
-      res.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(stat) }).end();
-    });
+    await withContainerRoot(
+      engine,
+      c,
+      async (root) => {
+        const stat = await statPath(root, path, c.Name.slice(1));
+        res.writeHead(200, { "X-Docker-Container-Path-Stat": statHeader(stat) }).end();
+      },
+      { volumes: true },
+    );
   });
 
   api.route("GET", "/containers/{id}/archive", async (req, res) => {
     const path = pathOf(req);
     const c = get(req);
-    await withContainerRoot(engine, c, async (root) => {
-      const stat = await statPath(root, path, c.Name.slice(1));
-      res.writeHead(200, {
-        "Content-Type": "application/x-tar",
-        "X-Docker-Container-Path-Stat": statHeader(stat),
-      });
-      const write = writer(res);
-      for await (const chunk of pathTar(root, path)) await write(chunk);
-      res.end();
-    });
+    await withContainerRoot(
+      engine,
+      c,
+      async (root) => {
+        const stat = await statPath(root, path, c.Name.slice(1));
+        res.writeHead(200, {
+          "Content-Type": "application/x-tar",
+          "X-Docker-Container-Path-Stat": statHeader(stat),
+        });
+        const write = writer(res);
+        for await (const chunk of pathTar(root, path)) await write(chunk);
+        res.end();
+      },
+      { volumes: true },
+    );
   });
 
   api.route("PUT", "/containers/{id}/archive", async (req, res) => {
@@ -76,7 +86,7 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
     const c = get(req);
     if (c.HostConfig.ReadonlyRootfs && c.State.Running)
       throw new InvalidArgument("container rootfs is marked read-only");
-    await withContainerRoot(engine, c, (root) => extractInto(root, path, req.raw));
+    await withContainerRoot(engine, c, (root) => extractInto(root, path, req.raw), { volumes: true });
     res.writeHead(200).end();
   });
 
@@ -117,8 +127,18 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
       ...(k.Healthcheck ? { Healthcheck: k.Healthcheck } : {}),
     };
     const config = applyChanges({ ...fromContainer, ...body }, req.query.getAll("changes"));
-    const pause = c.State.Running && !c.State.Paused && queryBool(req.query, "pause", true);
-    if (pause) await engine.runtime.pause(c.Id);
+    const wanted = c.State.Running && !c.State.Paused && queryBool(req.query, "pause", true);
+    // A container that exits just now (its record says running a moment longer) is committed
+    // as a stopped one is: there is nothing left to pause.
+    const pause =
+      wanted &&
+      (await engine.runtime.pause(c.Id).then(
+        () => true,
+        (err: unknown) => {
+          if (stoppedNow(engine, c.Id)) return false;
+          throw err;
+        },
+      ));
     try {
       const image = await commitSnapshot(engine.images, c.Id, c.Image, {
         ...(reference ? { reference } : {}),
@@ -132,4 +152,13 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
       if (pause) await engine.runtime.resume(c.Id);
     }
   });
+}
+
+/** Whether the runtime has seen the container's process end (or forgotten it already). */
+function stoppedNow(engine: Engine, id: string): boolean {
+  try {
+    return engine.runtime.state(id).status === "stopped";
+  } catch {
+    return true;
+  }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../build/builder.js";
 import type { BuildCache } from "../../build/cache.js";
+import { RunStepFailed } from "../../build/dockerfile.js";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
 import { parseReference } from "../../image/reference.js";
@@ -23,13 +24,19 @@ function jsonParam<T>(text: string | null, name: string): T | undefined {
 export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): void {
   api.route("POST", "/build", async (req, res) => {
     const q = req.query;
-    const network = q.get("networkmode") || undefined;
+    let network = q.get("networkmode") || undefined;
     // Names are checked before anything is built, so that a bad one costs no build.
     for (const tag of q.getAll("t")) parseReference(tag, { defaultTag: true });
-    if (network && !["default", "bridge", "none", "host"].includes(network))
-      throw new InvalidArgument(
-        `network mode "${network}" is not supported for build: use default, none or host`,
-      );
+    if (network && !["default", "bridge", "none", "host"].includes(network)) {
+      // A user-defined network, by name or ID, as the classic builder takes it.
+      if (!engine.network)
+        throw new InvalidArgument(`network ${network} not found: this daemon has no networking`);
+      network = engine.network.describeNetwork(network).name;
+    }
+    const extraHosts = q
+      .getAll("extrahosts")
+      .flatMap((h) => h.split(","))
+      .filter(Boolean);
     const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
     try {
       // A context may come compressed (`docker build - < context.tar.gz`).
@@ -39,7 +46,7 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
       res.writeHead(200, { "Content-Type": "application/json" });
       const say = (line: string) => res.write(`${JSON.stringify({ stream: line })}\n`);
       try {
-        const id = await build(
+        await build(
           engine,
           {
             context: dir,
@@ -51,14 +58,19 @@ export function buildRoutes(api: ApiServer, engine: Engine, cache: BuildCache): 
             noCache: queryBool(q, "nocache"),
             pull: queryBool(q, "pull"),
             ...(network && network !== "default" ? { network } : {}),
+            extraHosts,
+            ...(q.get("cachefrom")
+              ? { cacheFrom: jsonParam<string[]>(q.get("cachefrom"), "cachefrom") ?? [] }
+              : {}),
+            onImage: (id) => res.write(`${JSON.stringify({ aux: { ID: id } })}\n`),
             cache,
           },
           q.get("q") === "1" || q.get("q") === "true" ? () => {} : say,
         );
-        res.write(`${JSON.stringify({ aux: { ID: id } })}\n`);
       } catch (err) {
         const message = (err as Error).message;
-        res.write(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
+        const code = err instanceof RunStepFailed ? { code: err.exitCode } : {};
+        res.write(`${JSON.stringify({ errorDetail: { ...code, message }, error: message })}\n`);
       }
       res.end();
     } finally {

@@ -11,13 +11,15 @@ import {
 import { filterContainers, summary } from "../../engine/container-summary.js";
 import type { ContainerRecord, CreateBody, HostConfig } from "../../engine/docker-types.js";
 import type { Engine } from "../../engine/engine.js";
+import { parseLink } from "../../engine/links.js";
 import { parseLogTime, readLogs } from "../../engine/logs.js";
 import { validateName } from "../../engine/names.js";
 import { dockerStats } from "../../engine/stats.js";
 import { topProcesses } from "../../engine/top.js";
-import { Conflict, InvalidArgument } from "../../errors.js";
+import { Conflict, InvalidArgument, NotFound } from "../../errors.js";
 import { connectMonitor } from "../../runtime/native/channel.js";
 import { Attach, Msg } from "../../runtime/native/protocol.js";
+import { diskUsage } from "../../snapshot/disk-usage.js";
 import { type ApiServer, hijack, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
 import { DEFAULT_DETACH_KEYS, MULTIPLEXED, muxFrame, parseDetachKeys, RAW, relay } from "../streams.js";
 
@@ -90,7 +92,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     if (!all) list = list.filter((c) => c.State.Running || c.State.Restarting);
     list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     if (limit > 0) list = list.slice(0, limit);
-    return list.map((c) => summary(c, (id) => id));
+    const everyContainer = engine.store.all();
+    return list.map((c) => summary(c, (id) => id, everyContainer));
   });
 
   api.route("GET", "/containers/{id}/json", (req) => {
@@ -161,9 +164,24 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     res.end(`${JSON.stringify(await wait)}\n`);
   });
 
+  // `rm --link SELF/ALIAS`: the link goes, both containers stay.
+  api.route("DELETE", "/containers/{self}/{alias}", async (req) => {
+    if (!queryBool(req.query, "link")) throw new NotFound("page not found");
+    const c = engine.store.get(req.params["self"]!);
+    const alias = req.params["alias"]!;
+    const links = c.HostConfig.Links ?? [];
+    const kept = links.filter((l) => parseLink(l).alias !== alias);
+    if (kept.length === links.length) throw new NotFound(`No such link: ${c.Name}/${alias}`);
+    await engine.lock(c.Id, async () => {
+      c.HostConfig.Links = kept.length ? kept : null;
+      engine.save(c);
+    });
+  });
+
   api.route("DELETE", "/containers/{id}", async (req) => {
     const c = get(req);
-    if (queryBool(req.query, "link")) throw new InvalidArgument("links are not supported");
+    if (queryBool(req.query, "link"))
+      throw new InvalidArgument(`Conflict, ${c.Name} is not a link (name it as CONTAINER/ALIAS)`);
     await engine.lock(c.Id, () =>
       removeContainer(engine, c, {
         force: queryBool(req.query, "force"),
@@ -370,6 +388,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     for (const k of Object.keys(filters))
       if (k !== "until" && k !== "label") throw new InvalidArgument(`invalid filter '${k}'`);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const c of engine.store.all()) {
       if (c.State.Running || c.State.Restarting) continue;
       const until = filters["until"]?.[0];
@@ -383,11 +402,15 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
         )
       )
         continue;
+      // What its writable layer holds is what its removal gives back.
+      if (c.Berth.snapshotPrepared)
+        reclaimed += (await diskUsage(await engine.snapshotter.upperDir(c.Id)).catch(() => ({ size: 0 })))
+          .size;
       await engine.lock(c.Id, () => removeContainer(engine, c, {}));
       deleted.push(c.Id);
     }
-    engine.events.emit("container", "prune", "", { reclaimed: "0" });
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    engine.events.emit("container", "prune", "", { reclaimed: String(reclaimed) });
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 }
 

@@ -1,17 +1,26 @@
 /** The Docker API's exec routes. */
 
+import { canonicalExecBody } from "../../engine/body-types.js";
 import type { Engine } from "../../engine/engine.js";
-import { createExec, type ExecConfig, getExec, publicExec, startExec } from "../../engine/exec.js";
+import {
+  createExec,
+  type ExecConfig,
+  ExecStartFailed,
+  getExec,
+  publicExec,
+  startExec,
+} from "../../engine/exec.js";
 import { InvalidArgument } from "../../errors.js";
 import { Msg } from "../../runtime/native/protocol.js";
 import { type ApiServer, hijack } from "../server.js";
-import { DEFAULT_DETACH_KEYS, MULTIPLEXED, parseDetachKeys, RAW, relay } from "../streams.js";
+import { DEFAULT_DETACH_KEYS, MULTIPLEXED, muxFrame, parseDetachKeys, RAW, relay } from "../streams.js";
 
 export function execRoutes(api: ApiServer, engine: Engine): void {
   api.route("POST", "/containers/{id}/exec", async (req, res) => {
     const c = engine.store.get(req.params["id"]!);
     const config = await req.json<ExecConfig>();
     if (!config) throw new InvalidArgument("exec config cannot be empty");
+    canonicalExecBody(config);
     if (config.DetachKeys) parseDetachKeys(config.DetachKeys);
     const id = createExec(engine, c, config);
     res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: id }));
@@ -25,17 +34,32 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
       res.writeHead(200, { "Content-Type": "application/json" }).end();
       return;
     }
-    const tty = e.ProcessConfig.tty;
+    // The stream is framed as the start request says, whatever the exec was created with (a
+    // process with a terminal still has one): dockerd's rule.
+    const tty = body.Tty === true;
     let h: ReturnType<typeof hijack>;
+    let answered = false;
     // The 101 (or 200) goes out before the process runs, as dockerd sends it: a client may read
     // the response head with a buffered reader and then the bare socket (docker-py does), and
     // would lose output that came with the head.
-    const started = await startExec(engine, e, true, async () => {
+    const answer = async () => {
+      answered = true;
       h = hijack(req, tty ? RAW : MULTIPLEXED);
       if (h?.head.length) h.socket.unshift(h.head);
       if (!h) res.writeHead(200, { "Content-Type": tty ? RAW : MULTIPLEXED });
       if (h && BUFFERED_HEAD_CLIENTS.test(req.raw.headers["user-agent"] ?? "")) await settle(h.socket);
-    });
+    };
+    let started: Awaited<ReturnType<typeof startExec>>;
+    try {
+      started = await startExec(engine, e, true, answer);
+    } catch (err) {
+      if (!(err instanceof ExecStartFailed) || answered) throw err;
+      // As dockerd: the start is answered and the reason is the stream's only output.
+      await answer();
+      const text = Buffer.from(`${err.message}\r\n`);
+      (h?.socket ?? res).end(tty ? text : muxFrame(1, text));
+      return;
+    }
     execResize.set(e.ID, (size) => started.channel.send(Msg.RESIZE, size));
     await relay(started.channel, h?.socket ?? res, {
       tty,

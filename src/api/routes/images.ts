@@ -1,4 +1,5 @@
 /** The Docker API's /images routes that read and name images (list, inspect, history, tag, rmi). */
+
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
@@ -9,6 +10,7 @@ import { InvalidArgument } from "../../errors.js";
 import { applyChanges } from "../../image/changes.js";
 import { loadDockerArchive, saveDockerArchive } from "../../image/docker-archive.js";
 import { importImage } from "../../image/import.js";
+import type { ContainerConfig } from "../../image/manifest.js";
 import { exportOciLayout, importOciLayout, layoutRefNames } from "../../image/oci-layout.js";
 import { parsePlatform } from "../../image/platform.js";
 import type { ProgressEvent } from "../../image/progress.js";
@@ -53,12 +55,12 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       Id: image.id,
       RepoTags: summary?.repoTags ?? [],
       RepoDigests: summary?.repoDigests ?? [],
-      Parent: "",
+      Parent: image.parent ?? "",
       Comment: config.history?.at(-1)?.comment ?? "",
       Created: config.created ?? "",
       DockerVersion: "",
       Author: config.author ?? "",
-      Config: config.config ?? {},
+      Config: dockerContainerConfig(config.config ?? {}),
       Architecture: config.architecture,
       ...(config.variant ? { Variant: config.variant } : {}),
       Os: config.os,
@@ -188,6 +190,8 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   /** `docker load`: a docker-archive tar, or an OCI layout as a tar (told apart by its oci-layout file). */
   api.route("POST", "/images/load", async (req, res) => {
     const dir = await mkdtemp(join(tmpdir(), "berth-load-"));
+    // Answered at once, as dockerd does: a failure from here on is told in the stream.
+    res.writeHead(200, { "Content-Type": "application/json" });
     try {
       await unpackLayer(req.raw, dir, "apply").catch((err: Error) => {
         throw new InvalidArgument(`not an image archive: ${err.message}`);
@@ -219,7 +223,6 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
           );
         });
       }
-      res.writeHead(200, { "Content-Type": "application/json" });
       for (const line of loaded) res.write(`${JSON.stringify({ stream: `${line}\n` })}\n`);
       res.end();
     } finally {
@@ -292,4 +295,36 @@ function globMatch(pattern: string, name: string): boolean {
       .replace(/\?/g, ".")}$`,
   );
   return re.test(name);
+}
+
+/**
+ * An image's container config with every field dockerd sends (Go's container.Config): zero
+ * values where the image has none, the omitempty ones only when set, in docker's order.
+ */
+export function dockerContainerConfig(c: ContainerConfig): Record<string, unknown> {
+  const optional = (key: keyof ContainerConfig) => (c[key] !== undefined ? { [key]: c[key] } : {});
+  return {
+    Hostname: "",
+    Domainname: "",
+    User: c.User ?? "",
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ...(c.ExposedPorts && Object.keys(c.ExposedPorts).length ? { ExposedPorts: c.ExposedPorts } : {}),
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: c.Env ?? null,
+    Cmd: c.Cmd ?? null,
+    ...optional("Healthcheck"),
+    ...(c.ArgsEscaped ? { ArgsEscaped: true } : {}),
+    Image: "",
+    Volumes: c.Volumes ?? null,
+    WorkingDir: c.WorkingDir ?? "",
+    Entrypoint: c.Entrypoint ?? null,
+    OnBuild: c.OnBuild ?? null,
+    Labels: c.Labels ?? null,
+    ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+    ...(c.Shell?.length ? { Shell: c.Shell } : {}),
+  };
 }

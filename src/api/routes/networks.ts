@@ -3,7 +3,7 @@ import { plannedNetworks } from "../../engine/container-create.js";
 import type { ContainerRecord } from "../../engine/docker-types.js";
 import type { Engine } from "../../engine/engine.js";
 import { Conflict, InvalidArgument } from "../../errors.js";
-import type { NetworkManager } from "../../network/manager.js";
+import type { EndpointRequest, NetworkManager } from "../../network/manager.js";
 import type { CreateNetworkRequest, NetworkRecord } from "../../network/network-store.js";
 import { type ApiServer, checkFilters, queryFilters } from "../server.js";
 
@@ -112,23 +112,19 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
       throw new Conflict(`container cannot be disconnected from host network or connected to host network`);
   };
 
-  api.route("POST", "/networks/{id}/connect", async (req) => {
-    const body = await req.json<{
-      Container?: string;
-      EndpointConfig?: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null };
-    }>();
+  api.route("POST", "/networks/{id}/connect", async (req, res) => {
+    const body = await req.json<{ Container?: string; EndpointConfig?: EndpointRequest | null }>();
     const n = manager.networks.get(req.params["id"]!);
     const c = containerOf(body?.Container);
     modeOwnNetwork(c);
-    const options = {
-      ...(body?.EndpointConfig?.IPAMConfig?.IPv4Address
-        ? { ip: body.EndpointConfig.IPAMConfig.IPv4Address }
-        : {}),
-      aliases: body?.EndpointConfig?.Aliases ?? [],
+    // What the client asked is kept whole: inspect shows it back, a restart asks it again.
+    const endpoint: EndpointRequest = {
+      ...(body?.EndpointConfig ?? {}),
+      Aliases: body?.EndpointConfig?.Aliases ?? [],
     };
     await engine.lock(c.Id, async () => {
       if (c.State.Running) {
-        c.NetworkSettings = await manager.connect(c.Id, n.Id, options);
+        c.NetworkSettings = await manager.connect(c.Id, n.Id, endpoint);
       } else if (
         c.Berth.networkingConfig[n.Name] ||
         (primaryIs(c, n) && c.HostConfig.NetworkMode !== "none")
@@ -139,17 +135,12 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
         c.HostConfig.NetworkMode = n.Name;
       }
       // Kept in the record either way: a restart connects it again.
-      c.Berth.networkingConfig = {
-        ...c.Berth.networkingConfig,
-        [n.Name]: {
-          ...(options.ip ? { IPAMConfig: { IPv4Address: options.ip } } : {}),
-          Aliases: options.aliases,
-        },
-      };
+      c.Berth.networkingConfig = { ...c.Berth.networkingConfig, [n.Name]: endpoint };
       if (!c.State.Running) c.NetworkSettings.Networks = plannedNetworks(engine, c);
       engine.save(c);
     });
     engine.events.emit("network", "connect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });
+    res.writeHead(200).end(); // dockerd's answer: 200 with nothing in it
   });
 
   const primaryIs = (c: ContainerRecord, n: NetworkRecord) => {
@@ -161,7 +152,7 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
     );
   };
 
-  api.route("POST", "/networks/{id}/disconnect", async (req) => {
+  api.route("POST", "/networks/{id}/disconnect", async (req, res) => {
     const body = await req.json<{ Container?: string; Force?: boolean }>();
     const n = manager.networks.get(req.params["id"]!);
     const c = containerOf(body?.Container);
@@ -185,5 +176,6 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
       engine.save(c);
     });
     engine.events.emit("network", "disconnect", n.Id, { container: c.Id, name: n.Name, type: "bridge" });
+    res.writeHead(200).end();
   });
 }

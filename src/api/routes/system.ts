@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem } from "node:os";
 import type { BuildCache } from "../../build/cache.js";
+import { RUNTIMES } from "../../engine/container-create.js";
 import { summary } from "../../engine/container-summary.js";
 import type { Engine } from "../../engine/engine.js";
 import type { DockerEvent } from "../../engine/events.js";
@@ -12,6 +13,7 @@ import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
 import { diskUsage } from "../../snapshot/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 import { imageSummaryJson } from "./images.js";
+import { NO_SWARM_INFO } from "./swarm.js";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -175,7 +177,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: BERTH_VERSION,
-      Runtimes: { "berth-runtime": { path: "berth-runtime" } },
+      Runtimes: Object.fromEntries(RUNTIMES.map((r) => [r, { path: "berth-runtime" }])),
       DefaultRuntime: "berth-runtime",
       LiveRestoreEnabled: true,
       Isolation: "",
@@ -185,6 +187,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
         ...(engine.options.userns ? ["name=userns"] : []),
         ...(cgroupVersion === "2" ? ["name=cgroupns"] : []),
       ],
+      Swarm: NO_SWARM_INFO,
       Warnings: [],
       StartedAt: started.toISOString(),
     };

@@ -99,6 +99,9 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "oom-score-adj", type: "string", description: "Tune host's OOM preferences (-1000 to 1000)" },
   { name: "log-opt", type: "strings", description: "Log driver options" },
   { name: "log-driver", type: "string", description: "Logging driver for the container" },
+  { name: "link", type: "strings", description: "Add link to another container" },
+  { name: "mac-address", type: "string", description: "Container MAC address (e.g., 92:d0:c6:0a:29:33)" },
+  { name: "runtime", type: "string", description: "Runtime to use for this container" },
   { name: "device", type: "strings", description: "Add a host device to the container" },
   { name: "cgroup-parent", type: "string", description: "Optional parent cgroup for the container" },
   { name: "platform", type: "string", description: "Set platform if server is multi-platform capable" },
@@ -376,6 +379,8 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
       return { PathOnHost: host!, PathInContainer: inContainer!, CgroupPermissions: perms };
     }),
     CgroupParent: str(o, "cgroup-parent") ?? "",
+    Links: strs(o, "link"),
+    ...(str(o, "runtime") ? { Runtime: str(o, "runtime") } : {}),
   };
   return {
     Hostname: str(o, "hostname") ?? "",
@@ -397,6 +402,7 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     ...(health ? { Healthcheck: health } : {}),
     HostConfig: hostConfig as HostConfig,
+    ...(str(o, "mac-address") ? { MacAddress: str(o, "mac-address") } : {}),
     ...endpointsConfig(network, str(o, "ip"), strs(o, "network-alias")),
   } as CreateBody;
 }

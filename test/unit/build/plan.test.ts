@@ -178,11 +178,12 @@ test("cache keys and the cache store: stable keys, entries kept across opens, cl
     const cache = new BuildCache(dir);
     await cache.open();
     const image = { id: "sha256:abc" } as ImageRecord;
-    await cache.put(stepKey("k"), image, "RUN x", 10);
+    await cache.put(stepKey("k"), image, "RUN x", 10, "sha256:base");
     writeFileSync(join(dir, "cache", "tmp-partial"), "{");
     const reopened = new BuildCache(dir);
     await reopened.open();
     assert.equal(reopened.get(stepKey("k"))?.image.id, "sha256:abc");
+    assert.equal(reopened.get(stepKey("k"))?.parent, "sha256:base", "--cache-from follows it back");
     assert.equal(reopened.all().length, 1, "a partial write is dropped");
     assert.equal((await reopened.clear()).length, 1);
     const empty = new BuildCache(dir);
@@ -219,17 +220,18 @@ test("COPY sources: globs, checksums of content (not times), and missing files",
   }
 });
 
-test(".dockerignore: what is never sent, exceptions keeping directories, the Dockerfile always kept", async () => {
+test(".dockerignore: what is never sent, exceptions keeping directories; the daemon drops a listed Dockerfile", async () => {
   const ignore = new DockerIgnore("node_modules\n*.log\nsecrets/**\n!secrets/public.pem\nDockerfile\n");
   assert.equal(ignore.excludes("node_modules", true), false, "an exception might reach under it");
   const plain = new DockerIgnore("node_modules\n*.log\n");
   assert.equal(plain.excludes("node_modules", true), true);
   assert.equal(plain.excludes("a.log", false), true);
-  assert.equal(plain.excludes(".dockerignore", false), false);
+  assert.equal(plain.excludes(".dockerignore", false), false, "the CLI always sends it");
   const dir = mkdtempSync(join(tmpdir(), "berth-ignore-"));
   try {
     for (const f of [
       "Dockerfile",
+      ".dockerignore",
       "a.log",
       "keep.txt",
       "secrets/key",
@@ -240,7 +242,8 @@ test(".dockerignore: what is never sent, exceptions keeping directories, the Doc
       writeFileSync(join(dir, f), f);
     }
     await ignore.prune(dir);
-    assert.deepEqual(readdirSync(dir).sort(), ["Dockerfile", "keep.txt", "secrets"]);
+    // Read already, the Dockerfile goes when it is listed; .dockerignore stays, being unlisted.
+    assert.deepEqual(readdirSync(dir).sort(), [".dockerignore", "keep.txt", "secrets"]);
     assert.deepEqual(readdirSync(join(dir, "secrets")), ["public.pem"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -35,6 +35,8 @@ export const buildCommands: Record<string, Command> = {
       { name: "iidfile", type: "string", description: "Write the image ID to the file" },
       { name: "no-cache", type: "boolean", description: "Do not use cache when building the image" },
       { name: "pull", type: "boolean", description: "Always attempt to pull a newer version of the image" },
+      { name: "cache-from", type: "strings", description: "Images to consider as cache sources" },
+      { name: "add-host", type: "strings", description: "Add a custom host-to-IP mapping (host:ip)" },
       {
         name: "network",
         type: "string",
@@ -55,10 +57,6 @@ export const buildCommands: Record<string, Command> = {
         throw new InvalidArgument(`invalid progress mode "${progress}": use auto, plain, tty or quiet`);
       const quiet = bool(o, "quiet") || progress === "quiet";
       const network = str(o, "network");
-      if (network !== undefined && !["default", "none", "host", "bridge"].includes(network))
-        throw new InvalidArgument(
-          `network mode "${network}" is not supported for build: use default, none or host`,
-        );
       const { body, dockerfile } = await buildContext(context, str(o, "file"));
       const buildArgs = Object.fromEntries(
         strs(o, "build-arg").map((a) => {
@@ -77,6 +75,8 @@ export const buildCommands: Record<string, Command> = {
           nocache: bool(o, "no-cache") ? 1 : undefined,
           pull: bool(o, "pull") ? 1 : undefined,
           networkmode: network,
+          extrahosts: strs(o, "add-host"),
+          cachefrom: strs(o, "cache-from").length ? JSON.stringify(strs(o, "cache-from")) : undefined,
         },
         raw: body,
         headers: { "Content-Type": "application/x-tar" },
