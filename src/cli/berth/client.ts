@@ -276,9 +276,12 @@ async function startDaemon(socketPath: string): Promise<void> {
   mkdirSync(dirname(logPath), { recursive: true });
   const log = openSync(logPath, "a");
   const { spawn } = lazyRequire("node:child_process") as typeof import("node:child_process");
+  // The launcher (bin/berth) kept the CA bundle's name aside: the daemon pulls, and needs it.
+  const { BERTH_NODE_EXTRA_CA_CERTS: extraCa, ...env } = process.env;
   const child = spawn(process.execPath, [join(packageRoot(), "bin", "berth.cjs"), "serve"], {
     detached: true,
     stdio: ["ignore", log, log],
+    env: extraCa === undefined ? env : { ...env, NODE_EXTRA_CA_CERTS: extraCa },
   });
   closeSync(log);
   child.unref();
