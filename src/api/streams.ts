@@ -1,14 +1,14 @@
 /**
  * The byte streams of the Docker API: stdout/stderr multiplexing (an 8-byte header per frame
- * when there is no tty), detach keys, and relaying a hijacked client to a container's monitor.
+ * when there is no tty), and relaying a hijacked client to a container's monitor.
  */
 
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { InvalidArgument } from "../errors.js";
 import type { FrameChannel } from "../runtime/native/channel.js";
 import type { Frame } from "../runtime/native/protocol.js";
 import { Msg } from "../runtime/native/protocol.js";
+import { DetachScanner } from "../util/detach-keys.js";
 
 export const MULTIPLEXED = "application/vnd.docker.multiplexed-stream";
 export const RAW = "application/vnd.docker.raw-stream";
@@ -21,52 +21,15 @@ export function muxFrame(stream: 0 | 1 | 2, data: Buffer): Buffer {
   return Buffer.concat([header, data]);
 }
 
-const CTRL_SPECIAL: Record<string, number> = { "@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, _: 31 };
-
-/** Docker's --detach-keys ("ctrl-p,ctrl-q", "a,ctrl-@") → the byte sequence. */
-export function parseDetachKeys(text: string): Buffer {
-  const bytes = text.split(",").map((k) => {
-    const key = k.trim();
-    if (key.length === 1) return key.charCodeAt(0);
-    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(key);
-    if (!m) throw new InvalidArgument(`Invalid detach keys (${text}) provided`);
-    const c = m[1]!;
-    return c >= "a" && c <= "z" ? c.charCodeAt(0) - 96 : CTRL_SPECIAL[c]!;
-  });
-  return Buffer.from(bytes);
-}
-
-export const DEFAULT_DETACH_KEYS = Buffer.from([0x10, 0x11]); // ctrl-p, ctrl-q
-
-/** Watches client input for the detach sequence; returns the bytes before it and whether it came. */
-export class DetachScanner {
-  private matched = 0;
-
-  constructor(private readonly keys: Buffer) {}
-
-  scan(chunk: Buffer): { pass: Buffer; detach: boolean } {
-    if (this.keys.length === 0) return { pass: chunk, detach: false };
-    const out: number[] = [];
-    for (const byte of chunk) {
-      if (byte === this.keys[this.matched]) {
-        this.matched++;
-        if (this.matched === this.keys.length) return { pass: Buffer.from(out), detach: true };
-        continue;
-      }
-      // A partial match that breaks off was input after all.
-      for (let i = 0; i < this.matched; i++) out.push(this.keys[i]!);
-      this.matched = byte === this.keys[0] ? 1 : 0;
-      if (this.matched === 0) out.push(byte);
-    }
-    return { pass: Buffer.from(out), detach: false };
-  }
-}
-
 export interface RelayOptions {
   tty: boolean;
   stdin: boolean;
   detachKeys: Buffer;
-  /** Close the container's stdin when the client's ends (StdinOnce). */
+  /**
+   * When the client's input ends: close the process's stdin (StdinOnce without a terminal), or
+   * else end this session and leave the process as it is (a client that detached, as dockerd
+   * treats it: a terminal's stdin is never closed by a client going away).
+   */
   closeStdinOnEnd: boolean;
   onDetach?: () => void;
   /** The wait status the monitor reported at the exit. */
@@ -122,6 +85,7 @@ export function relay(
       });
       socket.on("end", () => {
         if (o.closeStdinOnEnd) channel.send(Msg.CLOSE_STDIN);
+        else finish();
       });
       // The request's body may have been read off it first, which left it paused.
       socket.resume();

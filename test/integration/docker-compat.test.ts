@@ -5,8 +5,9 @@
  * stream and options, legacy links, endpoint settings, archives of stopped containers' volumes.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
-import { DaemonFixture, ok } from "../helpers/daemon.js";
+import { BERTH, DaemonFixture, ok } from "../helpers/daemon.js";
 import { file, tarBuffer } from "../helpers/tar.js";
 
 const d = new DaemonFixture();
@@ -351,4 +352,33 @@ test("images and volumes: commit of a container that just exited, Parent, a bad 
   const pruned = await call("POST", "/containers/prune");
   assert.ok((pruned.body["ContainersDeleted"] as string[]).length >= 1);
   assert.ok((pruned.body["SpaceReclaimed"] as number) > 0);
+});
+
+/**
+ * Types into `command` through a real terminal (script(1)): each of `chunks` a second apart,
+ * once it is attached. Its exit status and output.
+ */
+function typeInto(command: string, ...chunks: string[]) {
+  const input = `(sleep 2; ${chunks.map((c) => `printf '${c}'; sleep 1`).join("; ")}; sleep 1)`;
+  const r = spawnSync("sh", ["-c", `${input} | script -qec ${JSON.stringify(command)} /dev/null`], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout };
+}
+
+test("run -it detaches at the detach keys, with both CLIs, and the container runs on with its stdin", () => {
+  const host = `-H unix://${d.socket}`;
+  for (const [name, cli, keys, flag] of [
+    ["detach-berth", `${process.execPath} ${BERTH} ${host}`, "\\020\\021", ""],
+    ["detach-docker", `docker ${host}`, "\\020\\021", ""],
+    ["detach-custom", `${process.execPath} ${BERTH} ${host}`, "\\030x", "--detach-keys ctrl-x,x"],
+  ]) {
+    const r = typeInto(`${cli} run -it ${flag} --name ${name} ${NONE.join(" ")} busybox sh`, keys!);
+    assert.equal(r.status, 0, `${name}: ${r.stdout}`);
+    assert.equal(ok(docker(["inspect", "-f", "{{.State.Status}}", name!])).stdout, "running\n", name);
+    const again = typeInto(`docker ${host} attach ${name}`, "echo still-here\\n", "\\020\\021");
+    assert.match(again.stdout, /\nstill-here\r?\n/, `${name}: its stdin is open for the next attach`);
+    ok(docker(["rm", "-f", name!]));
+  }
 });

@@ -20,8 +20,9 @@ import { Conflict, InvalidArgument, NotFound } from "../../errors.js";
 import { connectMonitor } from "../../runtime/native/channel.js";
 import { Attach, Msg } from "../../runtime/native/protocol.js";
 import { diskUsage } from "../../snapshot/disk-usage.js";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../util/detach-keys.js";
 import { type ApiServer, hijack, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
-import { DEFAULT_DETACH_KEYS, MULTIPLEXED, muxFrame, parseDetachKeys, RAW, relay } from "../streams.js";
+import { MULTIPLEXED, muxFrame, RAW, relay } from "../streams.js";
 
 function optionalInt(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
@@ -365,7 +366,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       tty: c.Config.Tty,
       stdin: wantStdin && h !== undefined,
       detachKeys,
-      closeStdinOnEnd: c.Config.StdinOnce,
+      closeStdinOnEnd: c.Config.StdinOnce && !c.Config.Tty,
       onDetach: () => engine.events.container(c, "detach"),
     });
   });

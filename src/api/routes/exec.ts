@@ -12,8 +12,9 @@ import {
 } from "../../engine/exec.js";
 import { InvalidArgument } from "../../errors.js";
 import { Msg } from "../../runtime/native/protocol.js";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../util/detach-keys.js";
 import { type ApiServer, hijack } from "../server.js";
-import { DEFAULT_DETACH_KEYS, MULTIPLEXED, muxFrame, parseDetachKeys, RAW, relay } from "../streams.js";
+import { MULTIPLEXED, muxFrame, RAW, relay } from "../streams.js";
 
 export function execRoutes(api: ApiServer, engine: Engine): void {
   api.route("POST", "/containers/{id}/exec", async (req, res) => {
@@ -65,7 +66,7 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
       tty,
       stdin: e.OpenStdin && h !== undefined,
       detachKeys: e.DetachKeys ? parseDetachKeys(e.DetachKeys) : DEFAULT_DETACH_KEYS,
-      closeStdinOnEnd: true,
+      closeStdinOnEnd: !e.ProcessConfig.tty,
       onExit: started.reportExit,
     });
     execResize.delete(e.ID);

@@ -123,6 +123,7 @@ async function run(ctx: Context, o: OptionValues, args: string[]): Promise<numbe
         tty: config.Tty === true,
         stdin: config.AttachStdin === true,
         resizePath: `/containers/${id}/resize`,
+        ...(str(o, "detach-keys") ? { detachKeys: str(o, "detach-keys")! } : {}),
       })
     : undefined;
   try {
@@ -137,7 +138,8 @@ async function run(ctx: Context, o: OptionValues, args: string[]): Promise<numbe
     process.stdout.write(`${id}\n`);
     return 0;
   }
-  await pumped;
+  // Detached: the container runs on, and the command is done (its exit code, docker's, 0).
+  if ((await pumped)?.detached) return 0;
   const result = await waited!;
   if (result.Error?.Message) process.stderr.write(`Error: ${result.Error.Message}\n`);
   return result.StatusCode;
