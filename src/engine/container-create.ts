@@ -6,6 +6,7 @@
 import { Conflict, InvalidArgument } from "../errors.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../oci/default-spec.js";
 import { parseSignal } from "../runtime/signals.js";
 import { canonicalCreateBody, checkCreateBody } from "./body-types.js";
 import { mergeEnv } from "./container-spec.js";
@@ -39,16 +40,16 @@ export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
     Binds: null,
     LogConfig: { Type: "json-file", Config: {} },
     NetworkMode: "default",
-    PortBindings: {},
+    PortBindings: null,
     RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
     AutoRemove: false,
     VolumesFrom: null,
     CapAdd: null,
     CapDrop: null,
     CgroupnsMode: "host",
-    Dns: [],
-    DnsOptions: [],
-    DnsSearch: [],
+    Dns: null,
+    DnsOptions: null,
+    DnsSearch: null,
     ExtraHosts: null,
     GroupAdd: null,
     IpcMode: "private",
@@ -70,18 +71,37 @@ export function defaultHostConfig(given: Partial<HostConfig> = {}): HostConfig {
     CpuQuota: 0,
     CpusetCpus: "",
     CpusetMems: "",
-    Devices: [],
+    Devices: null,
     DeviceCgroupRules: null,
     MemoryReservation: 0,
     MemorySwap: 0,
     MemorySwappiness: null,
-    OomKillDisable: null,
+    OomKillDisable: false,
     PidsLimit: null,
     Ulimits: null,
-    Init: null,
     Runtime: "berth-runtime",
     CpuRealtimePeriod: 0,
     CpuRealtimeRuntime: 0,
+    // The rest of docker's host config, with its zero values: clients read them.
+    ContainerIDFile: "",
+    VolumeDriver: "",
+    ConsoleSize: [0, 0],
+    Cgroup: "",
+    Isolation: "",
+    BlkioWeightDevice: null,
+    BlkioDeviceReadBps: null,
+    BlkioDeviceWriteBps: null,
+    BlkioDeviceReadIOps: null,
+    BlkioDeviceWriteIOps: null,
+    DeviceRequests: null,
+    KernelMemory: 0,
+    KernelMemoryTCP: 0,
+    CpuCount: 0,
+    CpuPercent: 0,
+    IOMaximumIOps: 0,
+    IOMaximumBandwidth: 0,
+    MaskedPaths: DEFAULT_MASKED_PATHS,
+    ReadonlyPaths: DEFAULT_READONLY_PATHS,
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   } as HostConfig;
   // An empty driver is the default one, as dockerd records it.
@@ -301,30 +321,41 @@ export async function createContainer(
  */
 export function plannedNetworks(engine: Engine, record: ContainerRecord): NetworkSettings["Networks"] {
   const mode = record.HostConfig.NetworkMode || "default";
-  if (!engine.network || mode === "host" || mode === "none" || mode.startsWith("container:")) return {};
+  // host and none are networks of their own for docker's clients: an endpoint with no address.
+  if (mode === "host" || mode === "none") return { [mode]: endpoint(mode, undefined, null) };
+  if (!engine.network || mode.startsWith("container:")) return {};
   const out: NetworkSettings["Networks"] = {};
   const endpoints = record.Berth.networkingConfig;
   for (const key of [mode, ...Object.keys(endpoints)]) {
     const n = engine.network.describeNetwork(key);
     if (out[n.name]) continue;
     const e = endpoints[key] ?? endpoints[n.name];
-    out[n.name] = {
-      IPAMConfig: e?.IPAMConfig ?? null,
-      Links: e?.Links ?? null,
-      Aliases: n.builtin ? null : [...(e?.Aliases ?? []), record.Id.slice(0, 12)],
-      MacAddress: e?.MacAddress ?? "",
-      NetworkID: n.id,
-      EndpointID: "",
-      Gateway: "",
-      IPAddress: "",
-      IPPrefixLen: 0,
-      IPv6Gateway: "",
-      GlobalIPv6Address: "",
-      GlobalIPv6PrefixLen: 0,
-      DriverOpts: e?.DriverOpts ?? null,
-    };
+    out[n.name] = endpoint(n.id, e, n.builtin ? null : [...(e?.Aliases ?? []), record.Id.slice(0, 12)]);
   }
   return out;
+}
+
+/** An endpoint before it has an address: what was asked for it, the rest empty. */
+function endpoint(
+  networkId: string,
+  e: Partial<EndpointSettings> | undefined,
+  aliases: string[] | null,
+): EndpointSettings {
+  return {
+    IPAMConfig: e?.IPAMConfig ?? null,
+    Links: e?.Links ?? null,
+    Aliases: aliases,
+    MacAddress: e?.MacAddress ?? "",
+    NetworkID: networkId,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DriverOpts: e?.DriverOpts ?? null,
+  };
 }
 
 export function emptyNetworkSettings(): ContainerRecord["NetworkSettings"] {

@@ -62,7 +62,8 @@ export function summary(
     Names: [c.Name, ...linkNames(c, others)],
     Image: c.Config.Image || imageName(c.Image),
     ImageID: c.Image,
-    Command: [c.Path, ...c.Args].map((a) => (a.includes(" ") ? `"${a}"` : a)).join(" "),
+    // dockerd's form: arguments with a space in single quotes, the path as it is.
+    Command: [c.Path, ...c.Args.map((a) => (a.includes(" ") ? `'${a}'` : a))].join(" "),
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: ports,
     Labels: c.Config.Labels ?? {},

@@ -36,7 +36,14 @@ export interface ExecInstance {
   ID: string;
   Running: boolean;
   ExitCode: number | null;
-  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
+  /** `user` only when one was given (dockerd omits it otherwise). */
+  ProcessConfig: {
+    tty: boolean;
+    entrypoint: string;
+    arguments: string[];
+    privileged: boolean;
+    user?: string;
+  };
   OpenStdin: boolean;
   OpenStderr: boolean;
   OpenStdout: boolean;
@@ -81,7 +88,7 @@ export function createExec(engine: Engine, c: ContainerRecord, config: ExecConfi
       entrypoint: config.Cmd[0]!,
       arguments: config.Cmd.slice(1),
       privileged: config.Privileged === true,
-      user: config.User ?? "",
+      ...(config.User ? { user: config.User } : {}),
     },
     OpenStdin: config.AttachStdin === true,
     OpenStderr: config.AttachStderr === true,

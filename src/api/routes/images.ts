@@ -19,7 +19,7 @@ import type { Credentials } from "../../image/registry/credentials.js";
 import type { ImageSummary } from "../../image/service.js";
 import { directoryTar } from "../../snapshot/diff.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
-import { type ApiServer, queryBool, queryFilters, type Request } from "../server.js";
+import { type ApiServer, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
 
 export function imageRoutes(api: ApiServer, engine: Engine): void {
   const images = engine.images;
@@ -60,11 +60,16 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       Created: config.created ?? "",
       DockerVersion: "",
       Author: config.author ?? "",
+      // Removed from this answer in API 1.45 (Container, ContainerConfig) and 1.44 (VirtualSize).
+      ...(versionAtLeast(req.version, "1.45")
+        ? {}
+        : { Container: "", ContainerConfig: dockerContainerConfig({}) }),
       Config: dockerContainerConfig(config.config ?? {}),
       Architecture: config.architecture,
       ...(config.variant ? { Variant: config.variant } : {}),
       Os: config.os,
       Size: summary?.size ?? 0,
+      ...(versionAtLeast(req.version, "1.44") ? {} : { VirtualSize: summary?.size ?? 0 }),
       GraphDriver: { Name: engine.snapshotter.name, Data: null },
       RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
       Metadata: { LastTagTime: image.added },

@@ -32,10 +32,12 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
     const { BridgeName, ...rest } = n;
     return {
       ...rest,
-      Options: { "com.docker.network.bridge.name": BridgeName, ...n.Options },
+      // The bridge's name is an option of the default network only, as dockerd shows it.
+      Options:
+        n.Name === "bridge" ? { "com.docker.network.bridge.name": BridgeName, ...n.Options } : n.Options,
       ConfigFrom: { Network: "" },
       ConfigOnly: false,
-      ...(withContainers ? { Containers: manager.containersOn(n.Id) } : {}),
+      Containers: withContainers ? manager.containersOn(n.Id) : {},
     };
   };
 

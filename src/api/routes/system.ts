@@ -14,6 +14,7 @@ import { diskUsage } from "../../snapshot/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 import { imageSummaryJson } from "./images.js";
 import { NO_SWARM_INFO } from "./swarm.js";
+import { volumeJson } from "./volumes.js";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -40,6 +41,11 @@ export function versionInfo() {
           Os: "linux",
           Arch: GOARCH[arch()] ?? arch(),
           KernelVersion: release(),
+          GitCommit: "",
+          // Not Go: what runs Berth, in the field clients show as the build's toolchain.
+          GoVersion: `node ${process.version}`,
+          BuildTime: "",
+          Experimental: "false",
         },
       },
     ],
@@ -114,7 +120,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
     const volumes = [];
     for (const v of engine.volumes.list())
       volumes.push({
-        ...v,
+        ...volumeJson(v),
         UsageData: { Size: await engine.volumes.size(v), RefCount: engine.volumeUsers(v.Name).length },
       });
     return {
@@ -123,6 +129,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       Containers: containerRows,
       Volumes: volumes,
       BuildCache: buildCacheRows(cache),
+      BuilderSize: cache.all().reduce((sum, e) => sum + e.size, 0),
     };
   });
 
@@ -155,6 +162,11 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       PidsLimit: true,
       OomKillDisable: cgroupVersion === "1",
       IPv4Forwarding: true,
+      // Berth's bridges filter in nftables, not through br_netfilter; no kernel memory limits.
+      BridgeNfIptables: false,
+      BridgeNfIp6tables: false,
+      KernelMemory: false,
+      KernelMemoryTCP: cgroupVersion === "1",
       Debug: false,
       NFd: 0,
       NGoroutines: 0,
@@ -187,8 +199,12 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
         ...(engine.options.userns ? ["name=userns"] : []),
         ...(cgroupVersion === "2" ? ["name=cgroupns"] : []),
       ],
+      GenericResources: null,
+      HttpProxy: process.env["HTTP_PROXY"] ?? process.env["http_proxy"] ?? "",
+      HttpsProxy: process.env["HTTPS_PROXY"] ?? process.env["https_proxy"] ?? "",
+      NoProxy: process.env["NO_PROXY"] ?? process.env["no_proxy"] ?? "",
       Swarm: NO_SWARM_INFO,
-      Warnings: [],
+      Warnings: null,
       StartedAt: started.toISOString(),
     };
   });

@@ -2,6 +2,7 @@
 
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
+import type { Volume } from "../../volume/volume-store.js";
 import { type ApiServer, checkFilters, queryBool, queryFilters } from "../server.js";
 
 function labelsMatch(labels: Record<string, string>, wanted: string[]): boolean {
@@ -26,7 +27,7 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
         (!f["name"]?.length || f["name"].some((n) => v.Name.includes(n)))
       );
     });
-    return { Volumes: list, Warnings: [] };
+    return { Volumes: list.map(volumeJson), Warnings: null };
   });
 
   api.route("POST", "/volumes/create", async (req, res) => {
@@ -46,10 +47,10 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
       ...(body.DriverOpts ? { driverOpts: body.DriverOpts } : {}),
     });
     if (!existed) engine.events.emit("volume", "create", v.Name, { driver: v.Driver });
-    res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify(v));
+    res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify(volumeJson(v)));
   });
 
-  api.route("GET", "/volumes/{name}", (req) => volumes.get(req.params["name"]!));
+  api.route("GET", "/volumes/{name}", (req) => volumeJson(volumes.get(req.params["name"]!)));
 
   api.route("DELETE", "/volumes/{name}", (req) => {
     const name = req.params["name"]!;
@@ -75,4 +76,13 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: reclaimed };
   });
+}
+
+/** A volume as dockerd shows it: no labels or options is null, not an empty map. */
+export function volumeJson(v: Volume): Omit<Volume, "Labels" | "Options"> & {
+  Labels: Record<string, string> | null;
+  Options: Record<string, string> | null;
+} {
+  const empty = (m: Record<string, string>) => (Object.keys(m).length ? m : null);
+  return { ...v, Labels: empty(v.Labels), Options: empty(v.Options) };
 }
