@@ -230,6 +230,13 @@ export async function serve(argv: string[]): Promise<number> {
     log(
       `live restore: ${restored.length} running container(s) followed again, ${exited.length} exited while the daemon was away`,
     );
+  // What a removal interrupted by a crash (rmi, prune) left behind goes now, in the background.
+  void images.gc().then(
+    (r) =>
+      r.bytes &&
+      log(`collected ${r.blobs} blob(s) and ${r.snapshots} layer(s) no image holds: ${r.bytes} bytes`),
+    (err: Error) => log(`garbage collection at start: ${err.message}`),
+  );
 
   const api = new ApiServer(log);
   systemRoutes(api, engine, started, buildCache);

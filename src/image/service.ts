@@ -69,6 +69,8 @@ export interface HistoryRow {
 export interface RemoveResult {
   untagged: string[];
   deleted: string[];
+  /** The layers (chain IDs) that went with the image: nothing else rested on them. */
+  layers: string[];
 }
 
 export class ImageService {
@@ -181,10 +183,20 @@ export class ImageService {
    * image blocks removal (even forced: the container must go first, as with docker).
    */
   async remove(nameOrId: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    const result = await this.removeRecord(nameOrId, options);
+    // What the image alone held goes with it, as docker's rmi takes its layers: disk that no
+    // command shows is what users complain of. A crash in between is finished by the next start's GC.
+    return { ...result, layers: result.deleted.length ? (await this.gc()).layers : [] };
+  }
+
+  private async removeRecord(
+    nameOrId: string,
+    options: { force?: boolean },
+  ): Promise<Omit<RemoveResult, "layers">> {
     return this.images.lock.run(async () => {
       const image = this.images.find(nameOrId);
       if (!image) throw new NoSuchImage(nameOrId);
-      const result: RemoveResult = { untagged: [], deleted: [] };
+      const result: Omit<RemoveResult, "layers"> = { untagged: [], deleted: [] };
       const refs = this.images.refsOf(image.id);
       const name = this.nameKey(nameOrId);
       const inUse = () =>
@@ -245,7 +257,7 @@ export class ImageService {
    * Mark and sweep: blobs no image record names, and layer snapshots that no image's chain and
    * no container snapshot (active or view) rests on, are removed, unless an operation holds them.
    */
-  async gc(): Promise<{ blobs: number; snapshots: number; bytes: number }> {
+  async gc(): Promise<{ blobs: number; snapshots: number; bytes: number; layers: string[] }> {
     return this.images.lock.run(async () => {
       const keep = new Set(this.leases);
       for (const image of [...this.images.all(), ...(this.options.retainedImages?.() ?? [])]) {
@@ -268,7 +280,7 @@ export class ImageService {
         blobs++;
       }
       // Leaves first: a snapshot can only go once nothing rests on it.
-      let removedSnapshots = 0;
+      const layers: string[] = [];
       for (let again = true; again; ) {
         again = false;
         const current = await this.snapshotter.list();
@@ -277,11 +289,11 @@ export class ImageService {
           if (s.kind !== "committed" || keep.has(s.key) || parents.has(s.key)) continue;
           bytes += (await this.snapshotter.usage(s.key)).size;
           await this.snapshotter.remove(s.key);
-          removedSnapshots++;
+          layers.push(s.key);
           again = true;
         }
       }
-      return { blobs, snapshots: removedSnapshots, bytes };
+      return { blobs, snapshots: layers.length, bytes, layers };
     });
   }
 

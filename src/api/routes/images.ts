@@ -252,7 +252,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const familiar = (name: string) => familiarString(parseReference(name));
     return [
       ...result.untagged.map((u) => ({ Untagged: familiar(u) })),
-      ...result.deleted.map((d) => ({ Deleted: d })),
+      ...[...result.deleted, ...result.layers].map((d) => ({ Deleted: d })),
     ];
   });
 }
