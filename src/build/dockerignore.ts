@@ -123,6 +123,7 @@ export class DockerIgnore {
       if (isDir && this.ignores(path) && !holdsSomething.has(path)) removed.push(path);
       else holdsSomething.add(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
     }
+    if (!removed.length) return;
     const ops = new FsOpsBatch(root, { durable: false });
     try {
       for (const path of removed) await ops.remove(path);

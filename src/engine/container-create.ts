@@ -388,7 +388,7 @@ export function emptyNetworkSettings(): ContainerRecord["NetworkSettings"] {
 function endpointsWithMac(body: CreateBody, mode: string): Record<string, Partial<EndpointSettings>> {
   const endpoints = { ...(body.NetworkingConfig?.EndpointsConfig ?? {}) };
   const mac = (body as { MacAddress?: string }).MacAddress;
-  if (!mac || mode === "host" || mode === "none" || mode.startsWith("container:")) return endpoints;
+  if (!mac || !hasEndpoints(mode)) return endpoints;
   const key = mode === "default" && !endpoints[mode] && endpoints["bridge"] ? "bridge" : mode;
   endpoints[key] = { MacAddress: mac, ...endpoints[key] };
   return endpoints;
@@ -403,15 +403,15 @@ function endpointsWithLinks(
   hc: HostConfig,
 ): Record<string, Partial<EndpointSettings>> {
   const mode = hc.NetworkMode || "default";
-  if (
-    !hc.Links?.length ||
-    ["default", "bridge", "host", "none"].includes(mode) ||
-    mode.startsWith("container:")
-  )
-    return endpoints;
+  if (!hc.Links?.length || !hasEndpoints(mode) || mode === "default" || mode === "bridge") return endpoints;
   const links = hc.Links.map((text) => {
     const { target, alias } = parseLink(text);
     return `${target}:${alias}`;
   });
   return { ...endpoints, [mode]: { ...endpoints[mode], Links: endpoints[mode]?.Links ?? links } };
+}
+
+/** Whether a network mode puts the container on networks (not host's, none, another's). */
+function hasEndpoints(mode: string): boolean {
+  return mode !== "host" && mode !== "none" && !mode.startsWith("container:");
 }

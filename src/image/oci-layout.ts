@@ -5,10 +5,10 @@
  * image by its tag in `org.opencontainers.image.ref.name`, merging into an existing layout.
  * Import reads an image by that name (or digest) through the same path as a pull.
  */
-import { constants, createReadStream } from "node:fs";
-import { copyFile, mkdir, readFile, rename, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { copyFile, mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { isErrno } from "../errors.js";
+import { readFileInTree, walkTree } from "../snapshot/tree-reader.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { digestOf, hexOf } from "./digest.js";
 import { InvalidImage } from "./errors.js";
@@ -27,15 +27,28 @@ const OCI_LAYER: Record<string, string> = {
 };
 
 function blobPath(dir: string, digest: string): string {
-  return join(dir, "blobs", "sha256", hexOf(digest));
+  return join(dir, blobName(digest));
 }
 
+/** A blob's path in a layout. */
+function blobName(digest: string): string {
+  return `blobs/sha256/${hexOf(digest)}`;
+}
+
+// A layout read here may have come out of an archive anyone made: its files are read inside it
+// (tree-reader.ts), so that a symlink in it names a file of the layout, never one of the host.
+
 async function readIndex(dir: string): Promise<Index> {
-  try {
-    return parseIndex(await readFile(join(dir, "index.json")));
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) throw new InvalidImage(`${dir} is not an OCI image layout: no index.json`);
-    throw err;
+  const data = await readFileInTree(dir, "index.json");
+  if (!data) throw new InvalidImage(`${dir} is not an OCI image layout: no index.json`);
+  return parseIndex(data);
+}
+
+/** The bytes of a blob of the layout, as they come. */
+async function* blobChunks(dir: string, digest: string): AsyncGenerator<Buffer> {
+  for await (const e of walkTree(dir, blobName(digest), { follow: true, content: true, depth: 0 })) {
+    if (e.type !== "file") throw new InvalidImage(`OCI layout ${dir}: blob ${digest} is not a file`);
+    yield* e.body ?? [];
   }
 }
 
@@ -154,15 +167,13 @@ export function layoutSource(dir: string): ImageSource {
         digest = entries[0]!.digest;
         mediaType = entries[0]!.mediaType;
       }
-      const data = await readFile(blobPath(dir, digest)).catch((err) => {
-        throw new InvalidImage(`OCI layout ${dir}: blob ${digest} is missing`, { cause: err });
-      });
+      const data = await readFileInTree(dir, blobName(digest));
+      if (!data) throw new InvalidImage(`OCI layout ${dir}: blob ${digest} is missing`);
       if (digestOf(data) !== digest)
         throw new InvalidImage(`OCI layout ${dir}: blob ${digest} does not match its digest`);
       return { data, mediaType, digest };
     },
-    blob: async (d) =>
-      createReadStream(blobPath(dir, d.digest), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>,
+    blob: async (d) => blobChunks(dir, d.digest),
   };
 }
 

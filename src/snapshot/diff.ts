@@ -14,7 +14,7 @@
 import type { TarHeader } from "../util/tar/header.js";
 import { type TarInput, writeTar } from "../util/tar/writer.js";
 import type { TreeRoot } from "./fsops.js";
-import { type TreeEntry, type TreeReader, walkTree, withTreeReader } from "./tree-reader.js";
+import { type TreeEntry, type TreeReader, walkTree, withTreeReaderGenerator } from "./tree-reader.js";
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./unpack.js";
 
 export interface DirectoryTarOptions {
@@ -51,7 +51,7 @@ export async function* directoryTar(
       } else {
         const exclude = options.exclude;
         // Names and types first, to leave excluded trees out unread; then each file read anew.
-        yield* withReaderGenerator(async function* (reader) {
+        yield* withTreeReaderGenerator(async function* (reader) {
           const kept: TreeEntry[] = [];
           let skipUnder: string | undefined;
           for await (const e of reader.walk(root, start, { oneMount: options.oneMount })) {
@@ -113,7 +113,7 @@ export async function* diffDirectories(lowerDir: string, upperDir: string): Asyn
   const byPath = (a: { path: string }, b: { path: string }) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
   yield* writeTar(
-    withReaderGenerator(async function* (reader) {
+    withTreeReaderGenerator(async function* (reader) {
       const links = new HardLinks();
       const found = readAgain(reader, upperDir, "", kept, true);
       let next = await found.next();
@@ -161,28 +161,6 @@ async function* readAgain(
   )) {
     const path = entries[i++]!.path;
     if (e) yield { ...e, path };
-  }
-}
-
-/** Runs a generator with a reader of the pool, returned when the generator ends. */
-async function* withReaderGenerator<T>(fn: (reader: TreeReader) => AsyncGenerator<T>): AsyncGenerator<T> {
-  let release!: () => void;
-  let gotReader!: (r: TreeReader) => void;
-  const reader = new Promise<TreeReader>((resolve) => {
-    gotReader = resolve;
-  });
-  const done = withTreeReader(
-    (r) =>
-      new Promise<void>((resolve) => {
-        release = resolve;
-        gotReader(r);
-      }),
-  );
-  try {
-    yield* fn(await reader);
-  } finally {
-    release();
-    await done;
   }
 }
 

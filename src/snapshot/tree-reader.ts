@@ -413,15 +413,18 @@ function release(reader: TreeReader): void {
 }
 
 /** A walk with a reader of the pool (see TreeReader.walk). */
-export async function* walkTree(
-  root: TreeRoot,
-  path: string,
-  options: WalkOptions = {},
-): AsyncGenerator<TreeEntry> {
+export function walkTree(root: TreeRoot, path: string, options: WalkOptions = {}): AsyncGenerator<TreeEntry> {
+  return withTreeReaderGenerator((reader) => reader.walk(root, path, options));
+}
+
+/** What `fn` yields, with a reader of the pool held until it is done (withTreeReader's kin). */
+export async function* withTreeReaderGenerator<T>(
+  fn: (reader: TreeReader) => AsyncGenerator<T>,
+): AsyncGenerator<T> {
   const reader = idle.pop() ?? new TreeReader();
   reader.park(false);
   try {
-    yield* reader.walk(root, path, options);
+    yield* fn(reader);
   } finally {
     release(reader);
   }

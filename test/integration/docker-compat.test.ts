@@ -247,7 +247,11 @@ test("legacy links: environment and hosts on the default bridge, the link's name
   assert.ok((await names()).includes("/linker/alias1"));
   assert.equal((await call("DELETE", "/containers/linker/alias1?link=1")).status, 204);
   assert.ok(!(await names()).includes("/linker/alias1"));
-  ok(docker(["rm", "-f", "upstream", "linker"]));
+  ok(docker(["create", "--name", "linker2", "--link", "upstream:alias2", "busybox", "true"]));
+  ok(d.berth(["rm", "--link", "linker2/alias2"]), "berth");
+  const linker2 = (await call("GET", "/containers/linker2/json")).body["HostConfig"] as { Links: unknown };
+  assert.equal(linker2.Links, null, "berth rm --link takes the link away");
+  ok(docker(["rm", "-f", "upstream", "linker", "linker2"]));
 });
 
 test("networks: endpoint settings shown back, a MAC asked for, reconnect, names with spaces, aux addresses", async () => {

@@ -268,6 +268,32 @@ test("the Dockerfile and .dockerignore are read from inside the context only", a
   assert.ok(!failed(ignored), `the host's ignore file was read: ${ignored.text}`);
 });
 
+test("docker load of an archive whose layout files link to the host reads none of them", async () => {
+  for (const linked of ["index.json", `blobs/sha256/${"0".repeat(64)}`]) {
+    const index = {
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: `sha256:${"0".repeat(64)}`,
+          size: 10,
+        },
+      ],
+    };
+    const entries = [
+      file("oci-layout", '{"imageLayoutVersion":"1.0.0"}'),
+      ...(linked === "index.json" ? [] : [file("index.json", JSON.stringify(index))]),
+      symlink(linked, `${canary}/secret`),
+    ];
+    const r = await d.api("POST", "/images/load", await tarBuffer(entries), {
+      "Content-Type": "application/x-tar",
+    });
+    assertNoSecret(r.body.toString(), `load with ${linked} linked`);
+    // Resolved inside the layout, the link leads to nothing: the host file was never opened.
+    assert.match(r.body.toString(), /no index\.json|is missing/, linked);
+  }
+});
+
 /**
  * Imports busybox with `/etc` (or another path) replaced by a symlink to the canary's path, which
  * the image holds too, empty: inside the container the link leads to the image's own directory.

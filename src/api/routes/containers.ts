@@ -165,11 +165,11 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     res.end(`${JSON.stringify(await wait)}\n`);
   });
 
-  // `rm --link SELF/ALIAS`: the link goes, both containers stay.
-  api.route("DELETE", "/containers/{self}/{alias}", async (req) => {
-    if (!queryBool(req.query, "link")) throw new NotFound("page not found");
-    const c = engine.store.get(req.params["self"]!);
-    const alias = req.params["alias"]!;
+  /** `rm --link SELF/ALIAS`: the link goes, both containers stay. */
+  const removeLink = async (name: string) => {
+    const [self = "", alias] = name.replace(/^\//, "").split("/");
+    const c = engine.store.get(self);
+    if (!alias) throw new InvalidArgument(`Conflict, ${c.Name} is not a link (name it as CONTAINER/ALIAS)`);
     const links = c.HostConfig.Links ?? [];
     const kept = links.filter((l) => parseLink(l).alias !== alias);
     if (kept.length === links.length) throw new NotFound(`No such link: ${c.Name}/${alias}`);
@@ -177,12 +177,17 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       c.HostConfig.Links = kept.length ? kept : null;
       engine.save(c);
     });
+  };
+
+  // The docker CLI sends the link's name unescaped, as two path elements.
+  api.route("DELETE", "/containers/{self}/{alias}", async (req) => {
+    if (!queryBool(req.query, "link")) throw new NotFound("page not found");
+    await removeLink(`${req.params["self"]}/${req.params["alias"]}`);
   });
 
   api.route("DELETE", "/containers/{id}", async (req) => {
+    if (queryBool(req.query, "link")) return removeLink(req.params["id"]!);
     const c = get(req);
-    if (queryBool(req.query, "link"))
-      throw new InvalidArgument(`Conflict, ${c.Name} is not a link (name it as CONTAINER/ALIAS)`);
     await engine.lock(c.Id, () =>
       removeContainer(engine, c, {
         force: queryBool(req.query, "force"),

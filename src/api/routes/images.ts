@@ -1,7 +1,6 @@
 /** The Docker API's /images routes that read and name images (list, inspect, history, tag, rmi). */
 
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { familiarString, parseReference } from "../../image/reference.js";
 import type { Credentials } from "../../image/registry/credentials.js";
 import type { ImageSummary } from "../../image/service.js";
 import { directoryTar } from "../../snapshot/diff.js";
+import { readFileInTree, statInTree } from "../../snapshot/tree-reader.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
 import { type ApiServer, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
 
@@ -202,7 +202,8 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
         throw new InvalidArgument(`not an image archive: ${err.message}`);
       });
       const loaded: string[] = [];
-      if (existsSync(join(dir, "oci-layout"))) {
+      // What the archive unpacked is read inside its directory: it may hold symlinks.
+      if (await statInTree(dir, "oci-layout")) {
         const refs = await layoutRefNames(dir);
         for (const entry of refs.length ? refs : [undefined]) {
           const image = await importOciLayout(images, dir, {
@@ -218,7 +219,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       } else {
         const loadedImages = await loadDockerArchive(images, directoryTar(dir));
         // Report the names the archive gives (manifest.json's RepoTags), as docker load does.
-        const entries = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as {
+        const entries = JSON.parse((await readFileInTree(dir, "manifest.json"))?.toString() ?? "[]") as {
           RepoTags?: string[] | null;
         }[];
         loadedImages.forEach((image, i) => {

@@ -605,10 +605,12 @@ export const containerCommands: Record<string, Command> = {
         type: "boolean",
         description: "Remove anonymous volumes associated with the container",
       },
+      { name: "link", short: "l", type: "boolean", description: "Remove the specified link" },
     ],
     action: each("DELETE", "/containers/{id}", (o) => ({
       force: bool(o, "force") ? 1 : undefined,
       v: bool(o, "volumes") ? 1 : undefined,
+      link: bool(o, "link") ? 1 : undefined,
     })),
   },
   pause: {
