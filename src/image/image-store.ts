@@ -166,11 +166,15 @@ export class ImageStore {
     return true;
   }
 
+  /**
+   * The record goes before its names: a crash in between leaves a name to nothing, which open
+   * drops, where the other order left an unnamed image holding its layers until a prune.
+   */
   async deleteRecord(id: string): Promise<void> {
-    for (const [k, v] of this.refs) if (v === id) this.refs.delete(k);
-    await this.saveRefs();
     this.records.delete(id);
     await rm(this.recordPath(id), { force: true });
+    for (const [k, v] of this.refs) if (v === id) this.refs.delete(k);
+    await this.saveRefs();
   }
 
   private async saveRefs(): Promise<void> {
