@@ -6,6 +6,7 @@ import { formatResults, runScenario, type Scenario } from "./harness.js";
 
 const SCENARIOS: Record<string, () => Promise<Scenario> | Scenario> = {
   runtime: async () => (await import("./runtime.js")).runtimeScenario(),
+  "dockerd-runtime": async () => (await import("./runtime.js")).dockerdRuntimeScenario(),
   engine: async () => (await import("./engine.js")).engineScenario(),
   fleet: async () => (await import("./engine.js")).fleetScenario(),
 };

@@ -10,7 +10,9 @@ import { fileURLToPath } from "node:url";
 import type { Spec } from "../src/oci/runtime-spec.js";
 import { waitExited } from "../src/runtime/native/monitor.js";
 import { Runtime } from "../src/runtime/runtime.js";
-import { busyboxBundleDir } from "../test/helpers/busybox.js";
+import { busyboxBundleDir, busyboxRootfs } from "../test/helpers/busybox.js";
+import { startDockerd } from "../test/helpers/dockerd.js";
+import { RUNTIME_LAUNCHER } from "../test/helpers/runtime.js";
 import { commandWorks, type Scenario, timeCommand } from "./harness.js";
 
 const BERTH_RUNTIME = fileURLToPath(new URL("../../bin/berth-runtime.cjs", import.meta.url));
@@ -112,5 +114,54 @@ export function runtimeScenario(): Scenario {
         "berth-monitor PSS per container": `${avg(pss)} KiB`,
       };
     },
+  };
+}
+
+/**
+ * One dockerd with three runtimes: `docker run --rm --runtime X busybox true`, runc (dockerd's
+ * own), berth-runtime (issue 13, section 5) and crun where it is installed. The whole path is
+ * timed: CLI, dockerd, containerd, the shim, then the runtime's create, start and delete.
+ */
+export async function dockerdRuntimeScenario(): Promise<Scenario> {
+  const runtimes: Record<string, string> = { berth: RUNTIME_LAUNCHER };
+  const crun = spawnSync("sh", ["-c", "command -v crun"], { encoding: "utf8" }).stdout.trim();
+  if (crun) runtimes["crun"] = crun;
+  const dockerd = await startDockerd({ runtimes });
+  const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 1 << 28 }).stdout;
+  await dockerd?.docker(["import", "-", "busybox:latest"], tar);
+  const docker = (runtime: string) =>
+    timeCommand("docker", [
+      "-H",
+      `unix://${dockerd!.socket}`,
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--runtime",
+      runtime,
+      "busybox",
+      "true",
+    ]);
+  const available = (name: string) => () =>
+    !dockerd
+      ? "dockerd is not installed or does not start here"
+      : name in runtimes || name === "runc"
+        ? undefined
+        : `${name} is not installed`;
+  return {
+    name: "dockerd-runtime",
+    description: "`docker run --rm --runtime X busybox true` through one dockerd",
+    baseline: "--runtime runc",
+    repetitions: 15,
+    variants: [
+      { name: "--runtime runc", setup: available("runc"), run: () => docker("runc") },
+      { name: "--runtime crun", setup: available("crun"), run: () => docker("crun") },
+      {
+        name: "--runtime berth",
+        setup: available("berth"),
+        run: () => docker("berth"),
+        teardown: () => dockerd?.stop(),
+      },
+    ],
   };
 }

@@ -7,6 +7,10 @@
  * on its control socket, and records the exit status in the exit file. It is a child subreaper,
  * so the container process is its child even though an intermediate process created it.
  * Everything it does was decided by the plan; it makes no decisions of its own.
+ *
+ * With a handoff plan (berth-runtime under a containerd shim or conmon, which hold the stdio and
+ * reap the process themselves) it leaves as soon as the process has exec'd, without reaping it:
+ * the process is then the child of its caller's subreaper, as runc's init is.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,6 +62,7 @@ static int relay = 0;    /* pty relayed to our own stdin/stdout (berth-runtime r
 static int relay_in = 1; /* our stdin has not ended yet */
 static int start_requester = -1; /* fd waiting for MSG_STARTED, or -1 */
 static int start_sent = 0, errored = 0;
+static int handed_off = 0; /* handoff plan: the process runs, and is our caller's from now on */
 static pid_t child = -1;
 static int exited = 0, exit_status = 0;
 static struct log_writer logw;
@@ -148,6 +153,7 @@ static void handle_init_message(void) {
       send_to(to, MSG_STARTED, NULL, 0);
       if (to != parent_fd) send_to(parent_fd, MSG_STARTED, NULL, 0);
       start_requester = -1;
+      handed_off = plan.handoff;
     }
     return;
   }
@@ -262,9 +268,30 @@ static int pump_output(int *fdp, int stream) {
   return 0;
 }
 
+/* The wait status that a waitid(2) siginfo describes, in waitpid(2)'s encoding. */
+static int wait_status_of(const siginfo_t *si) {
+  if (si->si_code == CLD_EXITED) return (si->si_status & 0xff) << 8;
+  return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
 static void reap(void) {
   int status;
   pid_t pid;
+  if (plan.handoff) {
+    /* Look without reaping (WNOWAIT): the container process's status belongs to the subreaper
+     * that becomes its parent when we leave. Anything else (stage 1) is ours to reap. */
+    for (;;) {
+      siginfo_t si;
+      memset(&si, 0, sizeof si);
+      if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) return;
+      if (si.si_pid == child) {
+        exited = 1;
+        exit_status = wait_status_of(&si);
+        return;
+      }
+      waitpid(si.si_pid, NULL, 0);
+    }
+  }
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
     if (pid == child) {
       exited = 1;
@@ -484,10 +511,16 @@ int main(int argc, char **argv) {
     if (exited) {
       while (init_fd >= 0) handle_init_message(); /* pick up a last error before reporting the exit */
       drain_output();
-      record_exit();
+      if (!plan.handoff) record_exit(); /* else the status is the reaper's to read */
       send_to(parent_fd, MSG_EXITED, &exit_status, sizeof exit_status);
       for (int c = 0; c < nclients; c++)
         if (clients[c].waiting || clients[c].attach) send_frame(clients[c].fd, MSG_EXITED, &exit_status, sizeof exit_status);
+      if (plan.control_socket) unlink(plan.control_socket);
+      return 0;
+    }
+    if (handed_off) {
+      /* Our exit reparents the process to the nearest subreaper among our ancestors (the shim
+       * that ran us), which then reaps it; had it exited already, the kernel tells that one. */
       if (plan.control_socket) unlink(plan.control_socket);
       return 0;
     }

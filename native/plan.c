@@ -115,6 +115,7 @@ int plan_decode(struct plan *plan, const uint8_t *data, size_t len) {
       case PLAN_PERSONALITY:
       case PLAN_LOG_MAX_FILES:
       case PLAN_STDIN_OPEN:
+      case PLAN_HANDOFF:
         if (want_len(tag, n, 4) || take(&r, &u32, 4)) return -1;
         break;
       default:
@@ -127,6 +128,7 @@ int plan_decode(struct plan *plan, const uint8_t *data, size_t len) {
         break;
       case PLAN_TERMINAL: plan->terminal = u32 != 0; break;
       case PLAN_STDIN_OPEN: plan->stdin_open = u32 != 0; break;
+      case PLAN_HANDOFF: plan->handoff = u32 != 0; break;
       case PLAN_NS_NEW: plan->ns_new = u32; break;
       case PLAN_UID: plan->uid = u32; break;
       case PLAN_GID: plan->gid = u32; break;

@@ -31,6 +31,7 @@ struct plan {
   uint32_t stdio_mode;
   int terminal;
   int stdin_open;
+  int handoff; /* leave the process to our caller's subreaper once it has exec'd */
   char *console_socket;
   char *control_socket;
   char *exit_file;

@@ -71,6 +71,7 @@
 #define PLAN_LOG_MAX_FILES 27 /* u32 files kept including the current one */
 #define PLAN_STDIN_OPEN 28    /* u32 0|1: keep a stdin pipe the clients can write to */
 #define PLAN_CGROUP_SELF 29   /* string: a file to write "0" to, moving the process there first */
+#define PLAN_HANDOFF 30       /* u32 0|1: leave once the process runs, never reaping it (runc's way) */
 
 #define STDIO_INHERIT 0 /* the process uses the monitor's own stdio (the OCI runtime CLI) */
 #define STDIO_PIPES 1   /* the monitor holds pipes (or the pty), logs them and serves attach */

@@ -5,12 +5,12 @@
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { errorText, SystemError } from "../errors.js";
+import { errorText, InvalidArgument, SystemError } from "../errors.js";
 import type { Spec, State } from "../oci/runtime-spec.js";
 import { OCI_VERSION } from "../oci/runtime-spec.js";
 import { readSpec } from "../oci/spec-file.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
-import { defaultCgroupPath, openCgroup, selfJoinFiles } from "./cgroups/index.js";
+import { defaultCgroupPath, openCgroup, selfJoinFiles, systemdCgroupPath } from "./cgroups/index.js";
 import { planContainer, rootfsPath } from "./container-plan.js";
 import type { RuntimeContext } from "./context.js";
 import { resourcesWithDeviceRules } from "./device-rules.js";
@@ -43,6 +43,13 @@ export interface CreateOptions {
   /** Keep the monitor's fd-3 channel open in the returned handle (to start and wait without a
    * round trip through the control socket). */
   keepChannel?: boolean;
+  /**
+   * The caller reaps the process, as a containerd shim or conmon does with runc: no monitor stays
+   * once it runs, and no exit is recorded (the status is the reaper's).
+   */
+  handoff?: boolean;
+  /** cgroupsPath is systemd's "slice:prefix:name" (runc --systemd-cgroup). */
+  systemdCgroup?: boolean;
 }
 
 export interface CreatedContainer {
@@ -72,7 +79,13 @@ export async function createContainer(
   validateId(id);
   const bundle = resolve(options.bundle);
   const spec = options.spec ?? readSpec(bundle);
-  const cgroupPath = spec.linux?.cgroupsPath || defaultCgroupPath(id);
+  const cgroupPath = options.systemdCgroup
+    ? systemdCgroupPath(spec.linux?.cgroupsPath, id)
+    : spec.linux?.cgroupsPath || defaultCgroupPath(id);
+  if (options.handoff && spec.process?.terminal && !options.consoleSocket)
+    throw new InvalidArgument(
+      "process.terminal: a container whose runtime does not stay needs --console-socket to receive its terminal",
+    );
   const cgroup = openCgroup(cgroupPath);
   const stdio = options.stdio ?? "inherit";
   const warnings: string[] = [];
@@ -90,6 +103,7 @@ export async function createContainer(
     ...(options.rootfsMount ? { rootfsMount: options.rootfsMount } : {}),
     ...(options.ensureDirectories ? { ensureDirectories: options.ensureDirectories } : {}),
   });
+  if (options.handoff) plan.handoff = true;
   const userns = (plan.newNamespaces & CLONE.NEWUSER) !== 0;
   const maps = userns
     ? {
@@ -154,6 +168,7 @@ export async function createContainer(
       pid,
       pidStartTime: startTime,
       monitorPid: launched.monitor.pid,
+      monitorStartTime: processStartTime(launched.monitor.pid) ?? 0,
       created: new Date().toISOString(),
       started: false,
       cgroupPath: cgroup.path,

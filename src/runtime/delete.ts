@@ -11,11 +11,15 @@ import { ociState, processStartTime } from "./state.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until `pid` is gone (or a zombie), up to `ms`. */
-async function gone(pid: number, ms: number): Promise<boolean> {
+/** Waits until `pid` is gone (or a zombie, or another process since `startTime`), up to `ms`. */
+async function gone(pid: number, startTime: number | undefined, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   let pause = 1;
-  while (processStartTime(pid) !== undefined) {
+  const running = () => {
+    const now = processStartTime(pid);
+    return now !== undefined && (startTime === undefined || now === startTime);
+  };
+  while (running()) {
     if (Date.now() > deadline) return false;
     await sleep(pause);
     pause = Math.min(pause * 2, 20);
@@ -40,7 +44,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
   }
   // The monitor writes the exit status and leaves when the process is reaped; wait for it so that
   // nothing of the container outlives delete.
-  if (record.monitorPid) await gone(record.monitorPid, 5000);
+  if (record.monitorPid) await gone(record.monitorPid, record.monitorStartTime, 5000);
   await cgroup.destroy();
   if (record.hostMountsUnder) unmountUnder(record.hostMountsUnder);
   rmSync(ctx.dir.dir(id), { recursive: true, force: true });

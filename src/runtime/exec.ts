@@ -1,6 +1,6 @@
 /** `exec`: run another process in a running container's namespaces and cgroup. */
 import { resolve } from "node:path";
-import { Conflict } from "../errors.js";
+import { Conflict, InvalidArgument } from "../errors.js";
 import type { NamespaceType, Process } from "../oci/runtime-spec.js";
 import { OCI_VERSION } from "../oci/runtime-spec.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
@@ -24,6 +24,8 @@ export interface ExecOptions {
   exitFile?: string;
   /** Stop before exec until MSG_START on the channel (to attach to its output from the start). */
   waitStart?: boolean;
+  /** The caller reaps the process (runc exec --detach under a shim): no monitor stays. */
+  handoff?: boolean;
 }
 
 export interface ExecHandle {
@@ -42,6 +44,10 @@ export async function execInContainer(
   const status = ctx.status(record);
   if (status !== "running" && status !== "created")
     throw new Conflict(`cannot exec in container "${id}": it is ${status}`);
+  if (options.handoff && options.process.terminal && !options.consoleSocket)
+    throw new InvalidArgument(
+      "process.terminal: a detached process needs --console-socket to receive its terminal",
+    );
   const types = (record.spec.linux?.namespaces ?? []).map((n) => n.type as NamespaceType);
   const stdio = options.stdio ?? "inherit";
   const plan: NativePlan = {
@@ -57,6 +63,7 @@ export async function execInContainer(
     ops: [],
     startHooks: [],
     waitStart: options.waitStart === true,
+    ...(options.handoff ? { handoff: true } : {}),
     process: planProcess(options.process, record.spec),
   };
   const cgroup = ctx.cgroupOf(record);

@@ -12,7 +12,8 @@ export async function killContainer(
   const sig = parseSignal(signal);
   const record = ctx.dir.load(id);
   const status = ctx.status(record);
-  if (status === "stopped") throw new Conflict(`container "${id}" is not running`);
+  // "container not running" is the phrase containerd looks for to treat the kill as done.
+  if (status === "stopped") throw new Conflict(`cannot signal "${id}": container not running`);
   if (all) {
     const cgroup = ctx.cgroupOf(record);
     if (sig === 9) return cgroup.killAll();

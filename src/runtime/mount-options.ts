@@ -63,6 +63,11 @@ export const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Every mount option Berth applies, for `berth-runtime features`. */
+export function knownMountOptions(): string[] {
+  return [...Object.keys(SETS), ...Object.keys(CLEARS), ...Object.keys(PROPAGATION)];
+}
+
 /** Options Berth does not implement; refused rather than silently ignored. */
 const UNSUPPORTED = new Set([
   "idmap",

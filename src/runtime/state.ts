@@ -22,6 +22,8 @@ export interface ContainerRecord {
   pid: number;
   pidStartTime: number;
   monitorPid: number;
+  /** Its start time, so that a recycled pid is not mistaken for it (absent in older records). */
+  monitorStartTime?: number;
   created: string;
   started: boolean;
   cgroupPath: string;

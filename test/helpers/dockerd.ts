@@ -4,7 +4,7 @@
  * not installed or does not start here.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,14 +22,23 @@ export interface TestDockerd {
 
 /**
  * With `networking`, dockerd keeps its defaults (docker0, iptables, docker-proxy), for the network
- * benchmark; the bridge and the tables it adds are removed when it stops.
+ * benchmark; the bridge and the tables it adds are removed when it stops. `runtimes`: OCI runtimes
+ * beside runc, by name (`docker run --runtime NAME`).
  */
-export async function startDockerd(options: { networking?: boolean } = {}): Promise<TestDockerd | undefined> {
+export async function startDockerd(
+  options: { networking?: boolean; runtimes?: Record<string, string> } = {},
+): Promise<TestDockerd | undefined> {
   if (!existsSync("/usr/sbin/dockerd") || !existsSync("/usr/local/bin/docker")) return undefined;
   const dir = mkdtempSync(join(tmpdir(), "dockerd-test-"));
   const tables = () => spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n");
   const tablesBefore = new Set(tables());
   const bridgeBefore = existsSync("/sys/class/net/docker0");
+  // dockerd's cgroup parent ("docker") outlives it, as it does with runc: the ones it made go with it.
+  const dockerCgroups = () => [
+    "/sys/fs/cgroup/docker", // cgroup v2
+    ...readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}/docker`),
+  ];
+  const cgroupsBefore = new Set(dockerCgroups().filter((dir) => existsSync(dir)));
   const sock = join(dir, "docker.sock");
   const child: ChildProcess = spawn(
     "dockerd",
@@ -43,6 +52,7 @@ export async function startDockerd(options: { networking?: boolean } = {}): Prom
       "-H",
       `unix://${sock}`,
       ...(options.networking ? [] : ["--iptables=false", "--bridge=none"]),
+      ...Object.entries(options.runtimes ?? {}).map(([name, path]) => `--add-runtime=${name}=${path}`),
     ],
     { stdio: "ignore" },
   );
@@ -72,6 +82,8 @@ export async function startDockerd(options: { networking?: boolean } = {}): Prom
       `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`,
     ]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
+    for (const cgroup of dockerCgroups())
+      if (!cgroupsBefore.has(cgroup) && existsSync(cgroup)) rmdirSync(cgroup); // fails if a container's is left
     if (options.networking) {
       if (!bridgeBefore) spawnSync("ip", ["link", "del", "docker0"]);
       for (const line of tables())

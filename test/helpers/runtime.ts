@@ -12,6 +12,8 @@ import { clampToHost } from "../../src/runtime/rlimits.js";
 import { busyboxBundleDir } from "./busybox.js";
 
 export const RUNTIME_BIN = fileURLToPath(new URL("../../../bin/berth-runtime.cjs", import.meta.url));
+/** The installed command (`berth-runtime` on the PATH): the sh launcher in front of RUNTIME_BIN. */
+export const RUNTIME_LAUNCHER = fileURLToPath(new URL("../../../bin/berth-runtime", import.meta.url));
 
 export interface CliResult {
   status: number;

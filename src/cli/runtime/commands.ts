@@ -1,14 +1,16 @@
 /** The berth-runtime commands other than exec. Each is a thin layer over Runtime. */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { InvalidArgument } from "../../errors.js";
+import { BerthError, InvalidArgument } from "../../errors.js";
 import { defaultSpec } from "../../oci/default-spec.js";
 import type { LinuxResources } from "../../oci/runtime-spec.js";
+import type { CreateOptions } from "../../runtime/create.js";
 import { clampToHost } from "../../runtime/rlimits.js";
 import { exitCodeOf, Runtime } from "../../runtime/runtime.js";
-import { bool, str } from "../args.js";
+import { bool, type OptionValues, str } from "../args.js";
 import { runForeground } from "./foreground.js";
-import type { Command } from "./main.js";
+import type { Command, GlobalOptions } from "./main.js";
 
 const runtime = (root: string | undefined) => new Runtime(root ? { root } : {});
 
@@ -36,17 +38,30 @@ function printWarnings(warnings: string[]): void {
   for (const w of warnings) process.stderr.write(`berth-runtime: warning: ${w}\n`);
 }
 
+const noNewKeyringOption = {
+  name: "no-new-keyring",
+  type: "boolean",
+  description: "keep the caller's session keyring (Berth never makes one)",
+} as const;
+
+/** What create and run take from the command line, the same for both. */
+function createOptions(o: OptionValues, global: GlobalOptions): CreateOptions {
+  return {
+    bundle: str(o, "bundle") ?? ".",
+    ...(str(o, "console-socket") ? { consoleSocket: str(o, "console-socket")! } : {}),
+    ...(str(o, "pid-file") ? { pidFile: str(o, "pid-file")! } : {}),
+    ...(global.systemdCgroup ? { systemdCgroup: true } : {}),
+  };
+}
+
 export const create: Command = {
   usage: "create [options] ID",
-  description: "Create a container from a bundle; its process waits until `start`.",
-  options: [bundleOption, consoleOption, pidFileOption],
+  description:
+    "Create a container from a bundle; its process waits until `start`, and is then the child of the caller's subreaper, as with runc.",
+  options: [bundleOption, consoleOption, pidFileOption, noNewKeyringOption],
   arity: [1, 1],
-  async run([id], o, root) {
-    const created = await runtime(root).create(id!, {
-      bundle: str(o, "bundle") ?? ".",
-      ...(str(o, "console-socket") ? { consoleSocket: str(o, "console-socket")! } : {}),
-      ...(str(o, "pid-file") ? { pidFile: str(o, "pid-file")! } : {}),
-    });
+  async run([id], o, global) {
+    const created = await runtime(global.root).create(id!, { ...createOptions(o, global), handoff: true });
     printWarnings(created.warnings);
     return 0;
   },
@@ -57,7 +72,7 @@ export const start: Command = {
   description: "Run the process of a created container.",
   options: [],
   arity: [1, 1],
-  async run([id], _o, root) {
+  async run([id], _o, { root }) {
     printWarnings(await runtime(root).start(id!));
     return 0;
   },
@@ -68,7 +83,7 @@ export const state: Command = {
   description: "Print the OCI state of a container as JSON.",
   options: [],
   arity: [1, 1],
-  async run([id], _o, root) {
+  async run([id], _o, { root }) {
     process.stdout.write(`${JSON.stringify(runtime(root).state(id!), null, 2)}\n`);
     return 0;
   },
@@ -81,7 +96,7 @@ export const kill: Command = {
     { name: "all", short: "a", type: "boolean", description: "signal every process in the container" },
   ],
   arity: [1, 2],
-  async run([id, signal], o, root) {
+  async run([id, signal], o, { root }) {
     await runtime(root).kill(id!, signal ?? "SIGTERM", bool(o, "all"));
     return 0;
   },
@@ -94,7 +109,7 @@ export const remove: Command = {
     { name: "force", short: "f", type: "boolean", description: "kill the container first if it runs" },
   ],
   arity: [1, 1],
-  async run([id], o, root) {
+  async run([id], o, { root }) {
     printWarnings(await runtime(root).delete(id!, bool(o, "force")));
     return 0;
   },
@@ -107,18 +122,18 @@ export const run: Command = {
     bundleOption,
     consoleOption,
     pidFileOption,
+    noNewKeyringOption,
     { name: "detach", short: "d", type: "boolean", description: "start it and return at once" },
     { name: "keep", type: "boolean", description: "do not delete the container when it exits" },
   ],
   arity: [1, 1],
-  async run([id], o, root) {
-    const rt = runtime(root);
+  async run([id], o, global) {
+    const rt = runtime(global.root);
     const detach = bool(o, "detach");
+    // Detached, the caller reaps the process as after create; in the foreground, we wait for it.
     const created = await rt.create(id!, {
-      bundle: str(o, "bundle") ?? ".",
-      ...(str(o, "console-socket") ? { consoleSocket: str(o, "console-socket")! } : {}),
-      ...(str(o, "pid-file") ? { pidFile: str(o, "pid-file")! } : {}),
-      keepChannel: !detach,
+      ...createOptions(o, global),
+      ...(detach ? { handoff: true } : { keepChannel: true }),
     });
     printWarnings(created.warnings);
     if (detach) {
@@ -145,7 +160,7 @@ export const list: Command = {
     { name: "quiet", short: "q", type: "boolean", description: "print only the ids" },
   ],
   arity: [0, 0],
-  async run(_args, o, root) {
+  async run(_args, o, { root }) {
     const all = runtime(root).list();
     if (bool(o, "quiet")) {
       for (const c of all) process.stdout.write(`${c.state.id}\n`);
@@ -178,7 +193,7 @@ export const pause: Command = {
   description: "Freeze every process of a container.",
   options: [],
   arity: [1, 1],
-  async run([id], _o, root) {
+  async run([id], _o, { root }) {
     await runtime(root).pause(id!);
     return 0;
   },
@@ -189,7 +204,7 @@ export const resume: Command = {
   description: "Thaw a paused container.",
   options: [],
   arity: [1, 1],
-  async run([id], _o, root) {
+  async run([id], _o, { root }) {
     await runtime(root).resume(id!);
     return 0;
   },
@@ -197,17 +212,63 @@ export const resume: Command = {
 
 export const ps: Command = {
   usage: "ps [options] ID",
-  description: "List the processes of a container (their pids as the host sees them).",
+  description:
+    "List the processes of a container: ps(1)'s lines for them (PS-OPTIONS, default -ef), or their host pids as JSON.",
   options: [{ name: "format", short: "f", type: "string", value: "FORMAT", description: "table or json" }],
-  arity: [1, 1],
-  async run([id], o, root) {
+  arity: [1, -1],
+  interspersed: false,
+  async run([id, ...psOptions], o, { root }) {
     const rt = runtime(root);
     const pids = rt.ctx.cgroupOf(rt.record(id!)).processes();
-    if (str(o, "format") === "json") process.stdout.write(`${JSON.stringify(pids)}\n`);
-    else process.stdout.write(`PID\n${pids.map((p) => `${p}\n`).join("")}`);
+    const format = str(o, "format") ?? "table";
+    if (format === "json") {
+      if (psOptions.length) throw new InvalidArgument("ps options go with --format table only");
+      process.stdout.write(`${JSON.stringify(pids)}\n`);
+      return 0;
+    }
+    if (format !== "table") throw new InvalidArgument(`--format: "${format}" is not table or json`);
+    process.stdout.write(psLinesOf(new Set(pids), psOptions.length ? psOptions : ["-ef"]));
     return 0;
   },
 };
+
+/** ps(1)'s header and the lines whose PID column is one of `pids`, as runc ps prints them. */
+function psLinesOf(pids: Set<number>, psOptions: string[]): string {
+  const r = spawnSync("ps", psOptions, { encoding: "utf8" });
+  if (r.error || r.status !== 0)
+    throw new InvalidArgument(`ps ${psOptions.join(" ")}: ${r.error?.message ?? r.stderr.trim()}`);
+  const [header = "", ...lines] = r.stdout.split("\n");
+  const column = header.trim().split(/\s+/).indexOf("PID");
+  if (column < 0) throw new InvalidArgument(`ps ${psOptions.join(" ")}: its output has no PID column`);
+  const ours = lines.filter((l) => pids.has(Number(l.trim().split(/\s+/)[column])));
+  return `${header}\n${ours.map((l) => `${l}\n`).join("")}`;
+}
+
+/** Checkpoint and restore need CRIU, which Berth does not drive. */
+class CheckpointUnsupported extends BerthError {
+  constructor(command: string) {
+    super(
+      "not-supported",
+      `${command} is not supported: berth-runtime cannot checkpoint or restore containers (no CRIU); nothing was changed`,
+    );
+  }
+}
+
+function refusal(name: "checkpoint" | "restore"): Command {
+  return {
+    usage: `${name} [options] ID`,
+    description: `Refused: berth-runtime has no ${name} (it needs CRIU).`,
+    options: [],
+    arity: [0, -1],
+    rawArgs: true,
+    async run() {
+      throw new CheckpointUnsupported(name);
+    },
+  };
+}
+
+export const checkpoint = refusal("checkpoint");
+export const restore = refusal("restore");
 
 export const spec: Command = {
   usage: "spec [options]",
@@ -245,7 +306,7 @@ export const events: Command = {
     },
   ],
   arity: [1, 1],
-  async run([id], o, root) {
+  async run([id], o, { root }) {
     const rt = runtime(root);
     const print = (type: string, data?: unknown) =>
       process.stdout.write(`${JSON.stringify({ type, id, ...(data ? { data } : {}) })}\n`);
@@ -298,7 +359,7 @@ export const update: Command = {
     { name: "pids-limit", type: "string", value: "N", description: "maximum number of processes" },
   ],
   arity: [1, 1],
-  async run([id], o, root) {
+  async run([id], o, { root }) {
     let resources: LinuxResources = {};
     const file = str(o, "resources");
     if (file) {

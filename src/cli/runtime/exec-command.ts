@@ -43,7 +43,7 @@ export const exec: Command = {
     },
   ],
   arity: [1, -1],
-  async run([id, ...command], o, root) {
+  async run([id, ...command], o, { root }) {
     const rt = new Runtime(root ? { root } : {});
     const record = rt.record(id!);
     let proc: Process;
@@ -76,12 +76,15 @@ export const exec: Command = {
       };
     }
     const consoleSocket = str(o, "console-socket");
+    const detach = bool(o, "detach");
     const handle = await rt.exec(id!, {
       process: proc,
+      // Detached, the caller reaps the process (a containerd shim does), as with runc.
+      ...(detach ? { handoff: true } : {}),
       ...(consoleSocket ? { consoleSocket } : {}),
       ...(str(o, "pid-file") ? { pidFile: str(o, "pid-file")! } : {}),
     });
-    if (bool(o, "detach")) {
+    if (detach) {
       handle.channel.close();
       handle.monitor.unref();
       return 0;

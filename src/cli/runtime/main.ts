@@ -16,7 +16,17 @@ const GLOBAL: OptionSpec[] = [
   { name: "log", type: "string", value: "FILE", description: "also append errors to this file" },
   { name: "log-format", type: "string", value: "FORMAT", description: "text or json, for --log" },
   { name: "debug", type: "boolean", description: "print stack traces of errors" },
-  { name: "systemd-cgroup", type: "boolean", description: "not supported: cgroupsPath is a cgroupfs path" },
+  {
+    name: "systemd-cgroup",
+    type: "boolean",
+    description: 'cgroupsPath is "slice:prefix:name" (made where systemd would put it)',
+  },
+  {
+    name: "rootless",
+    type: "string",
+    value: "true|false|auto",
+    description: "accepted for runc's callers; Berth runs as root",
+  },
   { name: "help", short: "h", type: "boolean", description: "show this help" },
   { name: "version", short: "v", type: "boolean", description: "print the version" },
 ];
@@ -29,7 +39,15 @@ interface Command {
   arity: [number, number];
   /** Flags may follow positional arguments (false: everything after the first one is an argument). */
   interspersed?: boolean;
-  run(args: string[], options: OptionValues, root: string | undefined): Promise<number>;
+  /** Takes its arguments unparsed (a refusal must not stop at a flag it does not know). */
+  rawArgs?: boolean;
+  run(args: string[], options: OptionValues, global: GlobalOptions): Promise<number>;
+}
+
+/** What the global flags say to a command. */
+export interface GlobalOptions {
+  root: string | undefined;
+  systemdCgroup: boolean;
 }
 
 const commands: Record<string, () => Promise<Command>> = {
@@ -47,6 +65,9 @@ const commands: Record<string, () => Promise<Command>> = {
   events: () => import("./commands.js").then((m) => m.events),
   update: () => import("./commands.js").then((m) => m.update),
   ps: () => import("./commands.js").then((m) => m.ps),
+  features: () => import("./features.js").then((m) => m.features),
+  checkpoint: () => import("./commands.js").then((m) => m.checkpoint),
+  restore: () => import("./commands.js").then((m) => m.restore),
 };
 
 export type { Command };
@@ -70,6 +91,7 @@ Commands:
   events   print cgroup statistics (--stats) and OOM events
   update   change a running container's resources
   spec     write a default config.json
+  features print what this runtime supports, as JSON (the OCI features document)
 
 `;
 
@@ -107,10 +129,17 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(SUMMARY);
       return name || bool(global.options, "help") ? 0 : 2;
     }
-    if (bool(global.options, "systemd-cgroup")) throw new UsageError("--systemd-cgroup is not supported");
+    const rootless = str(global.options, "rootless");
+    if (rootless !== undefined && !["true", "false", "auto"].includes(rootless))
+      throw new UsageError(`--rootless: "${rootless}" is not true, false or auto`);
     const load = commands[name];
     if (!load) throw new UsageError(`unknown command "${name}" (see berth-runtime --help)`);
     const command = await load();
+    const globals: GlobalOptions = {
+      root: str(global.options, "root"),
+      systemdCgroup: bool(global.options, "systemd-cgroup"),
+    };
+    if (command.rawArgs) return await command.run(rest, {}, globals);
     const specs = [
       ...command.options,
       { name: "help", short: "h", type: "boolean", description: "show help" } as const,
@@ -125,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(
         `"${name}" takes ${min === max ? min : `${min} to ${max < 0 ? "more" : max}`} argument${max === 1 ? "" : "s"}: berth-runtime ${command.usage}`,
       );
-    return await command.run(parsed.args, parsed.options, str(global.options, "root"));
+    return await command.run(parsed.args, parsed.options, globals);
   } catch (err) {
     return report(err, debug);
   }

@@ -1,5 +1,6 @@
 /** Picks the cgroup backend for this host: v2 on a unified host, v1 otherwise (hybrid hosts too). */
 import { statfsSync } from "node:fs";
+import { InvalidArgument } from "../../errors.js";
 import type { Cgroup, CgroupVersion } from "./cgroup.js";
 import { type CgroupLayout, hostLayout } from "./hierarchy.js";
 import { V1Cgroup } from "./v1.js";
@@ -23,6 +24,41 @@ export function detectCgroupVersion(root = "/sys/fs/cgroup"): CgroupVersion {
 /** Where a container's cgroup goes by default: nested under the caller's own cgroup. */
 export function defaultCgroupPath(id: string): string {
   return `berth/${id}`;
+}
+
+/**
+ * The cgroupfs path of a systemd-style cgroupsPath, "slice:prefix:name" (runc --systemd-cgroup,
+ * as containerd and podman pass it): the slice's ancestry, then "prefix-name.scope" (or "name"
+ * when it is a slice itself). `system.slice:docker:abc` → `/system.slice/docker-abc.scope`.
+ * No systemd is asked: the cgroups are made directly, where systemd would have put them.
+ */
+export function systemdCgroupPath(cgroupsPath: string | undefined, id: string): string {
+  const parts = (cgroupsPath || `system.slice:berth-runtime:${id}`).split(":");
+  if (parts.length !== 3)
+    throw new InvalidArgument(
+      `linux.cgroupsPath: "${cgroupsPath}" is not "slice:prefix:name", as --systemd-cgroup needs`,
+    );
+  const [slice, prefix, name] = parts as [string, string, string];
+  const unit = name.endsWith(".slice") ? name : `${prefix ? `${prefix}-` : ""}${name}.scope`;
+  for (const [what, text] of [
+    ["slice", slice],
+    ["unit", unit],
+  ] as const)
+    if (text.includes("/") || text === "." || text === ".." || !/^[\w:.@\\-]*$/.test(text))
+      throw new InvalidArgument(`linux.cgroupsPath: the ${what} "${text}" is not a systemd unit name`);
+  return `${expandSlice(slice || "system.slice")}/${unit}`.replace(/^\/+/, "/");
+}
+
+/** "a-b-c.slice" → "/a.slice/a-b.slice/a-b-c.slice", the nesting systemd gives a slice. */
+function expandSlice(slice: string): string {
+  if (!slice.endsWith(".slice"))
+    throw new InvalidArgument(`linux.cgroupsPath: "${slice}" is not a slice (it ends in .slice)`);
+  const base = slice.slice(0, -".slice".length);
+  if (base === "-") return "/";
+  if (base === "" || base.startsWith("-") || base.endsWith("-") || base.includes("--"))
+    throw new InvalidArgument(`linux.cgroupsPath: "${slice}" is not a valid slice name`);
+  const words = base.split("-");
+  return words.map((_, i) => `/${words.slice(0, i + 1).join("-")}.slice`).join("");
 }
 
 export interface OpenCgroupOptions {

@@ -77,6 +77,11 @@ export interface NativePlan {
   startHooks: Hook[];
   /** Stop after set-up until started (OCI create); exec processes run at once. */
   waitStart: boolean;
+  /**
+   * The caller reaps the process (a containerd shim, conmon): the monitor leaves once it has
+   * exec'd (or died) without reaping it, so that it becomes the caller's child, as with runc.
+   */
+  handoff?: boolean;
   process: ProcessPlan;
 }
 
@@ -156,6 +161,7 @@ export function encodePlan(plan: NativePlan): Buffer {
   }
   for (const hook of plan.startHooks) w.op(PlanTag.START_HOOK, Op.HOOK, hookArgs(hook));
   if (plan.waitStart) w.u32(PlanTag.WAIT_START, 1);
+  if (plan.handoff) w.u32(PlanTag.HANDOFF, 1);
 
   const p = plan.process;
   for (const arg of p.args) w.str(PlanTag.ARG, arg);

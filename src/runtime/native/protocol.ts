@@ -66,6 +66,7 @@ export const PlanTag = {
   LOG_MAX_FILES: 27,
   STDIN_OPEN: 28,
   CGROUP_SELF: 29,
+  HANDOFF: 30,
 } as const;
 
 export const Stdio = {

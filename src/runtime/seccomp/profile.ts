@@ -63,13 +63,13 @@ export const SECCOMP_FILTER_FLAG_TSYNC = 1;
 export const SECCOMP_FILTER_FLAG_LOG = 2;
 export const SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4;
 
-const FLAGS: Readonly<Record<string, number>> = {
+export const FLAGS: Readonly<Record<string, number>> = {
   SECCOMP_FILTER_FLAG_TSYNC,
   SECCOMP_FILTER_FLAG_LOG,
   SECCOMP_FILTER_FLAG_SPEC_ALLOW,
 };
 
-const OPERATORS: Readonly<Record<string, CompareOp>> = {
+export const OPERATORS: Readonly<Record<string, CompareOp>> = {
   SCMP_CMP_NE: "NE",
   SCMP_CMP_LT: "LT",
   SCMP_CMP_LE: "LE",
