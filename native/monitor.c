@@ -62,6 +62,7 @@ static int relay = 0;    /* pty relayed to our own stdin/stdout (berth-runtime r
 static int relay_in = 1; /* our stdin has not ended yet */
 static int start_requester = -1; /* fd waiting for MSG_STARTED, or -1 */
 static int start_sent = 0, errored = 0;
+static int created = 0; /* set-up is over: the process waits for start, or runs */
 static int handed_off = 0; /* handoff plan: the process runs, and is our caller's from now on */
 static pid_t child = -1;
 static int exited = 0, exit_status = 0;
@@ -161,6 +162,7 @@ static void handle_init_message(void) {
     case MSG_SYNC:
     case MSG_CREATED:
       send_to(parent_fd, type, payload, len);
+      if (type == MSG_CREATED) created = 1;
       if (type == MSG_CREATED && !plan.wait_start) start_sent = 1;
       break;
     case MSG_ERROR:
@@ -490,6 +492,9 @@ int main(int argc, char **argv) {
       close(parent_fd);
       parent_fd = parent.fd = -1;
       parent.attach = 0;
+      /* Set-up needs its caller (id maps, cgroups, hooks): one that died half-way (a daemon's
+       * crash) leaves a process that would wait forever, and nobody who knows of it. End it. */
+      if (!created && child > 0) kill(child, SIGKILL);
     }
     if (fds[i_out].revents) pump_output(&out_fd, 0);
     if (fds[i_err].revents) pump_output(&err_fd, 1);

@@ -7,6 +7,8 @@ packages=(
   build-essential   # the C helpers (static, libc only)
   busybox-static    # test images and bundles
   runc              # the peer runtime, for comparisons and the conformance run
+  crun              # the other peer runtime, for the runtime benchmarks
+  podman            # berth-runtime under conmon (podman --runtime), and the pull benchmark's peer
   tini              # a reaping init for the test suite (this sandbox's PID 1 does not reap)
   iproute2 nftables
   python3           # a test receives a pty over a unix socket (SCM_RIGHTS), which Node cannot

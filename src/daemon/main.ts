@@ -224,11 +224,11 @@ export async function serve(argv: string[]): Promise<number> {
     log,
     ...(userns ? { userns } : {}),
   }).open();
-  const { restored, exited } = await restoreContainers(engine);
+  const { restored, exited, ended } = await restoreContainers(engine);
   await network.reconcile(new Set(restored));
-  if (restored.length || exited.length)
+  if (restored.length || exited.length || ended.length)
     log(
-      `live restore: ${restored.length} running container(s) followed again, ${exited.length} exited while the daemon was away`,
+      `live restore: ${restored.length} running container(s) followed again, ${exited.length} exited while the daemon was away, ${ended.length} whose start or removal a crash interrupted ended`,
     );
   // What a removal interrupted by a crash (rmi, prune) left behind goes now, in the background.
   void images.gc().then(

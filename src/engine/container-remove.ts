@@ -23,6 +23,12 @@ export async function removeContainer(
   }
   // The exit handler has usually released the network already; this covers a created container.
   await engine.network?.detach(record.Id);
+  // A start that a crash cut short may have left the runtime's container (the daemon's start ends
+  // those; this covers one that failed since).
+  if (!record.State.Running && engine.runtime.ctx.dir.exists(record.Id))
+    await engine.runtime
+      .delete(record.Id, true)
+      .catch((err: Error) => engine.log(`container ${record.Id}: runtime delete: ${err.message}`));
   record.State.Status = "removing";
   // The record may not know of a snapshot made just before a crash (see snapshotMounts).
   if (record.Berth.snapshotPrepared || (await engine.snapshotter.stat(record.Id)))

@@ -214,9 +214,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
         userns ? userns.views.bindMount(m) : m,
       ),
       ...(userns ? { idMaps: userns.remap } : {}),
-      cgroupsPath: record.HostConfig.CgroupParent
-        ? `${record.HostConfig.CgroupParent}/${record.Id}`
-        : engine.cgroupsPath(record.Id),
+      cgroupsPath: engine.containerCgroupsPath(record),
       seccomp: (caps) => engine.seccompFor(caps),
       initBinary: nativeBinary("berth-init"),
       hostDevice: (p): LinuxDevice | undefined => hostDevice(p),

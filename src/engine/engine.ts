@@ -125,6 +125,13 @@ export class Engine {
     return profile;
   }
 
+  /** The cgroupsPath of a container's spec: its own --cgroup-parent, or the daemon's. */
+  containerCgroupsPath(record: Pick<ContainerRecord, "Id" | "HostConfig">): string {
+    return record.HostConfig.CgroupParent
+      ? `${record.HostConfig.CgroupParent}/${record.Id}`
+      : this.cgroupsPath(record.Id);
+  }
+
   cgroupsPath(id: string): string {
     return this.options.cgroupParent
       ? `${this.options.cgroupParent.replace(/\/$/, "")}/${id}`

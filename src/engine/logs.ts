@@ -5,7 +5,6 @@
  */
 import { createReadStream, existsSync, statSync, watch } from "node:fs";
 import { open } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { InvalidArgument } from "../errors.js";
 
 export interface LogEntry {
@@ -72,24 +71,36 @@ function wanted(e: LogEntry, o: LogOptions): boolean {
   return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
 }
 
+/**
+ * The complete lines of a file from `start`, each with the offset just past it. A last line
+ * without its newline is a write in progress: it is left for the next read, from its start.
+ */
 async function* readLines(file: string, start = 0): AsyncGenerator<{ line: string; end: number }> {
   let offset = start;
-  const stream = createReadStream(file, { start, encoding: "utf8" });
-  const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of rl) {
-    offset += Buffer.byteLength(line) + 1;
-    yield { line, end: offset };
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { start })) {
+    rest = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    for (let nl = rest.indexOf(0x0a); nl >= 0; nl = rest.indexOf(0x0a)) {
+      offset += nl + 1;
+      yield { line: rest.subarray(0, nl).toString("utf8"), end: offset };
+      rest = rest.subarray(nl + 1);
+    }
   }
 }
 
 /** A file's lines from the last to the first, read from its end a block at a time. */
-export async function* linesBackward(file: string, blockSize = 64 * 1024): AsyncGenerator<string> {
+export async function* linesBackward(
+  file: string,
+  blockSize = 64 * 1024,
+  /** Read only up to here (what a follower then reads on from). */
+  size?: number,
+): AsyncGenerator<string> {
   const fh = await open(file, "r");
   try {
     const block = Buffer.alloc(blockSize);
     // The pieces, last first, of the line whose start is further back.
     let carry: Buffer[] = [];
-    for (let pos = (await fh.stat()).size; pos > 0; ) {
+    for (let pos = size ?? (await fh.stat()).size; pos > 0; ) {
       const n = Math.min(blockSize, pos);
       pos -= n;
       await fh.read(block, 0, n, pos);
@@ -112,27 +123,31 @@ export async function* linesBackward(file: string, blockSize = 64 * 1024): Async
 
 export async function* readLogs(path: string, o: LogOptions): AsyncGenerator<LogEntry> {
   const files = logFiles(path);
+  // Following goes on from exactly where the first read of the current file stopped: output
+  // written in between (a short-lived process's last lines) is neither lost nor shown twice.
+  const current = existsSync(path) ? statSync(path) : undefined;
+  let offset = current?.size ?? 0;
+  let inode = current?.ino ?? 0;
   if (o.tail !== undefined) {
     // The last N selected entries, read from the end of the newest file backwards: a tail of a
     // large log costs what it shows.
     const last: LogEntry[] = [];
     if (o.tail > 0)
       newest: for (const f of [...files].reverse())
-        for await (const line of linesBackward(f)) {
+        for await (const line of linesBackward(f, undefined, f === path ? offset : undefined)) {
           const e = parse(line);
           if (e && wanted(e, o) && last.push(e) >= o.tail) break newest;
         }
     yield* last.reverse();
   } else {
     for (const f of files)
-      for await (const { line } of readLines(f)) {
+      for await (const { line, end } of readLines(f)) {
         const e = parse(line);
         if (e && wanted(e, o)) yield e;
+        if (f === path) offset = end;
       }
   }
   if (!o.follow) return;
-  let offset = existsSync(path) ? statSync(path).size : 0;
-  let inode = existsSync(path) ? statSync(path).ino : 0;
   for (;;) {
     if (o.signal?.aborted) return;
     const stoppedBefore = o.stopped();

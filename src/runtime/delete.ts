@@ -3,7 +3,8 @@
  * processes, monitor, cgroup and state; then the poststop hooks.
  */
 import { rmSync } from "node:fs";
-import { Conflict } from "../errors.js";
+import { Conflict, isErrno } from "../errors.js";
+import { openCgroup } from "./cgroups/index.js";
 import type { RuntimeContext } from "./context.js";
 import { runHooksWarning } from "./hooks.js";
 import { unmountUnder } from "./host-mounts.js";
@@ -49,4 +50,20 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
   if (record.hostMountsUnder) unmountUnder(record.hostMountsUnder);
   rmSync(ctx.dir.dir(id), { recursive: true, force: true });
   return runHooksWarning(record.spec.hooks?.poststop, ociState(record, "stopped"), "poststop");
+}
+
+/**
+ * Takes back a container whose create never finished (its creator died half-way): what is in its
+ * cgroup, the cgroup, and its state directory, which has no record. Its monitor, if it got that
+ * far, ends the process itself when its creator goes (set-up cannot finish without it).
+ */
+export async function discardHalfMade(ctx: RuntimeContext, id: string, cgroupsPath: string): Promise<void> {
+  try {
+    const cgroup = openCgroup(cgroupsPath);
+    await cgroup.killAll().catch(() => {});
+    await cgroup.destroy();
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  rmSync(ctx.dir.dir(id), { recursive: true, force: true });
 }

@@ -6,7 +6,7 @@ import type { LinuxResources, State } from "../oci/runtime-spec.js";
 import type { CgroupStats } from "./cgroups/cgroup.js";
 import { RuntimeContext } from "./context.js";
 import { type CreatedContainer, type CreateOptions, createContainer } from "./create.js";
-import { deleteContainer } from "./delete.js";
+import { deleteContainer, discardHalfMade } from "./delete.js";
 import { type ExecHandle, type ExecOptions, execInContainer } from "./exec.js";
 import { killContainer } from "./kill.js";
 import type { FrameChannel } from "./native/channel.js";
@@ -55,6 +55,11 @@ export class Runtime {
 
   delete(id: string, force = false): Promise<string[]> {
     return deleteContainer(this.ctx, id, force);
+  }
+
+  /** Takes back a create its caller never finished (see StateDir.halfMade). */
+  discardHalfMade(id: string, cgroupsPath: string): Promise<void> {
+    return discardHalfMade(this.ctx, id, cgroupsPath);
   }
 
   pause(id: string): Promise<void> {

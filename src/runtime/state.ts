@@ -102,6 +102,16 @@ export class StateDir {
     }
   }
 
+  /** Container directories without a record: creates that a crash of their caller cut short. */
+  halfMade(): string[] {
+    try {
+      return readdirSync(this.root).filter((id) => ID_PATTERN.test(id) && !this.exists(id));
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return [];
+      throw err;
+    }
+  }
+
   exists(id: string): boolean {
     return existsSync(this.recordPath(id));
   }

@@ -4,8 +4,17 @@
  * shims use work; and dockerd runs containers with Berth as its runtime.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { detectCgroupVersion } from "../../src/runtime/cgroups/index.js";
@@ -229,6 +238,26 @@ test("the global flags runc's callers pass are taken, and bad values refused", (
   assert.match(bad.stderr, /--rootless: "maybe" is not true, false or auto/);
 });
 
+/**
+ * One life cycle through a client's command line (docker's and podman's take the same words):
+ * output and exit codes of `run`, then `-d`, exec, top, stop (the process's own exit code) and rm.
+ */
+function lifeCycle(cli: (args: string[]) => SpawnSyncReturns<string>, run: string[]): void {
+  const hi = cli([...run, "--rm", "bb:dropin", "echo", "hi"]);
+  assert.deepEqual([hi.status, hi.stdout], [0, "hi\n"], hi.stderr);
+  assert.equal(cli([...run, "--rm", "bb:dropin", "sh", "-c", "exit 3"]).status, 3);
+  const d = cli([...run, "-d", "bb:dropin", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"]);
+  assert.equal(d.status, 0, d.stderr);
+  const id = d.stdout.trim();
+  const exec = cli(["exec", id, "sh", "-c", "echo in-exec; exit 5"]);
+  assert.deepEqual([exec.status, exec.stdout], [5, "in-exec\n"], exec.stderr);
+  assert.match(cli(["top", id]).stdout, /trap/);
+  const stop = cli(["stop", "-t", "5", id]);
+  assert.equal(stop.status, 0, stop.stderr);
+  assert.equal(cli(["inspect", "-f", "{{.State.ExitCode}}", id]).stdout.trim(), "7");
+  assert.equal(cli(["rm", id]).status, 0);
+}
+
 test("dockerd runs containers with berth-runtime as its runtime: run, exit codes, -d with exec and stop, -it, OOM", async (t) => {
   const dockerd = await startDockerd({ runtimes: { berth: RUNTIME_LAUNCHER } });
   if (!dockerd) return t.skip("dockerd is not installed");
@@ -238,31 +267,7 @@ test("dockerd runs containers with berth-runtime as its runtime: run, exit codes
     const docker = (args: string[]) =>
       spawnSync("docker", ["-H", `unix://${dockerd.socket}`, ...args], { encoding: "utf8", timeout: 60_000 });
 
-    const hi = docker(["run", "--rm", "--runtime", "berth", "bb:dropin", "echo", "hi"]);
-    assert.equal(hi.status, 0, hi.stderr);
-    assert.equal(hi.stdout, "hi\n");
-    assert.equal(docker(["run", "--rm", "--runtime", "berth", "bb:dropin", "sh", "-c", "exit 3"]).status, 3);
-
-    const d = docker([
-      "run",
-      "-d",
-      "--runtime",
-      "berth",
-      "bb:dropin",
-      "sh",
-      "-c",
-      "trap 'exit 7' TERM; while :; do sleep 0.1; done",
-    ]);
-    assert.equal(d.status, 0, d.stderr);
-    const id = d.stdout.trim();
-    const exec = docker(["exec", id, "sh", "-c", "echo in-exec; exit 5"]);
-    assert.deepEqual([exec.status, exec.stdout], [5, "in-exec\n"]);
-    const top = docker(["top", id]);
-    assert.match(top.stdout, /trap/);
-    const stop = docker(["stop", "-t", "5", id]);
-    assert.equal(stop.status, 0, stop.stderr);
-    assert.equal(docker(["inspect", "-f", "{{.State.ExitCode}}", id]).stdout.trim(), "7");
-    assert.equal(docker(["rm", id]).status, 0);
+    lifeCycle(docker, ["run", "--runtime", "berth"]);
 
     const tty = spawnSync(
       "script",
@@ -304,3 +309,86 @@ test("dockerd runs containers with berth-runtime as its runtime: run, exit codes
     await dockerd.stop();
   }
 });
+
+test("podman runs containers with berth-runtime under conmon: run, exit codes, -d with exec and stop, -it", (t) => {
+  if (spawnSync("podman", ["--version"]).status !== 0) return t.skip("podman is not installed");
+  // A private store and configuration: this host's hard rlimits are below podman's default ulimits.
+  const dir = mkdtempSync(join(tmpdir(), "berth-podman-"));
+  writeFileSync(
+    join(dir, "containers.conf"),
+    `[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "${join(dir, "tmp")}"\n`,
+  );
+  const podman = (args: string[], options: { input?: Buffer } = {}) =>
+    spawnSync(
+      "podman",
+      [
+        "--root",
+        join(dir, "root"),
+        "--runroot",
+        join(dir, "run"),
+        "--storage-driver",
+        "vfs",
+        "--runtime",
+        RUNTIME_LAUNCHER,
+        ...args,
+      ],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, CONTAINERS_CONF: join(dir, "containers.conf") },
+        ...options,
+      },
+    );
+  const parentsBefore = new Set(libpodParents().filter((p) => existsSync(p)));
+  // podman keeps a blob cache there whatever --root says: made by this test, it goes with it.
+  const systemStoreBefore = existsSync("/var/lib/containers");
+  try {
+    const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 1 << 30 }).stdout;
+    const imported = podman(["import", "--change", "ENV PATH=/bin", "-", "bb:dropin"], { input: tar });
+    assert.equal(imported.status, 0, imported.stderr);
+    lifeCycle(podman, ["run", "--network", "none"]);
+
+    const base = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--storage-driver", "vfs"];
+    const tty = spawnSync(
+      "script",
+      [
+        "-qec",
+        `podman ${base.join(" ")} --runtime ${RUNTIME_LAUNCHER} run -it --rm --network none bb:dropin sh -c 'tty; exit 4'`,
+        "/dev/null",
+      ],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+        input: "",
+        env: { ...process.env, CONTAINERS_CONF: join(dir, "containers.conf") },
+      },
+    );
+    assert.equal(tty.status, 4, tty.stdout);
+    assert.match(tty.stdout, /\/dev\/pts\/\d+/);
+    const left = spawnSync("ps", ["-eo", "comm="], { encoding: "utf8" }).stdout.split("\n");
+    assert.ok(!left.includes("berth-monitor"), "no berth-monitor runs");
+    assert.ok(!left.includes("conmon"), "every conmon saw its container exit and left");
+  } finally {
+    podman(["rm", "-af"]);
+    spawnSync("sh", ["-c", `grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
+    rmSync(dir, { recursive: true, force: true });
+    if (!systemStoreBefore) rmSync("/var/lib/containers", { recursive: true, force: true });
+    // podman's cgroup parent under cgroupfs stays (with conmon's cgroup in it), as it does with
+    // runc: take back what it made. A container's cgroup left in it would fail this.
+    for (const parent of libpodParents())
+      if (!parentsBefore.has(parent) && existsSync(parent)) removeCgroupTree(parent);
+  }
+});
+
+function removeCgroupTree(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  rmdirSync(dir);
+}
+
+function libpodParents(): string[] {
+  return [
+    "/sys/fs/cgroup/libpod_parent",
+    ...readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}/libpod_parent`),
+  ];
+}

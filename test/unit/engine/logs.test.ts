@@ -1,6 +1,6 @@
 /** Reading json-file logs: --tail from the end of the newest file, across rotated files. */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -45,6 +45,30 @@ test("--tail N gives the last N selected entries, in order, across rotated files
     assert.deepEqual(text(await read(6)), ["line 2", "line 3", "line 4", "line 5", "line 6", "line 7"]);
     assert.deepEqual((await read(100)).length, 8);
     assert.deepEqual(await read(0), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("following goes on from where the first read stopped: lines written meanwhile, and a line half-written, all come once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-logs-"));
+  try {
+    const path = join(dir, "c-json.log");
+    writeFileSync(path, entry(1));
+    const third = entry(3);
+    let stop = false;
+    const seen: string[] = [];
+    for await (const e of readLogs(path, { stdout: true, stderr: true, follow: true, stopped: () => stop })) {
+      seen.push(e.log);
+      // Written after the first read has reached the end of the file (a RUN step's last output),
+      // and a line whose end is not written yet.
+      if (e.log === "line 1\n") appendFileSync(path, entry(2) + third.slice(0, 10));
+      if (e.log === "line 2\n") {
+        appendFileSync(path, third.slice(10));
+        stop = true;
+      }
+    }
+    assert.deepEqual(seen, ["line 1\n", "line 2\n", "line 3\n"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
