@@ -178,7 +178,13 @@ static void copy_data(int fd, uint64_t len, const char *name) {
       }
     } else {
       n = read(STDIN_FILENO, buf, want > sizeof buf ? sizeof buf : want);
-      if (n > 0 && write(fd, buf, (size_t)n) != n) die("write %s", name);
+      /* A short write is no error yet: the next one says why (ENOSPC on a full disk). */
+      for (ssize_t done = 0; n > 0 && done < n;) {
+        ssize_t w = write(fd, buf + done, (size_t)(n - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) die("write %s", name);
+        done += w;
+      }
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) die("write %s", name);

@@ -170,6 +170,9 @@ export async function fetchImage(
     return { record, repoDigest: index?.digest ?? manifestDescriptor.digest, isNew: !existing, release };
   } catch (err) {
     release();
+    // What this fetch stored before it failed (a full disk, a broken layer) goes at once, not at
+    // the next start: blobs and layers that no image, container or other pull holds.
+    await service.gc().catch(() => {});
     throw err;
   }
 }

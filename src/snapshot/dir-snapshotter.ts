@@ -115,6 +115,11 @@ export abstract class DirSnapshotter implements Snapshotter {
       const record = this.meta.get(key);
       const child = this.meta.all().find((s) => s.parent === key);
       if (child) throw new Conflict(`snapshot ${key} is the parent of ${child.key}: remove that first`);
+      // An active snapshot's files go first: on a full disk (an unpack that failed for it) the
+      // record's save needs the room they free. A crash in between leaves a record of nothing,
+      // which is harmless for a snapshot nothing rests on. A committed layer's record goes first,
+      // so that no record ever names a layer whose files are half gone.
+      if (record.kind !== "committed") await rm(this.meta.dir(record.id), { recursive: true, force: true });
       this.meta.delete(key);
       await this.meta.save();
       await rm(this.meta.dir(record.id), { recursive: true, force: true });
