@@ -1,4 +1,5 @@
 /** /_ping, /version, /info, /events: what every Docker client asks first. */
+
 import { readFileSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem } from "node:os";
 import type { BuildCache } from "../../build/cache.js";
@@ -7,6 +8,7 @@ import { summary } from "../../engine/container-summary.js";
 import type { Engine } from "../../engine/engine.js";
 import type { DockerEvent } from "../../engine/events.js";
 import { parseLogTime } from "../../engine/logs.js";
+import { systemDiskUsage } from "../../engine/system-df.js";
 import { InvalidArgument } from "../../errors.js";
 import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
@@ -101,35 +103,28 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
     return { Status: "Login Succeeded", IdentityToken: "" };
   });
 
-  /** `docker system df`: images (layers counted once), containers' writable layers, volumes. */
+  /** `docker system df`: every byte under the root, counted once (see engine/system-df.ts). */
   api.route("GET", "/system/df", async () => {
     const containers = engine.store.all();
-    const layers = new Map<string, number>();
-    for (const image of engine.images.images.all())
-      for (const l of image.layers) layers.set(l.chainId, l.unpackedSize);
+    const usage = await systemDiskUsage(engine, cache);
     const images = engine.images
       .list()
       .map((i) => imageSummaryJson(i, containers.filter((c) => c.Image === i.id).length));
-    const containerRows = [];
-    for (const c of containers) {
-      let sizeRw = 0;
-      if (c.Berth.snapshotPrepared)
-        sizeRw = (await diskUsage(await engine.snapshotter.upperDir(c.Id)).catch(() => ({ size: 0 }))).size;
-      containerRows.push({ ...summary(c, (id) => id), SizeRw: sizeRw, SizeRootFs: sizeRw });
-    }
-    const volumes = [];
-    for (const v of engine.volumes.list())
-      volumes.push({
-        ...volumeJson(v),
-        UsageData: { Size: await engine.volumes.size(v), RefCount: engine.volumeUsers(v.Name).length },
-      });
+    const containerRows = containers.map((c) => {
+      const size = usage.containers.get(c.Id) ?? 0;
+      return { ...summary(c, (id) => id), SizeRw: size, SizeRootFs: size };
+    });
+    const volumes = engine.volumes.list().map((v) => ({
+      ...volumeJson(v),
+      UsageData: { Size: usage.volumes.get(v.Name) ?? 0, RefCount: engine.volumeUsers(v.Name).length },
+    }));
     return {
-      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
+      LayersSize: usage.layersSize,
       Images: images,
       Containers: containerRows,
       Volumes: volumes,
       BuildCache: buildCacheRows(cache),
-      BuilderSize: cache.all().reduce((sum, e) => sum + e.size, 0),
+      BuilderSize: usage.builderSize,
     };
   });
 
