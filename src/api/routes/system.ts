@@ -12,7 +12,6 @@ import { systemDiskUsage } from "../../engine/system-df.js";
 import { InvalidArgument } from "../../errors.js";
 import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
-import { diskUsage } from "../../snapshot/disk-usage.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 import { imageSummaryJson } from "./images.js";
 import { NO_SWARM_INFO } from "./swarm.js";
