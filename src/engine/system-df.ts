@@ -35,6 +35,14 @@ async function usage(path: string): Promise<number> {
   return (await diskUsage(path).catch(() => ({ size: 0 }))).size;
 }
 
+/** A container's bytes: its writable layer and its directory (logs, /etc files). */
+export async function containerDiskUsage(engine: Engine, id: string): Promise<number> {
+  const rw = (await engine.snapshotter.stat(id))
+    ? (await engine.snapshotter.usage(id).catch(() => ({ size: 0 }))).size
+    : 0;
+  return rw + (await usage(engine.containerDir(id)));
+}
+
 export async function systemDiskUsage(engine: Engine, cache: BuildCache): Promise<DiskUsage> {
   const ofImages = new Set<string>();
   for (const image of engine.images.images.all()) {
@@ -64,12 +72,7 @@ export async function systemDiskUsage(engine: Engine, cache: BuildCache): Promis
     else layersSize += bytes;
   }
   const containers = new Map<string, number>();
-  for (const c of engine.store.all()) {
-    const rw = (await engine.snapshotter.stat(c.Id))
-      ? (await engine.snapshotter.usage(c.Id).catch(() => ({ size: 0 }))).size
-      : 0;
-    containers.set(c.Id, rw + (await usage(engine.containerDir(c.Id))));
-  }
+  for (const c of engine.store.all()) containers.set(c.Id, await containerDiskUsage(engine, c.Id));
   const volumes = new Map<string, number>();
   for (const v of engine.volumes.list()) volumes.set(v.Name, await engine.volumes.size(v));
   return { layersSize, containers, volumes, builderSize };

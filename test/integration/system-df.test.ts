@@ -102,3 +102,23 @@ test("system df counts every byte under the root: images with their blobs, conta
     "a container counts with its log",
   );
 });
+
+test("every prune gives back the space it reports, at once", async () => {
+  // What the first test left: a stopped container with its log, a volume, the build cache, a
+  // pulled image; each prune's SpaceReclaimed is what du sees go.
+  const prunes: [string, string][] = [
+    ["POST", "/containers/prune"],
+    ["POST", `/volumes/prune?filters=${encodeURIComponent('{"all":["true"]}')}`],
+    ["POST", "/build/prune?all=1"],
+    ["POST", `/images/prune?filters=${encodeURIComponent('{"dangling":["false"]}')}`],
+  ];
+  for (const [method, path] of prunes) {
+    const before = du();
+    const r = await d.api(method, path);
+    assert.equal(r.status, 200, r.body.toString());
+    const reported = (JSON.parse(r.body.toString()) as { SpaceReclaimed: number }).SpaceReclaimed;
+    const freed = before - du();
+    assert.ok(reported > 500_000, `${path}: it reports ${reported} bytes`);
+    assert.ok(Math.abs(freed - reported) < MIB, `${path}: it reports ${reported} bytes, du saw ${freed} go`);
+  }
+});

@@ -15,11 +15,11 @@ import { parseLink } from "../../engine/links.js";
 import { parseLogTime, readLogs } from "../../engine/logs.js";
 import { validateName } from "../../engine/names.js";
 import { dockerStats } from "../../engine/stats.js";
+import { containerDiskUsage } from "../../engine/system-df.js";
 import { topProcesses } from "../../engine/top.js";
 import { Conflict, InvalidArgument, NotFound } from "../../errors.js";
 import { connectMonitor } from "../../runtime/native/channel.js";
 import { Attach, Msg } from "../../runtime/native/protocol.js";
-import { diskUsage } from "../../snapshot/disk-usage.js";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../../util/detach-keys.js";
 import { type ApiServer, hijack, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
 import { MULTIPLEXED, muxFrame, RAW, relay } from "../streams.js";
@@ -408,10 +408,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
         )
       )
         continue;
-      // What its writable layer holds is what its removal gives back.
-      if (c.Berth.snapshotPrepared)
-        reclaimed += (await diskUsage(await engine.snapshotter.upperDir(c.Id)).catch(() => ({ size: 0 })))
-          .size;
+      // Its writable layer and its logs: what its removal gives back.
+      reclaimed += await containerDiskUsage(engine, c.Id);
       await engine.lock(c.Id, () => removeContainer(engine, c, {}));
       deleted.push(c.Id);
     }
