@@ -1,13 +1,15 @@
 /**
  * The embedded DNS server of user-defined networks: it listens on the network's gateway address
- * (UDP and TCP port 53), answers A queries for the names of the containers on that network
- * (container names, network aliases, short IDs), says "no such name" for other record types of
- * those names, and forwards every other query, as is, to the host's resolvers.
+ * (UDP and TCP port 53), answers A and AAAA queries for the names of the containers on that
+ * network (container names, network aliases, short IDs), answers other record types of those
+ * names with no records, and forwards every other query, as is, to the host's resolvers.
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
+import { parseIp } from "./ip.js";
 
 const TYPE_A = 1;
+const TYPE_AAAA = 28;
 const CLASS_IN = 1;
 const TTL = 600;
 
@@ -36,7 +38,10 @@ export function parseQuestion(msg: Buffer): Question | undefined {
   return { name: labels.join(".").toLowerCase(), type: msg.readUInt16BE(at), end: at + 4 };
 }
 
-/** An answer to `query` with the given IPv4 addresses (none: NXDOMAIN unless `exists`). */
+/**
+ * An answer to `query` with the given addresses: an A record for each IPv4 one, an AAAA record
+ * for each IPv6 one (none: NXDOMAIN unless `exists`).
+ */
 export function answer(
   query: Buffer,
   q: Question,
@@ -52,19 +57,21 @@ export function answer(
   header.writeUInt16BE(0, 8);
   header.writeUInt16BE(0, 10);
   const records = addresses.map((ip) => {
-    const rr = Buffer.alloc(16);
+    const { family, value } = parseIp(ip);
+    const size = family === 4 ? 4 : 16;
+    const rr = Buffer.alloc(12 + size);
     rr.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
-    rr.writeUInt16BE(TYPE_A, 2);
+    rr.writeUInt16BE(family === 4 ? TYPE_A : TYPE_AAAA, 2);
     rr.writeUInt16BE(CLASS_IN, 4);
     rr.writeUInt32BE(TTL, 6);
-    rr.writeUInt16BE(4, 10);
-    for (const [i, octet] of ip.split(".").entries()) rr.writeUInt8(Number(octet), 12 + i);
+    rr.writeUInt16BE(size, 10);
+    for (let i = 0; i < size; i++) rr[12 + i] = Number((value >> BigInt(8 * (size - 1 - i))) & 0xffn);
     return rr;
   });
   return Buffer.concat([header, query.subarray(12, q.end), ...records]);
 }
 
-/** The addresses of `name` as the asking client (by its address) may reach them. */
+/** The addresses (IPv4 and IPv6) of `name` as the asking client (by its address) may reach them. */
 export type Resolve = (name: string, client: string) => string[] | undefined;
 
 /** Answers locally when `resolve` knows the name, else asks the upstream servers. */
@@ -77,7 +84,15 @@ async function respond(
   const q = parseQuestion(msg);
   if (!q) return undefined;
   const local = resolve(q.name.replace(/\.$/, ""), client);
-  if (local) return answer(msg, q, q.type === TYPE_A ? local : [], true);
+  if (local) {
+    const wanted = q.type === TYPE_A ? 4 : q.type === TYPE_AAAA ? 6 : undefined;
+    return answer(
+      msg,
+      q,
+      local.filter((ip) => parseIp(ip).family === wanted),
+      true,
+    );
+  }
   for (const server of upstream) {
     const reply = await forward(msg, server).catch(() => undefined);
     if (reply) return reply;

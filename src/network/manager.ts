@@ -22,15 +22,17 @@ import { Conflict, InvalidArgument } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { DnsServer } from "./dns.js";
 import { ipBatch, ipBatchForce, nft, nftQuiet } from "./host-net.js";
+import { type Family, parseIp, parseSubnet } from "./ip.js";
 import { Ipam } from "./ipam.js";
-import { parseAddress, parseSubnet } from "./ipv4.js";
 import {
   type CreateNetworkRequest,
   DEFAULT_NETWORK,
+  ipv4Config,
+  ipv6Config,
   type NetworkRecord,
   NetworkStore,
 } from "./network-store.js";
-import { addNetworkRules, baseRuleset, removeNetworkRules, TABLE } from "./nft-rules.js";
+import { addNetworkRules, baseRuleset, baseRuleset6, removeNetworkRules, TABLE } from "./nft-rules.js";
 import { mapElements, type Published, probePort, requestedBindings } from "./ports.js";
 
 const NETNS_PREFIX = "berth-";
@@ -39,6 +41,8 @@ const NETNS_PREFIX = "berth-";
 interface Link {
   networkId: string;
   ip: string;
+  /** On a network with IPv6. */
+  ip6?: string;
   veth: string;
   ifname: string;
   aliases: string[];
@@ -114,7 +118,8 @@ export class NetworkManager implements NetworkProvider {
       throw new Conflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
     this.networks.remove(n);
     await this.unprepare(n);
-    rmSync(join(this.dir, "ipam", `${n.Id}.json`), { force: true });
+    for (const file of [`${n.Id}.json`, `${n.Id}.v6.json`])
+      rmSync(join(this.dir, "ipam", file), { force: true });
   }
 
   /** The containers on a network, as `network inspect` lists them. */
@@ -129,7 +134,8 @@ export class NetworkManager implements NetworkProvider {
       { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
     > = {};
     const n = this.networks.get(networkId);
-    const prefix = parseSubnet(n.IPAM.Config[0]!.Subnet).prefix;
+    const prefix = parseSubnet(ipv4Config(n).Subnet).prefix;
+    const v6 = ipv6Config(n);
     for (const s of this.sandboxes())
       for (const l of s.links.filter((x) => x.networkId === networkId))
         out[s.id] = {
@@ -137,26 +143,33 @@ export class NetworkManager implements NetworkProvider {
           EndpointID: l.veth,
           MacAddress: l.mac,
           IPv4Address: `${l.ip}/${prefix}`,
-          IPv6Address: "",
+          IPv6Address: v6 && l.ip6 ? `${l.ip6}/${parseSubnet(v6.Subnet).prefix}` : "",
         };
     return out;
   }
 
-  private ipam(n: NetworkRecord): Ipam {
-    let ipam = this.ipams.get(n.Id);
+  /** The IPAM of a network's IPv4 subnet, or of its IPv6 one. */
+  private ipam(n: NetworkRecord, family: Family = 4): Ipam {
+    const key = `${n.Id}/${family}`;
+    let ipam = this.ipams.get(key);
     if (!ipam) {
-      const config = n.IPAM.Config[0]!;
-      const subnet = parseSubnet(config.Subnet);
+      const config = family === 4 ? ipv4Config(n) : ipv6Config(n)!;
+      const subnet = parseSubnet(config.Subnet, family);
       ipam = new Ipam(
-        join(this.dir, "ipam", `${n.Id}.json`),
+        join(this.dir, "ipam", family === 4 ? `${n.Id}.json` : `${n.Id}.v6.json`),
         subnet,
-        parseAddress(config.Gateway),
-        config.IPRange ? parseSubnet(config.IPRange) : subnet,
-        Object.values(config.AuxiliaryAddresses ?? {}).map(parseAddress),
+        parseIp(config.Gateway, family).value,
+        config.IPRange ? parseSubnet(config.IPRange, family) : subnet,
+        Object.values(config.AuxiliaryAddresses ?? {}).map((a) => parseIp(a, family).value),
       );
-      this.ipams.set(n.Id, ipam);
+      this.ipams.set(key, ipam);
     }
     return ipam;
+  }
+
+  /** Every IPAM of a network (IPv4, and IPv6 when it has it). */
+  private allIpams(n: NetworkRecord): Ipam[] {
+    return ipv6Config(n) ? [this.ipam(n), this.ipam(n, 6)] : [this.ipam(n)];
   }
 
   /** The table, the network's bridge and its rules, and (user networks) its DNS server. */
@@ -171,13 +184,16 @@ export class NetworkManager implements NetworkProvider {
       await nft(baseRuleset());
       this.prepared.clear();
     }
-    const config = n.IPAM.Config[0]!;
+    const config = ipv4Config(n);
+    const v6 = ipv6Config(n);
     if (!bridgeUp) {
       const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
       await ipBatch([
         `link add ${n.BridgeName} type bridge`,
         ...(mtu ? [`link set ${n.BridgeName} mtu ${mtu}`] : []),
         `addr add ${config.Gateway}/${parseSubnet(config.Subnet).prefix} dev ${n.BridgeName}`,
+        // nodad: the gateway is ours alone, and must answer before duplicate detection would end.
+        ...(v6 ? [`addr add ${v6.Gateway}/${parseSubnet(v6.Subnet).prefix} dev ${n.BridgeName} nodad`] : []),
         `link set ${n.BridgeName} up`,
       ]);
     }
@@ -187,6 +203,14 @@ export class NetworkManager implements NetworkProvider {
     await nft(
       addNetworkRules({ id: n.Id, bridge: n.BridgeName, subnet: config.Subnet, internal: n.Internal }),
     );
+    if (v6) {
+      // Routing between the bridge and the world, as docker's --ipv6 turns it on.
+      writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+      await nft(baseRuleset6());
+      await nft(
+        addNetworkRules({ id: n.Id, bridge: n.BridgeName, subnet: v6.Subnet, internal: n.Internal }, "ip6"),
+      );
+    }
     if (n.Name !== DEFAULT_NETWORK && !this.dns.has(n.Id)) {
       const server = new DnsServer(
         config.Gateway,
@@ -205,13 +229,13 @@ export class NetworkManager implements NetworkProvider {
     this.dns.get(n.Id)?.stop();
     this.dns.delete(n.Id);
     this.prepared.delete(n.Id);
-    for (const line of removeNetworkRules({
-      id: n.Id,
-      bridge: n.BridgeName,
-      subnet: n.IPAM.Config[0]!.Subnet,
-      internal: n.Internal,
-    }))
+    const rules = { id: n.Id, bridge: n.BridgeName, internal: n.Internal };
+    for (const line of removeNetworkRules({ ...rules, subnet: ipv4Config(n).Subnet }))
       await nftQuiet(`${line}\n`);
+    const v6 = ipv6Config(n);
+    if (v6)
+      for (const line of removeNetworkRules({ ...rules, subnet: v6.Subnet }, "ip6"))
+        await nftQuiet(`${line}\n`);
     await ipBatchForce([`link del ${n.BridgeName}`]);
   }
 
@@ -236,7 +260,7 @@ export class NetworkManager implements NetworkProvider {
           (s.name === name || l.aliases.includes(name) || (name.length >= 12 && s.id.startsWith(name))) &&
           !found.includes(l.ip)
         )
-          found.push(l.ip);
+          found.push(l.ip, ...(l.ip6 ? [l.ip6] : []));
     return found.length ? found : undefined;
   }
 
@@ -328,7 +352,7 @@ export class NetworkManager implements NetworkProvider {
       hosts: defaultHosts(record, sandbox.links.map((l) => l.ip).slice(0, 1), request.extraHosts),
       resolvConf: userNetwork
         ? resolvConfVia(
-            primary.IPAM.Config[0]!.Gateway,
+            ipv4Config(primary).Gateway,
             hostResolvConf({
               Dns: request.dns,
               DnsSearch: request.dnsSearch,
@@ -348,6 +372,10 @@ export class NetworkManager implements NetworkProvider {
   /** One more network in a sandbox: a veth pair, an address, a route when it is the first. */
   private async link(sandbox: Sandbox, n: NetworkRecord, endpoint: EndpointRequest): Promise<Link> {
     const requestedIp = endpoint.IPAMConfig?.IPv4Address || undefined;
+    const requestedIp6 = endpoint.IPAMConfig?.IPv6Address || undefined;
+    const v6 = ipv6Config(n);
+    if (requestedIp6 && !v6)
+      throw new InvalidArgument(`network ${n.Name} has no IPv6 (--ipv6): it cannot give ${requestedIp6}`);
     const aliases = endpoint.Aliases ?? [];
     if (sandbox.links.some((l) => l.networkId === n.Id))
       throw new Conflict(`endpoint with name ${sandbox.name} already exists in network ${n.Name}`);
@@ -361,6 +389,13 @@ export class NetworkManager implements NetworkProvider {
       throw new InvalidArgument(`invalid MAC address ${endpoint.MacAddress}`);
     await this.prepare(n);
     const ip = this.ipam(n).allocate(`${sandbox.id}`, requestedIp);
+    let ip6: string | undefined;
+    try {
+      ip6 = v6 ? this.ipam(n, 6).allocate(sandbox.id, requestedIp6) : undefined;
+    } catch (err) {
+      this.ipam(n).release(sandbox.id);
+      throw err;
+    }
     const hash = createHash("sha256").update(`${sandbox.id}/${n.Id}`).digest("hex");
     const used = new Set(sandbox.links.map((l) => l.ifname));
     let index = 0;
@@ -368,6 +403,7 @@ export class NetworkManager implements NetworkProvider {
     const link: Link = {
       networkId: n.Id,
       ip,
+      ...(ip6 ? { ip6 } : {}),
       veth: `vb${hash.slice(0, 12)}`,
       ifname: `eth${index}`,
       aliases,
@@ -376,7 +412,7 @@ export class NetworkManager implements NetworkProvider {
     };
     sandbox.links.push(link);
     this.saveSandbox(sandbox);
-    const config = n.IPAM.Config[0]!;
+    const config = ipv4Config(n);
     const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
     const first = sandbox.links.length === 1;
     // The namespace is made with the first link; a container connected again after it was
@@ -394,8 +430,10 @@ export class NetworkManager implements NetworkProvider {
       [
         ...(madeNetns ? ["link set lo up"] : []),
         `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
+        ...(v6 && ip6 ? [`addr add ${ip6}/${parseSubnet(v6.Subnet).prefix} dev ${link.ifname} nodad`] : []),
         `link set ${link.ifname} up`,
         ...(first && !n.Internal ? [`route add default via ${config.Gateway}`] : []),
+        ...(first && !n.Internal && v6 ? [`route add ::/0 via ${v6.Gateway}`] : []),
       ],
       sandbox.netns,
     );
@@ -420,7 +458,7 @@ export class NetworkManager implements NetworkProvider {
     if (!sandbox || !link)
       throw new Conflict(`container ${containerId} is not connected to network ${n.Name}`);
     await ipBatchForce([`link del ${link.veth}`]);
-    this.ipam(n).release(containerId);
+    for (const ipam of this.allIpams(n)) ipam.release(containerId);
     sandbox.links = sandbox.links.filter((l) => l !== link);
     this.saveSandbox(sandbox);
     return this.settings(sandbox);
@@ -436,7 +474,8 @@ export class NetworkManager implements NetworkProvider {
     for (const l of sandbox.links) {
       const n = this.networks.find(l.networkId);
       if (!n) continue;
-      const config = n.IPAM.Config[0]!;
+      const config = ipv4Config(n);
+      const v6 = ipv6Config(n);
       networks[n.Name] = {
         IPAMConfig: l.config?.IPAMConfig ?? null,
         Links: l.config?.Links ?? null,
@@ -447,9 +486,9 @@ export class NetworkManager implements NetworkProvider {
         Gateway: config.Gateway,
         IPAddress: l.ip,
         IPPrefixLen: parseSubnet(config.Subnet).prefix,
-        IPv6Gateway: "",
-        GlobalIPv6Address: "",
-        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: v6?.Gateway ?? "",
+        GlobalIPv6Address: l.ip6 ?? "",
+        GlobalIPv6PrefixLen: v6 && l.ip6 ? parseSubnet(v6.Subnet).prefix : 0,
         DriverOpts: l.config?.DriverOpts ?? null,
         DNSNames: n.Name === DEFAULT_NETWORK ? null : [sandbox.name, ...l.aliases, sandbox.id.slice(0, 12)],
       };
@@ -469,11 +508,11 @@ export class NetworkManager implements NetworkProvider {
       SecondaryIPv6Addresses: null,
       EndpointID: onBridge ? first.veth : "",
       Gateway: onBridge ? (firstNet?.Gateway ?? "") : "",
-      GlobalIPv6Address: "",
-      GlobalIPv6PrefixLen: 0,
+      GlobalIPv6Address: onBridge ? (firstNet?.GlobalIPv6Address ?? "") : "",
+      GlobalIPv6PrefixLen: onBridge ? (firstNet?.GlobalIPv6PrefixLen ?? 0) : 0,
       IPAddress: onBridge ? first.ip : "",
       IPPrefixLen: onBridge ? (firstNet?.IPPrefixLen ?? 0) : 0,
-      IPv6Gateway: "",
+      IPv6Gateway: onBridge ? (firstNet?.IPv6Gateway ?? "") : "",
       MacAddress: onBridge ? first.mac : "",
       Networks: networks,
     };
@@ -503,7 +542,7 @@ export class NetworkManager implements NetworkProvider {
       .then(() => {
         for (const l of sandbox.links) {
           const n = this.networks.find(l.networkId);
-          if (n) this.ipam(n).release(containerId);
+          if (n) for (const ipam of this.allIpams(n)) ipam.release(containerId);
         }
         rmSync(this.sandboxFile(containerId), { force: true });
       })
@@ -521,7 +560,8 @@ export class NetworkManager implements NetworkProvider {
     for (const s of this.sandboxes()) if (!live.has(s.id)) await this.detach(s.id);
     await this.settled();
     for (const n of this.networks.all())
-      for (const holder of this.ipam(n).holders()) if (!live.has(holder)) this.ipam(n).release(holder);
+      for (const ipam of this.allIpams(n))
+        for (const holder of ipam.holders()) if (!live.has(holder)) ipam.release(holder);
     // User networks with running containers answer names again.
     for (const s of this.sandboxes())
       for (const l of s.links) {
@@ -545,7 +585,10 @@ export class NetworkManager implements NetworkProvider {
       if (readdirSync(`${bridge}/brif`).length > 0) inUse = true;
       else await this.unprepare(n);
     }
-    if (!inUse) await nftQuiet(`delete table ip ${TABLE}\n`);
+    if (!inUse) {
+      await nftQuiet(`delete table ip ${TABLE}\n`);
+      await nftQuiet(`delete table ip6 ${TABLE}\n`);
+    }
   }
 }
 

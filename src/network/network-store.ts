@@ -10,13 +10,15 @@ import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import {
   contains,
-  formatAddress,
+  type Family,
+  formatIp,
   formatSubnet,
-  parseAddress,
+  overlaps,
+  parseIp,
   parseSubnet,
   type Subnet,
   subnetSize,
-} from "./ipv4.js";
+} from "./ip.js";
 
 export interface NetworkRecord {
   Name: string;
@@ -24,11 +26,12 @@ export interface NetworkRecord {
   Created: string;
   Scope: "local";
   Driver: "bridge";
-  EnableIPv6: false;
+  EnableIPv6: boolean;
   IPAM: {
     Driver: "default";
     /** As given (null when none was, as dockerd shows it). */
     Options: Record<string, string> | null;
+    /** The IPv4 subnet first; an IPv6 one after it when EnableIPv6. */
     Config: IpamConfig[];
   };
   Internal: boolean;
@@ -45,6 +48,16 @@ export const DEFAULT_BRIDGE = "berth0";
 const DEFAULT_SUBNET = "10.91.0.0/16";
 /** User networks get a /24 each from here (clear of docker's 172.17-31 and podman's 10.88/10.89). */
 const POOL = parseSubnet("10.92.0.0/14");
+
+/** A network's IPv4 subnet (every network has one). */
+export function ipv4Config(n: NetworkRecord): IpamConfig {
+  return n.IPAM.Config.find((c) => !c.Subnet.includes(":"))!;
+}
+
+/** A network's IPv6 subnet, when it has IPv6. */
+export function ipv6Config(n: NetworkRecord): IpamConfig | undefined {
+  return n.EnableIPv6 ? n.IPAM.Config.find((c) => c.Subnet.includes(":")) : undefined;
+}
 
 export interface IpamConfig {
   Subnet: string;
@@ -87,14 +100,14 @@ export class NetworkStore {
     }
     if (!this.find(DEFAULT_NETWORK))
       this.save(
-        this.record(DEFAULT_NETWORK, DEFAULT_BRIDGE, { Subnet: DEFAULT_SUBNET, Gateway: "10.91.0.1" }, {}),
+        this.record(DEFAULT_NETWORK, DEFAULT_BRIDGE, [{ Subnet: DEFAULT_SUBNET, Gateway: "10.91.0.1" }], {}),
       );
   }
 
   private record(
     name: string,
     bridge: string,
-    config: IpamConfig,
+    configs: IpamConfig[],
     req: CreateNetworkRequest,
     id = randomBytes(32).toString("hex"),
   ): NetworkRecord {
@@ -104,8 +117,8 @@ export class NetworkStore {
       Created: new Date().toISOString(),
       Scope: "local",
       Driver: "bridge",
-      EnableIPv6: false,
-      IPAM: { Driver: "default", Options: req.IPAM?.Options ?? null, Config: [config] },
+      EnableIPv6: configs.some((c) => c.Subnet.includes(":")),
+      IPAM: { Driver: "default", Options: req.IPAM?.Options ?? null, Config: configs },
       Internal: req.Internal === true,
       Attachable: req.Attachable === true,
       Ingress: false,
@@ -153,56 +166,57 @@ export class NetworkStore {
       throw new InvalidArgument(
         `could not find plugin ${req.Driver} in v1 plugin registry: plugin not found`,
       );
-    if (req.EnableIPv6) throw new InvalidArgument("IPv6 networks are not supported by Berth yet");
     const mtu = req.Options?.["com.docker.network.driver.mtu"] ?? req.Options?.["mtu"];
     if (mtu !== undefined && !(/^\d+$/.test(mtu) && Number(mtu) >= 68 && Number(mtu) <= 65535))
       throw new InvalidArgument(`invalid mtu "${mtu}": a number from 68 to 65535`);
     const configs = req.IPAM?.Config ?? [];
-    if (configs.length > 1) throw new InvalidArgument("only one IPv4 subnet per network is supported");
-    const asked = configs[0];
-    const subnet = asked?.Subnet ? parseSubnet(asked.Subnet) : this.freeSubnet();
+    const v6 = configs.filter((c) => c.Subnet?.includes(":"));
+    const v4 = configs.filter((c) => !c.Subnet?.includes(":"));
+    if (v4.length > 1 || v6.length > 1)
+      throw new InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported");
+    const id = randomBytes(32).toString("hex");
+    const chosen = [this.subnetConfig(v4[0], 4, id)];
+    // An IPv6 subnet asked for is IPv6 asked for (docker 20.10 takes one without --ipv6 too).
+    if (req.EnableIPv6 || v6.length) chosen.push(this.subnetConfig(v6[0], 6, id));
+    const record = this.record(name, `br-${id.slice(0, 12)}`, chosen, req, id);
+    this.save(record);
+    return record;
+  }
+
+  /** One subnet of a new network, checked: asked for (or free), its gateway, range and aux hosts. */
+  private subnetConfig(asked: Partial<IpamConfig> | undefined, family: Family, id: string): IpamConfig {
+    const subnet = asked?.Subnet ? parseSubnet(asked.Subnet, family) : this.freeSubnet(family, id);
     if (asked?.Subnet && formatSubnet(subnet) !== asked.Subnet)
       throw new InvalidArgument(
         `invalid subnet ${asked.Subnet}: it has host bits set (did you mean ${formatSubnet(subnet)}?)`,
       );
     for (const other of this.all())
-      if (overlaps(subnet, parseSubnet(other.IPAM.Config[0]!.Subnet)))
-        throw new Conflict(`Pool overlaps with other one on this address space (network ${other.Name})`);
-    const gateway = asked?.Gateway ? parseAddress(asked.Gateway) : subnet.base + 1;
-    if (
-      !contains(subnet, gateway) ||
-      gateway === subnet.base ||
-      gateway === subnet.base + subnetSize(subnet) - 1
-    )
+      for (const c of other.IPAM.Config)
+        if (overlaps(subnet, parseSubnet(c.Subnet)))
+          throw new Conflict(`Pool overlaps with other one on this address space (network ${other.Name})`);
+    const gateway = asked?.Gateway ? parseIp(asked.Gateway, family).value : subnet.base + 1n;
+    const broadcast = subnet.base + subnetSize(subnet) - 1n;
+    if (!contains(subnet, gateway) || gateway === subnet.base || (family === 4 && gateway === broadcast))
       throw new InvalidArgument(
         `invalid gateway ${asked?.Gateway}: not a host address of ${formatSubnet(subnet)}`,
       );
     if (asked?.IPRange) {
-      const range = parseSubnet(asked.IPRange);
+      const range = parseSubnet(asked.IPRange, family);
       if (!contains(subnet, range.base) || range.prefix < subnet.prefix)
         throw new InvalidArgument(`invalid ip-range ${asked.IPRange}: not inside ${formatSubnet(subnet)}`);
     }
     const aux = asked?.AuxiliaryAddresses ?? {};
     for (const [host, address] of Object.entries(aux))
-      if (typeof address !== "string" || !contains(subnet, parseAddress(address)))
+      if (typeof address !== "string" || !contains(subnet, parseIp(address, family).value))
         throw new InvalidArgument(
           `invalid auxiliary address ${host}=${address}: not in ${formatSubnet(subnet)}`,
         );
-    const id = randomBytes(32).toString("hex");
-    const record = this.record(
-      name,
-      `br-${id.slice(0, 12)}`,
-      {
-        Subnet: formatSubnet(subnet),
-        ...(asked?.IPRange ? { IPRange: asked.IPRange } : {}),
-        Gateway: formatAddress(gateway),
-        ...(Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}),
-      },
-      req,
-      id,
-    );
-    this.save(record);
-    return record;
+    return {
+      Subnet: formatSubnet(subnet),
+      ...(asked?.IPRange ? { IPRange: asked.IPRange } : {}),
+      Gateway: formatIp(gateway, family),
+      ...(Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}),
+    };
   }
 
   remove(r: NetworkRecord): void {
@@ -212,20 +226,30 @@ export class NetworkStore {
     rmSync(join(this.dir, `${r.Id}.json`), { force: true });
   }
 
-  private freeSubnet(): Subnet {
-    const used = this.all().map((n) => parseSubnet(n.IPAM.Config[0]!.Subnet));
-    for (let base = POOL.base; base < POOL.base + subnetSize(POOL); base += 256) {
-      const candidate = { base, prefix: 24 };
-      if (!used.some((u) => overlaps(u, candidate))) return candidate;
-    }
+  /**
+   * A subnet no network has: IPv4 a /24 of the pool; IPv6 a /64 of a unique local prefix
+   * (fd00::/8) drawn from the network's id, as RFC 4193 draws them at random.
+   */
+  private freeSubnet(family: Family, id: string): Subnet {
+    const used = this.all().flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet)));
+    if (family === 6) {
+      for (let i = 0; i < 16; i++) {
+        const candidate: Subnet = {
+          family: 6,
+          base: (0xfdn << 120n) | (BigInt(`0x${id.slice(i, i + 10)}`) << 80n),
+          prefix: 64,
+        };
+        if (!used.some((u) => overlaps(u, candidate))) return candidate;
+      }
+    } else
+      for (let base = POOL.base; base < POOL.base + subnetSize(POOL); base += 256n) {
+        const candidate: Subnet = { family: 4, base, prefix: 24 };
+        if (!used.some((u) => overlaps(u, candidate))) return candidate;
+      }
     throw new Conflict(
-      "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+      `could not find an available, non-overlapping IPv${family} address pool among the defaults to assign to the network`,
     );
   }
-}
-
-function overlaps(a: Subnet, b: Subnet): boolean {
-  return a.base < b.base + subnetSize(b) && b.base < a.base + subnetSize(a);
 }
 
 function singleByPrefix(all: NetworkRecord[], prefix: string): NetworkRecord | undefined {

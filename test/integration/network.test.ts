@@ -232,6 +232,161 @@ test("user networks: names and aliases resolve over TCP and UDP, --ip is honoure
   ok(d.docker(["network", "rm", "front", "back"]));
 });
 
+test("IPv6: a dual-stack network gives both families, names resolve to both, --ip6 is honoured, NAT66 takes containers out", async () => {
+  // The remote host gets an IPv6 address too, routed through the host.
+  sh(`ip addr add 2001:db8:99::1/64 dev ${REMOTE_HOST_IF} nodad`);
+  sh(`ip -n ${REMOTE_NS} addr add 2001:db8:99::2/64 dev eth0 nodad`);
+  sh(`ip -n ${REMOTE_NS} route add ::/0 via 2001:db8:99::1`);
+  // It answers with the address it sees the connection come from.
+  const peer = spawn("ip", [
+    "netns",
+    "exec",
+    REMOTE_NS,
+    "python3",
+    "-c",
+    "import socket\ns = socket.socket(socket.AF_INET6); s.bind(('::', 9600)); s.listen()\nwhile True:\n  c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
+  ]);
+  try {
+    ok(d.docker(["network", "create", "--ipv6", "--subnet", "fd00:b1::/64", "six"]));
+    const net = JSON.parse(ok(d.docker(["network", "inspect", "six"])).stdout)[0] as {
+      EnableIPv6: boolean;
+      IPAM: { Config: { Subnet: string; Gateway: string }[] };
+    };
+    assert.equal(net.EnableIPv6, true);
+    assert.deepEqual(
+      net.IPAM.Config.map((c) => c.Subnet.includes(":")),
+      [false, true],
+      "an IPv4 subnet is chosen beside the IPv6 one",
+    );
+    assert.deepEqual(net.IPAM.Config[1], { Subnet: "fd00:b1::/64", Gateway: "fd00:b1::1" });
+    ok(d.docker(["run", "-d", "--name", "s6", "--network", "six", "--ip6", "fd00:b1::50", ...SERVER]));
+    ok(d.docker(["run", "-d", "--name", "c6", "--network", "six", "busybox", "sleep", "300"]));
+    assert.equal(
+      inspect(
+        "s6",
+        "{{.NetworkSettings.Networks.six.GlobalIPv6Address}} {{.NetworkSettings.Networks.six.GlobalIPv6PrefixLen}} {{.NetworkSettings.Networks.six.IPv6Gateway}}",
+      ),
+      "fd00:b1::50 64 fd00:b1::1",
+    );
+    assert.match(
+      inspect("c6", "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}"),
+      /^fd00:b1::[0-9a-f]+$/,
+    );
+    const hello = `hello from ${inspect("s6", "{{.Config.Hostname}}")}`;
+    const get6 = () =>
+      retried(
+        () => d.docker(["exec", "c6", "sh", "-c", "nc -w 3 fd00:b1::50 8080 </dev/null"]).stdout.trim(),
+        5,
+      );
+    await until("s6 over IPv6", () => get6() === hello, 10_000);
+    // The embedded DNS answers AAAA with the IPv6 address, A with the IPv4 one.
+    const aaaa = ok(d.docker(["exec", "c6", "nslookup", "-type=aaaa", "s6"])).stdout;
+    assert.match(aaaa, /fd00:b1::50/);
+    assert.match(
+      ok(d.docker(["exec", "c6", "nslookup", "-type=a", "s6"])).stdout,
+      /Address: \d+\.\d+\.\d+\.\d+/,
+    );
+    // Out to the world over IPv6, masqueraded behind the host's address.
+    const seen = retried(
+      () => d.docker(["exec", "c6", "sh", "-c", "nc -w 3 2001:db8:99::2 9600 </dev/null"]).stdout.trim(),
+      10,
+    );
+    assert.equal(seen, "2001:db8:99::1");
+    const inspected = JSON.parse(ok(d.docker(["network", "inspect", "six"])).stdout)[0] as {
+      Containers: Record<string, { Name: string; IPv6Address: string }>;
+    };
+    assert.equal(
+      Object.values(inspected.Containers).find((c) => c.Name === "s6")?.IPv6Address,
+      "fd00:b1::50/64",
+    );
+
+    // Bad input: each refused with a clear error, and nothing made.
+    for (const [args, error] of [
+      [
+        ["run", "--rm", "--network", "six", "--ip6", "fd00:b2::5", "busybox", "true"],
+        /not in the network's subnet/,
+      ],
+      [
+        ["run", "--rm", "--network", "six", "--ip6", "fd00:b1::50", "busybox", "true"],
+        /Address already in use/,
+      ],
+      [
+        ["run", "--rm", "--network", "bridge", "--ip6", "fd00:b1::7", "busybox", "true"],
+        /IPv6|user defined networks/,
+      ],
+      [["network", "create", "--ipv6", "--subnet", "fd00:c::/20", "badv6"], /invalid subnet/],
+      [["network", "create", "--ipv6", "--subnet", "fd00:b1:0:0:1::/80", "overlap"], /overlaps/],
+    ] as const) {
+      const r = d.docker([...args]);
+      assert.notEqual(r.status, 0, args.join(" "));
+      assert.match(r.stderr, error, args.join(" "));
+    }
+    assert.doesNotMatch(ok(d.docker(["network", "ls", "--format", "{{.Name}}"])).stdout, /badv6|overlap/);
+    // An IPv6 subnet without --ipv6 is IPv6 asked for.
+    ok(d.docker(["network", "create", "--subnet", "fd00:c::/64", "implied"]));
+    assert.equal(
+      ok(d.docker(["network", "inspect", "-f", "{{.EnableIPv6}}", "implied"])).stdout.trim(),
+      "true",
+    );
+    ok(d.docker(["network", "rm", "implied"]));
+    // The berth CLI: both subnets, each --gateway with the subnet that holds it, --ip6.
+    ok(
+      d.berth([
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.94.6.0/24",
+        "--subnet",
+        "fd00:b6::/64",
+        "--gateway",
+        "fd00:b6::fe",
+        "--gateway",
+        "10.94.6.254",
+        "both",
+      ]),
+      "berth",
+    );
+    assert.equal(
+      ok(d.berth(["network", "inspect", "-f", "{{json .IPAM.Config}}", "both"]), "berth").stdout.trim(),
+      '[{"Subnet":"10.94.6.0/24","Gateway":"10.94.6.254"},{"Subnet":"fd00:b6::/64","Gateway":"fd00:b6::fe"}]',
+    );
+    assert.equal(
+      ok(
+        d.berth([
+          "run",
+          "--rm",
+          "--network",
+          "both",
+          "--ip6",
+          "fd00:b6::9",
+          "busybox",
+          "sh",
+          "-c",
+          "ip -6 addr show eth0 | grep -o 'fd00:b6::9/64'",
+        ]),
+        "berth",
+      ).stdout,
+      "fd00:b6::9/64\n",
+    );
+    const stray = d.berth([
+      "network",
+      "create",
+      "--subnet",
+      "fd00:b7::/64",
+      "--gateway",
+      "fd00:b8::1",
+      "stray",
+    ]);
+    assert.equal(stray.status, 1);
+    assert.match(stray.stderr, /--gateway fd00:b8::1 is in no --subnet given/);
+    ok(d.docker(["rm", "-f", "s6", "c6"]));
+    ok(d.docker(["network", "rm", "six", "both"]));
+  } finally {
+    peer.kill();
+  }
+});
+
 test("an internal network has no way out, but its containers reach each other", async () => {
   ok(d.docker(["network", "create", "--internal", "vault"]));
   ok(d.docker(["run", "-d", "--name", "safe", "--network", "vault", ...SERVER]));

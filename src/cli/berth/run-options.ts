@@ -79,6 +79,7 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "network", type: "string", description: "Connect a container to a network" },
   { name: "net", type: "string", description: "Connect a container to a network" },
   { name: "ip", type: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
+  { name: "ip6", type: "string", description: "IPv6 address (e.g., 2001:db8::33)" },
   { name: "network-alias", type: "strings", description: "Add network-scoped alias for the container" },
   { name: "publish", short: "p", type: "strings", description: "Publish a container's port(s) to the host" },
   {
@@ -403,31 +404,37 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
     ...(health ? { Healthcheck: health } : {}),
     HostConfig: hostConfig as HostConfig,
     ...(str(o, "mac-address") ? { MacAddress: str(o, "mac-address") } : {}),
-    ...endpointsConfig(network, str(o, "ip"), strs(o, "network-alias")),
+    ...endpointsConfig(network, str(o, "ip"), str(o, "ip6"), strs(o, "network-alias")),
   } as CreateBody;
 }
 
-/** docker's NetworkingConfig: the network of --network with --ip and --network-alias. */
+/** docker's NetworkingConfig: the network of --network with --ip, --ip6 and --network-alias. */
 function endpointsConfig(
   network: string,
   ip: string | undefined,
+  ip6: string | undefined,
   aliases: string[],
 ): Pick<CreateBody, "NetworkingConfig"> {
   if (["default", "bridge", "host", "none"].includes(network) || network.startsWith("container:")) {
-    if (ip || aliases.length)
-      throw new InvalidArgument("--ip and --network-alias need a user-defined network (--network NAME)");
+    if (ip || ip6 || aliases.length)
+      throw new InvalidArgument(
+        "--ip, --ip6 and --network-alias need a user-defined network (--network NAME)",
+      );
     return {};
   }
   return {
     NetworkingConfig: {
       EndpointsConfig: {
-        [network]: {
-          ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
-          ...(aliases.length ? { Aliases: aliases } : {}),
-        },
+        [network]: { ...ipamConfig(ip, ip6), ...(aliases.length ? { Aliases: aliases } : {}) },
       },
     },
   };
+}
+
+/** An endpoint's IPAMConfig from --ip and --ip6 (nothing when neither is given). */
+export function ipamConfig(ip: string | undefined, ip6: string | undefined): { IPAMConfig?: object } {
+  if (!ip && !ip6) return {};
+  return { IPAMConfig: { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) } };
 }
 
 function healthcheck(o: OptionValues): CreateBody["Healthcheck"] | undefined {

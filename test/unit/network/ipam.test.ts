@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { formatIp, parseIp, parseSubnet } from "../../../src/network/ip.js";
 import { Ipam, pickAddress } from "../../../src/network/ipam.js";
-import { formatAddress, parseAddress, parseSubnet } from "../../../src/network/ipv4.js";
 
 const subnet = parseSubnet("10.91.0.0/29"); // .1 gateway, .2-.6 usable, .7 broadcast
+const parseAddress = (text: string) => parseIp(text, 4).value;
+const formatAddress = (value: bigint) => formatIp(value, 4);
 const gateway = parseAddress("10.91.0.1");
 
 test("subnets are normalised to their network address, bad ones refused", () => {
@@ -16,7 +18,7 @@ test("subnets are normalised to their network address, bad ones refused", () => 
 });
 
 test("addresses skip the network, gateway and broadcast addresses and go round-robin", () => {
-  const leased = new Set<number>();
+  const leased = new Set<bigint>();
   const got: string[] = [];
   let last = subnet.base;
   for (let i = 0; i < 5; i++) {
@@ -56,6 +58,51 @@ test("leases persist in their file: a new Ipam (a restarted daemon) hands out no
     assert.equal(b.allocate("c2"), "10.91.0.3");
     b.release("c1");
     assert.deepEqual(new Ipam(file, subnet, gateway).holders(), ["c2"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("IPv6: addresses after the gateway, a requested one, and a small prefix runs out", () => {
+  const v6 = parseSubnet("fd00:b1::/124");
+  const gw = parseIp("fd00:b1::1", 6).value;
+  const leased = new Set<bigint>();
+  let last = v6.base;
+  for (let i = 0; i < 14; i++) {
+    last = pickAddress(v6, gw, leased, undefined, last);
+    leased.add(last);
+  }
+  assert.equal(formatIp([...leased][0]!, 6), "fd00:b1::2");
+  assert.equal(formatIp(last, 6), "fd00:b1::f", "no broadcast address in IPv6: the last one is a host's");
+  assert.throws(() => pickAddress(v6, gw, leased, undefined, last), /no available IPv6 addresses/);
+  assert.throws(
+    () => pickAddress(v6, gw, new Set(), parseIp("fd00:b2::2", 6).value),
+    /not in the network's subnet/,
+  );
+});
+
+test("IPv6: in a /64, an address is found at once however many the subnet holds", () => {
+  const v6 = parseSubnet("fd00:b1::/64");
+  const gw = v6.base + 1n;
+  const leased = new Set([v6.base + 2n, v6.base + 3n]);
+  assert.equal(formatIp(pickAddress(v6, gw, leased, undefined, v6.base + 1n), 6), "fd00:b1::4");
+});
+
+test("an IPv4 lease file of an older version (numbers) is read, and written back as addresses", () => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-ipam-"));
+  try {
+    const file = join(dir, "ipam.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        last: Number(parseAddress("10.91.0.2")),
+        leases: { c1: Number(parseAddress("10.91.0.2")) },
+      }),
+    );
+    const ipam = new Ipam(file, subnet, gateway);
+    assert.equal(ipam.allocate("c1"), "10.91.0.2");
+    assert.equal(ipam.allocate("c2"), "10.91.0.3");
+    assert.deepEqual(JSON.parse(readFileSync(file, "utf8")).leases, { c1: "10.91.0.2", c2: "10.91.0.3" });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

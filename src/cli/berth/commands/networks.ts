@@ -1,7 +1,9 @@
 /** Network commands: network create, ls, inspect, rm, prune, connect, disconnect. */
 import { InvalidArgument } from "../../../errors.js";
+import { contains, parseIp, parseSubnet } from "../../../network/ip.js";
 import { bool, keyValueFlags, type OptionValues, str, strs } from "../../args.js";
 import { formatList, renderTemplate } from "../format.js";
+import { ipamConfig } from "../run-options.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
 
 const encode = encodeURIComponent;
@@ -18,10 +20,24 @@ interface Network {
 
 async function create(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
   if (args.length !== 1) throw new InvalidArgument('"network create" requires exactly 1 argument.');
-  const subnet = str(o, "subnet");
-  const gateway = str(o, "gateway");
-  const range = str(o, "ip-range");
-  if ((gateway || range) && !subnet) throw new InvalidArgument("--gateway and --ip-range need a --subnet");
+  const subnets = strs(o, "subnet");
+  // As docker pairs them: each --gateway and --ip-range with the --subnet that holds it.
+  const holder = (flag: string, address: string) => {
+    const found = subnets.find((s) => {
+      const subnet = parseSubnet(s);
+      const { family, value } = parseIp(address.replace(/\/\d+$/, ""));
+      return family === subnet.family && contains(subnet, value);
+    });
+    if (!found) throw new InvalidArgument(`--${flag} ${address} is in no --subnet given`);
+    return found;
+  };
+  const configs = subnets.map(
+    (Subnet) => ({ Subnet }) as { Subnet: string; Gateway?: string; IPRange?: string },
+  );
+  for (const gateway of strs(o, "gateway"))
+    configs.find((c) => c.Subnet === holder("gateway", gateway))!.Gateway = gateway;
+  for (const range of strs(o, "ip-range"))
+    configs.find((c) => c.Subnet === holder("ip-range", range))!.IPRange = range;
   const options = keyValueFlags(strs(o, "opt"), "opt");
   if (options["mtu"]) {
     options["com.docker.network.driver.mtu"] = options["mtu"];
@@ -32,20 +48,13 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
       Name: args[0],
       Driver: str(o, "driver") ?? "bridge",
       Internal: bool(o, "internal"),
+      EnableIPv6: bool(o, "ipv6"),
       Attachable: bool(o, "attachable"),
       Labels: keyValueFlags(strs(o, "label"), "label"),
       Options: options,
       IPAM: {
         Driver: "default",
-        Config: subnet
-          ? [
-              {
-                Subnet: subnet,
-                ...(gateway ? { Gateway: gateway } : {}),
-                ...(range ? { IPRange: range } : {}),
-              },
-            ]
-          : [],
+        Config: configs,
       },
     },
   });
@@ -105,11 +114,12 @@ export const networkCommands: Record<string, Command> = {
       },
       {
         name: "subnet",
-        type: "string",
-        description: "Subnet in CIDR format that represents a network segment",
+        type: "strings",
+        description: "Subnet in CIDR format that represents a network segment (one IPv4, one IPv6)",
       },
-      { name: "gateway", type: "string", description: "IPv4 Gateway for the master subnet" },
-      { name: "ip-range", type: "string", description: "Allocate container ip from a sub-range" },
+      { name: "gateway", type: "strings", description: "IPv4 or IPv6 Gateway for the master subnet" },
+      { name: "ip-range", type: "strings", description: "Allocate container ip from a sub-range" },
+      { name: "ipv6", type: "boolean", description: "Enable IPv6 networking" },
       { name: "internal", type: "boolean", description: "Restrict external access to the network" },
       { name: "attachable", type: "boolean", description: "Enable manual container attachment" },
       { name: "label", type: "strings", description: "Set metadata on a network" },
@@ -171,15 +181,15 @@ export const networkCommands: Record<string, Command> = {
     description: "Connect a container to a network",
     options: [
       { name: "ip", type: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
+      { name: "ip6", type: "string", description: "IPv6 address (e.g., 2001:db8::33)" },
       { name: "alias", type: "strings", description: "Add network-scoped alias for the container" },
     ],
     action: async (ctx, o, args) => {
       if (args.length !== 2) throw new InvalidArgument('"network connect" requires exactly 2 arguments.');
-      const ip = str(o, "ip");
       await ctx.api.call("POST", `/networks/${encode(args[0]!)}/connect`, {
         body: {
           Container: args[1],
-          EndpointConfig: { ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}), Aliases: strs(o, "alias") },
+          EndpointConfig: { ...ipamConfig(str(o, "ip"), str(o, "ip6")), Aliases: strs(o, "alias") },
         },
       });
       return 0;
