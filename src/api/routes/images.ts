@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Engine } from "../../engine/engine.js";
 import { InvalidArgument } from "../../errors.js";
 import { applyChanges } from "../../image/changes.js";
+import { distributionInspect } from "../../image/distribution.js";
 import { loadDockerArchive, saveDockerArchive } from "../../image/docker-archive.js";
 import { importImage } from "../../image/import.js";
 import type { ContainerConfig } from "../../image/manifest.js";
@@ -46,6 +47,11 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
         ),
       );
   });
+
+  // What a registry holds under a name (docker's CLI asks before `service create`).
+  api.route("GET", "/distribution/{name*}/json", async (req) =>
+    distributionInspect(engine.images, req.params["name"]!, registryAuth(req).credentials),
+  );
 
   api.route("GET", "/images/{name*}/json", async (req) => {
     const image = images.resolve(req.params["name"]!);
