@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chainIds } from "../../src/image/chain.js";
 import { digestOf } from "../../src/image/digest.js";
-import { type Descriptor, type ImageConfig, MediaType } from "../../src/image/manifest.js";
+import { type Descriptor, type ImageConfig, MediaType, type Platform } from "../../src/image/manifest.js";
 import { RegistryClient } from "../../src/image/registry/client.js";
 import { ImageService } from "../../src/image/service.js";
 import { CopySnapshotter } from "../../src/snapshot/copy.js";
@@ -178,4 +178,22 @@ export async function assertConsistent(service: ImageService, root: string): Pro
   }
   for (const d of await service.content.list())
     for await (const _ of service.content.read(d, { verify: true }));
+}
+
+/** Puts an OCI index of pushed manifests, each with its platform; returns its descriptor. */
+export async function pushTestIndex(
+  client: RegistryClient,
+  repo: string,
+  tag: string,
+  entries: { manifest: Descriptor; platform: Platform }[],
+): Promise<{ digest: string; size: number }> {
+  const data = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: entries.map((e) => ({ ...e.manifest, platform: e.platform })),
+    }),
+  );
+  const digest = await client.putManifest(repo, tag, data, MediaType.OciIndex);
+  return { digest, size: data.length };
 }

@@ -1,10 +1,15 @@
 /** `GET /distribution/{name}/json`: a registry's descriptor and platforms for a name, no pull. */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { digestOf } from "../../../src/image/digest.js";
 import { MediaType } from "../../../src/image/manifest.js";
 import { DaemonFixture } from "../../helpers/daemon.js";
-import { anonymousClient, type PushedImage, pushTestImage, randomLayer } from "../../helpers/images.js";
+import {
+  anonymousClient,
+  type PushedImage,
+  pushTestImage,
+  pushTestIndex,
+  randomLayer,
+} from "../../helpers/images.js";
 import { startRegistry, type TestRegistry } from "../../helpers/registry.js";
 
 const d = new DaemonFixture();
@@ -19,18 +24,10 @@ before(async () => {
   const arm = await pushTestImage(client, "dist/app", "arm", [await randomLayer("b", 1000)], {
     architecture: "arm64",
   });
-  const data = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OciIndex,
-      manifests: [
-        { ...single.manifest, platform: { architecture: "amd64", os: "linux" } },
-        { ...arm.manifest, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
-      ],
-    }),
-  );
-  await client.putManifest("dist/app", "multi", data, MediaType.OciIndex);
-  index = { digest: digestOf(data), size: data.length };
+  index = await pushTestIndex(client, "dist/app", "multi", [
+    { manifest: single.manifest, platform: { architecture: "amd64", os: "linux" } },
+    { manifest: arm.manifest, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
+  ]);
   await d.start();
 });
 after(async () => {

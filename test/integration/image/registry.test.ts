@@ -7,7 +7,14 @@ import { MediaType } from "../../../src/image/manifest.js";
 import { hostPlatform, parsePlatform } from "../../../src/image/platform.js";
 import type { ProgressEvent } from "../../../src/image/progress.js";
 import { withMounted } from "../../../src/snapshot/mount.js";
-import { anonymousClient, layerTar, openStore, pushTestImage, type TestStore } from "../../helpers/images.js";
+import {
+  anonymousClient,
+  layerTar,
+  openStore,
+  pushTestImage,
+  pushTestIndex,
+  type TestStore,
+} from "../../helpers/images.js";
 import { startRegistry, type TestRegistry } from "../../helpers/registry.js";
 
 describe("an anonymous registry", () => {
@@ -112,17 +119,10 @@ describe("an anonymous registry", () => {
       oci: true,
       architecture: "arm64",
     });
-    const index = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.OciIndex,
-        manifests: [
-          { ...amd.manifest, platform: { os: "linux", architecture: "amd64" } },
-          { ...arm.manifest, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
-        ],
-      }),
-    );
-    const indexDigest = await client.putManifest("multi/img", "1", index, MediaType.OciIndex);
+    const { digest: indexDigest } = await pushTestIndex(client, "multi/img", "1", [
+      { manifest: amd.manifest, platform: { os: "linux", architecture: "amd64" } },
+      { manifest: arm.manifest, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+    ]);
     const s = store.service;
     const arm64 = await s.pull(`${registry.host}/multi/img:1`, { platform: parsePlatform("linux/arm64") });
     assert.equal(arm64.platform.architecture, "arm64");
