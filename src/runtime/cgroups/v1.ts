@@ -45,6 +45,24 @@ export function pidsIn(file: string): number[] {
 }
 
 /**
+ * Makes a cgroup directory with its parents. Another process on the host (a daemon, a runtime
+ * command) may remove the shared "berth" parent in between, once it found it empty
+ * (removeSharedParent): a mkdir below it then fails (ENOENT), or a write into it (ENODEV, a
+ * cpuset's cpus and mems): make it again.
+ */
+export function racingParentRemoval(make: () => unknown): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      make();
+      return;
+    } catch (err) {
+      const cause = err instanceof SystemError ? err.cause : err;
+      if (!(isErrno(cause, "ENOENT") || isErrno(cause, "ENODEV")) || attempt >= 50) throw err;
+    }
+  }
+}
+
+/**
  * Removes the shared "berth" parent of a removed container cgroup once no container is left in
  * it. A sibling that is still going away can keep it busy for a moment: retry while it has no
  * child directories; a new container's directory ends the attempt (it is in use again).
@@ -98,10 +116,10 @@ export class V1Cgroup implements Cgroup {
   }
 
   create(): void {
-    for (const { h, dir } of this.dirs) {
-      if (h.controllers.includes("cpuset")) this.createCpuset(h, dir);
-      else mkdirSync(dir, { recursive: true });
-    }
+    for (const { h, dir } of this.dirs)
+      racingParentRemoval(() =>
+        h.controllers.includes("cpuset") ? this.createCpuset(h, dir) : mkdirSync(dir, { recursive: true }),
+      );
   }
 
   /** A new cpuset cgroup starts with empty cpus and mems, and no process may join it until they
@@ -110,7 +128,11 @@ export class V1Cgroup implements Cgroup {
     const missing: string[] = [];
     for (let d = dir; d.length > h.mount.length && !existsSync(d); d = join(d, "..")) missing.unshift(d);
     for (const d of missing) {
-      mkdirSync(d);
+      try {
+        mkdirSync(d);
+      } catch (err) {
+        if (!isErrno(err, "EEXIST")) throw err; // another process made it meanwhile
+      }
       for (const file of ["cpuset.cpus", "cpuset.mems"]) {
         const value = readOr(join(d, "..", file)).trim();
         if (value && !readOr(join(d, file)).trim()) writeCgroupFile(join(d, file), value);

@@ -11,7 +11,14 @@ import { applyDeviceRules } from "./device-attach.js";
 import { resolveCgroupPath } from "./hierarchy.js";
 import { v2Controllers, v2Writes } from "./resources.js";
 import { emptyStats, parseIoStat, parseKeyValues, parseNumber } from "./stats.js";
-import { pidsIn, removeCgroupDir, removeSharedParent, writeCgroupFile, writeCgroupFileAsync } from "./v1.js";
+import {
+  pidsIn,
+  racingParentRemoval,
+  removeCgroupDir,
+  removeSharedParent,
+  writeCgroupFile,
+  writeCgroupFileAsync,
+} from "./v1.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,7 +43,7 @@ export class V2Cgroup implements Cgroup {
   }
 
   create(): void {
-    mkdirSync(this.dir, { recursive: true });
+    racingParentRemoval(() => mkdirSync(this.dir, { recursive: true }));
   }
 
   /** Enables `controllers` from the root down to our parent (those the host has). */
