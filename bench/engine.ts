@@ -7,11 +7,12 @@
  *    500), with the memory they take (monitors or shims) and the disk per created container.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxRootfs } from "../test/helpers/busybox.js";
 import { BERTH, DaemonFixture } from "../test/helpers/daemon.js";
 import { startDockerd, type TestDockerd } from "../test/helpers/dockerd.js";
+import { hostProcesses } from "../test/helpers/processes.js";
 import { type Scenario, timeCommand } from "./harness.js";
 
 export interface Engines {
@@ -75,9 +76,9 @@ function memoryOf(match: (comm: string) => boolean): { count: number; rss: numbe
   let count = 0;
   let rss = 0;
   let pss = 0;
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+  for (const { pid, comm } of hostProcesses()) {
+    if (!match(comm)) continue;
     try {
-      if (!match(readFileSync(`/proc/${pid}/comm`, "utf8").trim())) continue;
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
       rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
       pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);

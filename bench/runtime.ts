@@ -149,6 +149,7 @@ export async function dockerdRuntimeScenario(): Promise<Scenario> {
     runtimes["crun"] = wrapper;
   }
   const dockerd = await startDockerd({ runtimes });
+  if (!dockerd) rmSync(wrappers, { recursive: true, force: true }); // no teardown will run
   const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 1 << 28 }).stdout;
   await dockerd?.docker(["import", "-", "busybox:latest"], tar);
   const docker = (runtime: string) =>

@@ -6,10 +6,10 @@
 import { digestOf } from "./digest.js";
 import { DigestMismatch } from "./errors.js";
 import {
-  type ImageConfig,
   MediaType,
   manifestKind,
   type Platform,
+  parseConfig,
   parseIndex,
   parseManifest,
 } from "./manifest.js";
@@ -51,13 +51,19 @@ export async function distributionInspect(
     // A single manifest says its platform in its config.
     const config = parseManifest(top.data).config;
     const parts: Buffer[] = [];
-    for await (const chunk of (await client.getBlob(ref.path, config.digest)).body) parts.push(chunk);
+    let size = 0;
+    for await (const chunk of (await client.getBlob(ref.path, config.digest)).body) {
+      // A registry may send more than the descriptor says: read no further than that.
+      size += chunk.length;
+      if (size > config.size)
+        throw new DigestMismatch(`config ${config.digest} of ${name}: more than its ${config.size} bytes`);
+      parts.push(chunk);
+    }
     const data = Buffer.concat(parts);
-    if (digestOf(data) !== config.digest)
-      throw new DigestMismatch(
-        `config ${config.digest} of ${name}: its content has digest ${digestOf(data)}`,
-      );
-    platforms = [platformJson(JSON.parse(data.toString("utf8")) as ImageConfig)];
+    const actual = digestOf(data);
+    if (actual !== config.digest)
+      throw new DigestMismatch(`config ${config.digest} of ${name}: its content has digest ${actual}`);
+    platforms = [platformJson(parseConfig(data))];
   }
   return { Descriptor: { mediaType, digest: top.digest, size: top.data.length }, Platforms: platforms };
 }

@@ -36,13 +36,19 @@ function parse6(text: string): bigint | undefined {
   return all.reduce((n, g) => (n << 16n) | BigInt(`0x${g}`), 0n);
 }
 
-/** An address of either family ("10.0.0.1", "fd00::1"). */
-export function parseIp(text: string, family?: Family): { family: Family; value: bigint } {
+/** An address of either family (or of `family` only), undefined when it is none. */
+function tryParse(text: string, family?: Family): { family: Family; value: bigint } | undefined {
   const v4 = family !== 6 ? parse4(text) : undefined;
   if (v4 !== undefined) return { family: 4, value: v4 };
   const v6 = family !== 4 ? parse6(text) : undefined;
-  if (v6 !== undefined) return { family: 6, value: v6 };
-  throw new InvalidArgument(`invalid ${family ? `IPv${family} ` : "IP "}address "${text}"`);
+  return v6 === undefined ? undefined : { family: 6, value: v6 };
+}
+
+/** An address of either family ("10.0.0.1", "fd00::1"). */
+export function parseIp(text: string, family?: Family): { family: Family; value: bigint } {
+  const ip = tryParse(text, family);
+  if (!ip) throw new InvalidArgument(`invalid ${family ? `IPv${family} ` : "IP "}address "${text}"`);
+  return ip;
 }
 
 export function formatIp(value: bigint, family: Family): string {
@@ -83,14 +89,6 @@ export function parseSubnet(text: string, family?: Family): Subnet {
     );
   const hostBits = BigInt(BITS[address.family] - prefix);
   return { family: address.family, base: (address.value >> hostBits) << hostBits, prefix };
-}
-
-function tryParse(text: string, family?: Family): { family: Family; value: bigint } | undefined {
-  try {
-    return parseIp(text, family);
-  } catch {
-    return undefined;
-  }
 }
 
 export function formatSubnet(s: Subnet): string {

@@ -49,14 +49,17 @@ const DEFAULT_SUBNET = "10.91.0.0/16";
 /** User networks get a /24 each from here (clear of docker's 172.17-31 and podman's 10.88/10.89). */
 const POOL = parseSubnet("10.92.0.0/14");
 
+/** Whether a subnet as written is an IPv6 one (its address has colons). */
+const isIpv6 = (c: { Subnet?: string }) => c.Subnet?.includes(":") === true;
+
 /** A network's IPv4 subnet (every network has one). */
 export function ipv4Config(n: NetworkRecord): IpamConfig {
-  return n.IPAM.Config.find((c) => !c.Subnet.includes(":"))!;
+  return n.IPAM.Config.find((c) => !isIpv6(c))!;
 }
 
 /** A network's IPv6 subnet, when it has IPv6. */
 export function ipv6Config(n: NetworkRecord): IpamConfig | undefined {
-  return n.EnableIPv6 ? n.IPAM.Config.find((c) => c.Subnet.includes(":")) : undefined;
+  return n.EnableIPv6 ? n.IPAM.Config.find(isIpv6) : undefined;
 }
 
 export interface IpamConfig {
@@ -117,7 +120,7 @@ export class NetworkStore {
       Created: new Date().toISOString(),
       Scope: "local",
       Driver: "bridge",
-      EnableIPv6: configs.some((c) => c.Subnet.includes(":")),
+      EnableIPv6: configs.some(isIpv6),
       IPAM: { Driver: "default", Options: req.IPAM?.Options ?? null, Config: configs },
       Internal: req.Internal === true,
       Attachable: req.Attachable === true,
@@ -170,8 +173,8 @@ export class NetworkStore {
     if (mtu !== undefined && !(/^\d+$/.test(mtu) && Number(mtu) >= 68 && Number(mtu) <= 65535))
       throw new InvalidArgument(`invalid mtu "${mtu}": a number from 68 to 65535`);
     const configs = req.IPAM?.Config ?? [];
-    const v6 = configs.filter((c) => c.Subnet?.includes(":"));
-    const v4 = configs.filter((c) => !c.Subnet?.includes(":"));
+    const v6 = configs.filter(isIpv6);
+    const v4 = configs.filter((c) => !isIpv6(c));
     if (v4.length > 1 || v6.length > 1)
       throw new InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported");
     const id = randomBytes(32).toString("hex");

@@ -8,7 +8,7 @@ import { openCgroup } from "./cgroups/index.js";
 import type { RuntimeContext } from "./context.js";
 import { runHooksWarning } from "./hooks.js";
 import { unmountUnder } from "./host-mounts.js";
-import { ociState, processStartTime } from "./state.js";
+import { ociState, processAlive, processStartTime } from "./state.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,10 +16,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function gone(pid: number, startTime: number | undefined, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   let pause = 1;
-  const running = () => {
-    const now = processStartTime(pid);
-    return now !== undefined && (startTime === undefined || now === startTime);
-  };
+  const running = () =>
+    startTime === undefined ? processStartTime(pid) !== undefined : processAlive(pid, startTime);
   while (running()) {
     if (Date.now() > deadline) return false;
     await sleep(pause);

@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Runtime } from "../../src/runtime/runtime.js";
 import { DaemonFixture, ok } from "../helpers/daemon.js";
+import { hostProcesses } from "../helpers/processes.js";
 
 const d = new DaemonFixture();
 before(async () => {
@@ -27,16 +28,9 @@ function dockerAsync(args: string[]): ChildProcess {
 }
 
 function monitors(): number[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/comm`, "utf8").trim() === "berth-monitor";
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
+  return hostProcesses()
+    .filter((p) => p.comm === "berth-monitor")
+    .map((p) => p.pid);
 }
 
 /** What the daemon lists against what its runtime holds: they must be the same. */

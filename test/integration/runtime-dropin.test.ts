@@ -21,6 +21,7 @@ import { detectCgroupVersion } from "../../src/runtime/cgroups/index.js";
 import { processStartTime } from "../../src/runtime/state.js";
 import { busyboxRootfs } from "../helpers/busybox.js";
 import { startDockerd } from "../helpers/dockerd.js";
+import { hostProcesses } from "../helpers/processes.js";
 import { ok, RUNTIME_BIN, RUNTIME_LAUNCHER, RuntimeFixture } from "../helpers/runtime.js";
 
 const rt = new RuntimeFixture();
@@ -384,23 +385,11 @@ test("podman runs containers with berth-runtime under conmon: run, exit codes, -
  * that stayed (other daemons' monitors on the host are left out of the count).
  */
 function monitorsUnder(parent: RegExp): number[] {
-  const comm = (pid: string) => {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-    } catch {
-      return ""; // gone meanwhile
-    }
-  };
-  const ppid = (pid: string) => {
-    try {
-      return /^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
-    } catch {
-      return "";
-    }
-  };
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p) && comm(p) === "berth-monitor" && parent.test(comm(ppid(p))))
-    .map(Number);
+  const all = hostProcesses();
+  const comm = new Map(all.map((p) => [p.pid, p.comm]));
+  return all
+    .filter((p) => p.comm === "berth-monitor" && parent.test(comm.get(p.ppid) ?? ""))
+    .map((p) => p.pid);
 }
 
 function removeCgroupTree(dir: string): void {

@@ -40,11 +40,12 @@ export function systemdCgroupPath(cgroupsPath: string | undefined, id: string): 
     );
   const [slice, prefix, name] = parts as [string, string, string];
   const unit = name.endsWith(".slice") ? name : `${prefix ? `${prefix}-` : ""}${name}.scope`;
+  // Unit name characters only: no "/", so nothing climbs out of the slice.
   for (const [what, text] of [
     ["slice", slice],
     ["unit", unit],
   ] as const)
-    if (text.includes("/") || text === "." || text === ".." || !/^[\w:.@\\-]*$/.test(text))
+    if (!/^[\w.@\\-]*$/.test(text))
       throw new InvalidArgument(`linux.cgroupsPath: the ${what} "${text}" is not a systemd unit name`);
   return `${expandSlice(slice || "system.slice")}/${unit}`.replace(/^\/+/, "/");
 }
