@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ImageService, importBusybox } from "../../src/image/index.js";
 import { openSnapshotter } from "../../src/snapshot/index.js";
+import { exited } from "./processes.js";
 import { until } from "./wait.js";
 
 const DAEMON = fileURLToPath(new URL("../../src/daemon/run.js", import.meta.url));
@@ -77,7 +78,7 @@ export class DaemonFixture {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     child.kill("SIGKILL");
-    await new Promise((r) => child.once("exit", r));
+    await exited(child);
     this.child = undefined;
   }
 
@@ -85,7 +86,7 @@ export class DaemonFixture {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await exited(child);
     this.child = undefined;
   }
 

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { exited } from "./processes.js";
 
 const run = promisify(execFile);
 
@@ -71,11 +72,8 @@ export async function startDockerd(
       p.stdin.end(input);
     });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    child.kill("SIGTERM");
+    await exited(child);
     // overlay2 may leave its layer mounts behind if it died: unmount what is under our root.
     await run("sh", [
       "-c",

@@ -1,4 +1,5 @@
 /** The host's processes as /proc lists them: pid, parent and command name (tests and benches). */
+import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 
 export interface HostProcess {
@@ -20,4 +21,13 @@ export function hostProcesses(): HostProcess[] {
     }
   }
   return found;
+}
+
+/**
+ * Resolves when `child` has exited. Checks first: an "exit" event that fired before the
+ * listener was added never fires again, and awaiting it would leave the test pending.
+ */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
 }

@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { exited } from "./processes.js";
 
 export interface TestRegistry {
   host: string;
@@ -124,11 +125,8 @@ export async function startRegistry(auth: RegistryAuth = { kind: "none" }): Prom
     stderr += b.toString();
   });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    child.kill("SIGTERM");
+    await exited(child);
     if (tokenServer) await new Promise((resolve) => tokenServer!.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   };

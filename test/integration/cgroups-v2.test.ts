@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { hostLayout } from "../../src/runtime/cgroups/hierarchy.js";
 import { openCgroup } from "../../src/runtime/cgroups/index.js";
+import { exited } from "../helpers/processes.js";
 
 const layout = hostLayout();
 const skip = layout.v2Mount ? false : "no cgroup2 mount on this host";
@@ -76,7 +77,7 @@ test("v2: the device filter denies writes to /dev/null and allows reads", { skip
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stdin.end("go\n");
-  await new Promise((r) => child.once("exit", r));
+  await exited(child);
   assert.match(out, /Operation not permitted/);
   assert.doesNotMatch(out, /write-ok/);
   assert.match(out, /read-ok/);

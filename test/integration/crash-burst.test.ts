@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Runtime } from "../../src/runtime/runtime.js";
 import { DaemonFixture, ok } from "../helpers/daemon.js";
-import { hostProcesses } from "../helpers/processes.js";
+import { exited, hostProcesses } from "../helpers/processes.js";
+import { sleep } from "../helpers/wait.js";
 
 const d = new DaemonFixture();
 before(async () => {
@@ -18,10 +19,6 @@ before(async () => {
   await d.start();
 });
 after(() => d.cleanup());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const exited = (p: ChildProcess) =>
-  new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(undefined) : p.once("exit", r)));
 
 function dockerAsync(args: string[]): ChildProcess {
   return spawn("docker", ["-H", `unix://${d.socket}`, ...args], { stdio: "ignore" });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { exited } from "../helpers/processes.js";
 import { ok, RuntimeFixture } from "../helpers/runtime.js";
 import { sleep, until } from "../helpers/wait.js";
 
@@ -20,13 +21,14 @@ test("a memory limit OOM-kills the container, and events and stats report it", a
   );
   ok(rt.cli(["create", "--bundle", bundle, id]));
   const events = rt.spawnCli(["events", "--interval", "100ms", id]);
+  const eventsDone = exited(events);
   let output = "";
   events.stdout.on("data", (d) => {
     output += d;
   });
   ok(rt.cli(["start", id]));
   await until("the container to stop", () => state(id).status === "stopped");
-  await new Promise((r) => events.once("exit", r));
+  await eventsDone;
   const types = output
     .trim()
     .split("\n")

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DaemonFixture, ok } from "../../helpers/daemon.js";
+import { exited } from "../../helpers/processes.js";
 import { file, tarBuffer } from "../../helpers/tar.js";
 import { until } from "../../helpers/wait.js";
 
@@ -55,7 +56,7 @@ test("an rmi that a kill -9 interrupts is finished when the daemon starts again"
     // The daemon dies at a point of the removal (or after it): what it left goes at the start.
     await new Promise((r) => setTimeout(r, delay));
     await d.crash();
-    await new Promise((r) => (rmi.exitCode !== null ? r(undefined) : rmi.once("exit", r)));
+    await exited(rmi);
     await d.start();
     if (ok(d.docker(["images", "-q", "crashed:1"])).stdout.trim()) ok(d.docker(["rmi", "crashed:1"]));
   }
