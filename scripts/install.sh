@@ -15,7 +15,8 @@ packages=(
   hyperfine iperf3  # benchmarks
   docker-registry   # a real registry (distribution v2) for the image tests
   apache2-utils     # htpasswd, for the registry's basic auth
-  openssl           # the token server's certificate in the registry tests
+  openssl           # swarm mode's cluster CA and node certificates; the registry tests' token server
+  etcd-server       # swarm mode's store: the embedded member a manager runs (util-linux's setpriv ties it to the daemon)
   skopeo umoci      # OCI layout interoperability tests and the pull benchmark
   zstd              # zstd-compressed layers (Node.js has no zstd)
   debootstrap       # the pull benchmark's Debian image (built once into /var/cache/berth-bench)

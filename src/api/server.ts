@@ -34,6 +34,10 @@ export function statusOf(err: unknown): number {
         return 404;
       case "conflict":
         return 409;
+      // Swarm calls without a swarm (or off a manager), and a cluster store out of reach.
+      case "unavailable":
+      case "store-unavailable":
+        return 503;
       default:
         return 500;
     }

@@ -18,6 +18,7 @@ import { volumeRoutes } from "../api/routes/volumes.js";
 import { ApiServer, type TlsFiles } from "../api/server.js";
 import { BuildCache } from "../build/cache.js";
 import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
+import { Swarm } from "../cluster/swarm.js";
 import { Engine } from "../engine/engine.js";
 import { restoreContainers } from "../engine/live-restore.js";
 import {
@@ -238,8 +239,10 @@ export async function serve(argv: string[]): Promise<number> {
     (err: Error) => log(`garbage collection at start: ${err.message}`),
   );
 
+  const swarm = new Swarm(root, engine, log);
+  await swarm.open();
   const api = new ApiServer(log);
-  systemRoutes(api, engine, started, buildCache);
+  systemRoutes(api, engine, started, buildCache, swarm);
   containerRoutes(api, engine);
   execRoutes(api, engine);
   imageRoutes(api, engine);
@@ -247,7 +250,7 @@ export async function serve(argv: string[]): Promise<number> {
   archiveRoutes(api, engine);
   buildRoutes(api, engine, buildCache);
   networkRoutes(api, engine, network);
-  swarmRoutes(api);
+  swarmRoutes(api, swarm);
 
   for (const l of listeners) {
     if ("path" in l) {
@@ -271,6 +274,7 @@ export async function serve(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       log(`${signal}: shutting down; containers keep running`);
       void api.close().then(async () => {
+        await swarm.close().catch((err: Error) => log(`swarm: ${err.message}`));
         await network.teardownIfUnused().catch((err: Error) => log(`network teardown: ${err.message}`));
         try {
           userns?.views.unmount();

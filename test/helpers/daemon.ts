@@ -27,6 +27,81 @@ export interface ApiAnswer {
   body: Buffer;
 }
 
+export interface CliOptions {
+  input?: string;
+  timeout?: number;
+}
+
+/** Imports busybox:latest from the host's busybox-static into a daemon's root (before it runs). */
+export async function importBusyboxInto(root: string): Promise<void> {
+  const images = await ImageService.open({
+    root: join(root, "image"),
+    snapshotter: await openSnapshotter(join(root, "snapshots")),
+  });
+  await importBusybox(images);
+}
+
+/** Whether a daemon answers /_ping with 200 on its unix socket. */
+export function pings(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: "/_ping" }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+/** The berth CLI (its bundle, as installed) pointed at the daemon on `socket`. */
+export function berthAt(socket: string, args: string[], options: CliOptions = {}): Result {
+  const r = spawnSync(process.execPath, [BERTH, "-H", `unix://${socket}`, ...args], {
+    encoding: "utf8",
+    input: options.input ?? "",
+    timeout: options.timeout ?? 60_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The docker CLI pointed at the daemon on `socket`, with a config directory of its own. */
+export function dockerAt(
+  socket: string,
+  configDir: string,
+  args: string[],
+  options: CliOptions = {},
+): Result {
+  const r = spawnSync("docker", args, {
+    encoding: "utf8",
+    input: options.input ?? "",
+    timeout: options.timeout ?? 60_000,
+    env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: configDir },
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One raw API call to the daemon on `socket`, on a connection of its own: status, headers, body. */
+export function apiAt(
+  socket: string,
+  method: string,
+  path: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<ApiAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method, path, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => parts.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+      );
+      res.on("error", reject);
+    });
+    // A daemon may answer (an error) before it read the whole body, and close: the answer counts.
+    req.on("error", (err) => setTimeout(() => reject(err), 200));
+    req.end(body);
+  });
+}
+
 export class DaemonFixture {
   readonly root = mkdtempSync("/var/tmp/berth-test-daemon-");
   readonly runRoot = mkdtempSync("/run/berth-test-daemon-");
@@ -36,11 +111,7 @@ export class DaemonFixture {
 
   /** Imports busybox:latest from the host's busybox-static (before the daemon owns the store). */
   async importBusybox(): Promise<void> {
-    const images = await ImageService.open({
-      root: join(this.root, "image"),
-      snapshotter: await openSnapshotter(join(this.root, "snapshots")),
-    });
-    await importBusybox(images);
+    await importBusyboxInto(this.root);
   }
 
   async start(args: string[] = []): Promise<void> {
@@ -63,14 +134,7 @@ export class DaemonFixture {
   }
 
   private answers(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const req = request({ socketPath: this.socket, path: "/_ping" }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on("error", () => resolve(false));
-      req.end();
-    });
+    return pings(this.socket);
   }
 
   /** Kills the daemon the hard way (what live restore must survive). */
@@ -91,27 +155,12 @@ export class DaemonFixture {
   }
 
   /** The berth CLI (its bundle, as installed) pointed at this daemon. */
-  berth(args: string[], options: { input?: string; timeout?: number } = {}): Result {
-    const r = spawnSync(process.execPath, [BERTH, "-H", `unix://${this.socket}`, ...args], {
-      encoding: "utf8",
-      input: options.input ?? "",
-      timeout: options.timeout ?? 60_000,
-    });
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  berth(args: string[], options: CliOptions = {}): Result {
+    return berthAt(this.socket, args, options);
   }
 
-  docker(args: string[], options: { input?: string; timeout?: number } = {}): Result {
-    const r = spawnSync("docker", args, {
-      encoding: "utf8",
-      input: options.input ?? "",
-      timeout: options.timeout ?? 60_000,
-      env: {
-        ...process.env,
-        DOCKER_HOST: `unix://${this.socket}`,
-        DOCKER_CONFIG: join(this.root, "docker-config"),
-      },
-    });
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  docker(args: string[], options: CliOptions = {}): Result {
+    return dockerAt(this.socket, join(this.root, "docker-config"), args, options);
   }
 
   /** One raw API call on a connection of its own: status, headers, body. */
@@ -121,19 +170,7 @@ export class DaemonFixture {
     body?: Buffer | string,
     headers: Record<string, string> = {},
   ): Promise<ApiAnswer> {
-    return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, method, path, headers, agent: false }, (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
-        );
-        res.on("error", reject);
-      });
-      // A daemon may answer (an error) before it read the whole body, and close: the answer counts.
-      req.on("error", (err) => setTimeout(() => reject(err), 200));
-      req.end(body);
-    });
+    return apiAt(this.socket, method, path, body, headers);
   }
 
   pid(): number | undefined {

@@ -1,41 +1,59 @@
 /**
- * The swarm-mode endpoints while this node is in no swarm: each answers as dockerd does there,
- * 503 with its words (clients such as docker-py's tests tell "no swarm" by them), after the
- * checks of its parameters that dockerd makes first. Swarm mode itself is the cluster issue's.
+ * The swarm-mode endpoints: /swarm, /nodes, /services, /tasks (secrets and configs still answer
+ * as a node in no swarm does). Outside a swarm each answers as dockerd does there, 503 with its
+ * words (clients such as docker-py's tests tell "no swarm" by them), after the checks of its
+ * parameters that dockerd makes first.
  */
-import { type ApiServer, HttpError, type Request } from "../server.js";
-
-const NOT_MANAGER =
-  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
-const NOT_IN_SWARM = "This node is not part of a swarm";
-
-/** What `info` says of swarm mode on a node in no swarm. */
-export const NO_SWARM_INFO = {
-  NodeID: "",
-  NodeAddr: "",
-  LocalNodeState: "inactive",
-  ControlAvailable: false,
-  Error: "",
-  RemoteManagers: null,
-};
+import {
+  checkNodeSpec,
+  clusterWithVersion,
+  createService,
+  filterNodes,
+  filterServices,
+  filterTasks,
+  findNode,
+  findService,
+  nodeJson,
+  removeNode,
+  serviceJson,
+  taskJson,
+  updateNode,
+  updateService,
+} from "../../cluster/control.js";
+import { OutOfSequence } from "../../cluster/store.js";
+import {
+  type InitRequest,
+  type JoinBody,
+  NOT_IN_SWARM,
+  NOT_MANAGER,
+  type Swarm,
+} from "../../cluster/swarm.js";
+import type {
+  NodeRecord,
+  NodeSpec,
+  ServiceRecord,
+  ServiceSpec,
+  SwarmSpec,
+  TaskRecord,
+} from "../../cluster/types.js";
+import { InvalidArgument, NotFound } from "../../errors.js";
+import { type ApiServer, HttpError, queryBool, queryFilters, type Request } from "../server.js";
 
 const notManager = (): never => {
   throw new HttpError(503, NOT_MANAGER);
 };
 
 /** An update's `version` query: dockerd parses it before anything else. */
-function version(kind: string): (req: Request) => never {
-  return (req) => {
-    const v = req.query.get("version") ?? "";
-    if (!/^\d+$/.test(v))
-      throw new HttpError(
-        400,
-        kind === "secret" || kind === "config"
-          ? `invalid ${kind} version`
-          : `invalid ${kind} version '${v}': strconv.ParseUint: parsing "${v}": invalid syntax`,
-      );
-    return notManager();
-  };
+function versionOf(req: Request, kind: string): number {
+  const v = req.query.get("version") ?? "";
+  if (!/^\d+$/.test(v))
+    throw new HttpError(
+      400,
+      kind === "secret" || kind === "config"
+        ? `invalid ${kind} version`
+        : `invalid ${kind} version '${v}': strconv.ParseUint: parsing "${v}": invalid syntax`,
+    );
+  return Number(v);
 }
 
 /** Service and task logs: dockerd wants a stream chosen before it looks for the swarm. */
@@ -46,26 +64,181 @@ function logs(req: Request): never {
   return notManager();
 }
 
-export function swarmRoutes(api: ApiServer): void {
-  api.route("GET", "/swarm", notManager);
-  api.route("GET", "/swarm/unlockkey", notManager);
-  api.route("POST", "/swarm/unlock", notManager);
-  api.route("POST", "/swarm/update", version("swarm"));
-  api.route("POST", "/swarm/leave", () => {
-    throw new HttpError(503, NOT_IN_SWARM);
+export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
+  const store = () => swarm.managerStore();
+
+  api.route("GET", "/swarm", async () => {
+    const s = store();
+    const { record, index } = await clusterWithVersion(s);
+    return {
+      ID: record.ID,
+      Version: { Index: index },
+      CreatedAt: record.CreatedAt,
+      UpdatedAt: record.UpdatedAt,
+      Spec: record.Spec,
+      TLSInfo: { TrustRoot: record.CACert, CertIssuerSubject: "", CertIssuerPublicKey: "" },
+      RootRotationInProgress: false,
+      DefaultAddrPool: record.DefaultAddrPool,
+      SubnetSize: record.SubnetSize,
+      DataPathPort: record.DataPathPort,
+      JoinTokens: await swarm.joinTokens(record),
+    };
   });
-  for (const verb of ["init", "join"])
-    api.route("POST", `/swarm/${verb}`, () => {
-      throw new HttpError(503, `swarm ${verb}: swarm mode is not available in this version of Berth`);
-    });
-  for (const kind of ["node", "service", "task", "secret", "config"]) {
+  api.route("GET", "/swarm/unlockkey", () => {
+    store();
+    throw new NotFound("no unlock key is set");
+  });
+  api.route("POST", "/swarm/unlock", () => {
+    store();
+    throw new HttpError(400, "swarm is not locked");
+  });
+  api.route("POST", "/swarm/update", async (req) => {
+    const version = versionOf(req, "swarm");
+    const s = store();
+    const spec = (await req.json<Partial<SwarmSpec>>()) ?? {};
+    if (spec.EncryptionConfig?.AutoLockManagers)
+      throw new InvalidArgument("autolock is not supported by Berth");
+    const { record, index } = await clusterWithVersion(s);
+    if (index !== version) throw new OutOfSequence("swarm");
+    const tokens = await swarm.joinTokens(record);
+    if (queryBool(req.query, "rotateWorkerToken")) tokens.Worker = swarm.newToken();
+    if (queryBool(req.query, "rotateManagerToken")) tokens.Manager = swarm.newToken();
+    const ok = await s.etcd.txn(
+      [{ key: "/berth/cluster", target: "MOD", modRevision: index }],
+      [
+        {
+          put: {
+            key: "/berth/cluster",
+            value: JSON.stringify({
+              ...record,
+              Spec: {
+                ...record.Spec,
+                ...(spec.Labels ? { Labels: spec.Labels } : {}),
+                ...(spec.Orchestration
+                  ? { Orchestration: { ...record.Spec.Orchestration, ...spec.Orchestration } }
+                  : {}),
+              },
+              SealedTokens: swarm.sealTokens(tokens),
+              UpdatedAt: new Date().toISOString(),
+            }),
+          },
+        },
+      ],
+    );
+    if (!ok) throw new OutOfSequence("swarm");
+  });
+  api.route("POST", "/swarm/leave", async (req) => {
+    if (!swarm.active) throw new HttpError(503, NOT_IN_SWARM);
+    await swarm.leave(queryBool(req.query, "force"));
+  });
+  api.route("POST", "/swarm/init", async (req, res) => {
+    const nodeId = await swarm.init((await req.json<InitRequest>()) ?? {});
+    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(nodeId));
+  });
+  api.route("POST", "/swarm/join", async (req) => {
+    await swarm.join((await req.json<JoinBody>()) ?? {});
+  });
+
+  // ---- nodes
+  api.route("GET", "/nodes", async (req) => {
+    const s = store();
+    const [nodes, alive, leader] = await Promise.all([s.list<NodeRecord>("nodes"), s.alive(), s.leader()]);
+    return filterNodes(nodes, queryFilters(req.query), alive, leader).map((n) => nodeJson(n, alive, leader));
+  });
+  api.route("GET", "/nodes/{id}", async (req) => {
+    const s = store();
+    const node = await findNode(s, req.params["id"]!);
+    return nodeJson(node, await s.alive(), await s.leader());
+  });
+  api.route("POST", "/nodes/{id}/update", async (req) => {
+    const version = versionOf(req, "node");
+    const s = store();
+    await updateNode(s, req.params["id"]!, version, checkNodeSpec(await req.json<Partial<NodeSpec>>()));
+  });
+  api.route("DELETE", "/nodes/{id}", async (req) => {
+    await removeNode(store(), req.params["id"]!, queryBool(req.query, "force"));
+  });
+
+  // ---- services
+  api.route("GET", "/services", async (req) => {
+    const s = store();
+    const services = filterServices(await s.list<ServiceRecord>("services"), queryFilters(req.query));
+    if (!queryBool(req.query, "status")) return services.map((x) => serviceJson(x));
+    const [tasks, alive, nodes] = await Promise.all([
+      s.list<TaskRecord>("tasks"),
+      s.alive(),
+      s.list<NodeRecord>("nodes"),
+    ]);
+    const up = nodes.filter((n) => alive.has(n.ID) && n.Spec.Availability === "active").length;
+    return services.map((x) => serviceJson(x, tasks, up));
+  });
+  api.route("POST", "/services/create", async (req, res) => {
+    const s = store();
+    const id = await createService(s, (await req.json<Partial<ServiceSpec>>()) ?? undefined);
+    res
+      .writeHead(201, { "Content-Type": "application/json" })
+      .end(JSON.stringify({ ID: id, Warnings: null }));
+  });
+  api.route("GET", "/services/{id}", async (req) =>
+    serviceJson(await findService(store(), req.params["id"]!)),
+  );
+  api.route("POST", "/services/{id}/update", async (req) => {
+    const version = versionOf(req, "service");
+    const s = store();
+    const rollback = req.query.get("rollback") === "previous";
+    await updateService(
+      s,
+      req.params["id"]!,
+      version,
+      (await req.json<Partial<ServiceSpec>>()) ?? undefined,
+      rollback,
+    );
+    return { Warnings: null };
+  });
+  api.route("DELETE", "/services/{id}", async (req) => {
+    const s = store();
+    const service = await findService(s, req.params["id"]!);
+    await s.remove("services", service.ID);
+  });
+
+  // ---- tasks
+  api.route("GET", "/tasks", async (req) => {
+    const s = store();
+    const [tasks, services, nodes] = await Promise.all([
+      s.list<TaskRecord>("tasks"),
+      s.list<ServiceRecord>("services"),
+      s.list<NodeRecord>("nodes"),
+    ]);
+    const names = new Map(services.map((x) => [x.ID, x.Spec.Name]));
+    return filterTasks(tasks, queryFilters(req.query), services, nodes).map((t) =>
+      taskJson(t, names.get(t.ServiceID)),
+    );
+  });
+  api.route("GET", "/tasks/{id}", async (req) => {
+    const s = store();
+    const tasks = await s.list<TaskRecord>("tasks");
+    const id = req.params["id"]!;
+    const task = tasks.find((t) => t.ID === id) ?? tasks.filter((t) => t.ID.startsWith(id)).at(0);
+    if (!task) throw new NotFound(`task ${id} not found`);
+    const service = await s.get<ServiceRecord>("services", task.ServiceID);
+    return taskJson(task, service?.Spec.Name);
+  });
+
+  // ---- not built yet in a swarm: secrets, configs, logs
+  for (const kind of ["secret", "config"]) {
     const base = `/${kind}s`;
-    api.route("GET", base, notManager);
-    api.route("GET", `${base}/{id}`, notManager);
-    if (kind === "task") continue;
-    api.route("DELETE", `${base}/{id}`, notManager);
-    api.route("POST", `${base}/{id}/update`, version(kind));
-    if (kind !== "node") api.route("POST", `${base}/create`, notManager);
+    const unsupported = (): never => {
+      store();
+      throw new HttpError(501, `${kind}s are not supported by Berth yet`);
+    };
+    api.route("GET", base, unsupported);
+    api.route("GET", `${base}/{id}`, unsupported);
+    api.route("DELETE", `${base}/{id}`, unsupported);
+    api.route("POST", `${base}/{id}/update`, (req) => {
+      versionOf(req, kind);
+      return unsupported();
+    });
+    api.route("POST", `${base}/create`, unsupported);
   }
   api.route("GET", "/services/{id}/logs", logs);
   api.route("GET", "/tasks/{id}/logs", logs);

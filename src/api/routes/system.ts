@@ -14,7 +14,6 @@ import { registryHostOf } from "../../image/registry/server-address.js";
 import { detectCgroupVersion } from "../../runtime/cgroups/index.js";
 import { API_VERSION, type ApiServer, checkFilters, MIN_API_VERSION, queryFilters } from "../server.js";
 import { imageSummaryJson } from "./images.js";
-import { NO_SWARM_INFO } from "./swarm.js";
 import { volumeJson } from "./volumes.js";
 
 export const BERTH_VERSION = "0.1.0";
@@ -78,13 +77,26 @@ function matchesEvent(e: DockerEvent, f: Record<string, string[]>): boolean {
   );
 }
 
-export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cache: BuildCache): void {
+/** What /info and /_ping say of swarm mode. */
+export interface SwarmStatus {
+  info(): Record<string, unknown>;
+  pingHeader(): string;
+}
+
+export function systemRoutes(
+  api: ApiServer,
+  engine: Engine,
+  started: Date,
+  cache: BuildCache,
+  swarm: SwarmStatus,
+): void {
   const ping = (_req: unknown, res: import("node:http").ServerResponse) => {
     res.writeHead(200, {
       "Content-Type": "text/plain; charset=utf-8",
       "Cache-Control": "no-cache, no-store, must-revalidate",
       Pragma: "no-cache",
       "Builder-Version": "1",
+      Swarm: swarm.pingHeader(),
     });
     res.end("OK");
   };
@@ -197,7 +209,7 @@ export function systemRoutes(api: ApiServer, engine: Engine, started: Date, cach
       HttpProxy: process.env["HTTP_PROXY"] ?? process.env["http_proxy"] ?? "",
       HttpsProxy: process.env["HTTPS_PROXY"] ?? process.env["https_proxy"] ?? "",
       NoProxy: process.env["NO_PROXY"] ?? process.env["no_proxy"] ?? "",
-      Swarm: NO_SWARM_INFO,
+      Swarm: swarm.info(),
       Warnings: null,
       StartedAt: started.toISOString(),
     };

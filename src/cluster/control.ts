@@ -1,0 +1,383 @@
+/**
+ * The manager's verbs on cluster objects — swarm, nodes, services, tasks — as the API exposes
+ * them: lookups by id, id prefix or name; validation of specs before anything is written (bad
+ * input changes nothing); and the objects in dockerd's shapes, with the live parts (a node's
+ * state, its manager status) filled in from the store.
+ */
+import { Conflict, InvalidArgument, NotFound } from "../errors.js";
+import { newClusterId } from "./ids.js";
+import { JOIN_PORT } from "./join.js";
+import { STRATEGY_LABEL } from "./leader.js";
+import { parseConstraints, parsePlacementPreference } from "./scheduler/index.js";
+import { type ClusterStore, KEYS, OutOfSequence } from "./store.js";
+import type { ClusterRecord, NodeRecord, NodeSpec, ServiceRecord, ServiceSpec, TaskRecord } from "./types.js";
+
+export async function clusterWithVersion(
+  store: ClusterStore,
+): Promise<{ record: ClusterRecord; index: number }> {
+  const kv = await store.etcd.get(KEYS.cluster);
+  if (!kv) throw new NotFound("the cluster's record is missing from the store");
+  return { record: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
+}
+
+// ---- nodes
+
+export function nodeJson(
+  n: NodeRecord,
+  alive: Set<string>,
+  leader: string | undefined,
+): Record<string, unknown> {
+  const { Addr, MemberID: _member, ...rest } = n;
+  return {
+    ...rest,
+    Status: { State: alive.has(n.ID) ? "ready" : "down", Addr },
+    ...(n.Spec.Role === "manager"
+      ? {
+          ManagerStatus: {
+            Leader: leader === n.ID,
+            Reachability: alive.has(n.ID) ? "reachable" : "unreachable",
+            Addr: `${Addr}:${JOIN_PORT}`,
+          },
+        }
+      : {}),
+  };
+}
+
+export async function findNode(store: ClusterStore, ref: string): Promise<NodeRecord> {
+  const nodes = await store.list<NodeRecord>("nodes");
+  const exact = nodes.find((n) => n.ID === ref) ?? nodes.find((n) => n.Spec.Name === ref);
+  if (exact) return exact;
+  const byHost = nodes.filter((n) => n.Description.Hostname === ref);
+  const byPrefix = nodes.filter((n) => n.ID.startsWith(ref));
+  const matches = byHost.length ? byHost : byPrefix;
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new Conflict(`node ${ref} is ambiguous (${matches.length} matches found)`);
+  throw new NotFound(`node ${ref} not found`);
+}
+
+export function checkNodeSpec(spec: Partial<NodeSpec> | undefined): NodeSpec {
+  if (!spec || typeof spec !== "object") throw new InvalidArgument("a node update needs a spec");
+  const role = spec.Role ?? "worker";
+  if (role !== "manager" && role !== "worker") throw new InvalidArgument(`invalid role "${role}"`);
+  const availability = spec.Availability ?? "active";
+  if (!["active", "pause", "drain"].includes(availability))
+    throw new InvalidArgument(`invalid availability "${availability}"`);
+  const labels = spec.Labels ?? {};
+  for (const [k, v] of Object.entries(labels))
+    if (typeof v !== "string") throw new InvalidArgument(`label ${k}: value must be a string`);
+  return {
+    ...(spec.Name ? { Name: spec.Name } : {}),
+    Labels: labels,
+    Role: role,
+    Availability: availability,
+  };
+}
+
+export async function updateNode(
+  store: ClusterStore,
+  ref: string,
+  version: number,
+  spec: NodeSpec,
+): Promise<void> {
+  const node = await findNode(store, ref);
+  if (node.Version.Index !== version) throw new OutOfSequence("node");
+  if (spec.Role !== node.Spec.Role)
+    throw new InvalidArgument(
+      `changing a node's role (${node.Spec.Role} → ${spec.Role}) is not supported yet: have the node leave the swarm and join again with the other token`,
+    );
+  if (!(await store.update("nodes", { ...node, Spec: spec, UpdatedAt: new Date().toISOString() })))
+    throw new OutOfSequence("node");
+}
+
+export async function removeNode(store: ClusterStore, ref: string, force: boolean): Promise<void> {
+  const node = await findNode(store, ref);
+  const alive = await store.alive();
+  if (node.Spec.Role === "manager")
+    throw new Conflict(
+      `rpc error: code = FailedPrecondition desc = node ${node.ID} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`,
+    );
+  if (alive.has(node.ID) && !force)
+    throw new Conflict(
+      `rpc error: code = FailedPrecondition desc = node ${node.ID} is not down and can't be removed`,
+    );
+  await store.remove("nodes", node.ID);
+}
+
+// ---- services
+
+const NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+/** A spec checked and given docker's defaults; a bad one is refused before anything is written. */
+export function checkServiceSpec(given: Partial<ServiceSpec> | undefined): ServiceSpec {
+  if (!given || typeof given !== "object") throw new InvalidArgument("a service needs a spec");
+  const name = given.Name || generatedName();
+  if (!NAME.test(name))
+    throw new InvalidArgument(
+      `rpc error: code = InvalidArgument desc = name must be valid as a DNS name component: "${name}"`,
+    );
+  const template = given.TaskTemplate;
+  const image = template?.ContainerSpec?.Image;
+  if (!template || typeof image !== "string" || !image)
+    throw new InvalidArgument(
+      "rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided",
+    );
+  const mode = given.Mode ?? { Replicated: { Replicas: 1 } };
+  if (mode.Global && mode.Replicated) throw new InvalidArgument("a service is either replicated or global");
+  if (mode.Replicated) {
+    const n = mode.Replicated.Replicas ?? 1;
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgument(`invalid replicas value "${n}"`);
+    mode.Replicated.Replicas = n;
+  } else if (!mode.Global) mode.Replicated = { Replicas: 1 };
+  const placement = template.Placement ?? {};
+  parseConstraints(placement.Constraints ?? []);
+  for (const p of placement.Preferences ?? []) {
+    if (!p.Spread?.SpreadDescriptor)
+      throw new InvalidArgument("a placement preference names what to spread over");
+    parsePlacementPreference(`spread=${p.Spread.SpreadDescriptor}`);
+  }
+  const strategy = given.Labels?.[STRATEGY_LABEL];
+  if (strategy !== undefined && !["spread", "binpack", "random"].includes(strategy))
+    throw new InvalidArgument(`unknown placement strategy "${strategy}": use spread, binpack or random`);
+  const restart = template.RestartPolicy ?? {};
+  if (restart.Condition && !["none", "on-failure", "any"].includes(restart.Condition))
+    throw new InvalidArgument(`invalid restart condition "${restart.Condition}"`);
+  for (const cfg of [given.UpdateConfig, given.RollbackConfig]) {
+    if (cfg?.Order && !["stop-first", "start-first"].includes(cfg.Order))
+      throw new InvalidArgument(`invalid update order "${cfg.Order}"`);
+    if (cfg?.Parallelism !== undefined && (!Number.isInteger(cfg.Parallelism) || cfg.Parallelism < 0))
+      throw new InvalidArgument("update parallelism must be a whole number, 0 or more");
+  }
+  for (const m of template.ContainerSpec.Mounts ?? [])
+    if (!["bind", "volume", "tmpfs"].includes(m.Type) || !m.Target?.startsWith("/"))
+      throw new InvalidArgument(`invalid mount: type ${m.Type}, target "${m.Target}"`);
+  return {
+    Name: name,
+    Labels: given.Labels ?? {},
+    TaskTemplate: {
+      ...template,
+      ContainerSpec: { ...template.ContainerSpec },
+      ForceUpdate: template.ForceUpdate ?? 0,
+      Runtime: template.Runtime ?? "container",
+    },
+    Mode: mode,
+    UpdateConfig: {
+      Parallelism: 1,
+      FailureAction: "pause",
+      Monitor: 5e9,
+      MaxFailureRatio: 0,
+      Order: "stop-first",
+      ...given.UpdateConfig,
+    },
+    RollbackConfig: {
+      Parallelism: 1,
+      FailureAction: "pause",
+      Monitor: 5e9,
+      MaxFailureRatio: 0,
+      Order: "stop-first",
+      ...given.RollbackConfig,
+    },
+    EndpointSpec: { Mode: "vip", ...given.EndpointSpec },
+  };
+}
+
+function generatedName(): string {
+  const adjectives = [
+    "brave",
+    "calm",
+    "eager",
+    "gentle",
+    "jolly",
+    "keen",
+    "lucid",
+    "quiet",
+    "swift",
+    "witty",
+  ];
+  const nouns = ["ant", "bee", "crane", "dove", "eel", "fox", "gull", "heron", "ibis", "jay"];
+  const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)]!;
+  return `${pick(adjectives)}_${pick(nouns)}`.replace("_", "-");
+}
+
+export async function findService(store: ClusterStore, ref: string): Promise<ServiceRecord> {
+  const services = await store.list<ServiceRecord>("services");
+  const exact = services.find((s) => s.ID === ref) ?? services.find((s) => s.Spec.Name === ref);
+  if (exact) return exact;
+  const matches = services.filter((s) => s.ID.startsWith(ref));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new Conflict(`service ${ref} is ambiguous (${matches.length} matches found)`);
+  throw new NotFound(`service ${ref} not found`);
+}
+
+export async function createService(
+  store: ClusterStore,
+  given: Partial<ServiceSpec> | undefined,
+): Promise<string> {
+  const spec = checkServiceSpec(given);
+  const services = await store.list<ServiceRecord>("services");
+  if (services.some((s) => s.Spec.Name === spec.Name))
+    throw new Conflict(
+      `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${spec.Name} already exists`,
+    );
+  const now = new Date().toISOString();
+  const record: ServiceRecord = {
+    ID: newClusterId(),
+    Version: { Index: 0 },
+    CreatedAt: now,
+    UpdatedAt: now,
+    Spec: spec,
+    Endpoint: { Spec: { Mode: spec.EndpointSpec?.Mode ?? "vip" } },
+    SpecVersion: 1,
+  };
+  if (!(await store.create("services", record))) throw new Conflict(`service ${spec.Name} already exists`);
+  return record.ID;
+}
+
+export async function updateService(
+  store: ClusterStore,
+  ref: string,
+  version: number,
+  given: Partial<ServiceSpec> | undefined,
+  rollback: boolean,
+): Promise<void> {
+  const service = await findService(store, ref);
+  if (service.Version.Index !== version) throw new OutOfSequence("service");
+  let spec: ServiceSpec;
+  if (rollback) {
+    if (!service.PreviousSpec)
+      throw new InvalidArgument(`service ${service.Spec.Name} does not have a previous spec`);
+    spec = service.PreviousSpec;
+  } else {
+    spec = checkServiceSpec(given);
+    if (spec.Name !== service.Spec.Name) throw new InvalidArgument("renaming services is not supported");
+  }
+  if (Boolean(spec.Mode.Global) !== Boolean(service.Spec.Mode.Global))
+    throw new InvalidArgument("service mode change is not allowed");
+  // Only a change of what the tasks run starts a rolling update; scaling does not.
+  const templateChanged = JSON.stringify(spec.TaskTemplate) !== JSON.stringify(service.Spec.TaskTemplate);
+  const now = new Date().toISOString();
+  const updated: ServiceRecord = {
+    ...service,
+    UpdatedAt: now,
+    PreviousSpec: service.Spec,
+    Spec: spec,
+    SpecVersion: templateChanged ? service.SpecVersion + 1 : service.SpecVersion,
+    ...(templateChanged
+      ? {
+          UpdateStatus: {
+            State: rollback ? "rollback_started" : "updating",
+            StartedAt: now,
+            Message: rollback ? "manually requested rollback" : "update in progress",
+          },
+        }
+      : {}),
+  };
+  if (!(await store.update("services", updated))) throw new OutOfSequence("service");
+}
+
+export function serviceJson(
+  s: ServiceRecord,
+  tasks?: TaskRecord[],
+  nodesUp?: number,
+): Record<string, unknown> {
+  const { SpecVersion: _v, ...rest } = s;
+  const out: Record<string, unknown> = { ...rest };
+  if (tasks) {
+    const mine = tasks.filter((t) => t.ServiceID === s.ID);
+    out["ServiceStatus"] = {
+      RunningTasks: mine.filter((t) => t.Status.State === "running" && t.DesiredState === "running").length,
+      DesiredTasks: s.Spec.Mode.Global ? (nodesUp ?? 0) : (s.Spec.Mode.Replicated?.Replicas ?? 0),
+      CompletedTasks: mine.filter((t) => t.Status.State === "complete").length,
+    };
+  }
+  return out;
+}
+
+export function taskJson(t: TaskRecord, serviceName: string | undefined): Record<string, unknown> {
+  const { SpecVersion: _v, ...rest } = t;
+  return { ...rest, ...(serviceName ? { Name: `${serviceName}.${t.Slot ?? t.NodeID}` } : {}) };
+}
+
+/** Tasks as `GET /tasks` filters them (the CLI's private `_up-to-date` too). */
+export function filterTasks(
+  tasks: TaskRecord[],
+  filters: Record<string, string[]>,
+  services: ServiceRecord[],
+  nodes: NodeRecord[],
+): TaskRecord[] {
+  const any = (key: string, test: (v: string) => boolean) =>
+    !filters[key]?.length || filters[key]!.some(test);
+  const svc = new Map(services.map((s) => [s.ID, s]));
+  return tasks.filter((t) => {
+    const service = svc.get(t.ServiceID);
+    return (
+      any("id", (v) => t.ID.startsWith(v)) &&
+      any("service", (v) => t.ServiceID === v || service?.Spec.Name === v || t.ServiceID.startsWith(v)) &&
+      any("node", (v) => {
+        const n = nodes.find((x) => x.ID === v || x.Description.Hostname === v || x.Spec.Name === v);
+        return t.NodeID === (n?.ID ?? v);
+      }) &&
+      any(
+        "desired-state",
+        (v) => t.DesiredState === v || (v === "accepted" && t.DesiredState === "running"),
+      ) &&
+      any("name", (v) => `${service?.Spec.Name}.${t.Slot ?? t.NodeID}`.startsWith(v)) &&
+      any(
+        "_up-to-date",
+        (v) => (v === "true" || v === "1") === (!service || t.SpecVersion === service.SpecVersion),
+      ) &&
+      (filters["label"] ?? []).every((l) =>
+        l.includes("=") ? t.Labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in t.Labels,
+      )
+    );
+  });
+}
+
+export function filterServices(
+  services: ServiceRecord[],
+  filters: Record<string, string[]>,
+): ServiceRecord[] {
+  const any = (key: string, test: (v: string) => boolean) =>
+    !filters[key]?.length || filters[key]!.some(test);
+  return services.filter(
+    (s) =>
+      any("id", (v) => s.ID.startsWith(v)) &&
+      any("name", (v) => s.Spec.Name.startsWith(v)) &&
+      any("mode", (v) =>
+        v === "global" ? !!s.Spec.Mode.Global : v === "replicated" ? !!s.Spec.Mode.Replicated : false,
+      ) &&
+      (filters["label"] ?? []).every((l) =>
+        l.includes("=")
+          ? s.Spec.Labels?.[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1)
+          : l in (s.Spec.Labels ?? {}),
+      ),
+  );
+}
+
+export function filterNodes(
+  nodes: NodeRecord[],
+  filters: Record<string, string[]>,
+  alive: Set<string>,
+  leader: string | undefined,
+): NodeRecord[] {
+  const any = (key: string, test: (v: string) => boolean) =>
+    !filters[key]?.length || filters[key]!.some(test);
+  return nodes.filter(
+    (n) =>
+      any("id", (v) => n.ID.startsWith(v)) &&
+      any("name", (v) => (n.Spec.Name ?? n.Description.Hostname).startsWith(v)) &&
+      any("role", (v) => n.Spec.Role === v) &&
+      any("membership", (v) => v === "accepted") &&
+      any("node.label", (v) =>
+        v.includes("=")
+          ? n.Spec.Labels[v.split("=")[0]!] === v.slice(v.indexOf("=") + 1)
+          : v in n.Spec.Labels,
+      ) &&
+      any("label", (v) =>
+        v.includes("=")
+          ? n.Description.Engine.Labels[v.split("=")[0]!] === v.slice(v.indexOf("=") + 1)
+          : v in n.Description.Engine.Labels,
+      ) &&
+      any("leader", (v) => (v === "true" || v === "1") === (leader === n.ID)) &&
+      any("status", (v) => v === (alive.has(n.ID) ? "ready" : "down")),
+  );
+}

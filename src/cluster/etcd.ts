@@ -1,0 +1,338 @@
+/**
+ * A client of etcd's v3 API through its JSON gateway (`/v3/...` over HTTP/1.1 or HTTPS with a
+ * client certificate): the key-value calls, transactions, leases, watches and membership that
+ * the cluster store needs. etcd keeps the consensus; this module only speaks its documented API.
+ * Endpoints are tried in turn, so a cluster with one member down still answers.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { BerthError } from "../errors.js";
+
+/** etcd is unreachable, or refused the call: the message says which and where. */
+export class StoreUnavailable extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("store-unavailable", message, options);
+  }
+}
+
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  lease: string;
+}
+
+export type Compare =
+  | { key: string; target: "CREATE"; createRevision: number }
+  | { key: string; target: "MOD"; modRevision: number }
+  | { key: string; target: "VALUE"; value: string };
+
+export type Operation =
+  | { put: { key: string; value: string; lease?: string } }
+  | { delete: { key: string; prefix?: boolean } };
+
+export interface WatchEvent {
+  type: "PUT" | "DELETE";
+  kv: KeyValue;
+}
+
+export interface Member {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString() : "");
+
+/** The key just after every key that starts with `prefix` (etcd's range_end for a prefix). */
+export function prefixEnd(prefix: string): Buffer {
+  const bytes = Buffer.from(prefix);
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i]! < 0xff) {
+      bytes[i]! += 1;
+      return bytes.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+interface RawKv {
+  key: string;
+  value?: string;
+  create_revision?: string;
+  mod_revision?: string;
+  lease?: string;
+}
+
+function kvOf(raw: RawKv): KeyValue {
+  return {
+    key: unb64(raw.key),
+    value: unb64(raw.value),
+    createRevision: Number(raw.create_revision ?? 0),
+    modRevision: Number(raw.mod_revision ?? 0),
+    lease: raw.lease ?? "0",
+  };
+}
+
+function rangeBody(key: string, prefix: boolean): Record<string, string> {
+  return prefix ? { key: b64(key), range_end: prefixEnd(key).toString("base64") } : { key: b64(key) };
+}
+
+export class EtcdClient {
+  private readonly agent: HttpAgent;
+  private preferred = 0;
+  private closed = false;
+
+  constructor(
+    readonly endpoints: string[],
+    tls?: EtcdTls,
+  ) {
+    if (!endpoints.length) throw new StoreUnavailable("no etcd endpoint given");
+    this.agent = tls
+      ? new HttpsAgent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : new HttpAgent({ keepAlive: true });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.agent.destroy();
+  }
+
+  /** One call of the gateway, on the first endpoint that answers. */
+  async call<T>(path: string, body: object): Promise<T> {
+    let last: unknown;
+    for (let n = 0; n < this.endpoints.length; n++) {
+      const i = (this.preferred + n) % this.endpoints.length;
+      try {
+        const res = await this.post(this.endpoints[i]!, path, body);
+        const text = await readAll(res);
+        if (res.statusCode !== 200) {
+          const err = JSON.parse(text || "{}") as { error?: string; message?: string };
+          throw new EtcdRefused(`etcd ${path}: ${err.message ?? err.error ?? `status ${res.statusCode}`}`);
+        }
+        this.preferred = i;
+        return JSON.parse(text) as T;
+      } catch (err) {
+        if (err instanceof EtcdRefused) throw err;
+        last = err;
+      }
+    }
+    throw new StoreUnavailable(
+      `the cluster store (etcd at ${this.endpoints.join(", ")}) is unreachable: ${(last as Error)?.message ?? last}`,
+      { cause: last },
+    );
+  }
+
+  private post(endpoint: string, path: string, body: object): Promise<IncomingMessage> {
+    const url = new URL(`/v3/${path}`, endpoint);
+    const data = JSON.stringify(body);
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method: "POST",
+          agent: this.agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+          timeout: 5000,
+        },
+        resolve,
+      );
+      req.once("timeout", () => req.destroy(new Error(`no answer from ${endpoint} in 5 s`)));
+      req.once("error", reject);
+      req.end(data);
+    });
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const r = await this.call<{ kvs?: RawKv[] }>("kv/range", rangeBody(key, false));
+    return r.kvs?.[0] ? kvOf(r.kvs[0]) : undefined;
+  }
+
+  /** Every key under `prefix`, and the store's revision they were read at. */
+  async list(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const r = await this.call<{ kvs?: RawKv[]; header: { revision: string } }>(
+      "kv/range",
+      rangeBody(prefix, true),
+    );
+    return { kvs: (r.kvs ?? []).map(kvOf), revision: Number(r.header.revision) };
+  }
+
+  async put(key: string, value: string, lease?: string): Promise<number> {
+    const r = await this.call<{ header: { revision: string } }>("kv/put", {
+      key: b64(key),
+      value: b64(value),
+      ...(lease ? { lease } : {}),
+    });
+    return Number(r.header.revision);
+  }
+
+  async delete(key: string, prefix = false): Promise<number> {
+    const r = await this.call<{ deleted?: string }>("kv/deleterange", rangeBody(key, prefix));
+    return Number(r.deleted ?? 0);
+  }
+
+  /** All `then` operations if every comparison holds, else all `otherwise`: atomically. */
+  async txn(compare: Compare[], then: Operation[], otherwise: Operation[] = []): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>("kv/txn", {
+      compare: compare.map((c) => ({
+        key: b64(c.key),
+        target: c.target,
+        result: "EQUAL",
+        ...(c.target === "CREATE"
+          ? { create_revision: String(c.createRevision) }
+          : c.target === "MOD"
+            ? { mod_revision: String(c.modRevision) }
+            : { value: b64(c.value) }),
+      })),
+      success: then.map(requestOp),
+      failure: otherwise.map(requestOp),
+    });
+    return r.succeeded === true;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<string> {
+    const r = await this.call<{ ID: string; error?: string }>("lease/grant", { TTL: ttlSeconds });
+    return r.ID;
+  }
+
+  /** Renews a lease; false when etcd no longer knows it (it expired). */
+  async keepAlive(lease: string): Promise<boolean> {
+    const r = await this.call<{ result?: { TTL?: string } }>("lease/keepalive", { ID: lease });
+    return Number(r.result?.TTL ?? 0) > 0;
+  }
+
+  async revokeLease(lease: string): Promise<void> {
+    await this.call("lease/revoke", { ID: lease }).catch((err) => {
+      if (!(err instanceof EtcdRefused)) throw err;
+    });
+  }
+
+  async members(): Promise<Member[]> {
+    const r = await this.call<{
+      members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }>;
+    }>("cluster/member/list", {});
+    return (r.members ?? []).map((m) => ({
+      id: m.ID,
+      name: m.name ?? "",
+      peerURLs: m.peerURLs ?? [],
+      clientURLs: m.clientURLs ?? [],
+    }));
+  }
+
+  async addMember(peerURL: string): Promise<Member[]> {
+    const r = await this.call<{
+      members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }>;
+    }>("cluster/member/add", { peerURLs: [peerURL] });
+    return (r.members ?? []).map((m) => ({
+      id: m.ID,
+      name: m.name ?? "",
+      peerURLs: m.peerURLs ?? [],
+      clientURLs: m.clientURLs ?? [],
+    }));
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.call("cluster/member/remove", { ID: id });
+  }
+
+  /**
+   * Calls `onEvents` for every change under `prefix` after `fromRevision`, in order, until the
+   * returned function is called. A broken stream is opened again from the last revision seen,
+   * on any endpoint, so no change is missed across an etcd member's restart.
+   */
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): () => void {
+    let next = fromRevision;
+    let stopped = false;
+    let current: IncomingMessage | undefined;
+    const open = async () => {
+      while (!stopped && !this.closed) {
+        const endpoint = this.endpoints[this.preferred]!;
+        try {
+          const res = await this.post(endpoint, "watch", {
+            create_request: { ...rangeBody(prefix, true), start_revision: String(next) },
+          });
+          current = res;
+          res.setEncoding("utf8");
+          let buffered = "";
+          await new Promise<void>((resolve) => {
+            res.on("data", (chunk: string) => {
+              buffered += chunk;
+              for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+                const line = buffered.slice(0, nl).trim();
+                buffered = buffered.slice(nl + 1);
+                if (!line) continue;
+                const msg = JSON.parse(line) as {
+                  result?: { events?: Array<{ type?: string; kv: RawKv }>; compact_revision?: string };
+                };
+                // Changes before a compaction are gone: go on from there; the readers
+                // reconcile from a full read at intervals, so nothing stays missed.
+                const compacted = Number(msg.result?.compact_revision ?? 0);
+                if (compacted > next) next = compacted;
+                const events = msg.result?.events ?? [];
+                if (!events.length) continue;
+                const out = events.map((e) => ({
+                  type: (e.type === "DELETE" ? "DELETE" : "PUT") as WatchEvent["type"],
+                  kv: kvOf(e.kv),
+                }));
+                next = out[out.length - 1]!.kv.modRevision + 1;
+                if (!stopped) onEvents(out);
+              }
+            });
+            res.once("end", resolve);
+            res.once("error", () => resolve());
+            res.once("close", () => resolve());
+          });
+        } catch {
+          this.preferred = (this.preferred + 1) % this.endpoints.length;
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    void open();
+    return () => {
+      stopped = true;
+      current?.destroy();
+    };
+  }
+}
+
+/** etcd answered, and said no (a bad request, a member that cannot be added, …). */
+export class EtcdRefused extends BerthError {
+  constructor(message: string) {
+    super("store-refused", message);
+  }
+}
+
+function requestOp(op: Operation): object {
+  if ("put" in op)
+    return {
+      request_put: {
+        key: b64(op.put.key),
+        value: b64(op.put.value),
+        ...(op.put.lease ? { lease: op.put.lease } : {}),
+      },
+    };
+  return { request_delete_range: rangeBody(op.delete.key, op.delete.prefix ?? false) };
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => {
+      text += c;
+    });
+    res.once("end", () => resolve(text));
+    res.once("error", reject);
+  });
+}

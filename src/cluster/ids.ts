@@ -1,0 +1,9 @@
+/** Cluster object ids in swarm's alphabet: 25 characters of lower-case base 36. */
+import { randomBytes } from "node:crypto";
+
+export function newClusterId(): string {
+  return BigInt(`0x${randomBytes(16).toString("hex")}`)
+    .toString(36)
+    .padStart(25, "0")
+    .slice(-25);
+}

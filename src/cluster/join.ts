@@ -1,0 +1,180 @@
+/**
+ * Joining a cluster, both ends. A manager listens on its listen address (port 2377, TLS with its
+ * node certificate). A joining node first fetches the CA certificate without trusting it, checks
+ * it against the digest its token names (so an impostor is caught before the token is sent),
+ * then sends the token and a certificate request over a connection verified against that CA.
+ * The manager checks the token, picks the role it names, signs, and answers with what the new
+ * node needs to reach the store.
+ */
+
+import type { IncomingMessage } from "node:http";
+import { createServer, request, type Server } from "node:https";
+import { BerthError, InvalidArgument } from "../errors.js";
+import type { NodeRole } from "./ca.js";
+import { parseJoinToken, tokenNamesCA } from "./ca.js";
+
+export const JOIN_PORT = 2377;
+
+export interface JoinRequest {
+  token: string;
+  csr: string;
+  addr: string;
+  hostname: string;
+  description: unknown;
+}
+
+export interface JoinAnswer {
+  clusterId: string;
+  nodeId: string;
+  role: NodeRole;
+  cert: string;
+  caCert: string;
+  /** Managers only: the CA key, to sign later joins and open sealed values. */
+  caKey?: string;
+  /** Client URLs of the store. */
+  endpoints: string[];
+  /** Managers with an embedded store: the members to start with (`name=peerURL`). */
+  initialCluster?: string[];
+}
+
+/** The join was refused by the manager, or the manager could not be trusted or reached. */
+export class JoinRefused extends BerthError {
+  constructor(message: string) {
+    super("join-refused", message);
+  }
+}
+
+export function serveJoins(
+  listen: { host: string; port: number },
+  tls: { key: string; cert: string },
+  caCert: () => string,
+  handle: (req: JoinRequest) => Promise<JoinAnswer>,
+): Promise<Server> {
+  const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    const reply = (status: number, body: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (req.method === "GET" && req.url === "/ca") return void res.end(caCert());
+    if (req.method !== "POST" || req.url !== "/join") return reply(404, { message: "not found" });
+    void readJson(req, 64 * 1024).then(
+      async (body) => {
+        try {
+          reply(200, await handle(checkRequest(body)));
+        } catch (err) {
+          reply(err instanceof InvalidArgument || err instanceof JoinRefused ? 400 : 500, {
+            message: (err as Error).message,
+          });
+        }
+      },
+      (err: Error) => reply(400, { message: err.message }),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (err) =>
+      reject(new InvalidArgument(`cannot listen on ${listen.host}:${listen.port}: ${err.message}`)),
+    );
+    server.listen(listen.port, listen.host, () => resolve(server));
+  });
+}
+
+function checkRequest(body: unknown): JoinRequest {
+  const b = body as Partial<JoinRequest>;
+  if (
+    !b ||
+    typeof b.token !== "string" ||
+    typeof b.csr !== "string" ||
+    typeof b.addr !== "string" ||
+    typeof b.hostname !== "string"
+  )
+    throw new InvalidArgument(
+      "a join request names a token, a certificate request, an address and a host name",
+    );
+  return b as JoinRequest;
+}
+
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new InvalidArgument("join request too large"));
+      } else chunks.push(c);
+    });
+    req.once("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString()));
+      } catch {
+        reject(new InvalidArgument("a join request is JSON"));
+      }
+    });
+    req.once("error", reject);
+  });
+}
+
+function call(
+  manager: string,
+  method: string,
+  path: string,
+  options: { ca?: string; body?: unknown },
+): Promise<{ status: number; text: string }> {
+  const [host, port] = splitHostPort(manager);
+  const data = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host,
+        port,
+        method,
+        path,
+        timeout: 10_000,
+        // Before the CA is known nothing is trusted (the answer is checked against the token);
+        // after, the manager must hold a certificate of that CA, whatever name it goes by.
+        ...(options.ca
+          ? { ca: options.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }
+          : { rejectUnauthorized: false }),
+        headers: data
+          ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) }
+          : {},
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.once("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.once("timeout", () => req.destroy(new Error("no answer in 10 s")));
+    req.once("error", (err) =>
+      reject(new JoinRefused(`could not reach the manager at ${manager}: ${err.message}`)),
+    );
+    req.end(data);
+  });
+}
+
+export function splitHostPort(addr: string): [string, number] {
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(addr.replace(/^tcp:\/\//, ""));
+  if (!m) throw new InvalidArgument(`invalid manager address "${addr}"`);
+  const port = m[2] ? Number(m[2]) : JOIN_PORT;
+  if (!(port > 0 && port < 65536)) throw new InvalidArgument(`invalid port in "${addr}"`);
+  return [m[1]!, port];
+}
+
+/** The joining side: the CA checked against the token, then the request sent to a verified manager. */
+export async function requestJoin(manager: string, req: JoinRequest): Promise<JoinAnswer> {
+  const token = parseJoinToken(req.token);
+  const ca = await call(manager, "GET", "/ca", {});
+  if (ca.status !== 200 || !ca.text.includes("BEGIN CERTIFICATE"))
+    throw new JoinRefused(`${manager} is not a swarm manager (it gave no CA certificate)`);
+  if (!tokenNamesCA(token, ca.text))
+    throw new JoinRefused(
+      `the manager at ${manager} presented a CA that is not the one the join token names: wrong token, or not the swarm you meant`,
+    );
+  const r = await call(manager, "POST", "/join", { ca: ca.text, body: req });
+  const body = JSON.parse(r.text || "{}") as JoinAnswer & { message?: string };
+  if (r.status !== 200) throw new JoinRefused(body.message ?? `join refused (status ${r.status})`);
+  return body;
+}

@@ -1,0 +1,490 @@
+/**
+ * The one manager that acts: chosen by an etcd election (the leader key on its lease), it turns
+ * services into tasks (the orchestrator: replicas, global placement, restarts, rolling updates,
+ * nodes that died or drain) and gives new tasks a node (the scheduler in ./scheduler). Each pass
+ * reads the whole state at one revision and writes its decisions in transactions that hold only
+ * while its leader key stands, so a deposed leader cannot write. Passes run on every change and
+ * at intervals; they are idempotent.
+ */
+import { errorText } from "../errors.js";
+import { newClusterId } from "./ids.js";
+import {
+  ClusterLoad,
+  matchesConstraints,
+  type PlacedTask,
+  type PlacementRequest,
+  parseConstraints,
+  parsePlacementPreference,
+  placeMany,
+  type SchedNode,
+  type Strategy,
+} from "./scheduler/index.js";
+import { type ClusterStore, KEYS, type Kind, type LeaderGuard } from "./store.js";
+import {
+  type ClusterRecord,
+  type Meta,
+  type NodeRecord,
+  type ServiceRecord,
+  type TaskRecord,
+  TERMINAL,
+} from "./types.js";
+
+const PASS_MS = 1000;
+/** etcd refuses a transaction of more operations than this by default (128). */
+const TXN_OPS = 100;
+const DEFAULT_RESTART_DELAY_NS = 5e9;
+export const STRATEGY_LABEL = "berth.strategy";
+
+type Write =
+  | { kind: Kind; record: TaskRecord | ServiceRecord; create?: boolean }
+  | { kind: Kind; remove: Meta };
+
+export function schedNode(n: NodeRecord, ready: boolean): SchedNode {
+  return {
+    id: n.ID,
+    hostname: n.Description.Hostname,
+    role: n.Spec.Role,
+    availability: n.Spec.Availability,
+    ready,
+    labels: n.Spec.Labels ?? {},
+    engineLabels: n.Description.Engine.Labels ?? {},
+    platform: { os: n.Description.Platform.OS, architecture: n.Description.Platform.Architecture },
+    resources: {
+      nanoCpus: n.Description.Resources.NanoCPUs,
+      memoryBytes: n.Description.Resources.MemoryBytes,
+    },
+  };
+}
+
+const reservations = (t: { Spec: TaskRecord["Spec"] }) => ({
+  nanoCpus: t.Spec.Resources?.Reservations?.NanoCPUs ?? 0,
+  memoryBytes: t.Spec.Resources?.Reservations?.MemoryBytes ?? 0,
+});
+
+const hostPorts = (s: ServiceRecord) =>
+  (s.Spec.EndpointSpec?.Ports ?? [])
+    .filter((p) => p.PublishMode === "host" && p.PublishedPort)
+    .map((p) => p.PublishedPort!);
+
+export function newTask(service: ServiceRecord, slot: number | undefined, nodeId?: string): TaskRecord {
+  const now = new Date().toISOString();
+  const id = newClusterId();
+  return {
+    ID: id,
+    Version: { Index: 0 },
+    CreatedAt: now,
+    UpdatedAt: now,
+    Labels: {},
+    Spec: service.Spec.TaskTemplate,
+    ServiceID: service.ID,
+    ...(slot !== undefined ? { Slot: slot } : {}),
+    ...(nodeId ? { NodeID: nodeId } : {}),
+    Status: { Timestamp: now, State: "new", Message: "created", PortStatus: {} },
+    DesiredState: "running",
+    SpecVersion: service.SpecVersion,
+  };
+}
+
+export class Leader {
+  leading = false;
+  private guard: LeaderGuard | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopWatch: (() => void) | undefined;
+  private pass: Promise<void> = Promise.resolve();
+  private queued = false;
+  private stopped = false;
+  /** When each service's last update batch started (for --update-delay). */
+  private readonly lastBatch = new Map<string, number>();
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly nodeId: string,
+    private readonly lease: () => string | undefined,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.stopWatch = this.store.watch(0, () => this.kick());
+    this.timer = setInterval(() => this.kick(), PASS_MS);
+    this.kick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.leading = false;
+    this.stopWatch?.();
+    clearInterval(this.timer);
+  }
+
+  kick(): void {
+    if (this.stopped || this.queued) return;
+    this.queued = true;
+    this.pass = this.pass.then(async () => {
+      this.queued = false;
+      try {
+        await this.campaign();
+        if (this.leading) await this.reconcile();
+      } catch (err) {
+        this.log(`swarm leader: ${errorText(err)}`);
+      }
+    });
+  }
+
+  private async campaign(): Promise<void> {
+    const lease = this.lease();
+    if (!lease) {
+      this.leading = false;
+      return;
+    }
+    const guard = await this.store.campaign(this.nodeId, lease);
+    if (guard && !this.leading) this.log("swarm: this manager leads the cluster now");
+    this.leading = guard !== undefined;
+    this.guard = guard;
+  }
+
+  private async commit(writes: Write[]): Promise<void> {
+    for (let i = 0; i < writes.length; i += TXN_OPS) {
+      // A write that lost a race (a task's status moved) is dropped; the next pass decides again.
+      const ok = await this.store.batch(writes.slice(i, i + TXN_OPS), this.guard);
+      if (!ok && writes.length > 1 && i === 0) {
+        for (const w of writes.slice(i, i + TXN_OPS)) await this.store.batch([w], this.guard);
+      }
+    }
+  }
+
+  /** One pass: every service's tasks made to match its spec, then new tasks placed. */
+  async reconcile(): Promise<void> {
+    const snap = await this.store.snapshot();
+    const cluster = JSON.parse((await this.store.etcd.get(KEYS.cluster))?.value ?? "{}") as ClusterRecord;
+    const nodes = new Map(snap.nodes.map((n) => [n.ID, n]));
+    const ready = (id: string | undefined) => !!id && nodes.has(id) && snap.alive.has(id);
+    const services = new Map(snap.services.map((s) => [s.ID, s]));
+    const byService = new Map<string, TaskRecord[]>();
+    for (const t of snap.tasks) {
+      const list = byService.get(t.ServiceID) ?? [];
+      list.push(t);
+      byService.set(t.ServiceID, list);
+    }
+    const writes: Write[] = [];
+    const fresh: TaskRecord[] = [];
+    const now = Date.now();
+    const historyLimit = cluster.Spec?.Orchestration?.TaskHistoryRetentionLimit ?? 5;
+
+    for (const [serviceId, tasks] of byService) {
+      const service = services.get(serviceId);
+      if (service) continue;
+      // A removed service: its tasks stop, and go once stopped (or once their node is gone).
+      for (const t of tasks) {
+        if (wanted(t)) writes.push({ kind: "tasks", record: { ...t, DesiredState: "remove" } });
+        else if (TERMINAL.has(t.Status.State) || !ready(t.NodeID) || !t.NodeID)
+          writes.push({ kind: "tasks", remove: t });
+      }
+    }
+
+    for (const service of snap.services) {
+      const tasks = byService.get(service.ID) ?? [];
+      const shutdown = (t: TaskRecord) => {
+        writes.push({
+          kind: "tasks",
+          record: { ...t, DesiredState: "shutdown", UpdatedAt: new Date().toISOString() },
+        });
+      };
+      const policy = service.Spec.TaskTemplate.RestartPolicy ?? {};
+      const condition = policy.Condition ?? "any";
+      const delayMs = (policy.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
+      const constraints = safeConstraints(service);
+      const global = service.Spec.Mode.Global !== undefined;
+      // key: slot (replicated) or node (global) → the live task there
+      const live = new Map<string, TaskRecord[]>();
+      const retired = new Map<string, TaskRecord[]>();
+      const keyOf = (t: TaskRecord) => (global ? (t.NodeID ?? "") : String(t.Slot));
+      for (const t of tasks) {
+        const k = keyOf(t);
+        if (!wanted(t)) {
+          retired.set(k, [...(retired.get(k) ?? []), t]);
+          continue;
+        }
+        const node = t.NodeID ? nodes.get(t.NodeID) : undefined;
+        const lost = t.NodeID !== undefined && (!node || !snap.alive.has(t.NodeID));
+        const drained = node?.Spec.Availability === "drain";
+        const offConstraint = global && node && !matchesConstraints(schedNode(node, true), constraints);
+        if (lost || drained || offConstraint) {
+          shutdown(t);
+          retired.set(k, [...(retired.get(k) ?? []), t]);
+          continue;
+        }
+        if (TERMINAL.has(t.Status.State) && t.DesiredState === "running") {
+          // Ended on its own: the restart policy says whether a new one takes its place.
+          const failed = t.Status.State !== "complete";
+          const attempts =
+            (retired.get(k) ?? []).filter((r) => r.SpecVersion === service.SpecVersion).length + 1;
+          const again =
+            condition === "any" || (condition === "on-failure" && failed)
+              ? !policy.MaxAttempts || attempts < policy.MaxAttempts
+              : false;
+          if (!again) {
+            // stays: a replica that completed (or gave up) is not made again
+            live.set(k, [...(live.get(k) ?? []), t]);
+            continue;
+          }
+          if (now - Date.parse(t.Status.Timestamp) < delayMs) {
+            live.set(k, [...(live.get(k) ?? []), t]);
+            continue;
+          }
+          shutdown(t);
+          retired.set(k, [...(retired.get(k) ?? []), t]);
+          continue;
+        }
+        live.set(k, [...(live.get(k) ?? []), t]);
+      }
+
+      if (global) {
+        for (const n of snap.nodes) {
+          const eligible =
+            snap.alive.has(n.ID) &&
+            n.Spec.Availability === "active" &&
+            matchesConstraints(schedNode(n, true), constraints);
+          if (eligible && !live.has(n.ID)) {
+            const t = newTask(service, undefined, n.ID);
+            t.Status = { ...t.Status, State: "assigned", Message: "scheduler assigned task to node" };
+            fresh.push(t);
+            live.set(n.ID, [t]);
+          }
+        }
+      } else {
+        const replicas = service.Spec.Mode.Replicated?.Replicas ?? 1;
+        for (let slot = 1; slot <= replicas; slot++) {
+          if (!live.has(String(slot))) {
+            const t = newTask(service, slot);
+            fresh.push(t);
+            live.set(String(slot), [t]);
+          }
+        }
+        for (const [k, list] of live)
+          if (Number(k) > replicas) for (const t of list) if (wanted(t)) shutdown(t);
+      }
+
+      // Rolling update: out-of-date tasks replaced a batch at a time.
+      this.rollingUpdate(service, live, fresh, shutdown, writes, now);
+
+      // Stop-first: a waiting task starts once what ran in its place has stopped.
+      for (const [k, list] of live) {
+        const waiting = list.find((t) => t.DesiredState === "ready" && !fresh.includes(t));
+        if (!waiting) continue;
+        const others = list.filter((t) => t !== waiting && t.DesiredState === "running");
+        const stopping = (retired.get(k) ?? []).filter(
+          (t) => !TERMINAL.has(t.Status.State) && ready(t.NodeID),
+        );
+        if (!others.length && !stopping.length)
+          writes.push({ kind: "tasks", record: { ...waiting, DesiredState: "running" } });
+      }
+
+      // History: the newest few ended tasks per slot stay for `service ps`, older ones go.
+      for (const list of retired.values()) {
+        const ended = list
+          .filter((t) => TERMINAL.has(t.Status.State) || !ready(t.NodeID))
+          .sort((a, b) => Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
+        for (const t of ended.slice(historyLimit)) writes.push({ kind: "tasks", remove: t });
+      }
+    }
+
+    this.schedule(
+      snap.nodes,
+      snap.alive,
+      snap.tasks,
+      services,
+      fresh,
+      cluster.Strategy as Strategy | undefined,
+      writes,
+    );
+    for (const t of fresh) writes.push({ kind: "tasks", record: t, create: true });
+    // Services whose update finished say so.
+    for (const service of snap.services) {
+      if (service.UpdateStatus?.State !== "updating" && service.UpdateStatus?.State !== "rollback_started")
+        continue;
+      const tasks = byService.get(service.ID) ?? [];
+      const pending = tasks.some(
+        (t) => wanted(t) && (t.SpecVersion !== service.SpecVersion || t.Status.State !== "running"),
+      );
+      const created = fresh.some((t) => t.ServiceID === service.ID);
+      if (!pending && !created) {
+        const state = service.UpdateStatus.State === "updating" ? "completed" : "rollback_completed";
+        writes.push({
+          kind: "services",
+          record: {
+            ...service,
+            UpdateStatus: {
+              ...service.UpdateStatus,
+              State: state,
+              CompletedAt: new Date().toISOString(),
+              Message: state === "completed" ? "update completed" : "rollback completed",
+            },
+          },
+        });
+      }
+    }
+    await this.commit(writes);
+  }
+
+  private rollingUpdate(
+    service: ServiceRecord,
+    live: Map<string, TaskRecord[]>,
+    fresh: TaskRecord[],
+    shutdown: (t: TaskRecord) => void,
+    _writes: Write[],
+    now: number,
+  ): void {
+    const config =
+      (service.UpdateStatus?.State === "rollback_started"
+        ? service.Spec.RollbackConfig
+        : service.Spec.UpdateConfig) ?? {};
+    const parallelism = config.Parallelism ?? 1;
+    const startFirst = config.Order === "start-first";
+    let inFlight = 0;
+    const outdated: Array<[string, TaskRecord]> = [];
+    for (const [k, list] of live) {
+      const current = list.find((t) => t.SpecVersion === service.SpecVersion && wanted(t));
+      const old = list.filter((t) => t.SpecVersion !== service.SpecVersion && t.DesiredState === "running");
+      if (current && current.Status.State !== "running" && old.length) inFlight++;
+      else if (
+        current &&
+        current.Status.State !== "running" &&
+        !fresh.includes(current) &&
+        service.UpdateStatus?.State === "updating"
+      )
+        inFlight++;
+      if (current && current.Status.State === "running")
+        for (const t of old) shutdown(t); // start-first: the new one runs
+      else if (!current) for (const t of old) outdated.push([k, t]);
+    }
+    if (!outdated.length) return;
+    const delayMs = (config.Delay ?? 0) / 1e6;
+    const last = this.lastBatch.get(service.ID) ?? 0;
+    if (inFlight > 0 || now - last < delayMs) return;
+    const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
+    this.lastBatch.set(service.ID, now);
+    for (const [k, old] of batch) {
+      if (!startFirst) shutdown(old);
+      const t = newTask(
+        service,
+        service.Spec.Mode.Global ? undefined : old.Slot,
+        service.Spec.Mode.Global ? old.NodeID : undefined,
+      );
+      if (service.Spec.Mode.Global)
+        t.Status = { ...t.Status, State: "assigned", Message: "scheduler assigned task to node" };
+      if (!startFirst) t.DesiredState = "ready";
+      fresh.push(t);
+      live.set(k, [...(live.get(k) ?? []), t]);
+    }
+  }
+
+  /** Gives each new replicated task a node (or the reason it has none), service by service. */
+  private schedule(
+    nodeRecords: NodeRecord[],
+    alive: Set<string>,
+    tasks: TaskRecord[],
+    services: Map<string, ServiceRecord>,
+    fresh: TaskRecord[],
+    clusterStrategy: Strategy | undefined,
+    writes: Write[],
+  ): void {
+    const placed = new Map<string, PlacedTask[]>();
+    const occupy = (t: TaskRecord) => {
+      const s = services.get(t.ServiceID);
+      if (!t.NodeID || !wanted(t) || TERMINAL.has(t.Status.State)) return;
+      placed.set(t.NodeID, [
+        ...(placed.get(t.NodeID) ?? []),
+        { serviceId: t.ServiceID, reservations: reservations(t), hostPorts: s ? hostPorts(s) : [] },
+      ]);
+    };
+    for (const t of tasks) occupy(t);
+    for (const t of fresh) occupy(t);
+    const load = new ClusterLoad(
+      nodeRecords.map((n) => schedNode(n, alive.has(n.ID))),
+      placed,
+    );
+    const waiting = [
+      ...tasks.filter((t) => !t.NodeID && wanted(t) && !TERMINAL.has(t.Status.State)),
+      ...fresh.filter((t) => !t.NodeID),
+    ];
+    const groups = new Map<string, TaskRecord[]>();
+    for (const t of waiting) groups.set(t.ServiceID, [...(groups.get(t.ServiceID) ?? []), t]);
+    for (const [serviceId, list] of groups) {
+      const service = services.get(serviceId);
+      if (!service) continue;
+      const request = placementRequest(service, clusterStrategy);
+      const at = new Date().toISOString();
+      const results = "reason" in request ? list.map(() => request) : placeMany(request, list.length, load);
+      list.forEach((t, i) => {
+        const r = results[i]!;
+        const record: TaskRecord =
+          "nodeId" in r
+            ? {
+                ...t,
+                NodeID: r.nodeId,
+                Status: {
+                  ...t.Status,
+                  Timestamp: at,
+                  State: "assigned",
+                  Message: "scheduler assigned task to node",
+                },
+              }
+            : {
+                ...t,
+                Status: {
+                  ...t.Status,
+                  Timestamp: at,
+                  State: "pending",
+                  Message: "pending task scheduling",
+                  Err: r.reason,
+                },
+              };
+        if ("nodeId" in r) delete record.Status.Err;
+        if (fresh.includes(t)) fresh[fresh.indexOf(t)] = record;
+        else if (
+          record.Status.State !== t.Status.State ||
+          record.Status.Err !== t.Status.Err ||
+          record.NodeID
+        )
+          writes.push({ kind: "tasks", record });
+      });
+    }
+  }
+}
+
+/** A task the orchestrator still wants: running, or waiting to (stop-first). */
+const wanted = (t: TaskRecord) => t.DesiredState === "running" || t.DesiredState === "ready";
+
+function safeConstraints(service: ServiceRecord) {
+  try {
+    return parseConstraints(service.Spec.TaskTemplate.Placement?.Constraints ?? []);
+  } catch {
+    return [];
+  }
+}
+
+/** What the scheduler needs of a service; a service whose placement cannot parse gets a reason. */
+export function placementRequest(
+  service: ServiceRecord,
+  clusterStrategy?: Strategy,
+): PlacementRequest | { reason: string } {
+  const p = service.Spec.TaskTemplate.Placement ?? {};
+  try {
+    const label = service.Spec.Labels?.[STRATEGY_LABEL];
+    return {
+      serviceId: service.ID,
+      constraints: parseConstraints(p.Constraints ?? []),
+      spreadPreferences: (p.Preferences ?? [])
+        .map((x) => x.Spread?.SpreadDescriptor)
+        .filter((d): d is string => !!d)
+        .map((d) => parsePlacementPreference(`spread=${d}`)),
+      maxReplicasPerNode: p.MaxReplicas ?? 0,
+      reservations: reservations({ Spec: service.Spec.TaskTemplate }),
+      hostPorts: hostPorts(service),
+      strategy: ((label as Strategy) || clusterStrategy || "spread") as Strategy,
+    };
+  } catch (err) {
+    return { reason: errorText(err) };
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The one module that speaks to etcd: the key layout, typed reads and writes, watches.
+ *
+ * Key layout (one prefix per kind, JSON values in the API's shapes):
+ *   /berth/cluster            ClusterRecord (the CA certificate; join tokens sealed)
+ *   /berth/nodes/<id>         NodeRecord
+ *   /berth/alive/<id>         the node's address, on the node's lease: present while it heartbeats
+ *   /berth/services/<id>      ServiceRecord
+ *   /berth/tasks/<id>         TaskRecord
+ *   /berth/leader             the elected leader's node id, on its lease
+ * A record's Version.Index is its etcd mod revision, so an update that names an old version
+ * fails as docker's does ("update out of sequence").
+ */
+import { Conflict, NotFound } from "../errors.js";
+import {
+  type Compare,
+  type EtcdClient,
+  type KeyValue,
+  type Operation,
+  StoreUnavailable,
+  type WatchEvent,
+} from "./etcd.js";
+import type { ClusterRecord, Meta, NodeRecord, ServiceRecord, TaskRecord } from "./types.js";
+
+export const KEYS = {
+  cluster: "/berth/cluster",
+  nodes: "/berth/nodes/",
+  alive: "/berth/alive/",
+  services: "/berth/services/",
+  tasks: "/berth/tasks/",
+  leader: "/berth/leader",
+} as const;
+
+export type Kind = "nodes" | "services" | "tasks";
+
+/** A write made by the leader: it holds only while the leader key is the one it created. */
+export interface LeaderGuard {
+  createRevision: number;
+}
+
+export class OutOfSequence extends Conflict {
+  constructor(kind: string) {
+    super(`update out of sequence: the ${kind} was changed meanwhile; read it again and retry`);
+  }
+}
+
+function parse<T extends Meta>(kv: KeyValue): T {
+  const record = JSON.parse(kv.value) as T;
+  record.Version = { Index: kv.modRevision };
+  return record;
+}
+
+export class ClusterStore {
+  constructor(readonly etcd: EtcdClient) {}
+
+  async cluster(): Promise<ClusterRecord | undefined> {
+    const kv = await this.etcd.get(KEYS.cluster);
+    return kv ? (JSON.parse(kv.value) as ClusterRecord) : undefined;
+  }
+
+  async putCluster(record: ClusterRecord): Promise<void> {
+    await this.etcd.put(KEYS.cluster, JSON.stringify(record));
+  }
+
+  async list<T extends Meta>(kind: Kind): Promise<T[]> {
+    return (await this.etcd.list(KEYS[kind])).kvs.map((kv) => parse<T>(kv));
+  }
+
+  /** Everything the orchestrator looks at, read at one revision. */
+  async snapshot(): Promise<{
+    nodes: NodeRecord[];
+    alive: Set<string>;
+    services: ServiceRecord[];
+    tasks: TaskRecord[];
+    revision: number;
+  }> {
+    const { kvs, revision } = await this.etcd.list("/berth/");
+    const nodes: NodeRecord[] = [];
+    const services: ServiceRecord[] = [];
+    const tasks: TaskRecord[] = [];
+    const alive = new Set<string>();
+    for (const kv of kvs) {
+      if (kv.key.startsWith(KEYS.nodes)) nodes.push(parse(kv));
+      else if (kv.key.startsWith(KEYS.services)) services.push(parse(kv));
+      else if (kv.key.startsWith(KEYS.tasks)) tasks.push(parse(kv));
+      else if (kv.key.startsWith(KEYS.alive)) alive.add(kv.key.slice(KEYS.alive.length));
+    }
+    return { nodes, alive, services, tasks, revision };
+  }
+
+  async get<T extends Meta>(kind: Kind, id: string): Promise<T | undefined> {
+    const kv = await this.etcd.get(KEYS[kind] + id);
+    return kv ? parse<T>(kv) : undefined;
+  }
+
+  async alive(): Promise<Set<string>> {
+    return new Set((await this.etcd.list(KEYS.alive)).kvs.map((kv) => kv.key.slice(KEYS.alive.length)));
+  }
+
+  /** Creates a record that must not exist yet. */
+  async create<T extends Meta>(kind: Kind, record: T, guard?: LeaderGuard): Promise<boolean> {
+    const key = KEYS[kind] + record.ID;
+    return this.etcd.txn(
+      [{ key, target: "CREATE", createRevision: 0 }, ...leaderCompare(guard)],
+      [{ put: { key, value: serialise(record) } }],
+    );
+  }
+
+  /**
+   * Writes a record if it is still at `version` (its Version.Index when read). False when it
+   * changed meanwhile, or when `guard` no longer holds.
+   */
+  async update<T extends Meta>(kind: Kind, record: T, guard?: LeaderGuard): Promise<boolean> {
+    const key = KEYS[kind] + record.ID;
+    return this.etcd.txn(
+      [{ key, target: "MOD", modRevision: record.Version.Index }, ...leaderCompare(guard)],
+      [{ put: { key, value: serialise(record) } }],
+    );
+  }
+
+  /** Several creates and updates in one transaction: all or none. */
+  async batch(
+    writes: Array<{ kind: Kind; record: Meta; create?: boolean } | { kind: Kind; remove: Meta }>,
+    guard?: LeaderGuard,
+  ): Promise<boolean> {
+    if (!writes.length) return true;
+    const compare: Compare[] = [...leaderCompare(guard)];
+    const ops: Operation[] = [];
+    for (const w of writes) {
+      if ("remove" in w) {
+        const key = KEYS[w.kind] + w.remove.ID;
+        compare.push({ key, target: "MOD", modRevision: w.remove.Version.Index });
+        ops.push({ delete: { key } });
+      } else {
+        const key = KEYS[w.kind] + w.record.ID;
+        compare.push(
+          w.create
+            ? { key, target: "CREATE", createRevision: 0 }
+            : { key, target: "MOD", modRevision: w.record.Version.Index },
+        );
+        ops.push({ put: { key, value: serialise(w.record) } });
+      }
+    }
+    return this.etcd.txn(compare, ops);
+  }
+
+  async remove(kind: Kind, id: string): Promise<void> {
+    if (!(await this.etcd.delete(KEYS[kind] + id)))
+      throw new NotFound(`${kind.slice(0, -1)} ${id} not found`);
+  }
+
+  /** Keeps `/berth/alive/<node>` on the node's lease: while it is there, the node is up. */
+  async announce(nodeId: string, addr: string, lease: string): Promise<void> {
+    await this.etcd.put(KEYS.alive + nodeId, addr, lease);
+  }
+
+  /** Tries to become the leader: true when this node's key is now the leader key. */
+  async campaign(nodeId: string, lease: string): Promise<LeaderGuard | undefined> {
+    const won = await this.etcd.txn(
+      [{ key: KEYS.leader, target: "CREATE", createRevision: 0 }],
+      [{ put: { key: KEYS.leader, value: nodeId, lease } }],
+    );
+    const kv = await this.etcd.get(KEYS.leader);
+    if (won || (kv && kv.value === nodeId && kv.lease === lease))
+      return kv ? { createRevision: kv.createRevision } : undefined;
+    return undefined;
+  }
+
+  async leader(): Promise<string | undefined> {
+    return (await this.etcd.get(KEYS.leader))?.value;
+  }
+
+  watch(fromRevision: number, onEvents: (events: WatchEvent[]) => void): () => void {
+    return this.etcd.watch("/berth/", fromRevision, onEvents);
+  }
+}
+
+function leaderCompare(guard: LeaderGuard | undefined): Compare[] {
+  return guard ? [{ key: KEYS.leader, target: "CREATE", createRevision: guard.createRevision }] : [];
+}
+
+/** Version is the store's, not the record's: it is not written. */
+function serialise(record: Meta): string {
+  const { Version: _version, ...rest } = record;
+  return JSON.stringify(rest);
+}
+
+export { StoreUnavailable };

@@ -1,0 +1,626 @@
+/**
+ * This daemon's membership of a cluster: `swarm init`, `join`, `leave`, and what survives a
+ * restart. The local state (ids, role, addresses, certificates, the embedded etcd member's data)
+ * lives under <root>/swarm; everything shared lives in etcd. While in a cluster the node runs its
+ * agent, heartbeats on a lease, and — on a manager — campaigns to lead (leader.ts). Without a
+ * swarm none of this runs.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:https";
+import { cpus, hostname, networkInterfaces, totalmem } from "node:os";
+import { join } from "node:path";
+import type { Engine } from "../engine/engine.js";
+import { BerthError, InvalidArgument } from "../errors.js";
+import { writeFileAtomicSync } from "../util/atomic-file.js";
+import { NodeAgent } from "./agent.js";
+import {
+  createCA,
+  createKeyAndRequest,
+  type KeyPair,
+  type NodeRole,
+  newJoinToken,
+  parseJoinToken,
+  sameToken,
+  signRequest,
+} from "./ca.js";
+import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
+import { EtcdClient } from "./etcd.js";
+import { newClusterId } from "./ids.js";
+import {
+  JOIN_PORT,
+  type JoinAnswer,
+  JoinRefused,
+  type JoinRequest,
+  requestJoin,
+  serveJoins,
+  splitHostPort,
+} from "./join.js";
+import { Leader } from "./leader.js";
+import { seal, unseal } from "./sealing.js";
+import { ClusterStore } from "./store.js";
+import type { ClusterRecord, JoinTokens, NodeRecord, SwarmSpec } from "./types.js";
+
+/** Raised for the calls docker answers with 503 (not in a swarm, not a manager, already in one). */
+export class SwarmUnavailable extends BerthError {
+  constructor(message: string) {
+    super("unavailable", message);
+  }
+}
+
+export const NOT_MANAGER =
+  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+export const WORKER_NOT_MANAGER =
+  "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+export const NOT_IN_SWARM = "This node is not part of a swarm";
+const ALREADY_IN_SWARM =
+  'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
+
+/** How long a node's lease lasts without a heartbeat, and how often it beats. */
+export const LEASE_TTL_SECONDS = 5;
+const HEARTBEAT_MS = 1500;
+
+interface LocalState {
+  clusterId: string;
+  nodeId: string;
+  role: NodeRole;
+  addr: string;
+  listenAddr: string;
+  /** Client URLs of the store, as last known. */
+  endpoints: string[];
+  /** True when this node runs an etcd member of its own. */
+  embedded: boolean;
+}
+
+export interface InitRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  ForceNewCluster?: boolean;
+  Spec?: Partial<SwarmSpec>;
+  DefaultAddrPool?: string[];
+  SubnetSize?: number;
+  DataPathPort?: number;
+  /** Berth's: the default placement strategy. */
+  Strategy?: string;
+}
+
+export interface JoinBody {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  RemoteAddrs?: string[];
+  JoinToken?: string;
+}
+
+export const STRATEGIES = ["spread", "binpack", "random"];
+
+export function defaultSwarmSpec(given: Partial<SwarmSpec> = {}): SwarmSpec {
+  return {
+    Name: "default",
+    Labels: given.Labels ?? {},
+    Orchestration: { TaskHistoryRetentionLimit: given.Orchestration?.TaskHistoryRetentionLimit ?? 5 },
+    Raft: {
+      SnapshotInterval: 10000,
+      KeepOldSnapshots: 0,
+      LogEntriesForSlowFollowers: 500,
+      ElectionTick: 10,
+      HeartbeatTick: 1,
+    },
+    Dispatcher: { HeartbeatPeriod: HEARTBEAT_MS * 1_000_000 },
+    CAConfig: { NodeCertExpiry: 3650 * 24 * 3600 * 1_000_000_000 },
+    TaskDefaults: {},
+    EncryptionConfig: { AutoLockManagers: false },
+  };
+}
+
+/** The address to advertise when none is given: the one on the interface of the default route. */
+function chooseAddress(given: string | undefined): string {
+  if (given) {
+    const [host] = splitHostPort(given);
+    const ifc = networkInterfaces()[host];
+    if (ifc) {
+      const v4 = ifc.find((a) => a.family === "IPv4");
+      if (!v4) throw new InvalidArgument(`interface ${host} has no IPv4 address`);
+      return v4.address;
+    }
+    if (!/^[0-9.]+$|:/.test(host))
+      throw new InvalidArgument(
+        `advertise address must be a non-zero IP address or network interface (with optional port number): "${given}"`,
+      );
+    if (host === "0.0.0.0")
+      throw new InvalidArgument(
+        "advertise address must be a non-zero IP address or network interface (with optional port number)",
+      );
+    return host;
+  }
+  let route = "";
+  try {
+    route = readFileSync("/proc/net/route", "utf8");
+  } catch {}
+  const dev = route
+    .split("\n")
+    .slice(1)
+    .map((l) => l.split("\t"))
+    .find((f) => f[1] === "00000000")?.[0];
+  const addrs = Object.entries(networkInterfaces())
+    .filter(([name]) => name !== "lo" && (!dev || name === dev))
+    .flatMap(([, list]) => (list ?? []).filter((a) => a.family === "IPv4" && !a.internal));
+  if (addrs.length === 1) return addrs[0]!.address;
+  if (!addrs.length)
+    throw new InvalidArgument("could not find a local address to advertise: use --advertise-addr");
+  throw new InvalidArgument(
+    `could not choose an IP address to advertise since this system has multiple addresses on interface ${dev} (${addrs.map((a) => a.address).join(" and ")}): use --advertise-addr`,
+  );
+}
+
+export class Swarm {
+  private state: LocalState | undefined;
+  store: ClusterStore | undefined;
+  private etcd: EtcdClient | undefined;
+  private member: EmbeddedEtcd | undefined;
+  private joinServer: Server | undefined;
+  private agent: NodeAgent | undefined;
+  private leader: Leader | undefined;
+  private lease: string | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private busy = false;
+  /** Set when the store cannot be reached: `info` shows it. */
+  error = "";
+
+  constructor(
+    private readonly root: string,
+    private readonly engine: Engine,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  private get dir(): string {
+    return join(this.root, "swarm");
+  }
+
+  private get files(): EtcdFiles {
+    return {
+      ca: join(this.dir, "certs", "ca.pem"),
+      cert: join(this.dir, "certs", "node.pem"),
+      key: join(this.dir, "certs", "node.key"),
+    };
+  }
+
+  get nodeId(): string {
+    return this.state?.nodeId ?? "";
+  }
+
+  get addr(): string {
+    return this.state?.addr ?? "";
+  }
+
+  get active(): boolean {
+    return this.state !== undefined;
+  }
+
+  get isManager(): boolean {
+    return this.state?.role === "manager";
+  }
+
+  get isLeader(): boolean {
+    return this.leader?.leading ?? false;
+  }
+
+  /** The store, for a call that only a manager may make. */
+  managerStore(): ClusterStore {
+    if (!this.state) throw new SwarmUnavailable(NOT_MANAGER);
+    if (this.state.role !== "manager" || !this.store) throw new SwarmUnavailable(WORKER_NOT_MANAGER);
+    return this.store;
+  }
+
+  /** The CA key (managers only): signs joins and opens sealed values. */
+  caKey(): string {
+    return readFileSync(join(this.dir, "certs", "ca.key"), "utf8");
+  }
+
+  caCert(): string {
+    return readFileSync(this.files.ca, "utf8");
+  }
+
+  async joinTokens(cluster: ClusterRecord): Promise<JoinTokens> {
+    return JSON.parse(unseal(this.caKey(), cluster.SealedTokens)) as JoinTokens;
+  }
+
+  sealTokens(tokens: JoinTokens): string {
+    return seal(this.caKey(), JSON.stringify(tokens));
+  }
+
+  newToken(): string {
+    return newJoinToken(this.caCert());
+  }
+
+  /** At daemon start: a node that was in a cluster takes its place again. */
+  async open(): Promise<void> {
+    const file = join(this.dir, "state.json");
+    if (!existsSync(file)) return;
+    this.state = JSON.parse(readFileSync(file, "utf8")) as LocalState;
+    try {
+      await this.run();
+    } catch (err) {
+      this.error = (err as Error).message;
+      this.log(`swarm: ${this.error}; will keep trying`);
+      this.retryLater();
+    }
+  }
+
+  private retryLater(): void {
+    const timer = setTimeout(() => {
+      if (!this.state || this.lease) return;
+      void this.run().then(
+        () => {
+          this.error = "";
+        },
+        (err: Error) => {
+          this.error = err.message;
+          this.retryLater();
+        },
+      );
+    }, 2000);
+    timer.unref();
+  }
+
+  private saveState(): void {
+    writeFileAtomicSync(join(this.dir, "state.json"), `${JSON.stringify(this.state, null, 2)}\n`, 0o600);
+  }
+
+  private saveCerts(ca: string, node: KeyPair, caKey?: string): void {
+    mkdirSync(join(this.dir, "certs"), { recursive: true, mode: 0o700 });
+    writeFileSync(this.files.ca, ca);
+    writeFileSync(this.files.cert, node.cert);
+    writeFileSync(this.files.key, node.key, { mode: 0o600 });
+    if (caKey) writeFileSync(join(this.dir, "certs", "ca.key"), caKey, { mode: 0o600 });
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new SwarmUnavailable("another swarm operation is in progress on this node");
+    this.busy = true;
+    return fn().finally(() => {
+      this.busy = false;
+    });
+  }
+
+  async init(req: InitRequest): Promise<string> {
+    return this.exclusive(async () => {
+      if (this.state) throw new SwarmUnavailable(ALREADY_IN_SWARM);
+      const strategy = req.Strategy || "spread";
+      if (!STRATEGIES.includes(strategy))
+        throw new InvalidArgument(`unknown placement strategy "${strategy}": use spread, binpack or random`);
+      const addr = chooseAddress(req.AdvertiseAddr);
+      const listenAddr = listenAddress(req.ListenAddr);
+      const clusterId = newClusterId();
+      const nodeId = newClusterId();
+      const ca = createCA();
+      const { key, csr } = createKeyAndRequest();
+      const cert = signRequest(ca, csr, { clusterId, nodeId, role: "manager", ips: [addr] });
+      rmSync(this.dir, { recursive: true, force: true });
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.saveCerts(ca.cert, { key, cert }, ca.key);
+      this.state = {
+        clusterId,
+        nodeId,
+        role: "manager",
+        addr,
+        listenAddr,
+        endpoints: [clientURL(addr)],
+        embedded: true,
+      };
+      await this.enter(async () => {
+        await this.startMember(undefined);
+        const store = new ClusterStore(this.connect());
+        const now = new Date().toISOString();
+        const tokens = { Worker: newJoinToken(ca.cert), Manager: newJoinToken(ca.cert) };
+        await store.putCluster({
+          ID: clusterId,
+          CreatedAt: now,
+          UpdatedAt: now,
+          Spec: defaultSwarmSpec(req.Spec),
+          CACert: ca.cert,
+          SealedTokens: seal(ca.key, JSON.stringify(tokens)),
+          Strategy: strategy,
+          DefaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ["10.0.0.0/8"],
+          SubnetSize: req.SubnetSize || 24,
+          DataPathPort: req.DataPathPort || 4789,
+        });
+        await store.create("nodes", this.nodeRecord(nodeId, "manager", addr));
+        store.etcd.close();
+      });
+      return nodeId;
+    });
+  }
+
+  async join(req: JoinBody): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.state) throw new SwarmUnavailable(ALREADY_IN_SWARM);
+      const remotes = req.RemoteAddrs ?? [];
+      if (!remotes.length) throw new InvalidArgument("at least 1 RemoteAddr is required to join");
+      const token = req.JoinToken ?? "";
+      parseJoinToken(token);
+      const listenAddr = listenAddress(req.ListenAddr);
+      const addr = chooseAddress(req.AdvertiseAddr);
+      const { key, csr } = createKeyAndRequest();
+      const request: JoinRequest = { token, csr, addr, hostname: hostname(), description: {} };
+      let answer: JoinAnswer | undefined;
+      let last: Error | undefined;
+      for (const remote of remotes) {
+        try {
+          answer = await requestJoin(remote, request);
+          break;
+        } catch (err) {
+          last = err as Error;
+          if (err instanceof JoinRefused && !/could not reach/.test(last.message)) break;
+        }
+      }
+      if (!answer) throw last ?? new JoinRefused("no manager answered");
+      rmSync(this.dir, { recursive: true, force: true });
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey);
+      this.state = {
+        clusterId: answer.clusterId,
+        nodeId: answer.nodeId,
+        role: answer.role,
+        addr,
+        listenAddr,
+        endpoints: answer.endpoints,
+        embedded: answer.initialCluster !== undefined,
+      };
+      await this.enter(async () => {
+        if (answer.initialCluster) await this.startMember(answer.initialCluster);
+      });
+    });
+  }
+
+  /** The manager's side of a join (join.ts hands it over). */
+  private async admit(req: JoinRequest): Promise<JoinAnswer> {
+    const store = this.managerStore();
+    const state = this.state!;
+    const cluster = await store.cluster();
+    if (!cluster) throw new JoinRefused("the cluster's record is missing from the store");
+    const tokens = await this.joinTokens(cluster);
+    const role: NodeRole | undefined = sameToken(req.token, tokens.Manager)
+      ? "manager"
+      : sameToken(req.token, tokens.Worker)
+        ? "worker"
+        : undefined;
+    if (!role) throw new JoinRefused("invalid join token");
+    const nodeId = newClusterId();
+    const cert = signRequest({ key: this.caKey(), cert: cluster.CACert }, req.csr, {
+      clusterId: state.clusterId,
+      nodeId,
+      role,
+      ips: [req.addr],
+    });
+    await store.create("nodes", this.nodeRecord(nodeId, role, req.addr, req.hostname));
+    const members = await store.etcd.members();
+    const answer: JoinAnswer = {
+      clusterId: state.clusterId,
+      nodeId,
+      role,
+      cert,
+      caCert: cluster.CACert,
+      endpoints: members.flatMap((m) => m.clientURLs),
+    };
+    if (role === "manager") {
+      answer.caKey = this.caKey();
+      if (state.embedded) {
+        const after = await store.etcd.addMember(peerURL(req.addr));
+        answer.initialCluster = after.map((m) => `${m.name || nodeId}=${m.peerURLs[0]}`);
+      }
+    }
+    return answer;
+  }
+
+  private nodeRecord(id: string, role: NodeRole, addr: string, host = hostname()): NodeRecord {
+    const now = new Date().toISOString();
+    return {
+      ID: id,
+      Version: { Index: 0 },
+      CreatedAt: now,
+      UpdatedAt: now,
+      Spec: { Labels: {}, Role: role, Availability: "active" },
+      Description: {
+        Hostname: host,
+        Platform: { Architecture: process.arch === "x64" ? "x86_64" : process.arch, OS: "linux" },
+        Resources: { NanoCPUs: cpus().length * 1e9, MemoryBytes: totalmem() },
+        Engine: { EngineVersion: "berth", Labels: {}, Plugins: [] },
+        TLSInfo: { TrustRoot: "", CertIssuerSubject: "", CertIssuerPublicKey: "" },
+      },
+      Addr: addr,
+    };
+  }
+
+  private async startMember(initialCluster: string[] | undefined): Promise<void> {
+    const s = this.state!;
+    this.member = new EmbeddedEtcd({
+      name: s.nodeId,
+      addr: s.addr,
+      dataDir: join(this.dir, "etcd"),
+      files: this.files,
+      ...(initialCluster ? { initialCluster } : {}),
+      log: (m) => this.log(`swarm: ${m}`),
+    });
+    await this.member.start();
+  }
+
+  private connect(): EtcdClient {
+    const s = this.state!;
+    const endpoints = s.embedded
+      ? [clientURL("127.0.0.1"), ...s.endpoints.filter((e) => e !== clientURL(s.addr))]
+      : s.endpoints;
+    return new EtcdClient([...new Set(endpoints)], tlsOf(this.files));
+  }
+
+  /**
+   * The end of an init or a join: `prepare` (the store member, the first records), then the
+   * state saved and the node running; a failure anywhere leaves the node out of any swarm.
+   */
+  private async enter(prepare: () => Promise<void>): Promise<void> {
+    try {
+      await prepare();
+      this.saveState();
+      await this.run();
+    } catch (err) {
+      await this.teardown();
+      rmSync(this.dir, { recursive: true, force: true });
+      this.state = undefined;
+      throw err;
+    }
+  }
+
+  /** Starts what a member node runs: its etcd member (managers), lease, agent, join server, leader. */
+  private async run(): Promise<void> {
+    const s = this.state!;
+    if (s.embedded && !this.member)
+      await this.startMember(existsSync(join(this.dir, "etcd", "data")) ? [] : undefined);
+    this.etcd ??= this.connect();
+    this.store ??= new ClusterStore(this.etcd);
+    const store = this.store;
+    const me = await store.get<NodeRecord>("nodes", s.nodeId);
+    if (!me)
+      throw new SwarmUnavailable(
+        "this node was removed from the swarm: leave it (docker swarm leave --force) and join again",
+      );
+    if (me.Spec.Role !== s.role) {
+      // promoted or demoted while away
+      s.role = me.Spec.Role;
+      this.saveState();
+    }
+    // Each node describes itself (the manager that admitted it only knew its name and address).
+    const described = this.nodeRecord(s.nodeId, s.role, s.addr).Description;
+    if (JSON.stringify(described) !== JSON.stringify(me.Description) || me.Addr !== s.addr)
+      await store.update("nodes", {
+        ...me,
+        Description: described,
+        Addr: s.addr,
+        UpdatedAt: new Date().toISOString(),
+      });
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.agent = new NodeAgent(this.engine, store, s.nodeId, this.log);
+    this.agent.start();
+    if (s.role === "manager") {
+      const [host, port] = splitHostPort(s.listenAddr);
+      this.joinServer = await serveJoins(
+        { host, port },
+        { key: readFileSync(this.files.key, "utf8"), cert: readFileSync(this.files.cert, "utf8") },
+        () => this.caCert(),
+        (req) => this.admit(req),
+      );
+      this.leader = new Leader(store, s.nodeId, () => this.lease, this.log);
+      this.leader.start();
+    }
+  }
+
+  /** Keeps the node's lease and its alive key; a lease that expired (a long pause) is made anew. */
+  private async beat(): Promise<void> {
+    const store = this.store;
+    const s = this.state;
+    if (!store || !s) return;
+    try {
+      if (!this.lease || !(await store.etcd.keepAlive(this.lease))) {
+        this.lease = await store.etcd.grantLease(LEASE_TTL_SECONDS);
+        await store.announce(s.nodeId, s.addr, this.lease);
+      }
+      this.error = "";
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  /** Stops every part of the membership (daemon shutdown, leave). */
+  private async teardown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    this.leader?.stop();
+    this.leader = undefined;
+    await this.agent?.stop();
+    this.agent = undefined;
+    await new Promise<void>((resolve) =>
+      this.joinServer ? this.joinServer.close(() => resolve()) : resolve(),
+    );
+    this.joinServer?.closeAllConnections();
+    this.joinServer = undefined;
+    this.etcd?.close();
+    this.etcd = undefined;
+    this.store = undefined;
+    await this.member?.stop();
+    this.member = undefined;
+  }
+
+  /**
+   * Daemon shutdown. The lease is left to expire rather than revoked: a daemon back within its
+   * TTL (a restart, an upgrade) keeps its tasks; one that stays away is down after it.
+   */
+  async close(): Promise<void> {
+    this.lease = undefined;
+    await this.teardown();
+  }
+
+  async leave(force: boolean): Promise<void> {
+    return this.exclusive(async () => {
+      const s = this.state;
+      if (!s) throw new SwarmUnavailable(NOT_IN_SWARM);
+      if (s.role === "manager" && !force)
+        throw new SwarmUnavailable(
+          "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
+        );
+      const store = this.store;
+      if (store) {
+        try {
+          if (s.embedded) {
+            const members = await store.etcd.members();
+            const mine = members.find((m) => m.name === s.nodeId);
+            if (mine && members.length > 1) await store.etcd.removeMember(mine.id);
+          }
+          if (this.lease) await store.etcd.revokeLease(this.lease);
+        } catch (err) {
+          if (!force) throw err;
+        }
+      }
+      this.lease = undefined;
+      await this.agent?.removeAll();
+      await this.teardown();
+      rmSync(this.dir, { recursive: true, force: true });
+      this.state = undefined;
+    });
+  }
+
+  /** The Swarm block of /info. */
+  info(): Record<string, unknown> {
+    const s = this.state;
+    if (!s)
+      return {
+        NodeID: "",
+        NodeAddr: "",
+        LocalNodeState: "inactive",
+        ControlAvailable: false,
+        Error: "",
+        RemoteManagers: null,
+      };
+    return {
+      NodeID: s.nodeId,
+      NodeAddr: s.addr,
+      LocalNodeState: this.error && !this.lease ? "pending" : "active",
+      ControlAvailable: s.role === "manager",
+      Error: this.error,
+      RemoteManagers: s.endpoints.map((e) => ({
+        NodeID: "",
+        Addr: e.replace(/^https:\/\//, "").replace(/:\d+$/, `:${JOIN_PORT}`),
+      })),
+      ...(this.agent ? this.agent.counts() : {}),
+    };
+  }
+
+  /** The `Swarm` header of /_ping, as dockerd sends it. */
+  pingHeader(): string {
+    if (!this.state) return "inactive";
+    if (this.error && !this.lease) return "pending";
+    return `active/${this.state.role}`;
+  }
+}
+
+function listenAddress(given: string | undefined): string {
+  const [host, port] = splitHostPort(given || `0.0.0.0:${JOIN_PORT}`);
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}

@@ -1,0 +1,249 @@
+/**
+ * Swarm mode on etcd with the real docker CLI: three daemons, each in network and mount
+ * namespaces of its own on a test LAN (test/helpers/cluster.ts). init starts an embedded etcd
+ * member on the first; the others join with its tokens; services are placed, scaled, updated,
+ * drained and moved off a node that drops off the LAN.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { TestCluster } from "../helpers/cluster.js";
+import { ok } from "../helpers/daemon.js";
+import { until } from "../helpers/wait.js";
+
+const cluster = new TestCluster(3);
+const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
+
+/** The number of running containers of a service on each node, in node order. */
+function spread(service: string): number[] {
+  return cluster.nodes.map(
+    (n) =>
+      ok(n.docker(["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${service}`]))
+        .stdout.split("\n")
+        .filter(Boolean).length,
+  );
+}
+
+const sum = (list: number[]) => list.reduce((a, b) => a + b, 0);
+
+async function converged(
+  service: string,
+  expected: (counts: number[]) => boolean,
+  ms = 30_000,
+): Promise<number[]> {
+  let last: number[] = [];
+  await until(
+    `${service} to converge (last: ${last.join("-")})`,
+    () => {
+      last = spread(service);
+      return expected(last);
+    },
+    ms,
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}; counts ${last.join("-")}; ${n1.docker(["service", "ps", service]).stdout}`,
+    );
+  });
+  return last;
+}
+
+/** A service made detached; its tasks stop within a second (busybox's sleep ignores SIGTERM). */
+function createService(name: string, args: string[]): void {
+  ok(n1.docker(["service", "create", "--detach", "--name", name, "--stop-grace-period", "1s", ...args]));
+}
+
+/** Removes a service and waits until none of its containers runs on any node. */
+async function removeService(name: string): Promise<void> {
+  ok(n1.docker(["service", "rm", name]));
+  await converged(name, (c) => sum(c) === 0);
+}
+
+let workerToken = "";
+
+before(async () => {
+  await cluster.start();
+});
+
+after(async () => {
+  for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
+  await cluster.cleanup();
+});
+
+test("init, a join refused with a wrong token, two workers joined; nodes listed as docker lists them", () => {
+  const init = ok(n1.docker(["swarm", "init"]));
+  assert.match(init.stdout, /docker swarm join --token SWMTKN-1-/);
+  assert.match(init.stdout, new RegExp(`${n1.address.replaceAll(".", "\\.")}:2377`));
+  workerToken = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
+  const managerToken = ok(n1.docker(["swarm", "join-token", "-q", "manager"])).stdout.trim();
+  assert.notEqual(workerToken, managerToken);
+
+  // The right CA, a wrong secret: the manager refuses, and the node stays out.
+  const wrongSecret = workerToken.replace(/-[0-9a-z]{25}$/, `-${"0".repeat(25)}`);
+  const refused = n2.docker(["swarm", "join", "--token", wrongSecret, `${n1.address}:2377`]);
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /invalid join token/);
+  // A token naming another CA: the node does not even send it.
+  const otherCA = workerToken.replace(/SWMTKN-1-[0-9a-z]{50}/, `SWMTKN-1-${"1".repeat(50)}`);
+  const impostor = n2.docker(["swarm", "join", "--token", otherCA, `${n1.address}:2377`]);
+  assert.match(impostor.stderr, /CA that is not the one the join token names/);
+  assert.match(ok(n2.docker(["info", "--format", "{{.Swarm.LocalNodeState}}"])).stdout, /inactive/);
+  // A malformed token is refused before anything is tried.
+  assert.match(
+    n2.docker(["swarm", "join", "--token", "nonsense", `${n1.address}:2377`]).stderr,
+    /invalid join token/,
+  );
+
+  for (const n of [n2, n3]) ok(n.docker(["swarm", "join", "--token", workerToken, `${n1.address}:2377`]));
+  const rows = ok(
+    n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}"]),
+  )
+    .stdout.trim()
+    .split("\n")
+    .map((r) => r.trim())
+    .sort();
+  assert.deepEqual(rows, ["node1 Ready Active Leader", "node2 Ready Active", "node3 Ready Active"]);
+  assert.match(
+    ok(n2.docker(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"])).stdout,
+    /active false/,
+  );
+  // A worker cannot read or change the cluster's state.
+  assert.match(
+    n2.docker(["node", "ls"]).stderr,
+    /This node is not a swarm manager\. Worker nodes can't be used/,
+  );
+});
+
+test("6 replicas spread 2-2-2; scale 9 then 2; an update replaces every task, one at a time", async () => {
+  createService("web", ["--replicas", "6", "busybox", "sleep", "1000"]);
+  assert.deepEqual(await converged("web", (c) => sum(c) === 6), [2, 2, 2]);
+  ok(n1.docker(["service", "scale", "--detach", "web=9"]));
+  assert.deepEqual(await converged("web", (c) => sum(c) === 9), [3, 3, 3]);
+  ok(n1.docker(["service", "scale", "--detach", "web=2"]));
+  await converged("web", (c) => sum(c) === 2);
+  const before = ok(n1.docker(["service", "ps", "-q", "--filter", "desired-state=running", "web"]))
+    .stdout.trim()
+    .split("\n");
+  ok(n1.docker(["service", "update", "--env-add", "V=2", "web"], { timeout: 60_000 }));
+  const afterIds = ok(n1.docker(["service", "ps", "-q", "--filter", "desired-state=running", "web"]))
+    .stdout.trim()
+    .split("\n");
+  assert.equal(afterIds.length, 2);
+  assert.ok(
+    afterIds.every((id) => !before.includes(id)),
+    "every task was replaced",
+  );
+  assert.equal(
+    ok(n1.docker(["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"])).stdout.trim(),
+    "completed",
+  );
+  const env = ok(
+    n1.docker(["service", "inspect", "web", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]),
+  ).stdout;
+  assert.match(env, /V=2/);
+  await removeService("web");
+});
+
+test("constraints place by node; a constraint with an unknown key is refused and creates nothing", async () => {
+  createService("pinned", [
+    "--replicas",
+    "3",
+    "--constraint",
+    "node.hostname==node2",
+    "busybox",
+    "sleep",
+    "1000",
+  ]);
+  assert.deepEqual(await converged("pinned", (c) => sum(c) === 3), [0, 3, 0]);
+  ok(n1.docker(["service", "rm", "pinned"]));
+  const bad = n1.docker([
+    "service",
+    "create",
+    "--detach",
+    "--name",
+    "bad",
+    "--constraint",
+    "node.colour==red",
+    "busybox",
+    "sleep",
+    "1",
+  ]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /node\.colour/);
+  assert.equal(ok(n1.docker(["service", "ls", "-q", "--filter", "name=bad"])).stdout.trim(), "");
+  // Impossible placement: pending, with the reason.
+  createService("nowhere", ["--constraint", "node.hostname==node9", "busybox", "sleep", "1"]);
+  await until("a pending task with a reason", () =>
+    /no suitable node \(scheduling constraints not satisfied on 3 nodes\)/.test(
+      n1.docker(["service", "ps", "--no-trunc", "nowhere"]).stdout,
+    ),
+  );
+  ok(n1.docker(["service", "rm", "nowhere"]));
+  await converged("pinned", (c) => sum(c) === 0);
+});
+
+test("a global service runs one task on each node", async () => {
+  createService("everywhere", ["--mode", "global", "busybox", "sleep", "1000"]);
+  assert.deepEqual(await converged("everywhere", (c) => sum(c) === 3), [1, 1, 1]);
+  await removeService("everywhere");
+});
+
+test("binpack (the berth.strategy label) fills one node by reserved memory before the next", async () => {
+  const mem = Number(
+    ok(n1.docker(["node", "inspect", "self", "--format", "{{.Description.Resources.MemoryBytes}}"])).stdout,
+  );
+  // Three tasks fit on a node, a fourth does not.
+  const reserve = Math.floor(mem / 3.5);
+  createService("packed", [
+    "--label",
+    "berth.strategy=binpack",
+    "--reserve-memory",
+    "--replicas",
+    "4",
+    "busybox",
+    "sleep",
+    "1000",
+  ]);
+  const counts = await converged("packed", (c) => sum(c) === 4);
+  assert.deepEqual([...counts].sort(), [0, 1, 3], `binpack placed ${counts.join("-")}`);
+  await removeService("packed");
+});
+
+test("drain moves a node's tasks; a node cut off the LAN has its tasks run elsewhere, and its copies stop when it returns", async () => {
+  createService("moving", ["--replicas", "6", "busybox", "sleep", "1000"]);
+  await converged("moving", (c) => sum(c) === 6);
+  ok(n1.docker(["node", "update", "--availability", "drain", "node3"]));
+  assert.deepEqual(await converged("moving", (c) => c[2] === 0 && sum(c) === 6), [3, 3, 0]);
+  ok(n1.docker(["node", "update", "--availability", "active", "node3"]));
+
+  // node2 drops off: its 3 tasks are started on the other nodes; its own keep running meanwhile.
+  const cut = Date.now();
+  n2.cutLink();
+  await until(
+    "node2 to be seen down",
+    () => /node2 Down/.test(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]).stdout),
+    20_000,
+  );
+  await converged("moving", (c) => c[0]! + c[2]! === 6, 30_000);
+  const replaced = Date.now() - cut;
+  process.stderr.write(`# tasks of a cut-off node running elsewhere after ${replaced} ms\n`);
+  assert.ok(replaced < 15_000, `replacements took ${replaced} ms`);
+  assert.equal(spread("moving")[1], 3, "the cut-off node keeps its containers running");
+  n2.healLink();
+  // Back: its copies stop, and never more than 6 run once the cluster is whole.
+  await converged("moving", (c) => c[1] === 0 && sum(c) === 6, 30_000);
+  await removeService("moving");
+});
+
+test("a worker leaves: its tasks go, the node is listed down, and node rm removes it", async () => {
+  ok(n3.docker(["swarm", "leave"]));
+  assert.match(ok(n3.docker(["info", "--format", "{{.Swarm.LocalNodeState}}"])).stdout, /inactive/);
+  await until("node3 down", () =>
+    /node3 Down/.test(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]).stdout),
+  );
+  const id = ok(n1.docker(["node", "ls", "-q", "--filter", "name=node3"])).stdout.trim();
+  ok(n1.docker(["node", "rm", id]));
+  assert.doesNotMatch(ok(n1.docker(["node", "ls"])).stdout, /node3/);
+  // A manager refuses to leave without --force: it holds the cluster's state.
+  assert.match(n1.docker(["swarm", "leave"]).stderr, /--force/);
+  // and joins again
+  ok(n3.docker(["swarm", "join", "--token", workerToken, `${n1.address}:2377`]));
+});
