@@ -104,8 +104,15 @@ export class EmbeddedEtcd {
     this.child = child;
     child.once("error", (err) => o.log(`etcd: ${err.message}`));
     child.once("exit", (code, signal) => {
-      if (!this.stopping)
-        o.log(`etcd exited (${signal ?? `status ${code}`}): see ${join(o.dataDir, "..", "etcd.log")}`);
+      if (this.stopping) return;
+      // A member that died on its own comes back (its data is on disk); the others meanwhile
+      // keep the quorum when there are three or more.
+      o.log(
+        `etcd exited (${signal ?? `status ${code}`}), starting it again: see ${join(o.dataDir, "..", "etcd.log")}`,
+      );
+      setTimeout(() => {
+        if (!this.stopping) this.start().catch((err: Error) => o.log(`etcd: ${err.message}`));
+      }, 1000).unref();
     });
     const client = new EtcdClient([clientURL("127.0.0.1")], tlsOf(o.files));
     try {

@@ -93,7 +93,7 @@ export class EtcdClient {
   private closed = false;
 
   constructor(
-    readonly endpoints: string[],
+    public endpoints: string[],
     tls?: EtcdTls,
   ) {
     if (!endpoints.length) throw new StoreUnavailable("no etcd endpoint given");

@@ -24,7 +24,7 @@ import {
   signRequest,
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
-import { EtcdClient } from "./etcd.js";
+import { EtcdClient, type Member } from "./etcd.js";
 import { newClusterId } from "./ids.js";
 import {
   JOIN_PORT,
@@ -58,6 +58,8 @@ const ALREADY_IN_SWARM =
 /** How long a node's lease lasts without a heartbeat, and how often it beats. */
 export const LEASE_TTL_SECONDS = 5;
 const HEARTBEAT_MS = 1500;
+/** How many heartbeats between two reads of the store's member list. */
+const ENDPOINT_REFRESH_BEATS = 20;
 
 interface LocalState {
   clusterId: string;
@@ -162,6 +164,7 @@ export class Swarm {
   private lease: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private busy = false;
+  private beats = 0;
   /** Set when the store cannot be reached: `info` shows it. */
   error = "";
 
@@ -404,7 +407,7 @@ export class Swarm {
     if (role === "manager") {
       answer.caKey = this.caKey();
       if (state.embedded) {
-        const after = await store.etcd.addMember(peerURL(req.addr));
+        const after = await addMemberPatiently(store, peerURL(req.addr));
         answer.initialCluster = after.map((m) => `${m.name || nodeId}=${m.peerURLs[0]}`);
       }
     }
@@ -444,11 +447,16 @@ export class Swarm {
   }
 
   private connect(): EtcdClient {
+    return new EtcdClient(this.endpointsToUse(), tlsOf(this.files));
+  }
+
+  /** Its own member first (a manager), then the others. */
+  private endpointsToUse(): string[] {
     const s = this.state!;
     const endpoints = s.embedded
       ? [clientURL("127.0.0.1"), ...s.endpoints.filter((e) => e !== clientURL(s.addr))]
       : s.endpoints;
-    return new EtcdClient([...new Set(endpoints)], tlsOf(this.files));
+    return [...new Set(endpoints)];
   }
 
   /**
@@ -523,9 +531,23 @@ export class Swarm {
         await store.announce(s.nodeId, s.addr, this.lease);
       }
       this.error = "";
+      if (++this.beats % ENDPOINT_REFRESH_BEATS === 1) await this.refreshEndpoints();
     } catch (err) {
       this.error = (err as Error).message;
     }
+  }
+
+  /**
+   * Managers come and go: the store's client URLs are read again now and then, so that a worker
+   * still finds the store when the managers it joined through are gone.
+   */
+  private async refreshEndpoints(): Promise<void> {
+    const s = this.state!;
+    const urls = (await this.store!.etcd.members()).flatMap((m) => m.clientURLs).sort();
+    if (!urls.length || JSON.stringify(urls) === JSON.stringify([...s.endpoints].sort())) return;
+    s.endpoints = urls;
+    this.saveState();
+    this.etcd!.endpoints = this.endpointsToUse();
   }
 
   /** Stops every part of the membership (daemon shutdown, leave). */
@@ -623,4 +645,20 @@ export class Swarm {
 function listenAddress(given: string | undefined): string {
   const [host, port] = splitHostPort(given || `0.0.0.0:${JOIN_PORT}`);
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * etcd refuses a new member until every member has been connected for a few seconds (its
+ * strict reconfiguration check), so a manager that joins right after another waits its turn.
+ */
+async function addMemberPatiently(store: ClusterStore, peer: string): Promise<Member[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await store.etcd.addMember(peer);
+    } catch (err) {
+      if (!/unhealthy cluster/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }

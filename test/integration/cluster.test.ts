@@ -196,6 +196,7 @@ test("binpack (the berth.strategy label) fills one node by reserved memory befor
     "--label",
     "berth.strategy=binpack",
     "--reserve-memory",
+    String(reserve),
     "--replicas",
     "4",
     "busybox",

@@ -1,0 +1,116 @@
+/**
+ * Three managers, each an etcd member (test/helpers/cluster.ts nodes): the cluster survives the
+ * leader's daemon killed (another leads, the dead node's tasks run elsewhere, its copies stop when
+ * it returns) and an etcd member killed (nothing lost; the daemon starts its member again).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
+import { ok } from "../helpers/daemon.js";
+import { hostProcesses } from "../helpers/processes.js";
+import { until } from "../helpers/wait.js";
+
+const cluster = new TestCluster(3);
+const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
+
+const nodeRows = (via: ClusterNode) =>
+  via
+    .docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"])
+    .stdout.trim()
+    .split("\n")
+    .map((r) => r.trim())
+    .sort();
+
+const running = (node: ClusterNode, service: string) =>
+  node
+    .docker(["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${service}`])
+    .stdout.split("\n")
+    .filter(Boolean).length;
+
+/** The etcd member a node's daemon runs: its child process named etcd. */
+const etcdOf = (node: ClusterNode) => hostProcesses().find((p) => p.ppid === node.pid && p.comm === "etcd");
+
+before(async () => {
+  await cluster.start();
+});
+
+after(async () => {
+  for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
+  await cluster.cleanup();
+});
+
+test("two nodes join as managers with the manager token: three etcd members, one leader", async () => {
+  ok(n1.docker(["swarm", "init"]));
+  const token = ok(n1.docker(["swarm", "join-token", "-q", "manager"])).stdout.trim();
+  for (const n of [n2, n3]) {
+    const joined = ok(n.docker(["swarm", "join", "--token", token, `${n1.address}:2377`]));
+    assert.match(joined.stdout, /joined a swarm as a manager/);
+    assert.ok(etcdOf(n), `${n.name} runs an etcd member`);
+  }
+  await until(
+    "three ready managers",
+    () => nodeRows(n3).join(",") === "node1 Ready Leader,node2 Ready Reachable,node3 Ready Reachable",
+  );
+  // Every manager answers for the cluster, and sees the same state.
+  for (const n of cluster.nodes) assert.equal(nodeRows(n).length, 3);
+  // The join port of a later manager admits too.
+  assert.match(
+    ok(n3.docker(["swarm", "join-token", "worker"])).stdout,
+    new RegExp(`${n3.address.replaceAll(".", "\\.")}:2377`),
+  );
+});
+
+test("the leader's daemon killed: another manager leads, its tasks run elsewhere, and its copies stop when it returns", async () => {
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "ha",
+      "--replicas",
+      "6",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "1000",
+    ]),
+  );
+  await until("6 running", () => cluster.nodes.every((n) => running(n, "ha") === 2), 30_000);
+  const killed = Date.now();
+  await n1.crash();
+  assert.equal(etcdOf(n1), undefined, "its etcd member died with it");
+  await until(
+    "another leader",
+    () => /node1 Down/.test(nodeRows(n2).join(",")) && /Leader/.test(nodeRows(n2).join(",")),
+    30_000,
+  );
+  await until("the 6 replicas on the two others", () => running(n2, "ha") + running(n3, "ha") === 6, 30_000);
+  process.stderr.write(`# a dead leader's tasks running elsewhere after ${Date.now() - killed} ms\n`);
+  await n1.start();
+  const copies = n1.docker(["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=ha"]).stdout;
+  assert.ok(copies.split("\n").filter(Boolean).length >= 2, "its containers outlived the daemon");
+  await until(
+    "node1 back, its copies stopped",
+    () => /node1 Ready/.test(nodeRows(n2).join(",")) && running(n1, "ha") === 0,
+    30_000,
+  );
+  assert.equal(running(n2, "ha") + running(n3, "ha"), 6);
+});
+
+test("an etcd member killed: nothing is lost, the cluster acts, and the daemon starts its member again", async () => {
+  const member = etcdOf(n3)!;
+  process.kill(member.pid, "SIGKILL");
+  ok(n2.docker(["service", "scale", "--detach", "ha=3"]));
+  await until("scaled to 3", () => cluster.nodes.reduce((a, n) => a + running(n, "ha"), 0) === 3, 30_000);
+  assert.equal(ok(n2.docker(["service", "ls", "--format", "{{.Name}}"])).stdout.trim(), "ha");
+  await until("the member started again", () => {
+    const again = etcdOf(n3);
+    return again !== undefined && again.pid !== member.pid;
+  });
+  assert.match(readFileSync(`${n3.root}/swarm/etcd.log`, "utf8"), /\S/);
+  ok(n3.docker(["service", "rm", "ha"]));
+  await until("removed", () => cluster.nodes.every((n) => running(n, "ha") === 0), 30_000);
+});
