@@ -112,6 +112,67 @@ test("init, a join refused with a wrong token, two workers joined; nodes listed 
   );
 });
 
+test("berth's own commands: node ls, service create (waiting until it converges), ps, scale, update, rollback, rm", async () => {
+  const nodes = ok(n1.berth(["node", "ls"])).stdout;
+  assert.match(nodes, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS\s+ENGINE VERSION/);
+  assert.match(nodes, /\* +node1 +Ready +Active +Leader/);
+  const created = ok(
+    n1.berth([
+      "service",
+      "create",
+      "--name",
+      "own",
+      "--replicas",
+      "3",
+      "--strategy",
+      "random",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "1000",
+    ]),
+  );
+  assert.match(created.stdout, /converged/);
+  assert.equal(sum(spread("own")), 3, "create returned once every task ran");
+  assert.match(ok(n1.berth(["service", "ls"])).stdout, /own +replicated +3\/3 +busybox/);
+  assert.equal(
+    ok(
+      n1.berth(["service", "inspect", "own", "--format", '{{index .Spec.Labels "berth.strategy"}}']),
+    ).stdout.trim(),
+    "random",
+  );
+  ok(n1.berth(["service", "scale", "own=4"]));
+  assert.equal(sum(spread("own")), 4);
+  ok(n1.berth(["service", "update", "--env-add", "X=1", "own"]));
+  assert.match(ok(n1.berth(["service", "ps", "own"])).stdout, /\\_ own\.1 .*Shutdown/);
+  ok(n1.berth(["service", "rollback", "own"]));
+  assert.doesNotMatch(
+    ok(n1.berth(["service", "inspect", "own", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]))
+      .stdout,
+    /X=1/,
+  );
+  // Bad input: said, and nothing changed.
+  assert.match(n1.berth(["service", "create", "--mode", "both", "busybox"]).stderr, /--mode/);
+  assert.match(n1.berth(["service", "scale", "own=many"]).stderr, /invalid scale specifier/);
+  assert.match(
+    n1.berth(["service", "create", "--strategy", "fastest", "busybox"]).stderr,
+    /unknown placement strategy "fastest"/,
+  );
+  assert.match(
+    n1.berth(["node", "update", "--availability", "gone", "node2"]).stderr,
+    /invalid availability/,
+  );
+  assert.equal(
+    ok(n1.berth(["service", "ls", "-q"]))
+      .stdout.trim()
+      .split("\n").length,
+    1,
+  );
+  ok(n1.berth(["service", "rm", "own"]));
+  await converged("own", (c) => sum(c) === 0);
+});
+
 test("6 replicas spread 2-2-2; scale 9 then 2; an update replaces every task, one at a time", async () => {
   createService("web", ["--replicas", "6", "busybox", "sleep", "1000"]);
   assert.deepEqual(await converged("web", (c) => sum(c) === 6), [2, 2, 2]);

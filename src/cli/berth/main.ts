@@ -19,6 +19,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   files: async () => (await import("./commands/files.js")).fileCommands,
   networks: async () => (await import("./commands/networks.js")).networkCommands,
   build: async () => (await import("./commands/build.js")).buildCommands,
+  swarm: async () => (await import("./commands/swarm.js")).swarmCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -40,6 +41,10 @@ const ALIASES: Record<string, string[]> = {
   "volume remove": ["volume rm"],
   "network list": ["network ls"],
   "network remove": ["network rm"],
+  "node list": ["node ls"],
+  "node remove": ["node rm"],
+  "service list": ["service ls"],
+  "service remove": ["service rm"],
   "system info": ["info"],
   "system events": ["events"],
 };
@@ -50,6 +55,7 @@ function groupOf(key: string): string | undefined {
   if (key.startsWith("volume ")) return "volumes";
   if (key.startsWith("network ")) return "networks";
   if (key === "build") return "build";
+  if (key.startsWith("swarm ") || key.startsWith("node ") || key.startsWith("service ")) return "swarm";
   if (
     key === "version" ||
     key === "info" ||
@@ -104,6 +110,11 @@ Volumes:
 Networks:
   network create, network ls, network inspect, network rm, network prune,
   network connect, network disconnect
+Swarm (a cluster on etcd):
+  swarm init, swarm join, swarm leave, swarm join-token,
+  node ls, node inspect, node update, node ps, node rm,
+  service create, service ls, service ps, service inspect, service scale,
+  service update, service rollback, service rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
 

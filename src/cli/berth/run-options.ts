@@ -437,7 +437,7 @@ export function ipamConfig(ip: string | undefined, ip6: string | undefined): { I
   return { IPAMConfig: { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) } };
 }
 
-function healthcheck(o: OptionValues): CreateBody["Healthcheck"] | undefined {
+export function healthcheck(o: OptionValues): CreateBody["Healthcheck"] | undefined {
   const duration = (flag: string) => {
     const text = str(o, flag);
     if (text === undefined) return undefined;
