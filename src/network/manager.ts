@@ -20,6 +20,7 @@ import { defaultHosts, hostResolvConf } from "../engine/etc-files.js";
 import type { Attachment, AttachRequest, NetworkProvider } from "../engine/network-provider.js";
 import { Conflict, InvalidArgument } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
+import { Mutex } from "../util/mutex.js";
 import { DnsServer } from "./dns.js";
 import { ipBatch, ipBatchForce, nft, nftQuiet } from "./host-net.js";
 import { type Family, parseIp, parseSubnet } from "./ip.js";
@@ -79,6 +80,8 @@ export class NetworkManager implements NetworkProvider {
   private readonly ipams = new Map<string, Ipam>();
   private readonly dns = new Map<string, DnsServer>();
   private readonly prepared = new Set<string>();
+  /** Containers started at once all prepare their network: the first makes the bridge, alone. */
+  private readonly preparing = new Mutex();
   /** Endpoint teardowns in flight, by container (see detach). */
   private readonly teardowns = new Map<string, Promise<void>>();
 
@@ -173,7 +176,11 @@ export class NetworkManager implements NetworkProvider {
   }
 
   /** The table, the network's bridge and its rules, and (user networks) its DNS server. */
-  private async prepare(n: NetworkRecord): Promise<void> {
+  private prepare(n: NetworkRecord): Promise<void> {
+    return this.preparing.run(() => this.prepareNow(n));
+  }
+
+  private async prepareNow(n: NetworkRecord): Promise<void> {
     const bridgeUp = existsSync(`/sys/class/net/${n.BridgeName}`);
     if (bridgeUp && this.prepared.has(n.Id)) return;
     const tableExists = await nft(`list table ip ${TABLE}\n`).then(

@@ -67,6 +67,27 @@ const UDP_ECHO =
 const UDP_ASK =
   "const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { console.log(String(m)); process.exit(0) }); s.send('over-udp', 9999, 'udp-svc'); setTimeout(() => process.exit(1), 5000)";
 
+test("containers started at once by a fresh daemon all start: one of them makes the bridge", async () => {
+  assert.ok(!existsSync("/sys/class/net/berth0"), "no bridge before the first container");
+  const runs = await Promise.all(
+    Array.from(
+      { length: 6 },
+      (_, i) =>
+        new Promise<number>((resolve) =>
+          spawn(
+            "docker",
+            ["-H", `unix://${d.socket}`, "run", "-d", "--name", `at-once-${i}`, "busybox", "sleep", "60"],
+            {
+              stdio: "ignore",
+            },
+          ).once("exit", (code) => resolve(code ?? -1)),
+        ),
+    ),
+  );
+  assert.deepEqual(runs, [0, 0, 0, 0, 0, 0]);
+  ok(d.docker(["rm", "-f", ...runs.map((_, i) => `at-once-${i}`)]));
+});
+
 test("a container gets its own address on the bridge and reaches a remote host through NAT", async () => {
   ok(d.docker(["run", "-d", "--name", "net-a", ...SERVER]));
   const ip = inspect("net-a", "{{.NetworkSettings.IPAddress}}");
