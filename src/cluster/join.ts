@@ -7,11 +7,12 @@
  * node needs to reach the store.
  */
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, request, type Server } from "node:https";
+import type { TLSSocket } from "node:tls";
 import { BerthError, InvalidArgument } from "../errors.js";
 import type { NodeRole } from "./ca.js";
-import { parseJoinToken, tokenNamesCA } from "./ca.js";
+import { certificateSubject, parseJoinToken, tokenNamesCA } from "./ca.js";
 
 export const JOIN_PORT = 2377;
 
@@ -44,35 +45,99 @@ export class JoinRefused extends BerthError {
   }
 }
 
-export function serveJoins(
+/** A call from another node of the cluster: who it is, by the certificate the CA gave it. */
+export interface PeerCall {
+  nodeId: string;
+  path: string;
+  query: URLSearchParams;
+  res: ServerResponse;
+}
+
+export interface PeerHandlers {
+  /** Managers: the CA certificate, and the join itself. */
+  caCert?: () => string;
+  join?: (req: JoinRequest) => Promise<JoinAnswer>;
+  /** Calls that only a node of this cluster may make (client certificate of its CA). */
+  call: (call: PeerCall) => Promise<void>;
+}
+
+/**
+ * Every node's listener (port 2377, TLS with its node certificate). On a manager it serves
+ * joins; on every node it serves other nodes, which must show a certificate of the cluster's CA.
+ */
+export function servePeers(
   listen: { host: string; port: number },
-  tls: { key: string; cert: string },
-  caCert: () => string,
-  handle: (req: JoinRequest) => Promise<JoinAnswer>,
+  tls: { key: string; cert: string; ca: string },
+  handlers: PeerHandlers,
 ): Promise<Server> {
-  const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
-    const reply = (status: number, body: unknown) =>
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-    if (req.method === "GET" && req.url === "/ca") return void res.end(caCert());
-    if (req.method !== "POST" || req.url !== "/join") return reply(404, { message: "not found" });
-    void readJson(req, 64 * 1024).then(
-      async (body) => {
-        try {
-          reply(200, await handle(checkRequest(body)));
-        } catch (err) {
-          reply(err instanceof InvalidArgument || err instanceof JoinRefused ? 400 : 500, {
-            message: (err as Error).message,
-          });
-        }
-      },
-      (err: Error) => reply(400, { message: err.message }),
-    );
-  });
+  const server = createServer(
+    // A joining node has no certificate yet: it is asked for one, not required to show one.
+    { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const reply = (status: number, body: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const url = new URL(req.url ?? "/", "https://peer");
+      if (req.method === "GET" && url.pathname === "/ca" && handlers.caCert)
+        return void res.end(handlers.caCert());
+      if (req.method === "POST" && url.pathname === "/join" && handlers.join) {
+        const join = handlers.join;
+        void readJson(req, 64 * 1024).then(
+          async (body) => {
+            try {
+              reply(200, await join(checkRequest(body)));
+            } catch (err) {
+              reply(err instanceof InvalidArgument || err instanceof JoinRefused ? 400 : 500, {
+                message: (err as Error).message,
+              });
+            }
+          },
+          (err: Error) => reply(400, { message: err.message }),
+        );
+        return;
+      }
+      const socket = req.socket as TLSSocket;
+      if (!socket.authorized) return reply(401, { message: "a certificate of this cluster is required" });
+      const nodeId = certificateSubject(socket.getPeerX509Certificate()!.toString()).nodeId;
+      handlers.call({ nodeId, path: url.pathname, query: url.searchParams, res }).catch((err: Error) => {
+        if (!res.headersSent)
+          reply(err instanceof BerthError && err.code === "not-found" ? 404 : 500, { message: err.message });
+        else res.destroy(err);
+      });
+    },
+  );
   return new Promise((resolve, reject) => {
     server.once("error", (err) =>
       reject(new InvalidArgument(`cannot listen on ${listen.host}:${listen.port}: ${err.message}`)),
     );
     server.listen(listen.port, listen.host, () => resolve(server));
+  });
+}
+
+/** A call to another node, with this node's certificate, checked against the cluster's CA. */
+export function callPeer(
+  addr: string,
+  path: string,
+  tls: { key: string; cert: string; ca: string },
+  signal?: AbortSignal,
+): Promise<IncomingMessage> {
+  const [host, port] = splitHostPort(addr);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host,
+        port,
+        path,
+        method: "GET",
+        key: tls.key,
+        cert: tls.cert,
+        ca: tls.ca,
+        checkServerIdentity: () => undefined,
+        ...(signal ? { signal } : {}),
+      },
+      resolve,
+    );
+    req.once("error", (err) => reject(new JoinRefused(`node at ${addr}: ${err.message}`)));
+    req.end();
   });
 }
 

@@ -10,7 +10,7 @@ import type { Server } from "node:https";
 import { cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
-import { BerthError, InvalidArgument } from "../errors.js";
+import { BerthError, InvalidArgument, NotFound } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { NodeAgent } from "./agent.js";
 import {
@@ -31,14 +31,16 @@ import {
   type JoinAnswer,
   JoinRefused,
   type JoinRequest,
+  type PeerCall,
   requestJoin,
-  serveJoins,
+  servePeers,
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
 import { seal, unseal } from "./sealing.js";
 import { ClusterStore } from "./store.js";
-import type { ClusterRecord, JoinTokens, NodeRecord, SwarmSpec } from "./types.js";
+import { gatherTaskLogs, type LogQuery, logQuery, serveTaskLogs } from "./task-logs.js";
+import type { ClusterRecord, JoinTokens, NodeRecord, SwarmSpec, TaskRecord } from "./types.js";
 
 /** Raised for the calls docker answers with 503 (not in a swarm, not a manager, already in one). */
 export class SwarmUnavailable extends BerthError {
@@ -158,13 +160,14 @@ export class Swarm {
   store: ClusterStore | undefined;
   private etcd: EtcdClient | undefined;
   private member: EmbeddedEtcd | undefined;
-  private joinServer: Server | undefined;
+  private peerServer: Server | undefined;
   private agent: NodeAgent | undefined;
   private leader: Leader | undefined;
   private lease: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private busy = false;
   private beats = 0;
+  private tls: { key: string; cert: string; ca: string } | undefined;
   /** Set when the store cannot be reached: `info` shows it. */
   error = "";
 
@@ -507,17 +510,40 @@ export class Swarm {
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.agent = new NodeAgent(this.engine, store, s.nodeId, this.log);
     this.agent.start();
-    if (s.role === "manager") {
-      const [host, port] = splitHostPort(s.listenAddr);
-      this.joinServer = await serveJoins(
-        { host, port },
-        { key: readFileSync(this.files.key, "utf8"), cert: readFileSync(this.files.cert, "utf8") },
-        () => this.caCert(),
-        (req) => this.admit(req),
-      );
+    const [host, port] = splitHostPort(s.listenAddr);
+    const manager = s.role === "manager";
+    this.peerServer = await servePeers({ host, port }, this.peerTls(), {
+      ...(manager ? { caCert: () => this.caCert(), join: (req: JoinRequest) => this.admit(req) } : {}),
+      call: (call) => this.answerPeer(call),
+    });
+    if (manager) {
       this.leader = new Leader(store, s.nodeId, () => this.lease, this.log);
       this.leader.start();
     }
+  }
+
+  /** This node's certificate and key, and the CA, for calls between nodes. */
+  peerTls(): { key: string; cert: string; ca: string } {
+    this.tls ??= tlsOf(this.files);
+    return this.tls;
+  }
+
+  /** What another node asks of this one (it showed a certificate of the cluster's CA). */
+  private async answerPeer(call: PeerCall): Promise<void> {
+    const logs = /^\/tasks\/([0-9a-z]+)\/logs$/.exec(call.path);
+    if (logs) return serveTaskLogs(this.engine, logs[1]!, logQuery(call.query), call.res);
+    throw new NotFound(`${call.path}: no such call`);
+  }
+
+  /** The logs of `tasks`, from the nodes that ran them. */
+  taskLogs(
+    tasks: TaskRecord[],
+    nodes: NodeRecord[],
+    q: LogQuery,
+    write: (stream: "stdout" | "stderr", line: Buffer) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return gatherTaskLogs(tasks, nodes, q, this.peerTls(), write, signal);
   }
 
   /** Keeps the node's lease and its alive key; a lease that expired (a long pause) is made anew. */
@@ -559,12 +585,13 @@ export class Swarm {
     await this.agent?.stop();
     this.agent = undefined;
     await new Promise<void>((resolve) =>
-      this.joinServer ? this.joinServer.close(() => resolve()) : resolve(),
+      this.peerServer ? this.peerServer.close(() => resolve()) : resolve(),
     );
-    this.joinServer?.closeAllConnections();
-    this.joinServer = undefined;
+    this.peerServer?.closeAllConnections();
+    this.peerServer = undefined;
     this.etcd?.close();
     this.etcd = undefined;
+    this.tls = undefined;
     this.store = undefined;
     await this.member?.stop();
     this.member = undefined;

@@ -247,6 +247,38 @@ test("a global service runs one task on each node", async () => {
   await removeService("everywhere");
 });
 
+test("service logs gathers every task's lines from the nodes that ran them", async () => {
+  createService("talker", [
+    "--replicas",
+    "3",
+    "busybox",
+    "sh",
+    "-c",
+    "echo hello from $(hostname); exec sleep 1000",
+  ]);
+  assert.deepEqual(await converged("talker", (c) => sum(c) === 3), [1, 1, 1]);
+  let out = "";
+  await until("three lines", () => {
+    out = ok(n1.docker(["service", "logs", "talker"])).stdout;
+    return out.trim().split("\n").length === 3;
+  });
+  for (const node of ["node1", "node2", "node3"])
+    assert.match(out, new RegExp(`^talker\\.\\d\\.\\w+@${node} +\\| hello from \\w+$`, "m"));
+  const task = ok(n1.docker(["service", "ps", "-q", "talker"]))
+    .stdout.trim()
+    .split("\n")[0]!;
+  assert.match(
+    ok(n1.docker(["service", "logs", "--raw", "--no-task-ids", task])).stdout,
+    /^hello from \w+\n$/,
+  );
+  assert.match(n1.docker(["service", "logs", "nonesuch"]).stderr, /no such task or service: nonesuch/);
+  const own = ok(n1.berth(["service", "logs", "talker"])).stdout;
+  assert.equal(own.trim().split("\n").length, 3);
+  assert.match(own, /^talker\.\d\.\w{12}@node2 +\| hello from \w+$/m);
+  assert.match(n1.berth(["service", "logs", "nonesuch"]).stderr, /service nonesuch not found/);
+  await removeService("talker");
+});
+
 test("binpack (the berth.strategy label) fills one node by reserved memory before the next", async () => {
   const mem = Number(
     ok(n1.docker(["node", "inspect", "self", "--format", "{{.Description.Resources.MemoryBytes}}"])).stdout,

@@ -4,6 +4,8 @@
  * words (clients such as docker-py's tests tell "no swarm" by them), after the checks of its
  * parameters that dockerd makes first.
  */
+
+import type { ServerResponse } from "node:http";
 import {
   checkNodeSpec,
   clusterWithVersion,
@@ -20,14 +22,9 @@ import {
   updateNode,
   updateService,
 } from "../../cluster/control.js";
-import { OutOfSequence } from "../../cluster/store.js";
-import {
-  type InitRequest,
-  type JoinBody,
-  NOT_IN_SWARM,
-  NOT_MANAGER,
-  type Swarm,
-} from "../../cluster/swarm.js";
+import { type ClusterStore, OutOfSequence } from "../../cluster/store.js";
+import { type InitRequest, type JoinBody, NOT_IN_SWARM, type Swarm } from "../../cluster/swarm.js";
+import { logQuery } from "../../cluster/task-logs.js";
 import type {
   NodeRecord,
   NodeSpec,
@@ -38,10 +35,7 @@ import type {
 } from "../../cluster/types.js";
 import { InvalidArgument, NotFound } from "../../errors.js";
 import { type ApiServer, HttpError, queryBool, queryFilters, type Request } from "../server.js";
-
-const notManager = (): never => {
-  throw new HttpError(503, NOT_MANAGER);
-};
+import { MULTIPLEXED, muxFrame, RAW } from "../streams.js";
 
 /** An update's `version` query: dockerd parses it before anything else. */
 function versionOf(req: Request, kind: string): number {
@@ -57,11 +51,10 @@ function versionOf(req: Request, kind: string): number {
 }
 
 /** Service and task logs: dockerd wants a stream chosen before it looks for the swarm. */
-function logs(req: Request): never {
+function checkStreams(req: Request): void {
   const chosen = (name: string) => ["1", "true"].includes(req.query.get(name)?.toLowerCase() ?? "");
   if (!chosen("stdout") && !chosen("stderr"))
     throw new HttpError(500, "Bad parameters: you must choose at least one stream");
-  return notManager();
 }
 
 export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
@@ -240,6 +233,44 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     });
     api.route("POST", `${base}/create`, unsupported);
   }
-  api.route("GET", "/services/{id}/logs", logs);
-  api.route("GET", "/tasks/{id}/logs", logs);
+  const logs = async (
+    req: Request,
+    res: ServerResponse,
+    pick: (tasks: TaskRecord[], s: ClusterStore) => Promise<TaskRecord[]>,
+  ) => {
+    checkStreams(req);
+    const s = store();
+    const [tasks, nodes] = await Promise.all([s.list<TaskRecord>("tasks"), s.list<NodeRecord>("nodes")]);
+    const chosen = (await pick(tasks, s)).filter((t) => t.NodeID);
+    const tty = chosen.some((t) => t.Spec.ContainerSpec.TTY);
+    res.writeHead(200, { "Content-Type": tty ? RAW : MULTIPLEXED });
+    res.flushHeaders();
+    const abort = new AbortController();
+    res.once("close", () => abort.abort());
+    await swarm.taskLogs(
+      chosen,
+      nodes,
+      logQuery(req.query),
+      async (stream, line) => {
+        if (!res.write(tty ? line : muxFrame(stream === "stdout" ? 1 : 2, line)))
+          await new Promise((r) => res.once("drain", r));
+      },
+      abort.signal,
+    );
+    res.end();
+  };
+  api.route("GET", "/services/{id}/logs", (req, res) =>
+    logs(req, res, async (tasks, s) => {
+      const service = await findService(s, req.params["id"]!);
+      return tasks.filter((t) => t.ServiceID === service.ID);
+    }),
+  );
+  api.route("GET", "/tasks/{id}/logs", (req, res) =>
+    logs(req, res, async (tasks) => {
+      const id = req.params["id"]!;
+      const task = tasks.find((t) => t.ID === id) ?? tasks.find((t) => t.ID.startsWith(id));
+      if (!task) throw new NotFound(`task ${id} not found`);
+      return [task];
+    }),
+  );
 }

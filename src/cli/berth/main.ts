@@ -114,7 +114,7 @@ Swarm (a cluster on etcd):
   swarm init, swarm join, swarm leave, swarm join-token,
   node ls, node inspect, node update, node ps, node rm,
   service create, service ls, service ps, service inspect, service scale,
-  service update, service rollback, service rm
+  service update, service rollback, service logs, service rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
 

@@ -386,6 +386,67 @@ function inspectAll(kind: string): Command["action"] {
   };
 }
 
+/** `service logs`: every task's lines, as `NAME.SLOT.TASK@NODE | line` (docker's prefix). */
+async function serviceLogs(ctx: Context, o: OptionValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new InvalidArgument('"service logs" requires exactly 1 argument.');
+  const service = await ctx.api.call<ServiceJson>("GET", `/services/${encode(args[0]!)}`);
+  const nodes = await ctx.api.call<NodeRecord[]>("GET", "/nodes");
+  const hostOf = new Map(nodes.map((n) => [n.ID, n.Description.Hostname]));
+  const slots = new Map<string, string>();
+  const nameOf = async (taskId: string) => {
+    let name = slots.get(taskId);
+    if (!name) {
+      const task = await ctx.api.call<TaskRecord>("GET", `/tasks/${taskId}`).catch(() => undefined);
+      name = `${service.Spec.Name}.${task?.Slot ?? task?.NodeID ?? "?"}.${taskId.slice(0, 12)}`;
+      slots.set(taskId, name);
+    }
+    return name;
+  };
+  const res = await ctx.api.stream("GET", `/services/${service.ID}/logs`, {
+    query: {
+      stdout: 1,
+      stderr: 1,
+      details: 1,
+      follow: bool(o, "follow") ? 1 : undefined,
+      tail: str(o, "tail"),
+      since: str(o, "since"),
+      timestamps: bool(o, "timestamps") ? 1 : undefined,
+    },
+  });
+  // Lines arrive whole, one per frame, as "[TIME ]CONTEXT LINE": the context names the task.
+  let order = Promise.resolve();
+  const prefixed = (out: NodeJS.WritableStream) =>
+    ({
+      write: (data: Buffer) => {
+        const text = data.toString();
+        const time = bool(o, "timestamps") ? text.slice(0, text.indexOf(" ") + 1) : "";
+        const rest = text.slice(time.length);
+        const space = rest.indexOf(" ");
+        const context = Object.fromEntries(
+          rest
+            .slice(0, space)
+            .split(",")
+            .map((kv) => kv.split("=") as [string, string]),
+        );
+        const line = rest.slice(space + 1);
+        order = order.then(async () => {
+          const host = hostOf.get(context["com.docker.swarm.node.id"] ?? "") ?? "";
+          out.write(`${time}${await nameOf(context["com.docker.swarm.task.id"] ?? "")}@${host}    | ${line}`);
+        });
+        return true;
+      },
+    }) as unknown as NodeJS.WritableStream;
+  const { Demuxer } = await import("../streams.js");
+  const demux = new Demuxer(prefixed(process.stdout), prefixed(process.stderr));
+  await new Promise<void>((resolve, reject) => {
+    res.on("data", (chunk: Buffer) => demux.write(chunk));
+    res.on("end", resolve);
+    res.on("error", reject);
+  });
+  await order;
+  return 0;
+}
+
 const FORMAT: OptionSpec = {
   name: "format",
   short: "f",
@@ -766,6 +827,22 @@ export const swarmCommands: Record<string, Command> = {
         await update(ctx, { replicas: m[2]!, detach: bool(o, "detach") }, [m[1]!]);
       });
     },
+  },
+  "service logs": {
+    usage: "berth service logs [OPTIONS] SERVICE",
+    description: "Fetch the logs of a service's tasks, from every node that ran them",
+    options: [
+      { name: "follow", short: "f", type: "boolean", description: "Follow log output" },
+      {
+        name: "tail",
+        short: "n",
+        type: "string",
+        description: 'Number of lines to show from the end of the logs (default "all")',
+      },
+      { name: "since", type: "string", description: "Show logs since timestamp or relative (e.g. 42m)" },
+      { name: "timestamps", short: "t", type: "boolean", description: "Show timestamps" },
+    ],
+    action: serviceLogs,
   },
   "service rm": {
     usage: "berth service rm SERVICE [SERVICE...]",
