@@ -4,6 +4,7 @@
  * containers goes back into the tasks' status. It reconciles from a watch and at intervals, so
  * a daemon restart, a missed event or a store outage only delays it.
  */
+import { join } from "node:path";
 import { createContainer } from "../engine/container-create.js";
 import { removeContainer } from "../engine/container-remove.js";
 import { startContainer } from "../engine/container-start.js";
@@ -11,6 +12,7 @@ import { stopContainer } from "../engine/container-stop.js";
 import type { ContainerRecord, CreateBody, HostConfig } from "../engine/docker-types.js";
 import type { Engine } from "../engine/engine.js";
 import { errorText } from "../errors.js";
+import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
 import type { ClusterStore } from "./store.js";
 import { type TaskRecord, type TaskState, TERMINAL } from "./types.js";
 
@@ -73,12 +75,19 @@ export class NodeAgent {
   private again = false;
   private stopped = false;
 
+  /** Where tasks' secrets and configs are mounted (a tmpfs each). */
+  private readonly filesRoot: string;
+
   constructor(
     private readonly engine: Engine,
     private readonly store: ClusterStore,
     private readonly nodeId: string,
     private readonly log: (message: string) => void,
-  ) {}
+    /** A task's secrets and configs, from a manager. */
+    private readonly fetchFiles: (taskId: string) => Promise<TaskFile[]>,
+  ) {
+    this.filesRoot = join(engine.options.runRoot, "swarm-files");
+  }
 
   start(): void {
     this.stopped = false;
@@ -166,6 +175,9 @@ export class NodeAgent {
         await this.setStatus(task, "shutdown", "shutdown");
       }
     }
+    // Secrets of tasks whose container is gone (a crash between its removal and theirs).
+    for (const taskId of leftovers(this.filesRoot, new Set([...containers.keys(), ...this.working])))
+      await release(this.filesRoot, taskId).catch(() => {});
     // Containers of tasks the store no longer has (history trimmed, service removed): gone.
     for (const [taskId, c] of containers)
       if (
@@ -202,7 +214,18 @@ export class NodeAgent {
         if (latest?.DesiredState !== "running") return;
         await this.setStatus(latest, "starting", "starting");
         const { name, body } = containerBody(latest, service.Spec.Name);
-        const { Id } = await createContainer(this.engine, body, name);
+        const refs = [
+          ...(latest.Spec.ContainerSpec.Secrets ?? []),
+          ...(latest.Spec.ContainerSpec.Configs ?? []),
+        ];
+        if (refs.length) {
+          const binds = await materialize(this.filesRoot, latest.ID, await this.fetchFiles(latest.ID));
+          body.HostConfig = { ...body.HostConfig, Mounts: [...(body.HostConfig?.Mounts ?? []), ...binds] };
+        }
+        const { Id } = await createContainer(this.engine, body, name).catch(async (err) => {
+          await release(this.filesRoot, latest.ID);
+          throw err;
+        });
         const record = this.engine.store.get(Id);
         await this.engine.lock(Id, () => startContainer(this.engine, record));
         const now = await this.store.get<TaskRecord>("tasks", task.ID);
@@ -249,6 +272,7 @@ export class NodeAgent {
   private async remove(c: ContainerRecord): Promise<void> {
     await this.engine
       .lock(c.Id, () => removeContainer(this.engine, c, { force: true, volumes: true }))
+      .then(() => release(this.filesRoot, c.Config.Labels?.[TASK_LABEL] ?? ""))
       .catch((err) => this.log(`swarm agent: removing ${c.Name}: ${errorText(err)}`));
   }
 

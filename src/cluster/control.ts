@@ -9,6 +9,7 @@ import { newClusterId } from "./ids.js";
 import { JOIN_PORT } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
 import { parseConstraints, parsePlacementPreference } from "./scheduler/index.js";
+import { resolveReferences } from "./secrets.js";
 import { type ClusterStore, KEYS, OutOfSequence } from "./store.js";
 import type { ClusterRecord, NodeRecord, NodeSpec, ServiceRecord, ServiceSpec, TaskRecord } from "./types.js";
 
@@ -213,6 +214,7 @@ export async function createService(
   given: Partial<ServiceSpec> | undefined,
 ): Promise<string> {
   const spec = checkServiceSpec(given);
+  await resolveReferences(store, spec.TaskTemplate);
   const services = await store.list<ServiceRecord>("services");
   if (services.some((s) => s.Spec.Name === spec.Name))
     throw new Conflict(
@@ -249,6 +251,7 @@ export async function updateService(
   } else {
     spec = checkServiceSpec(given);
     if (spec.Name !== service.Spec.Name) throw new InvalidArgument("renaming services is not supported");
+    await resolveReferences(store, spec.TaskTemplate);
   }
   if (Boolean(spec.Mode.Global) !== Boolean(service.Spec.Mode.Global))
     throw new InvalidArgument("service mode change is not allowed");

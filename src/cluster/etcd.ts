@@ -114,7 +114,7 @@ export class EtcdClient {
       const i = (this.preferred + n) % this.endpoints.length;
       try {
         const res = await this.post(this.endpoints[i]!, path, body);
-        const text = await readAll(res);
+        const text = await readText(res);
         if (res.statusCode !== 200) {
           const err = JSON.parse(text || "{}") as { error?: string; message?: string };
           throw new EtcdRefused(`etcd ${path}: ${err.message ?? err.error ?? `status ${res.statusCode}`}`);
@@ -325,7 +325,8 @@ function requestOp(op: Operation): object {
   return { request_delete_range: rangeBody(op.delete.key, op.delete.prefix ?? false) };
 }
 
-function readAll(res: IncomingMessage): Promise<string> {
+/** A response's whole body, as text. */
+export function readText(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = "";
     res.setEncoding("utf8");

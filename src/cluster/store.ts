@@ -7,6 +7,8 @@
  *   /berth/alive/<id>         the node's address, on the node's lease: present while it heartbeats
  *   /berth/services/<id>      ServiceRecord
  *   /berth/tasks/<id>         TaskRecord
+ *   /berth/secrets/<id>       SecretRecord (its data sealed)
+ *   /berth/configs/<id>       SecretRecord of a config (its data sealed too)
  *   /berth/leader             the elected leader's node id, on its lease
  * A record's Version.Index is its etcd mod revision, so an update that names an old version
  * fails as docker's does ("update out of sequence").
@@ -28,10 +30,12 @@ export const KEYS = {
   alive: "/berth/alive/",
   services: "/berth/services/",
   tasks: "/berth/tasks/",
+  secrets: "/berth/secrets/",
+  configs: "/berth/configs/",
   leader: "/berth/leader",
 } as const;
 
-export type Kind = "nodes" | "services" | "tasks";
+export type Kind = "nodes" | "services" | "tasks" | "secrets" | "configs";
 
 /** A write made by the leader: it holds only while the leader key is the one it created. */
 export interface LeaderGuard {

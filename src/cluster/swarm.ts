@@ -24,9 +24,10 @@ import {
   signRequest,
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
-import { EtcdClient, type Member } from "./etcd.js";
+import { EtcdClient, type Member, readText } from "./etcd.js";
 import { newClusterId } from "./ids.js";
 import {
+  callPeer,
   JOIN_PORT,
   type JoinAnswer,
   JoinRefused,
@@ -38,6 +39,7 @@ import {
 } from "./join.js";
 import { Leader } from "./leader.js";
 import { seal, unseal } from "./sealing.js";
+import { filesForTask, type TaskFile } from "./secrets.js";
 import { ClusterStore } from "./store.js";
 import { gatherTaskLogs, type LogQuery, logQuery, serveTaskLogs } from "./task-logs.js";
 import type { ClusterRecord, JoinTokens, NodeRecord, SwarmSpec, TaskRecord } from "./types.js";
@@ -508,7 +510,7 @@ export class Swarm {
       });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
-    this.agent = new NodeAgent(this.engine, store, s.nodeId, this.log);
+    this.agent = new NodeAgent(this.engine, store, s.nodeId, this.log, (taskId) => this.fetchFiles(taskId));
     this.agent.start();
     const [host, port] = splitHostPort(s.listenAddr);
     const manager = s.role === "manager";
@@ -532,7 +534,36 @@ export class Swarm {
   private async answerPeer(call: PeerCall): Promise<void> {
     const logs = /^\/tasks\/([0-9a-z]+)\/logs$/.exec(call.path);
     if (logs) return serveTaskLogs(this.engine, logs[1]!, logQuery(call.query), call.res);
+    const files = /^\/tasks\/([0-9a-z]+)\/files$/.exec(call.path);
+    if (files && this.isManager) {
+      const answer = await filesForTask(this.managerStore(), this.caKey(), files[1]!, call.nodeId);
+      call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      return;
+    }
     throw new NotFound(`${call.path}: no such call`);
+  }
+
+  /** A task's secrets and configs, from the first manager that answers (this one, if it is one). */
+  private async fetchFiles(taskId: string): Promise<TaskFile[]> {
+    const store = this.store!;
+    const [nodes, alive] = await Promise.all([store.list<NodeRecord>("nodes"), store.alive()]);
+    const managers = nodes
+      .filter((n) => n.Spec.Role === "manager" && alive.has(n.ID))
+      .sort((a, b) => Number(b.ID === this.nodeId) - Number(a.ID === this.nodeId));
+    let last: unknown = new SwarmUnavailable("no manager is reachable for the task's secrets");
+    for (const m of managers) {
+      try {
+        const res = await callPeer(`${m.Addr}:${JOIN_PORT}`, `/tasks/${taskId}/files`, this.peerTls());
+        const text = await readText(res);
+        if (res.statusCode === 200) return JSON.parse(text) as TaskFile[];
+        last = new SwarmUnavailable(
+          `manager ${m.Addr}: ${(JSON.parse(text || "{}") as { message?: string }).message ?? res.statusCode}`,
+        );
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
   }
 
   /** The logs of `tasks`, from the nodes that ran them. */

@@ -84,8 +84,25 @@ export interface Mount {
   ReadOnly?: boolean;
 }
 
+/** A secret or config as a task's container sees it: a file, by reference to the object. */
+export interface FileReference {
+  File?: { Name: string; UID?: string; GID?: string; Mode?: number };
+  SecretID?: string;
+  SecretName?: string;
+  ConfigID?: string;
+  ConfigName?: string;
+}
+
+/** A secret or a config. Its data is sealed in the store (sealing.ts); configs show it back. */
+export interface SecretRecord extends Meta {
+  Spec: { Name: string; Labels: Record<string, string>; Data?: string };
+  Sealed: string;
+}
+
 export interface ContainerSpec {
   Image: string;
+  Secrets?: FileReference[];
+  Configs?: FileReference[];
   Labels?: Record<string, string>;
   Command?: string[];
   Args?: string[];

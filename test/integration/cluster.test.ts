@@ -5,6 +5,7 @@
  * drained and moved off a node that drops off the LAN.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import { TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
@@ -277,6 +278,108 @@ test("service logs gathers every task's lines from the nodes that ran them", asy
   assert.match(own, /^talker\.\d\.\w{12}@node2 +\| hello from \w+$/m);
   assert.match(n1.berth(["service", "logs", "nonesuch"]).stderr, /service nonesuch not found/);
   await removeService("talker");
+});
+
+const SECRET_MD5 = createHash("md5").update("s3cret-value").digest("hex");
+
+test("secrets and configs: sealed in the store, files on a tmpfs in their tasks, only for the node that runs them", async () => {
+  ok(n1.docker(["secret", "create", "--label", "app=db", "db_pass", "-"], { input: "s3cret-value" }));
+  ok(n1.docker(["config", "create", "app.conf", "-"], { input: "port=8080\n" }));
+  assert.match(n1.docker(["secret", "create", "db_pass", "-"], { input: "x" }).stderr, /already exists/);
+  assert.match(n1.docker(["secret", "create", "bad/name", "-"], { input: "x" }).stderr, /invalid name/);
+  assert.doesNotMatch(
+    ok(n1.docker(["secret", "inspect", "db_pass"])).stdout,
+    /s3cret|czNjcmV0/,
+    "no data shown",
+  );
+  assert.equal(
+    Buffer.from(
+      ok(n1.docker(["config", "inspect", "app.conf", "--format", "{{json .Spec.Data}}"]))
+        .stdout.trim()
+        .slice(1, -1),
+      "base64",
+    ).toString(),
+    "port=8080\n",
+  );
+  createService("secretive", [
+    "--replicas",
+    "3",
+    "--secret",
+    "db_pass",
+    "--config",
+    "source=app.conf,target=/etc/app.conf,mode=0440",
+    "busybox",
+    "sh",
+    "-c",
+    "md5sum < /run/secrets/db_pass; cat /etc/app.conf; grep -c ' /run/secrets/db_pass tmpfs ro' /proc/mounts; exec sleep 1000",
+  ]);
+  assert.deepEqual(await converged("secretive", (c) => sum(c) === 3), [1, 1, 1]);
+  let out = "";
+  await until("each task's output", () => {
+    out = ok(n1.docker(["service", "logs", "--raw", "secretive"])).stdout;
+    return out.split(SECRET_MD5).length === 4;
+  });
+  assert.equal(out.split("port=8080").length, 4);
+  assert.match(out, /^1$/m, "a read-only tmpfs file");
+  // Never on a node's disk, nor in the store in clear (the tasks printed only its digest).
+  for (const n of cluster.nodes)
+    assert.equal(n.exec(["grep", "-rl", "s3cret-value", n.root]).stdout, "", n.name);
+  // Another node's certificate gets nothing for a task that is not its own.
+  const [task] = ok(n1.docker(["service", "ps", "-q", "--no-trunc", "--filter", "node=node1", "secretive"]))
+    .stdout.trim()
+    .split("\n");
+  const certs = `${n2.root}/swarm/certs`;
+  const asked = n2.exec([
+    "curl",
+    "-s",
+    "--cacert",
+    `${certs}/ca.pem`,
+    "--cert",
+    `${certs}/node.pem`,
+    "--key",
+    `${certs}/node.key`,
+    `https://${n1.address}:2377/tasks/${task}/files`,
+  ]);
+  assert.match(asked.stdout, /not assigned to node/);
+  assert.doesNotMatch(asked.stdout, /s3cret|czNjcmV0/);
+  const anonymous = n2.exec(["curl", "-sk", `https://${n1.address}:2377/tasks/${task}/files`]);
+  assert.match(anonymous.stdout, /certificate of this cluster is required/);
+  assert.match(n1.docker(["secret", "rm", "db_pass"]).stderr, /in use by the following service: secretive/);
+  await removeService("secretive");
+  await until("every task's tmpfs released", () =>
+    cluster.nodes.every((n) => !/swarm-files/.test(n.exec(["cat", "/proc/mounts"]).stdout)),
+  );
+  ok(n1.docker(["secret", "rm", "db_pass"]));
+  ok(n1.docker(["config", "rm", "app.conf"]));
+  // The same with berth's own commands.
+  ok(n1.berth(["secret", "create", "api_key", "-"], { input: "s3cret-value" }));
+  assert.match(ok(n1.berth(["secret", "ls"])).stdout, /^ID +NAME +CREATED +UPDATED\n\w+ +api_key /);
+  assert.match(
+    n1.berth(["service", "create", "--secret", "source=api_key,bogus=1", "busybox"]).stderr,
+    /invalid field key bogus/,
+  );
+  ok(
+    n1.berth([
+      "service",
+      "create",
+      "--name",
+      "keyed",
+      "--secret",
+      "source=api_key,target=key",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sh",
+      "-c",
+      "md5sum < /run/secrets/key; exec sleep 1000",
+    ]),
+  );
+  await until("the task's output", () =>
+    ok(n1.berth(["service", "logs", "keyed"])).stdout.includes(SECRET_MD5),
+  );
+  await removeService("keyed");
+  ok(n1.berth(["secret", "rm", "api_key"]));
+  assert.equal(ok(n1.docker(["secret", "ls", "-q"])).stdout.trim(), "");
 });
 
 test("binpack (the berth.strategy label) fills one node by reserved memory before the next", async () => {

@@ -22,12 +22,21 @@ import {
   updateNode,
   updateService,
 } from "../../cluster/control.js";
+import {
+  createFile,
+  fileJson,
+  filterFiles,
+  findFile,
+  removeFile,
+  updateFileLabels,
+} from "../../cluster/secrets.js";
 import { type ClusterStore, OutOfSequence } from "../../cluster/store.js";
 import { type InitRequest, type JoinBody, NOT_IN_SWARM, type Swarm } from "../../cluster/swarm.js";
 import { logQuery } from "../../cluster/task-logs.js";
 import type {
   NodeRecord,
   NodeSpec,
+  SecretRecord,
   ServiceRecord,
   ServiceSpec,
   SwarmSpec,
@@ -217,22 +226,31 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     return taskJson(task, service?.Spec.Name);
   });
 
-  // ---- not built yet in a swarm: secrets, configs, logs
-  for (const kind of ["secret", "config"]) {
+  // ---- secrets and configs
+  for (const kind of ["secret", "config"] as const) {
     const base = `/${kind}s`;
-    const unsupported = (): never => {
-      store();
-      throw new HttpError(501, `${kind}s are not supported by Berth yet`);
-    };
-    api.route("GET", base, unsupported);
-    api.route("GET", `${base}/{id}`, unsupported);
-    api.route("DELETE", `${base}/{id}`, unsupported);
-    api.route("POST", `${base}/{id}/update`, (req) => {
-      versionOf(req, kind);
-      return unsupported();
+    const plural = kind === "secret" ? "secrets" : "configs";
+    const shown = (f: SecretRecord) => fileJson(kind, f, kind === "config" ? swarm.caKey() : undefined);
+    api.route("GET", base, async (req) => {
+      const s = store();
+      return filterFiles(await s.list<SecretRecord>(plural), queryFilters(req.query)).map(shown);
     });
-    api.route("POST", `${base}/create`, unsupported);
+    api.route("GET", `${base}/{id}`, async (req) => shown(await findFile(store(), kind, req.params["id"]!)));
+    api.route("DELETE", `${base}/{id}`, async (req) => {
+      await removeFile(store(), kind, req.params["id"]!);
+    });
+    api.route("POST", `${base}/{id}/update`, async (req) => {
+      const version = versionOf(req, kind);
+      const s = store();
+      await updateFileLabels(s, kind, req.params["id"]!, version, await req.json());
+    });
+    api.route("POST", `${base}/create`, async (req, res) => {
+      const s = store();
+      const id = await createFile(s, swarm.caKey(), kind, await req.json());
+      res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ ID: id }));
+    });
   }
+
   const logs = async (
     req: Request,
     res: ServerResponse,

@@ -55,7 +55,7 @@ function groupOf(key: string): string | undefined {
   if (key.startsWith("volume ")) return "volumes";
   if (key.startsWith("network ")) return "networks";
   if (key === "build") return "build";
-  if (key.startsWith("swarm ") || key.startsWith("node ") || key.startsWith("service ")) return "swarm";
+  if (["swarm ", "node ", "service ", "secret ", "config "].some((p) => key.startsWith(p))) return "swarm";
   if (
     key === "version" ||
     key === "info" ||
@@ -114,7 +114,8 @@ Swarm (a cluster on etcd):
   swarm init, swarm join, swarm leave, swarm join-token,
   node ls, node inspect, node update, node ps, node rm,
   service create, service ls, service ps, service inspect, service scale,
-  service update, service rollback, service logs, service rm
+  service update, service rollback, service logs, service rm,
+  secret create/ls/inspect/rm, config create/ls/inspect/rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
 
@@ -154,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
       { name: "help", type: "boolean", description: "Print usage" },
     ];
     const runsACommand = ["run", "create", "exec"].includes(found.key);
-    const parsed = parseArgs(found.rest, specs, !runsACommand);
+    const parsed = parseArgs(found.rest, specs, command.interspersed ?? !runsACommand);
     if (bool(parsed.options, "help")) {
       process.stdout.write(helpText(command.usage, command.description, command.options));
       return 0;

@@ -3,7 +3,8 @@
  * rm, service create/ls/ps/inspect/scale/update/rollback/rm. Berth's own additions: `swarm init
  * --strategy` and `service create --strategy` (the service label berth.strategy).
  */
-import type { NodeRecord, ServiceSpec, TaskRecord } from "../../../cluster/types.js";
+import { readFileSync } from "node:fs";
+import type { FileReference, NodeRecord, ServiceSpec, TaskRecord } from "../../../cluster/types.js";
 import { InvalidArgument } from "../../../errors.js";
 import { parseBytes, parseDuration } from "../../../util/units.js";
 import { bool, keyValueFlags, type OptionSpec, type OptionValues, str, strs } from "../../args.js";
@@ -154,6 +155,8 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
         }),
         ...(bool(o, "init") ? { Init: true } : {}),
         ...(bool(o, "read-only") ? { ReadOnly: true } : {}),
+        Secrets: strs(o, "secret").map((x) => parseFileReference("secret", x)),
+        Configs: strs(o, "config").map((x) => parseFileReference("config", x)),
       },
       Placement: {
         Constraints: strs(o, "constraint"),
@@ -447,6 +450,108 @@ async function serviceLogs(ctx: Context, o: OptionValues, args: string[]): Promi
   return 0;
 }
 
+/** `--secret NAME` or `--secret source=NAME,target=PATH,uid=U,gid=G,mode=0400` (and --config). */
+export function parseFileReference(kind: "secret" | "config", text: string): FileReference {
+  const fields: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 && !text.includes("=")) fields["source"] = part;
+    else if (eq < 0) throw new InvalidArgument(`invalid field '${part}' must be a key=value pair`);
+    else fields[part.slice(0, eq).trim().toLowerCase()] = part.slice(eq + 1);
+  }
+  const source = fields["source"] ?? fields["src"];
+  if (!source) throw new InvalidArgument(`invalid --${kind} "${text}": source is required`);
+  for (const key of Object.keys(fields))
+    if (!["source", "src", "target", "uid", "gid", "mode"].includes(key))
+      throw new InvalidArgument(`invalid field key ${key} in --${kind} "${text}"`);
+  const mode = fields["mode"] === undefined ? 0o444 : Number.parseInt(fields["mode"], 8);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+    throw new InvalidArgument(`invalid mode in --${kind} "${text}"`);
+  const file = {
+    Name: fields["target"] ?? source,
+    UID: fields["uid"] ?? "0",
+    GID: fields["gid"] ?? "0",
+    Mode: mode,
+  };
+  return kind === "secret" ? { File: file, SecretName: source } : { File: file, ConfigName: source };
+}
+
+function fileCommands(kind: "secret" | "config"): Record<string, Command> {
+  const plural = `${kind}s`;
+  return {
+    [`${kind} create`]: {
+      usage: `berth ${kind} create [OPTIONS] ${kind.toUpperCase()} file|-`,
+      description: `Create a ${kind} from a file or STDIN as content`,
+      options: [{ name: "label", short: "l", type: "strings", description: `${kind} labels` }],
+      action: async (ctx, o, args) => {
+        if (args.length !== 2) throw new InvalidArgument(`"${kind} create" requires exactly 2 arguments.`);
+        const data = args[1] === "-" ? readFileSync(0) : readFileSync(args[1]!);
+        const r = await ctx.api.call<{ ID: string }>("POST", `/${plural}/create`, {
+          body: {
+            Name: args[0],
+            Labels: keyValueFlags(strs(o, "label"), "label"),
+            Data: data.toString("base64"),
+          },
+        });
+        process.stdout.write(`${r.ID}\n`);
+        return 0;
+      },
+    },
+    [`${kind} ls`]: {
+      usage: `berth ${kind} ls [OPTIONS]`,
+      description: `List ${plural}`,
+      options: [
+        QUIET,
+        FILTER,
+        { name: "format", type: "string", description: "Format output using a custom template" },
+      ],
+      action: async (ctx, o) => {
+        const list = await ctx.api.call<
+          Array<{ ID: string; CreatedAt: string; UpdatedAt: string; Spec: { Name: string } }>
+        >("GET", `/${plural}`, { query: filtersQuery(strs(o, "filter")) });
+        list.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
+        if (bool(o, "quiet")) {
+          process.stdout.write(list.map((x) => `${x.ID}\n`).join(""));
+          return 0;
+        }
+        const rows = list.map((x) => ({
+          ...x,
+          Name: x.Spec.Name,
+          CreatedAt: `${ago(Date.parse(x.CreatedAt) / 1000)}`,
+          UpdatedAt: `${ago(Date.parse(x.UpdatedAt) / 1000)}`,
+        }));
+        process.stdout.write(
+          formatList(rows, str(o, "format"), [
+            ["ID", "{{.ID}}"],
+            ["NAME", "{{.Name}}"],
+            ["CREATED", "{{.CreatedAt}}"],
+            ["UPDATED", "{{.UpdatedAt}}"],
+          ]),
+        );
+        return 0;
+      },
+    },
+    [`${kind} inspect`]: {
+      usage: `berth ${kind} inspect [OPTIONS] ${kind.toUpperCase()} [${kind.toUpperCase()}...]`,
+      description: `Display detailed information on one or more ${plural}`,
+      options: [FORMAT],
+      action: inspectAll(kind),
+    },
+    [`${kind} rm`]: {
+      usage: `berth ${kind} rm ${kind.toUpperCase()} [${kind.toUpperCase()}...]`,
+      description: `Remove one or more ${plural}`,
+      options: [],
+      action: async (ctx, _o, args) => {
+        if (!args.length) throw new InvalidArgument(`"${kind} rm" requires at least 1 argument.`);
+        return forEach(args, async (ref) => {
+          await ctx.api.call("DELETE", `/${plural}/${encode(ref)}`);
+          process.stdout.write(`${ref}\n`);
+        });
+      },
+    },
+  };
+}
+
 const FORMAT: OptionSpec = {
   name: "format",
   short: "f",
@@ -546,6 +651,8 @@ const SPEC_FLAGS: OptionSpec[] = [
 ];
 
 export const swarmCommands: Record<string, Command> = {
+  ...fileCommands("secret"),
+  ...fileCommands("config"),
   "swarm init": {
     usage: "berth swarm init [OPTIONS]",
     description: "Initialize a swarm (an embedded etcd member holds its state)",
@@ -754,6 +861,8 @@ export const swarmCommands: Record<string, Command> = {
         type: "boolean",
         description: "Mount the container's root filesystem as read only",
       },
+      { name: "secret", type: "strings", description: "Specify secrets to expose to the service" },
+      { name: "config", type: "strings", description: "Specify configurations to expose to the service" },
       ...SPEC_FLAGS,
     ],
     action: create,
