@@ -16,6 +16,7 @@ const REPORTS: Record<string, () => Promise<void>> = {
   network: async () => (await import("./network.js")).networkBench(),
   build: async () => (await import("./build.js")).buildBench(),
   cp: async () => (await import("./cp.js")).cpBench(),
+  cluster: async () => (await import("./cluster.js")).clusterBench(),
 };
 
 /**

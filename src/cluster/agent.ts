@@ -12,12 +12,14 @@ import { stopContainer } from "../engine/container-stop.js";
 import type { ContainerRecord, CreateBody, HostConfig } from "../engine/docker-types.js";
 import type { Engine } from "../engine/engine.js";
 import { errorText } from "../errors.js";
+import type { WatchEvent } from "./etcd.js";
 import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
-import type { ClusterStore } from "./store.js";
+import { type ClusterStore, KEYS } from "./store.js";
 import { type TaskRecord, type TaskState, TERMINAL } from "./types.js";
 
 export const TASK_LABEL = "com.docker.swarm.task.id";
 const RESYNC_MS = 2000;
+const COALESCE_MS = 20;
 
 /** The container a task runs as: docker's name (service.slot.task) and labels. */
 export function containerBody(task: TaskRecord, serviceName: string): { name: string; body: CreateBody } {
@@ -71,6 +73,7 @@ export class NodeAgent {
   private unsubscribe: (() => void) | undefined;
   /** Tasks being started or stopped now: a reconcile leaves them to the call in progress. */
   private readonly working = new Set<string>();
+  private readonly pulls = new Map<string, Promise<unknown>>();
   private pass: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
@@ -91,7 +94,9 @@ export class NodeAgent {
 
   start(): void {
     this.stopped = false;
-    this.stopWatch = this.store.etcd.watch("/berth/tasks/", 0, () => this.kick());
+    this.stopWatch = this.store.etcd.watch(KEYS.tasks, 0, (events) => {
+      if (events.some((e) => this.concerns(e))) this.kick();
+    });
     this.timer = setInterval(() => this.kick(), RESYNC_MS);
     // A task's container that stops on its own (or by a user's hand) ends the task.
     this.unsubscribe = this.engine.events.subscribe((e) => {
@@ -110,11 +115,23 @@ export class NodeAgent {
     await this.pass;
   }
 
+  /** A change of a task of this node (or a removal, which may be of one). */
+  private concerns(e: WatchEvent): boolean {
+    if (e.type === "DELETE") return true;
+    try {
+      return (JSON.parse(e.kv.value) as TaskRecord).NodeID === this.nodeId;
+    } catch {
+      return true;
+    }
+  }
+
+  /** A pass soon; changes that come together (a service's tasks) are taken in one pass. */
   private kick(): void {
     if (this.stopped) return;
     if (this.again) return;
     this.again = true;
     this.pass = this.pass.then(async () => {
+      await new Promise((r) => setTimeout(r, COALESCE_MS));
       this.again = false;
       try {
         await this.reconcile();
@@ -203,12 +220,10 @@ export class NodeAgent {
           task.ServiceID,
         );
         if (!service) return;
-        await this.setStatus(task, "preparing", "preparing");
         const image = task.Spec.ContainerSpec.Image;
-        try {
-          this.engine.images.resolve(image);
-        } catch {
-          await this.engine.images.pull(image);
+        if (!this.hasImage(image)) {
+          await this.setStatus(task, "preparing", "preparing");
+          await this.pull(image);
         }
         const latest = await this.store.get<TaskRecord>("tasks", task.ID);
         if (latest?.DesiredState !== "running") return;
@@ -243,6 +258,25 @@ export class NodeAgent {
         this.kick();
       }
     })();
+  }
+
+  private hasImage(image: string): boolean {
+    try {
+      this.engine.images.resolve(image);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One pull per image at a time: the node's tasks of a service all wait for the same one. */
+  private pull(image: string): Promise<unknown> {
+    let pulling = this.pulls.get(image);
+    if (!pulling) {
+      pulling = this.engine.images.pull(image).finally(() => this.pulls.delete(image));
+      this.pulls.set(image, pulling);
+    }
+    return pulling;
   }
 
   private halt(task: TaskRecord, c: ContainerRecord, state: TaskState, message: string): void {

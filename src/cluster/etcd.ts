@@ -50,6 +50,10 @@ export interface Member {
   clientURLs: string[];
 }
 
+/** etcd's answers while its raft leader is being chosen: worth another try. */
+const TRANSIENT = /leader changed|no leader|request timed out|too many requests|not capable/;
+const TRANSIENT_RETRY_MS = 5000;
+
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString() : "");
 
@@ -107,8 +111,24 @@ export class EtcdClient {
     this.agent.destroy();
   }
 
-  /** One call of the gateway, on the first endpoint that answers. */
+  /**
+   * One call of the gateway, on the first endpoint that answers. An answer that says the raft
+   * leader is being chosen again (a member died) is retried for a few seconds, as etcd's own
+   * clients do: the election ends within one election timeout.
+   */
   async call<T>(path: string, body: object): Promise<T> {
+    const deadline = Date.now() + TRANSIENT_RETRY_MS;
+    for (;;) {
+      try {
+        return await this.callOnce<T>(path, body);
+      } catch (err) {
+        if (!(err instanceof EtcdRefused) || !TRANSIENT.test(err.message) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private async callOnce<T>(path: string, body: object): Promise<T> {
     let last: unknown;
     for (let n = 0; n < this.endpoints.length; n++) {
       const i = (this.preferred + n) % this.endpoints.length;

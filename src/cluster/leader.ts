@@ -30,6 +30,7 @@ import {
 } from "./types.js";
 
 const PASS_MS = 1000;
+const COALESCE_MS = 20;
 /** etcd refuses a transaction of more operations than this by default (128). */
 const TXN_OPS = 100;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
@@ -92,6 +93,7 @@ export class Leader {
   private stopWatch: (() => void) | undefined;
   private pass: Promise<void> = Promise.resolve();
   private queued = false;
+  private wantCampaign = false;
   private stopped = false;
   /** When each service's last update batch started (for --update-delay). */
   private readonly lastBatch = new Map<string, number>();
@@ -105,9 +107,9 @@ export class Leader {
 
   start(): void {
     this.stopped = false;
-    this.stopWatch = this.store.watch(0, () => this.kick());
-    this.timer = setInterval(() => this.kick(), PASS_MS);
-    this.kick();
+    this.stopWatch = this.store.watch(0, (events) => this.kick(events.some((e) => e.kv.key === KEYS.leader)));
+    this.timer = setInterval(() => this.kick(true), PASS_MS);
+    this.kick(true);
   }
 
   stop(): void {
@@ -117,13 +119,23 @@ export class Leader {
     clearInterval(this.timer);
   }
 
-  kick(): void {
-    if (this.stopped || this.queued) return;
+  /**
+   * A pass soon. `campaign`: ask etcd first whether this manager leads (a write through raft, so
+   * only on the timer and when the leader key changed, not on every change of the store).
+   */
+  kick(campaign = false): void {
+    if (this.stopped) return;
+    this.wantCampaign ||= campaign;
+    if (this.queued) return;
     this.queued = true;
     this.pass = this.pass.then(async () => {
+      // Changes that come together (a node's status reports) are taken in one pass.
+      await new Promise((r) => setTimeout(r, COALESCE_MS));
       this.queued = false;
+      const ask = this.wantCampaign;
+      this.wantCampaign = false;
       try {
-        await this.campaign();
+        if (ask) await this.campaign();
         if (this.leading) await this.reconcile();
       } catch (err) {
         this.log(`swarm leader: ${errorText(err)}`);

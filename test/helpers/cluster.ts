@@ -38,6 +38,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { busyboxRootfs } from "./busybox.js";
 import {
   type ApiAnswer,
   apiAt,
@@ -120,7 +121,9 @@ export class TestLan {
     return `n${i}`;
   }
 
+  /** Makes the namespaces and links (once: a second call finds them made). */
   create(): void {
+    if (this.made.length) return;
     const add = (ns: string) => {
       must(run("ip", ["netns", "add", ns]), `ip netns add ${ns}`);
       this.made.push(ns);
@@ -223,6 +226,7 @@ export class ClusterNode {
     readonly index: number,
     rootBase: string,
     private readonly runBase: string,
+    readonly kind: DaemonKind = "berth",
   ) {
     this.name = `node${index}`;
     this.address = lan.address(index);
@@ -283,9 +287,22 @@ export class ClusterNode {
     };
   }
 
-  /** Imports busybox:latest into the node's image store (before the daemon starts). */
+  /**
+   * Imports busybox:latest into the node's image store: Berth's before the daemon starts,
+   * dockerd's through `docker import` once it runs.
+   */
   async importBusybox(): Promise<void> {
-    await importBusyboxInto(this.root);
+    if (this.kind === "berth") return importBusyboxInto(this.root);
+    const tar = spawnSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      "docker",
+      ["-H", `unix://${this.socket}`, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
+      {
+        input: tar.stdout,
+        encoding: "utf8",
+      },
+    );
+    if (r.status !== 0) throw new Error(`${this.name}: docker import: ${r.stderr}`);
   }
 
   /** Starts the daemon in the node's namespaces; resolves when it answers /_ping (20 s at most). */
@@ -302,12 +319,17 @@ export class ClusterNode {
         "--uts",
         `--wd=${process.cwd()}`,
         "--",
-        process.execPath,
-        DAEMON,
-        "--root",
-        this.root,
-        "--exec-root",
-        this.runRoot,
+        ...(this.kind === "berth"
+          ? [process.execPath, DAEMON, "--root", this.root, "--exec-root", this.runRoot]
+          : [
+              "dockerd",
+              "--data-root",
+              this.root,
+              "--exec-root",
+              this.runRoot,
+              "--pidfile",
+              join(this.runRoot, "docker.pid"),
+            ]),
         "-H",
         `unix://${this.socket}`,
         ...args,
@@ -468,7 +490,7 @@ export class ClusterNode {
       }
       // The berth/ parent that daemons share, if no other daemon uses it now.
       const parent = dirname(path);
-      if (basename(parent) === "berth")
+      if (basename(parent) === "berth" || (this.kind === "dockerd" && basename(parent) === "docker"))
         try {
           rmdirSync(parent);
         } catch {}
@@ -518,7 +540,9 @@ function unmountUnder(dir: string): void {
   for (const p of points) run("umount", ["-l", p]);
 }
 
-/** A LAN of n nodes, each a Berth daemon of its own. */
+export type DaemonKind = "berth" | "dockerd";
+
+/** A LAN of n nodes, each a Berth daemon (or a dockerd) of its own. */
 export class TestCluster {
   readonly lan: TestLan;
   readonly nodes: ClusterNode[] = [];
@@ -529,10 +553,14 @@ export class TestCluster {
   private readonly rootBase = mkdtempSync("/var/tmp/berth-test-cluster-");
   private readonly runBase = mkdtempSync("/run/berth-test-cluster-");
 
-  constructor(readonly size: number) {
+  /** `daemon`: Berth's (the default), or dockerd, for side-by-side benchmarks. */
+  constructor(
+    readonly size: number,
+    options: { daemon?: DaemonKind } = {},
+  ) {
     this.lan = new TestLan(size);
     for (let i = 1; i <= size; i++)
-      this.nodes.push(new ClusterNode(this.lan, i, this.rootBase, this.runBase));
+      this.nodes.push(new ClusterNode(this.lan, i, this.rootBase, this.runBase, options.daemon ?? "berth"));
   }
 
   /** Node i (from 1), as the LAN numbers it. */
@@ -551,8 +579,9 @@ export class TestCluster {
     await Promise.all(
       this.nodes.map(async (node) => {
         await node.boot();
-        await node.importBusybox();
+        if (node.kind === "berth") await node.importBusybox();
         await node.start(typeof extraArgs === "function" ? extraArgs(node) : extraArgs);
+        if (node.kind === "dockerd") await node.importBusybox();
       }),
     );
   }
