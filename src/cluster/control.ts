@@ -4,11 +4,12 @@
  * input changes nothing); and the objects in dockerd's shapes, with the live parts (a node's
  * state, its manager status) filled in from the store.
  */
+import { canonicalKeys } from "../engine/body-types.js";
 import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { newClusterId } from "./ids.js";
-import { JOIN_PORT } from "./join.js";
+import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
-import { parseConstraints, parsePlacementPreference } from "./scheduler/index.js";
+import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
 import { type ClusterStore, KEYS, OutOfSequence } from "./store.js";
 import type { ClusterRecord, NodeRecord, NodeSpec, ServiceRecord, ServiceSpec, TaskRecord } from "./types.js";
@@ -28,7 +29,7 @@ export function nodeJson(
   alive: Set<string>,
   leader: string | undefined,
 ): Record<string, unknown> {
-  const { Addr, MemberID: _member, ...rest } = n;
+  const { Addr, MemberID: _member, PeerPort: _port, ...rest } = n;
   return {
     ...rest,
     Status: { State: alive.has(n.ID) ? "ready" : "down", Addr },
@@ -37,7 +38,7 @@ export function nodeJson(
           ManagerStatus: {
             Leader: leader === n.ID,
             Reachability: alive.has(n.ID) ? "reachable" : "unreachable",
-            Addr: `${Addr}:${JOIN_PORT}`,
+            Addr: peerAddress(n),
           },
         }
       : {}),
@@ -106,13 +107,15 @@ export async function removeNode(store: ClusterStore, ref: string, force: boolea
 
 // ---- services
 
-const NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+/** swarmkit's rule for a service name: letters and digits, joined by dashes or underscores. */
+const NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
 
 /** A spec checked and given docker's defaults; a bad one is refused before anything is written. */
 export function checkServiceSpec(given: Partial<ServiceSpec> | undefined): ServiceSpec {
   if (!given || typeof given !== "object") throw new InvalidArgument("a service needs a spec");
+  canonicalSpec(given);
   const name = given.Name || generatedName();
-  if (!NAME.test(name))
+  if (!NAME.test(name) || name.length > 63)
     throw new InvalidArgument(
       `rpc error: code = InvalidArgument desc = name must be valid as a DNS name component: "${name}"`,
     );
@@ -122,20 +125,17 @@ export function checkServiceSpec(given: Partial<ServiceSpec> | undefined): Servi
     throw new InvalidArgument(
       "rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided",
     );
-  const mode = given.Mode ?? { Replicated: { Replicas: 1 } };
-  if (mode.Global && mode.Replicated) throw new InvalidArgument("a service is either replicated or global");
+  const mode = canonicalMode(given.Mode);
   if (mode.Replicated) {
-    const n = mode.Replicated.Replicas ?? 1;
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgument(`invalid replicas value "${n}"`);
-    mode.Replicated.Replicas = n;
-  } else if (!mode.Global) mode.Replicated = { Replicas: 1 };
+    const n = mode.Replicated.Replicas;
+    if (!Number.isInteger(n) || n! < 0) throw new InvalidArgument(`invalid replicas value "${n}"`);
+  }
   const placement = template.Placement ?? {};
   parseConstraints(placement.Constraints ?? []);
-  for (const p of placement.Preferences ?? []) {
+  // swarmkit takes any descriptor, and spreads over node and engine labels only.
+  for (const p of placement.Preferences ?? [])
     if (!p.Spread?.SpreadDescriptor)
       throw new InvalidArgument("a placement preference names what to spread over");
-    parsePlacementPreference(`spread=${p.Spread.SpreadDescriptor}`);
-  }
   const strategy = given.Labels?.[STRATEGY_LABEL];
   if (strategy !== undefined && !["spread", "binpack", "random"].includes(strategy))
     throw new InvalidArgument(`unknown placement strategy "${strategy}": use spread, binpack or random`);
@@ -161,24 +161,86 @@ export function checkServiceSpec(given: Partial<ServiceSpec> | undefined): Servi
       Runtime: template.Runtime ?? "container",
     },
     Mode: mode,
-    UpdateConfig: {
-      Parallelism: 1,
-      FailureAction: "pause",
-      Monitor: 5e9,
-      MaxFailureRatio: 0,
-      Order: "stop-first",
-      ...given.UpdateConfig,
-    },
-    RollbackConfig: {
-      Parallelism: 1,
-      FailureAction: "pause",
-      Monitor: 5e9,
-      MaxFailureRatio: 0,
-      Order: "stop-first",
-      ...given.RollbackConfig,
-    },
+    ...(given.UpdateConfig ? { UpdateConfig: given.UpdateConfig } : {}),
+    ...(given.RollbackConfig ? { RollbackConfig: given.RollbackConfig } : {}),
     EndpointSpec: { Mode: "vip", ...given.EndpointSpec },
   };
+}
+
+/** Every field name of a service spec, as swarm spells them. */
+const SPEC_FIELDS =
+  `Name Labels TaskTemplate Mode UpdateConfig RollbackConfig EndpointSpec Networks ContainerSpec
+  PluginSpec NetworkAttachmentSpec Resources RestartPolicy Placement ForceUpdate Runtime LogDriver Image Command Args
+  Hostname Env Dir User Groups Privileges TTY OpenStdin ReadOnly Mounts StopSignal StopGracePeriod Healthcheck Hosts
+  DNSConfig Secrets Configs Isolation Init Sysctls CapabilityAdd CapabilityDrop Ulimits Limits Reservations NanoCPUs
+  MemoryBytes Pids GenericResources Condition Delay MaxAttempts Window Constraints Preferences MaxReplicas Platforms
+  Spread SpreadDescriptor Architecture OS Parallelism FailureAction Monitor MaxFailureRatio Order Ports Protocol
+  TargetPort PublishedPort PublishMode Target Aliases DriverOpts Replicated Global Replicas ReplicatedJob GlobalJob
+  MaxConcurrent TotalCompletions File UID GID Mode SecretID SecretName ConfigID ConfigName Type Source Consistency
+  BindOptions VolumeOptions TmpfsOptions Test Interval Timeout Retries StartPeriod StartInterval Nameservers Search
+  Options Driver NoCopy DriverConfig Propagation SizeBytes Soft Hard`.split(/\s+/);
+
+/** Fields whose keys are the user's (label names, options): never renamed. */
+const MAPS = new Set(["Labels", "Options", "DriverOpts", "Sysctls"]);
+
+/**
+ * The spec with its keys as swarm spells them, whatever their case: Go's decoder matches them
+ * so (docker-py sends {"order": "start-first"} from some of its helpers).
+ */
+export function canonicalSpec(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const v of value) canonicalSpec(v);
+    return;
+  }
+  if (typeof value !== "object" || value === null) return;
+  canonicalKeys(value, SPEC_FIELDS);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (!MAPS.has(k)) canonicalSpec(v);
+}
+
+/** The update and rollback policies docker fills in for `inspect --insertDefaults`. */
+const POLICY_DEFAULTS = {
+  Parallelism: 1,
+  FailureAction: "pause",
+  Monitor: 5e9,
+  MaxFailureRatio: 0,
+  Order: "stop-first",
+} as const;
+
+export function withDefaults(spec: ServiceSpec): ServiceSpec {
+  return {
+    ...spec,
+    UpdateConfig: { ...POLICY_DEFAULTS, ...spec.UpdateConfig },
+    RollbackConfig: { ...POLICY_DEFAULTS, ...spec.RollbackConfig },
+    TaskTemplate: {
+      ...spec.TaskTemplate,
+      RestartPolicy: { Condition: "any", Delay: 5e9, MaxAttempts: 0, ...spec.TaskTemplate.RestartPolicy },
+    },
+  };
+}
+
+/**
+ * The mode, with its keys as docker spells them whatever the case (Go's decoder matches keys in
+ * any case: docker-py sends {"global": {}}); none given is one replica.
+ */
+function canonicalMode(given: unknown): ServiceSpec["Mode"] {
+  if (given === undefined || given === null) return { Replicated: { Replicas: 1 } };
+  if (typeof given !== "object") throw new InvalidArgument("a service's mode is an object");
+  const m = given as ServiceSpec["Mode"];
+  const kinds = Object.keys(m);
+  if (kinds.length !== 1 || !["Replicated", "Global", "ReplicatedJob", "GlobalJob"].includes(kinds[0]!))
+    throw new InvalidArgument(
+      `a service's mode is one of Replicated, Global, ReplicatedJob or GlobalJob (given: ${kinds.join(", ") || "none"})`,
+    );
+  if (m.Replicated) return { Replicated: { Replicas: m.Replicated.Replicas ?? 1 } };
+  if (m.ReplicatedJob) {
+    const max = m.ReplicatedJob.MaxConcurrent ?? 1;
+    const total = m.ReplicatedJob.TotalCompletions ?? max;
+    for (const n of [max, total])
+      if (!Number.isInteger(n) || n < 0)
+        throw new InvalidArgument(`invalid job value "${n}": a whole number, 0 or more`);
+    return { ReplicatedJob: { MaxConcurrent: max, TotalCompletions: total } };
+  }
+  return m.Global ? { Global: {} } : { GlobalJob: {} };
 }
 
 function generatedName(): string {
@@ -253,7 +315,7 @@ export async function updateService(
     if (spec.Name !== service.Spec.Name) throw new InvalidArgument("renaming services is not supported");
     await resolveReferences(store, spec.TaskTemplate);
   }
-  if (Boolean(spec.Mode.Global) !== Boolean(service.Spec.Mode.Global))
+  if (Object.keys(spec.Mode)[0] !== Object.keys(service.Spec.Mode)[0])
     throw new InvalidArgument("service mode change is not allowed");
   // Only a change of what the tasks run starts a rolling update; scaling does not.
   const templateChanged = JSON.stringify(spec.TaskTemplate) !== JSON.stringify(service.Spec.TaskTemplate);
@@ -288,7 +350,10 @@ export function serviceJson(
     const mine = tasks.filter((t) => t.ServiceID === s.ID);
     out["ServiceStatus"] = {
       RunningTasks: mine.filter((t) => t.Status.State === "running" && t.DesiredState === "running").length,
-      DesiredTasks: s.Spec.Mode.Global ? (nodesUp ?? 0) : (s.Spec.Mode.Replicated?.Replicas ?? 0),
+      DesiredTasks:
+        s.Spec.Mode.Global || s.Spec.Mode.GlobalJob
+          ? (nodesUp ?? 0)
+          : (s.Spec.Mode.Replicated?.Replicas ?? s.Spec.Mode.ReplicatedJob?.MaxConcurrent ?? 0),
       CompletedTasks: mine.filter((t) => t.Status.State === "complete").length,
     };
   }

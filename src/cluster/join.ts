@@ -16,6 +16,11 @@ import { certificateSubject, parseJoinToken, tokenNamesCA } from "./ca.js";
 
 export const JOIN_PORT = 2377;
 
+/** Where a node listens for the others: its address and the port of its --listen-addr. */
+export function peerAddress(node: { Addr: string; PeerPort?: number }): string {
+  return `${node.Addr.includes(":") ? `[${node.Addr}]` : node.Addr}:${node.PeerPort ?? JOIN_PORT}`;
+}
+
 export interface JoinRequest {
   token: string;
   csr: string;

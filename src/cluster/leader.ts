@@ -202,6 +202,10 @@ export class Leader {
           record: { ...t, DesiredState: "shutdown", UpdatedAt: new Date().toISOString() },
         });
       };
+      if (service.Spec.Mode.ReplicatedJob || service.Spec.Mode.GlobalJob) {
+        this.orchestrateJob(service, tasks, snap.nodes, snap.alive, fresh, shutdown);
+        continue;
+      }
       const policy = service.Spec.TaskTemplate.RestartPolicy ?? {};
       const condition = policy.Condition ?? "any";
       const delayMs = (policy.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
@@ -337,6 +341,54 @@ export class Leader {
       }
     }
     await this.commit(writes);
+  }
+
+  /**
+   * A job: tasks run to completion. A replicated job makes TotalCompletions of them, at most
+   * MaxConcurrent at a time; a global job one on each eligible node. A failed task is made
+   * again; a completed one is not; an update runs the job again.
+   */
+  private orchestrateJob(
+    service: ServiceRecord,
+    tasks: TaskRecord[],
+    nodes: NodeRecord[],
+    alive: Set<string>,
+    fresh: TaskRecord[],
+    shutdown: (t: TaskRecord) => void,
+  ): void {
+    const current: TaskRecord[] = [];
+    for (const t of tasks) {
+      if (!wanted(t)) continue;
+      const failed = TERMINAL.has(t.Status.State) && t.Status.State !== "complete";
+      const lost = t.NodeID !== undefined && !alive.has(t.NodeID) && !TERMINAL.has(t.Status.State);
+      if (t.SpecVersion !== service.SpecVersion || failed || lost) shutdown(t);
+      else current.push(t);
+    }
+    const running = current.filter((t) => !TERMINAL.has(t.Status.State));
+    const job = service.Spec.Mode.ReplicatedJob;
+    if (job) {
+      const done = current.length - running.length;
+      let slot = Math.max(0, ...tasks.map((t) => t.Slot ?? 0)) + 1;
+      for (
+        let n = running.length;
+        done + n < (job.TotalCompletions ?? 1) && n < (job.MaxConcurrent ?? 1);
+        n++
+      )
+        fresh.push(newTask(service, slot++));
+      return;
+    }
+    const constraints = safeConstraints(service);
+    for (const n of nodes) {
+      const eligible =
+        alive.has(n.ID) &&
+        n.Spec.Availability === "active" &&
+        matchesConstraints(schedNode(n, true), constraints);
+      if (eligible && !current.some((t) => t.NodeID === n.ID)) {
+        const t = newTask(service, undefined, n.ID);
+        t.Status = { ...t.Status, State: "assigned", Message: "scheduler assigned task to node" };
+        fresh.push(t);
+      }
+    }
   }
 
   private rollingUpdate(
@@ -489,7 +541,7 @@ export function placementRequest(
       constraints: parseConstraints(p.Constraints ?? []),
       spreadPreferences: (p.Preferences ?? [])
         .map((x) => x.Spread?.SpreadDescriptor)
-        .filter((d): d is string => !!d)
+        .filter((d): d is string => !!d && /^(node|engine)\.labels\./i.test(d))
         .map((d) => parsePlacementPreference(`spread=${d}`)),
       maxReplicasPerNode: p.MaxReplicas ?? 0,
       reservations: reservations({ Spec: service.Spec.TaskTemplate }),

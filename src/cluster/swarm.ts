@@ -33,6 +33,7 @@ import {
   JoinRefused,
   type JoinRequest,
   type PeerCall,
+  peerAddress,
   requestJoin,
   servePeers,
   splitHostPort,
@@ -98,11 +99,11 @@ export interface JoinBody {
 
 export const STRATEGIES = ["spread", "binpack", "random"];
 
-export function defaultSwarmSpec(given: Partial<SwarmSpec> = {}): SwarmSpec {
-  return {
+export function defaultSwarmSpec(given: Partial<SwarmSpec> = {}, base?: SwarmSpec): SwarmSpec {
+  const d: SwarmSpec = base ?? {
     Name: "default",
-    Labels: given.Labels ?? {},
-    Orchestration: { TaskHistoryRetentionLimit: given.Orchestration?.TaskHistoryRetentionLimit ?? 5 },
+    Labels: {},
+    Orchestration: { TaskHistoryRetentionLimit: 5 },
     Raft: {
       SnapshotInterval: 10000,
       KeepOldSnapshots: 0,
@@ -114,6 +115,17 @@ export function defaultSwarmSpec(given: Partial<SwarmSpec> = {}): SwarmSpec {
     CAConfig: { NodeCertExpiry: 3650 * 24 * 3600 * 1_000_000_000 },
     TaskDefaults: {},
     EncryptionConfig: { AutoLockManagers: false },
+  };
+  // What a client gives is kept as given (docker echoes it); what it leaves out keeps its value.
+  return {
+    Name: given.Name || d.Name,
+    Labels: given.Labels ?? d.Labels,
+    Orchestration: { ...d.Orchestration, ...given.Orchestration },
+    Raft: { ...d.Raft, ...given.Raft },
+    Dispatcher: { ...d.Dispatcher, ...given.Dispatcher },
+    CAConfig: { ...d.CAConfig, ...given.CAConfig },
+    TaskDefaults: { ...d.TaskDefaults, ...given.TaskDefaults },
+    EncryptionConfig: { ...d.EncryptionConfig, ...given.EncryptionConfig },
   };
 }
 
@@ -501,11 +513,17 @@ export class Swarm {
     }
     // Each node describes itself (the manager that admitted it only knew its name and address).
     const described = this.nodeRecord(s.nodeId, s.role, s.addr).Description;
-    if (JSON.stringify(described) !== JSON.stringify(me.Description) || me.Addr !== s.addr)
+    const peerPort = splitHostPort(s.listenAddr)[1];
+    if (
+      JSON.stringify(described) !== JSON.stringify(me.Description) ||
+      me.Addr !== s.addr ||
+      me.PeerPort !== peerPort
+    )
       await store.update("nodes", {
         ...me,
         Description: described,
         Addr: s.addr,
+        PeerPort: peerPort,
         UpdatedAt: new Date().toISOString(),
       });
     await this.beat();
@@ -553,7 +571,7 @@ export class Swarm {
     let last: unknown = new SwarmUnavailable("no manager is reachable for the task's secrets");
     for (const m of managers) {
       try {
-        const res = await callPeer(`${m.Addr}:${JOIN_PORT}`, `/tasks/${taskId}/files`, this.peerTls());
+        const res = await callPeer(peerAddress(m), `/tasks/${taskId}/files`, this.peerTls());
         const text = await readText(res);
         if (res.statusCode === 200) return JSON.parse(text) as TaskFile[];
         last = new SwarmUnavailable(

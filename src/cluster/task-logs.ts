@@ -9,7 +9,7 @@ import type { Engine } from "../engine/engine.js";
 import { type LogEntry, parseLogTime, readLogs } from "../engine/logs.js";
 import { NotFound } from "../errors.js";
 import { TASK_LABEL } from "./agent.js";
-import { callPeer } from "./join.js";
+import { callPeer, peerAddress } from "./join.js";
 import type { NodeRecord, TaskRecord } from "./types.js";
 
 export interface LogQuery {
@@ -89,7 +89,7 @@ export async function gatherTaskLogs(
   write: (stream: "stdout" | "stderr", line: Buffer) => Promise<void>,
   signal: AbortSignal,
 ): Promise<void> {
-  const addr = new Map(nodes.map((n) => [n.ID, n.Addr]));
+  const addr = new Map(nodes.map((n) => [n.ID, peerAddress(n)]));
   await Promise.all(
     tasks.map(async (t) => {
       const at = t.NodeID ? addr.get(t.NodeID) : undefined;

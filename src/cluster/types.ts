@@ -73,6 +73,8 @@ export interface NodeRecord extends Meta {
   };
   /** The address other nodes reach this one at. */
   Addr: string;
+  /** The port of its listener for other nodes (2377 unless --listen-addr says otherwise). */
+  PeerPort?: number;
   /** etcd member id when this node is a manager with an etcd member of its own. */
   MemberID?: string;
 }
@@ -169,7 +171,14 @@ export interface ServiceSpec {
   Name: string;
   Labels?: Record<string, string>;
   TaskTemplate: TaskSpec;
-  Mode: { Replicated?: { Replicas?: number }; Global?: Record<string, never> };
+  Mode: {
+    Replicated?: { Replicas?: number };
+    Global?: Record<string, never>;
+    /** Tasks that run to completion: TotalCompletions of them, MaxConcurrent at a time. */
+    ReplicatedJob?: { MaxConcurrent?: number; TotalCompletions?: number };
+    /** One task to completion on each node. */
+    GlobalJob?: Record<string, never>;
+  };
   UpdateConfig?: UpdateConfig;
   RollbackConfig?: UpdateConfig;
   EndpointSpec?: { Mode?: "vip" | "dnsrr"; Ports?: PortConfig[] };

@@ -172,7 +172,7 @@ const HOST_CONFIG_FIELDS = [
 ];
 
 /** Go's decoder matches a JSON key to a field whatever its case: so does this, by renaming. */
-function canonicalKeys(obj: unknown, fields: readonly string[]): void {
+export function canonicalKeys(obj: unknown, fields: readonly string[]): void {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return;
   const o = obj as Record<string, unknown>;
   const byLower = new Map(fields.map((f) => [f.toLowerCase(), f]));

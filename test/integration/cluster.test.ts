@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import { TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
-import { until } from "../helpers/wait.js";
+import { sleep, until } from "../helpers/wait.js";
 
 const cluster = new TestCluster(3);
 const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
@@ -380,6 +380,30 @@ test("secrets and configs: sealed in the store, files on a tmpfs in their tasks,
   await removeService("keyed");
   ok(n1.berth(["secret", "rm", "api_key"]));
   assert.equal(ok(n1.docker(["secret", "ls", "-q"])).stdout.trim(), "");
+});
+
+test("jobs run to completion: a replicated job makes exactly its completions, a global job one per node", async () => {
+  createService("batch", [
+    "--mode",
+    "replicated-job",
+    "--replicas",
+    "4",
+    "--max-concurrent",
+    "2",
+    "busybox",
+    "true",
+  ]);
+  const complete = (name: string) =>
+    n1
+      .docker(["service", "ps", "--format", "{{.CurrentState}}", name])
+      .stdout.split("\n")
+      .filter((l) => l.startsWith("Complete")).length;
+  await until("4 completions", () => complete("batch") === 4, 30_000);
+  await sleep(1500);
+  assert.equal(complete("batch"), 4, "no more than asked for");
+  createService("sweep", ["--mode", "global-job", "busybox", "true"]);
+  await until("one completion per node", () => complete("sweep") === 3, 30_000);
+  ok(n1.docker(["service", "rm", "batch", "sweep"]));
 });
 
 test("binpack (the berth.strategy label) fills one node by reserved memory before the next", async () => {

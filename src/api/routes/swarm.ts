@@ -21,6 +21,7 @@ import {
   taskJson,
   updateNode,
   updateService,
+  withDefaults,
 } from "../../cluster/control.js";
 import {
   createFile,
@@ -31,7 +32,13 @@ import {
   updateFileLabels,
 } from "../../cluster/secrets.js";
 import { type ClusterStore, OutOfSequence } from "../../cluster/store.js";
-import { type InitRequest, type JoinBody, NOT_IN_SWARM, type Swarm } from "../../cluster/swarm.js";
+import {
+  defaultSwarmSpec,
+  type InitRequest,
+  type JoinBody,
+  NOT_IN_SWARM,
+  type Swarm,
+} from "../../cluster/swarm.js";
 import { logQuery } from "../../cluster/task-logs.js";
 import type {
   NodeRecord,
@@ -113,13 +120,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
             key: "/berth/cluster",
             value: JSON.stringify({
               ...record,
-              Spec: {
-                ...record.Spec,
-                ...(spec.Labels ? { Labels: spec.Labels } : {}),
-                ...(spec.Orchestration
-                  ? { Orchestration: { ...record.Spec.Orchestration, ...spec.Orchestration } }
-                  : {}),
-              },
+              Spec: defaultSwarmSpec(spec, record.Spec),
               SealedTokens: swarm.sealTokens(tokens),
               UpdatedAt: new Date().toISOString(),
             }),
@@ -181,9 +182,12 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
       .writeHead(201, { "Content-Type": "application/json" })
       .end(JSON.stringify({ ID: id, Warnings: null }));
   });
-  api.route("GET", "/services/{id}", async (req) =>
-    serviceJson(await findService(store(), req.params["id"]!)),
-  );
+  api.route("GET", "/services/{id}", async (req) => {
+    const service = await findService(store(), req.params["id"]!);
+    return serviceJson(
+      queryBool(req.query, "insertDefaults") ? { ...service, Spec: withDefaults(service.Spec) } : service,
+    );
+  });
   api.route("POST", "/services/{id}/update", async (req) => {
     const version = versionOf(req, "service");
     const s = store();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkNodeSpec, checkServiceSpec, filterTasks } from "../../../src/cluster/control.js";
+import { checkNodeSpec, checkServiceSpec, filterTasks, withDefaults } from "../../../src/cluster/control.js";
 import { prefixEnd } from "../../../src/cluster/etcd.js";
 import { placementRequest } from "../../../src/cluster/leader.js";
 import type { ServiceRecord, TaskRecord } from "../../../src/cluster/types.js";
@@ -12,11 +12,22 @@ const spec = (extra: object = {}) => ({
   ...extra,
 });
 
-test("a service spec gets docker's defaults: one replica, stop-first updates of one task, vip", () => {
+test("a service spec keeps what was given, with docker's defaults only where inspect --insertDefaults asks", () => {
   const s = checkServiceSpec(spec());
   assert.deepEqual(s.Mode, { Replicated: { Replicas: 1 } });
-  assert.equal(s.UpdateConfig?.Parallelism, 1);
-  assert.equal(s.UpdateConfig?.Order, "stop-first");
+  assert.equal(s.UpdateConfig, undefined);
+  assert.equal(withDefaults(s).UpdateConfig?.Parallelism, 1);
+  assert.equal(withDefaults(s).RollbackConfig?.Order, "stop-first");
+  assert.equal(
+    withDefaults(checkServiceSpec(spec({ UpdateConfig: { Order: "start-first" } }))).UpdateConfig?.Order,
+    "start-first",
+  );
+  // Mode keys in any case, as Go decodes them (docker-py sends "global", "replicated").
+  assert.deepEqual(checkServiceSpec(spec({ Mode: { global: {} } })).Mode, { Global: {} });
+  assert.deepEqual(checkServiceSpec(spec({ Mode: { replicated: { replicas: 5 } } })).Mode, {
+    Replicated: { Replicas: 5 },
+  });
+  assert.throws(() => checkServiceSpec(spec({ Mode: { sometimes: {} } })), /unknown service mode/);
   assert.equal(s.EndpointSpec?.Mode, "vip");
   assert.equal(s.TaskTemplate.Runtime, "container");
   assert.match(checkServiceSpec({ TaskTemplate: { ContainerSpec: { Image: "x" } } }).Name, /^[a-z]+-[a-z]+$/);
