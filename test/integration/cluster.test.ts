@@ -428,7 +428,7 @@ test("binpack (the berth.strategy label) fills one node by reserved memory befor
   await removeService("packed");
 });
 
-test("drain moves a node's tasks; a node cut off the LAN has its tasks run elsewhere, and its copies stop when it returns", async () => {
+test("drain moves a node's tasks; a node cut off the LAN has its tasks run elsewhere, says the store is out of reach, and its copies stop when it returns", async () => {
   createService("moving", ["--replicas", "6", "busybox", "sleep", "1000"]);
   await converged("moving", (c) => sum(c) === 6);
   ok(n1.docker(["node", "update", "--availability", "drain", "node3"]));
@@ -448,7 +448,16 @@ test("drain moves a node's tasks; a node cut off the LAN has its tasks run elsew
   process.stderr.write(`# tasks of a cut-off node running elsewhere after ${replaced} ms\n`);
   assert.ok(replaced < 15_000, `replacements took ${replaced} ms`);
   assert.equal(spread("moving")[1], 3, "the cut-off node keeps its containers running");
+  // The cut-off node says why it cannot act; a worker never could.
+  await until("node2 to report the store out of reach", () =>
+    /cluster store .* is unreachable/.test(n2.docker(["info", "--format", "{{.Swarm.Error}}"]).stdout),
+  );
+  assert.match(n2.docker(["service", "ls"]).stderr, /not a swarm manager/);
   n2.healLink();
+  await until(
+    "node2's error cleared",
+    () => n2.docker(["info", "--format", "{{.Swarm.Error}}"]).stdout.trim() === "",
+  );
   // Back: its copies stop, and never more than 6 run once the cluster is whole.
   await converged("moving", (c) => c[1] === 0 && sum(c) === 6, 30_000);
   await removeService("moving");
