@@ -27,7 +27,10 @@ test("a service spec keeps what was given, with docker's defaults only where ins
   assert.deepEqual(checkServiceSpec(spec({ Mode: { replicated: { replicas: 5 } } })).Mode, {
     Replicated: { Replicas: 5 },
   });
-  assert.throws(() => checkServiceSpec(spec({ Mode: { sometimes: {} } })), /unknown service mode/);
+  assert.throws(
+    () => checkServiceSpec(spec({ Mode: { sometimes: {} } })),
+    /mode is one of Replicated, Global, ReplicatedJob or GlobalJob \(given: sometimes\)/,
+  );
   assert.equal(s.EndpointSpec?.Mode, "vip");
   assert.equal(s.TaskTemplate.Runtime, "container");
   assert.match(checkServiceSpec({ TaskTemplate: { ContainerSpec: { Image: "x" } } }).Name, /^[a-z]+-[a-z]+$/);
@@ -38,7 +41,10 @@ test("bad service specs are refused with the reason", () => {
     [{ TaskTemplate: { ContainerSpec: {} } }, /image reference must be provided/],
     [{ Name: "no spaces" }, /valid as a DNS name component/],
     [{ Mode: { Replicated: { Replicas: -1 } } }, /invalid replicas/],
-    [{ Mode: { Replicated: { Replicas: 1 }, Global: {} } }, /either replicated or global/],
+    [
+      { Mode: { Replicated: { Replicas: 1 }, Global: {} } },
+      /mode is one of .* \(given: Replicated, Global\)/,
+    ],
     [
       { TaskTemplate: { ContainerSpec: { Image: "b" }, Placement: { Constraints: ["node.colour==red"] } } },
       /node\.colour/,
