@@ -5,6 +5,7 @@
  * state, its manager status) filled in from the store.
  */
 import { canonicalKeys } from "../engine/body-types.js";
+import { randomName } from "../engine/names.js";
 import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { newClusterId } from "./ids.js";
 import { peerAddress } from "./join.js";
@@ -243,22 +244,11 @@ function canonicalMode(given: unknown): ServiceSpec["Mode"] {
   return m.Global ? { Global: {} } : { GlobalJob: {} };
 }
 
+/** A name for a service created without one: docker's generator, as a DNS label. */
 function generatedName(): string {
-  const adjectives = [
-    "brave",
-    "calm",
-    "eager",
-    "gentle",
-    "jolly",
-    "keen",
-    "lucid",
-    "quiet",
-    "swift",
-    "witty",
-  ];
-  const nouns = ["ant", "bee", "crane", "dove", "eel", "fox", "gull", "heron", "ibis", "jay"];
-  const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)]!;
-  return `${pick(adjectives)}_${pick(nouns)}`.replace("_", "-");
+  return randomName(() => false)
+    .slice(1)
+    .replace("_", "-");
 }
 
 export async function findService(store: ClusterStore, ref: string): Promise<ServiceRecord> {

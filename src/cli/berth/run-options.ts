@@ -8,6 +8,24 @@ import { InvalidArgument } from "../../errors.js";
 import { parseBytes, parseDuration } from "../../util/units.js";
 import { bool, keyValueFlags, type OptionSpec, type OptionValues, str, strs } from "../args.js";
 
+/** The healthcheck flags, read by healthcheck(): `run`, `create` and `service create` take them. */
+export const HEALTH_OPTIONS: OptionSpec[] = [
+  { name: "health-cmd", type: "string", description: "Command to run to check health" },
+  { name: "health-interval", type: "string", description: "Time between running the check (ms|s|m|h)" },
+  { name: "health-retries", type: "string", description: "Consecutive failures needed to report unhealthy" },
+  {
+    name: "health-timeout",
+    type: "string",
+    description: "Maximum time to allow one check to run (ms|s|m|h)",
+  },
+  {
+    name: "health-start-period",
+    type: "string",
+    description: "Start period for the container to initialize",
+  },
+  { name: "no-healthcheck", type: "boolean", description: "Disable any container-specified HEALTHCHECK" },
+];
+
 export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "name", type: "string", description: "Assign a name to the container" },
   { name: "interactive", short: "i", type: "boolean", description: "Keep STDIN open even if not attached" },
@@ -57,20 +75,7 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   },
   { name: "stop-signal", type: "string", description: "Signal to stop the container" },
   { name: "stop-timeout", type: "string", description: "Timeout (in seconds) to stop a container" },
-  { name: "health-cmd", type: "string", description: "Command to run to check health" },
-  { name: "health-interval", type: "string", description: "Time between running the check (ms|s|m|h)" },
-  { name: "health-retries", type: "string", description: "Consecutive failures needed to report unhealthy" },
-  {
-    name: "health-timeout",
-    type: "string",
-    description: "Maximum time to allow one check to run (ms|s|m|h)",
-  },
-  {
-    name: "health-start-period",
-    type: "string",
-    description: "Start period for the container to initialize",
-  },
-  { name: "no-healthcheck", type: "boolean", description: "Disable any container-specified HEALTHCHECK" },
+  ...HEALTH_OPTIONS,
   { name: "tmpfs", type: "strings", description: "Mount a tmpfs directory" },
   { name: "volume", short: "v", type: "strings", description: "Bind mount a volume" },
   { name: "mount", type: "strings", description: "Attach a filesystem mount to the container" },

@@ -9,7 +9,7 @@ import { InvalidArgument } from "../../../errors.js";
 import { parseBytes, parseDuration } from "../../../util/units.js";
 import { bool, keyValueFlags, type OptionSpec, type OptionValues, str, strs } from "../../args.js";
 import { ago, formatList, renderTemplate } from "../format.js";
-import { healthcheck, parseMount } from "../run-options.js";
+import { HEALTH_OPTIONS, healthcheck, parseMount } from "../run-options.js";
 import { type Command, type Context, filtersQuery, forEach } from "./shared.js";
 
 const encode = encodeURIComponent;
@@ -631,20 +631,7 @@ const SPEC_FLAGS: OptionSpec[] = [
     description: "Maximum number of tasks per node (0 = unlimited)",
   },
   { name: "strategy", type: "string", description: "Berth: placement strategy (spread|binpack|random)" },
-  { name: "health-cmd", type: "string", description: "Command to run to check health" },
-  { name: "health-interval", type: "string", description: "Time between running the check (ms|s|m|h)" },
-  { name: "health-retries", type: "string", description: "Consecutive failures needed to report unhealthy" },
-  {
-    name: "health-timeout",
-    type: "string",
-    description: "Maximum time to allow one check to run (ms|s|m|h)",
-  },
-  {
-    name: "health-start-period",
-    type: "string",
-    description: "Start period for the container to initialize",
-  },
-  { name: "no-healthcheck", type: "boolean", description: "Disable any container-specified HEALTHCHECK" },
+  ...HEALTH_OPTIONS,
   ...POLICY("update"),
   ...POLICY("rollback"),
   DETACH,
