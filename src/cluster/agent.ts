@@ -12,9 +12,9 @@ import { stopContainer } from "../engine/container-stop.js";
 import type { ContainerRecord, CreateBody, HostConfig } from "../engine/docker-types.js";
 import type { Engine } from "../engine/engine.js";
 import { errorText } from "../errors.js";
-import type { WatchEvent } from "./etcd.js";
+import { isClusterId } from "./ids.js";
 import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
-import { type ClusterStore, KEYS } from "./store.js";
+import type { ClusterStore } from "./store.js";
 import { type TaskRecord, type TaskState, TERMINAL } from "./types.js";
 
 export const TASK_LABEL = "com.docker.swarm.task.id";
@@ -94,8 +94,9 @@ export class NodeAgent {
 
   start(): void {
     this.stopped = false;
-    this.stopWatch = this.store.etcd.watch(KEYS.tasks, 0, (events) => {
-      if (events.some((e) => this.concerns(e))) this.kick();
+    // Its own tasks' changes, and removals (which may be of one).
+    this.stopWatch = this.store.watchTasks((changes) => {
+      if (changes.some((c) => c.removed || !c.task || c.task.NodeID === this.nodeId)) this.kick();
     });
     this.timer = setInterval(() => this.kick(), RESYNC_MS);
     // A task's container that stops on its own (or by a user's hand) ends the task.
@@ -113,16 +114,6 @@ export class NodeAgent {
     clearInterval(this.timer);
     this.unsubscribe?.();
     await this.pass;
-  }
-
-  /** A change of a task of this node (or a removal, which may be of one). */
-  private concerns(e: WatchEvent): boolean {
-    if (e.type === "DELETE") return true;
-    try {
-      return (JSON.parse(e.kv.value) as TaskRecord).NodeID === this.nodeId;
-    } catch {
-      return true;
-    }
   }
 
   /** A pass soon; changes that come together (a service's tasks) are taken in one pass. */
@@ -145,14 +136,9 @@ export class NodeAgent {
     const out = new Map<string, ContainerRecord>();
     for (const c of this.engine.store.all()) {
       const task = c.Config.Labels?.[TASK_LABEL];
-      if (task) out.set(task, c);
+      if (isClusterId(task)) out.set(task, c);
     }
     return out;
-  }
-
-  /** Counts for /info: containers of tasks on this node. */
-  counts(): Record<string, number> {
-    return {};
   }
 
   async reconcile(): Promise<void> {
@@ -197,14 +183,7 @@ export class NodeAgent {
       await release(this.filesRoot, taskId).catch(() => {});
     // Containers of tasks the store no longer has (history trimmed, service removed): gone.
     for (const [taskId, c] of containers)
-      if (
-        !known.has(taskId) &&
-        !this.working.has(taskId) &&
-        !c.Config.Labels?.["com.docker.swarm.node.id"]?.startsWith("!")
-      ) {
-        const taskOnOtherNode = c.Config.Labels?.["com.docker.swarm.node.id"] !== this.nodeId;
-        if (!taskOnOtherNode || !known.has(taskId)) await this.remove(c);
-      }
+      if (!known.has(taskId) && !this.working.has(taskId)) await this.remove(c);
   }
 
   private healthy(c: ContainerRecord): boolean {
@@ -306,7 +285,7 @@ export class NodeAgent {
   private async remove(c: ContainerRecord): Promise<void> {
     await this.engine
       .lock(c.Id, () => removeContainer(this.engine, c, { force: true, volumes: true }))
-      .then(() => release(this.filesRoot, c.Config.Labels?.[TASK_LABEL] ?? ""))
+      .then(() => release(this.filesRoot, c.Config.Labels![TASK_LABEL]!))
       .catch((err) => this.log(`swarm agent: removing ${c.Name}: ${errorText(err)}`));
   }
 
@@ -341,7 +320,7 @@ export class NodeAgent {
     };
     if (err) updated.Status.Err = err;
     else delete updated.Status.Err;
-    if (await this.store.update("tasks", updated)) task.Version.Index = -1;
+    await this.store.update("tasks", updated);
   }
 
   /** `swarm leave`: every task container of this node goes. */

@@ -12,15 +12,15 @@ import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
 import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
-import { type ClusterStore, KEYS, OutOfSequence } from "./store.js";
+import { type ClusterStore, OutOfSequence } from "./store.js";
 import type { ClusterRecord, NodeRecord, NodeSpec, ServiceRecord, ServiceSpec, TaskRecord } from "./types.js";
 
 export async function clusterWithVersion(
   store: ClusterStore,
 ): Promise<{ record: ClusterRecord; index: number }> {
-  const kv = await store.etcd.get(KEYS.cluster);
-  if (!kv) throw new NotFound("the cluster's record is missing from the store");
-  return { record: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
+  const found = await store.clusterAt();
+  if (!found) throw new NotFound("the cluster's record is missing from the store");
+  return found;
 }
 
 // ---- nodes

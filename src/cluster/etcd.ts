@@ -238,27 +238,12 @@ export class EtcdClient {
   }
 
   async members(): Promise<Member[]> {
-    const r = await this.call<{
-      members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }>;
-    }>("cluster/member/list", {});
-    return (r.members ?? []).map((m) => ({
-      id: m.ID,
-      name: m.name ?? "",
-      peerURLs: m.peerURLs ?? [],
-      clientURLs: m.clientURLs ?? [],
-    }));
+    return membersOf(await this.call<MemberList>("cluster/member/list", {}));
   }
 
+  /** Adds a member by its peer URL; the members after, the new one without a name yet. */
   async addMember(peerURL: string): Promise<Member[]> {
-    const r = await this.call<{
-      members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }>;
-    }>("cluster/member/add", { peerURLs: [peerURL] });
-    return (r.members ?? []).map((m) => ({
-      id: m.ID,
-      name: m.name ?? "",
-      peerURLs: m.peerURLs ?? [],
-      clientURLs: m.clientURLs ?? [],
-    }));
+    return membersOf(await this.call<MemberList>("cluster/member/add", { peerURLs: [peerURL] }));
   }
 
   async removeMember(id: string): Promise<void> {
@@ -331,6 +316,19 @@ export class EtcdRefused extends BerthError {
   constructor(message: string) {
     super("store-refused", message);
   }
+}
+
+interface MemberList {
+  members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }>;
+}
+
+function membersOf(r: MemberList): Member[] {
+  return (r.members ?? []).map((m) => ({
+    id: m.ID,
+    name: m.name ?? "",
+    peerURLs: m.peerURLs ?? [],
+    clientURLs: m.clientURLs ?? [],
+  }));
 }
 
 function requestOp(op: Operation): object {

@@ -7,3 +7,8 @@ export function newClusterId(): string {
     .padStart(25, "0")
     .slice(-25);
 }
+
+/** True for an id of that shape (a task label on a container is any client's to set). */
+export function isClusterId(text: string | undefined): text is string {
+  return text !== undefined && /^[0-9a-z]{25}$/.test(text);
+}

@@ -20,14 +20,7 @@ import {
   type Strategy,
 } from "./scheduler/index.js";
 import { type ClusterStore, KEYS, type Kind, type LeaderGuard } from "./store.js";
-import {
-  type ClusterRecord,
-  type Meta,
-  type NodeRecord,
-  type ServiceRecord,
-  type TaskRecord,
-  TERMINAL,
-} from "./types.js";
+import { type Meta, type NodeRecord, type ServiceRecord, type TaskRecord, TERMINAL } from "./types.js";
 
 const PASS_MS = 1000;
 const COALESCE_MS = 20;
@@ -95,8 +88,6 @@ export class Leader {
   private queued = false;
   private wantCampaign = false;
   private stopped = false;
-  /** When each service's last update batch started (for --update-delay). */
-  private readonly lastBatch = new Map<string, number>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -157,18 +148,18 @@ export class Leader {
 
   private async commit(writes: Write[]): Promise<void> {
     for (let i = 0; i < writes.length; i += TXN_OPS) {
-      // A write that lost a race (a task's status moved) is dropped; the next pass decides again.
-      const ok = await this.store.batch(writes.slice(i, i + TXN_OPS), this.guard);
-      if (!ok && writes.length > 1 && i === 0) {
-        for (const w of writes.slice(i, i + TXN_OPS)) await this.store.batch([w], this.guard);
-      }
+      // A chunk fails whole when one write lost a race (a task's status moved): the others are
+      // made one by one, and the lost one waits for the next pass to decide again.
+      const chunk = writes.slice(i, i + TXN_OPS);
+      if (!(await this.store.batch(chunk, this.guard)) && chunk.length > 1)
+        for (const w of chunk) await this.store.batch([w], this.guard);
     }
   }
 
   /** One pass: every service's tasks made to match its spec, then new tasks placed. */
   async reconcile(): Promise<void> {
     const snap = await this.store.snapshot();
-    const cluster = JSON.parse((await this.store.etcd.get(KEYS.cluster))?.value ?? "{}") as ClusterRecord;
+    const cluster = snap.cluster;
     const nodes = new Map(snap.nodes.map((n) => [n.ID, n]));
     const ready = (id: string | undefined) => !!id && nodes.has(id) && snap.alive.has(id);
     const services = new Map(snap.services.map((s) => [s.ID, s]));
@@ -181,7 +172,7 @@ export class Leader {
     const writes: Write[] = [];
     const fresh: TaskRecord[] = [];
     const now = Date.now();
-    const historyLimit = cluster.Spec?.Orchestration?.TaskHistoryRetentionLimit ?? 5;
+    const historyLimit = cluster?.Spec.Orchestration.TaskHistoryRetentionLimit ?? 5;
 
     for (const [serviceId, tasks] of byService) {
       const service = services.get(serviceId);
@@ -282,7 +273,7 @@ export class Leader {
       }
 
       // Rolling update: out-of-date tasks replaced a batch at a time.
-      this.rollingUpdate(service, live, fresh, shutdown, writes, now);
+      this.rollingUpdate(service, tasks, live, fresh, shutdown, now);
 
       // Stop-first: a waiting task starts once what ran in its place has stopped.
       for (const [k, list] of live) {
@@ -311,7 +302,7 @@ export class Leader {
       snap.tasks,
       services,
       fresh,
-      cluster.Strategy as Strategy | undefined,
+      cluster?.Strategy as Strategy | undefined,
       writes,
     );
     for (const t of fresh) writes.push({ kind: "tasks", record: t, create: true });
@@ -393,10 +384,10 @@ export class Leader {
 
   private rollingUpdate(
     service: ServiceRecord,
+    tasks: TaskRecord[],
     live: Map<string, TaskRecord[]>,
     fresh: TaskRecord[],
     shutdown: (t: TaskRecord) => void,
-    _writes: Write[],
     now: number,
   ): void {
     const config =
@@ -424,10 +415,14 @@ export class Leader {
     }
     if (!outdated.length) return;
     const delayMs = (config.Delay ?? 0) / 1e6;
-    const last = this.lastBatch.get(service.ID) ?? 0;
+    // The last batch began when the newest task of this spec was made: read from the store, so
+    // that a new leader keeps the delay.
+    const last = Math.max(
+      0,
+      ...tasks.filter((t) => t.SpecVersion === service.SpecVersion).map((t) => Date.parse(t.CreatedAt)),
+    );
     if (inFlight > 0 || now - last < delayMs) return;
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
-    this.lastBatch.set(service.ID, now);
     for (const [k, old] of batch) {
       if (!startFirst) shutdown(old);
       const t = newTask(

@@ -10,7 +10,7 @@ import { join, posix } from "node:path";
 import type { MountSpec } from "../engine/docker-types.js";
 import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { mountAll, unmount } from "../snapshot/mount.js";
-import { newClusterId } from "./ids.js";
+import { isClusterId, newClusterId } from "./ids.js";
 import { seal, unseal } from "./sealing.js";
 import type { ClusterStore } from "./store.js";
 import type { FileReference, SecretRecord, ServiceRecord, TaskRecord, TaskSpec } from "./types.js";
@@ -199,10 +199,16 @@ export async function filesForTask(
   return out;
 }
 
+/** A task's tmpfs directory: only ever a task id under `root`, never a path a label made up. */
+function taskDir(root: string, taskId: string): string {
+  if (!isClusterId(taskId)) throw new InvalidArgument(`"${taskId}" is not a task id`);
+  return join(root, taskId);
+}
+
 /** The node's side: the task's tmpfs, its files written, and a read-only bind of each. */
 export async function materialize(root: string, taskId: string, files: TaskFile[]): Promise<MountSpec[]> {
   if (!files.length) return [];
-  const dir = join(root, taskId);
+  const dir = taskDir(root, taskId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   await mountAll(
     [{ type: "tmpfs", source: "tmpfs", options: ["size=4m", "mode=0700", "nodev", "noexec", "nosuid"] }],
@@ -220,7 +226,7 @@ export async function materialize(root: string, taskId: string, files: TaskFile[
 
 /** Unmounts and removes a task's tmpfs (the container that bound it is gone). */
 export async function release(root: string, taskId: string): Promise<void> {
-  const dir = join(root, taskId);
+  const dir = taskDir(root, taskId);
   if (!existsSync(dir)) return;
   await unmount(dir).catch(() => {});
   rmdirSync(dir);
@@ -229,5 +235,5 @@ export async function release(root: string, taskId: string): Promise<void> {
 /** The tmpfs directories of tasks that are no longer here (a crash between remove and release). */
 export function leftovers(root: string, keep: Set<string>): string[] {
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((t) => !keep.has(t));
+  return readdirSync(root).filter((t) => isClusterId(t) && !keep.has(t));
 }

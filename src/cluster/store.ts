@@ -14,14 +14,7 @@
  * fails as docker's does ("update out of sequence").
  */
 import { Conflict, NotFound } from "../errors.js";
-import {
-  type Compare,
-  type EtcdClient,
-  type KeyValue,
-  type Operation,
-  StoreUnavailable,
-  type WatchEvent,
-} from "./etcd.js";
+import type { Compare, EtcdClient, KeyValue, Operation, WatchEvent } from "./etcd.js";
 import type { ClusterRecord, Meta, NodeRecord, ServiceRecord, TaskRecord } from "./types.js";
 
 export const KEYS = {
@@ -58,8 +51,21 @@ export class ClusterStore {
   constructor(readonly etcd: EtcdClient) {}
 
   async cluster(): Promise<ClusterRecord | undefined> {
+    return (await this.clusterAt())?.record;
+  }
+
+  /** The cluster's record and the revision it was written at (its Version.Index). */
+  async clusterAt(): Promise<{ record: ClusterRecord; index: number } | undefined> {
     const kv = await this.etcd.get(KEYS.cluster);
-    return kv ? (JSON.parse(kv.value) as ClusterRecord) : undefined;
+    return kv ? { record: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision } : undefined;
+  }
+
+  /** Writes the cluster's record if it is still at `index`. */
+  updateCluster(record: ClusterRecord, index: number): Promise<boolean> {
+    return this.etcd.txn(
+      [{ key: KEYS.cluster, target: "MOD", modRevision: index }],
+      [{ put: { key: KEYS.cluster, value: JSON.stringify(record) } }],
+    );
   }
 
   async putCluster(record: ClusterRecord): Promise<void> {
@@ -76,9 +82,11 @@ export class ClusterStore {
     alive: Set<string>;
     services: ServiceRecord[];
     tasks: TaskRecord[];
+    cluster: ClusterRecord | undefined;
     revision: number;
   }> {
     const { kvs, revision } = await this.etcd.list("/berth/");
+    let cluster: ClusterRecord | undefined;
     const nodes: NodeRecord[] = [];
     const services: ServiceRecord[] = [];
     const tasks: TaskRecord[] = [];
@@ -88,8 +96,9 @@ export class ClusterStore {
       else if (kv.key.startsWith(KEYS.services)) services.push(parse(kv));
       else if (kv.key.startsWith(KEYS.tasks)) tasks.push(parse(kv));
       else if (kv.key.startsWith(KEYS.alive)) alive.add(kv.key.slice(KEYS.alive.length));
+      else if (kv.key === KEYS.cluster) cluster = JSON.parse(kv.value) as ClusterRecord;
     }
-    return { nodes, alive, services, tasks, revision };
+    return { nodes, alive, services, tasks, cluster, revision };
   }
 
   async get<T extends Meta>(kind: Kind, id: string): Promise<T | undefined> {
@@ -177,6 +186,20 @@ export class ClusterStore {
   watch(fromRevision: number, onEvents: (events: WatchEvent[]) => void): () => void {
     return this.etcd.watch("/berth/", fromRevision, onEvents);
   }
+
+  /** Changes of tasks only, with their records (a node agent reads those of its own). */
+  watchTasks(
+    onTasks: (changes: Array<{ removed: boolean; task: TaskRecord | undefined }>) => void,
+  ): () => void {
+    return this.etcd.watch(KEYS.tasks, 0, (events) =>
+      onTasks(
+        events.map((e) => ({
+          removed: e.type === "DELETE",
+          task: e.type === "DELETE" ? undefined : tryParse<TaskRecord>(e.kv.value),
+        })),
+      ),
+    );
+  }
 }
 
 function leaderCompare(guard: LeaderGuard | undefined): Compare[] {
@@ -189,4 +212,10 @@ function serialise(record: Meta): string {
   return JSON.stringify(rest);
 }
 
-export { StoreUnavailable };
+function tryParse<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

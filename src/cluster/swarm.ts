@@ -706,7 +706,6 @@ export class Swarm {
         NodeID: "",
         Addr: e.replace(/^https:\/\//, "").replace(/:\d+$/, `:${JOIN_PORT}`),
       })),
-      ...(this.agent ? this.agent.counts() : {}),
     };
   }
 

@@ -112,21 +112,14 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     const tokens = await swarm.joinTokens(record);
     if (queryBool(req.query, "rotateWorkerToken")) tokens.Worker = swarm.newToken();
     if (queryBool(req.query, "rotateManagerToken")) tokens.Manager = swarm.newToken();
-    const ok = await s.etcd.txn(
-      [{ key: "/berth/cluster", target: "MOD", modRevision: index }],
-      [
-        {
-          put: {
-            key: "/berth/cluster",
-            value: JSON.stringify({
-              ...record,
-              Spec: defaultSwarmSpec(spec, record.Spec),
-              SealedTokens: swarm.sealTokens(tokens),
-              UpdatedAt: new Date().toISOString(),
-            }),
-          },
-        },
-      ],
+    const ok = await s.updateCluster(
+      {
+        ...record,
+        Spec: defaultSwarmSpec(spec, record.Spec),
+        SealedTokens: swarm.sealTokens(tokens),
+        UpdatedAt: new Date().toISOString(),
+      },
+      index,
     );
     if (!ok) throw new OutOfSequence("swarm");
   });

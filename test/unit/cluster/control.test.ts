@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { checkNodeSpec, checkServiceSpec, filterTasks, withDefaults } from "../../../src/cluster/control.js";
 import { prefixEnd } from "../../../src/cluster/etcd.js";
 import { placementRequest } from "../../../src/cluster/leader.js";
+import { leftovers, release } from "../../../src/cluster/secrets.js";
 import type { ServiceRecord, TaskRecord } from "../../../src/cluster/types.js";
 import { InvalidArgument } from "../../../src/errors.js";
 
@@ -114,4 +115,10 @@ test("tasks filter as the CLI asks: by service name, desired state, and its priv
 test("a prefix's range end is the key after every key under it", () => {
   assert.equal(prefixEnd("/berth/").toString(), "/berth0");
   assert.deepEqual([...prefixEnd("é")], [0xc3, 0xaa], "bytes of UTF-8, not characters");
+});
+
+test("a task's secrets directory is only ever a task id under its root: a label's path is refused", async () => {
+  for (const forged of ["../../etc", "/etc", "a/b", ""])
+    await assert.rejects(release("/run/berth-test-none", forged), /is not a task id/);
+  assert.deepEqual(leftovers("/nonexistent-root", new Set()), []);
 });
