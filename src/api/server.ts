@@ -30,6 +30,8 @@ export function statusOf(err: unknown): number {
       case "invalid-argument":
       case "usage":
         return 400;
+      case "unauthorized":
+        return 401;
       case "not-found":
         return 404;
       case "conflict":

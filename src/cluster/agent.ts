@@ -307,12 +307,14 @@ export class NodeAgent {
     containerStatus?: TaskRecord["Status"]["ContainerStatus"],
     err?: string,
   ): Promise<void> {
+    const now = new Date().toISOString();
     const updated: TaskRecord = {
       ...task,
-      UpdatedAt: new Date().toISOString(),
+      UpdatedAt: now,
+      ...(state === "running" && !task.RunningSince ? { RunningSince: now } : {}),
       Status: {
         ...task.Status,
-        Timestamp: new Date().toISOString(),
+        Timestamp: now,
         State: state,
         Message: message,
         ...(containerStatus ? { ContainerStatus: containerStatus } : {}),

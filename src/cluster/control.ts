@@ -14,6 +14,7 @@ import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
 import { type ClusterStore, OutOfSequence } from "./store.js";
 import type { ClusterRecord, NodeRecord, NodeSpec, ServiceRecord, ServiceSpec, TaskRecord } from "./types.js";
+import { POLICY_DEFAULTS, respec } from "./update-progress.js";
 
 export async function clusterWithVersion(
   store: ClusterStore,
@@ -81,15 +82,30 @@ export async function updateNode(
   ref: string,
   version: number,
   spec: NodeSpec,
-): Promise<void> {
+): Promise<NodeRecord> {
   const node = await findNode(store, ref);
   if (node.Version.Index !== version) throw new OutOfSequence("node");
-  if (spec.Role !== node.Spec.Role)
-    throw new InvalidArgument(
-      `changing a node's role (${node.Spec.Role} → ${spec.Role}) is not supported yet: have the node leave the swarm and join again with the other token`,
-    );
+  if (node.Spec.Role === "manager" && spec.Role === "worker") await checkDemotion(store, node);
   if (!(await store.update("nodes", { ...node, Spec: spec, UpdatedAt: new Date().toISOString() })))
     throw new OutOfSequence("node");
+  return node;
+}
+
+/**
+ * A manager may become a worker only if the managers left still make a quorum of the store:
+ * never the last one, never when too few of the others are up (swarmkit's rules).
+ */
+async function checkDemotion(store: ClusterStore, node: NodeRecord): Promise<void> {
+  const [nodes, alive] = await Promise.all([store.list<NodeRecord>("nodes"), store.alive()]);
+  const others = nodes.filter((n) => n.Spec.Role === "manager" && n.ID !== node.ID);
+  if (!others.length)
+    throw new Conflict(
+      "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm",
+    );
+  if (others.filter((n) => alive.has(n.ID)).length <= others.length / 2)
+    throw new Conflict(
+      "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this would result in a loss of quorum",
+    );
 }
 
 export async function removeNode(store: ClusterStore, ref: string, force: boolean): Promise<void> {
@@ -199,14 +215,6 @@ export function canonicalSpec(value: unknown): void {
 }
 
 /** The update and rollback policies docker fills in for `inspect --insertDefaults`. */
-const POLICY_DEFAULTS = {
-  Parallelism: 1,
-  FailureAction: "pause",
-  Monitor: 5e9,
-  MaxFailureRatio: 0,
-  Order: "stop-first",
-} as const;
-
 export function withDefaults(spec: ServiceSpec): ServiceSpec {
   return {
     ...spec,
@@ -307,25 +315,12 @@ export async function updateService(
   }
   if (Object.keys(spec.Mode)[0] !== Object.keys(service.Spec.Mode)[0])
     throw new InvalidArgument("service mode change is not allowed");
-  // Only a change of what the tasks run starts a rolling update; scaling does not.
-  const templateChanged = JSON.stringify(spec.TaskTemplate) !== JSON.stringify(service.Spec.TaskTemplate);
-  const now = new Date().toISOString();
-  const updated: ServiceRecord = {
-    ...service,
-    UpdatedAt: now,
-    PreviousSpec: service.Spec,
-    Spec: spec,
-    SpecVersion: templateChanged ? service.SpecVersion + 1 : service.SpecVersion,
-    ...(templateChanged
-      ? {
-          UpdateStatus: {
-            State: rollback ? "rollback_started" : "updating",
-            StartedAt: now,
-            Message: rollback ? "manually requested rollback" : "update in progress",
-          },
-        }
-      : {}),
-  };
+  const updated = respec(
+    service,
+    spec,
+    rollback,
+    rollback ? "manually requested rollback" : "update in progress",
+  );
   if (!(await store.update("services", updated))) throw new OutOfSequence("service");
 }
 
@@ -351,7 +346,7 @@ export function serviceJson(
 }
 
 export function taskJson(t: TaskRecord, serviceName: string | undefined): Record<string, unknown> {
-  const { SpecVersion: _v, ...rest } = t;
+  const { SpecVersion: _v, RunningSince: _r, ...rest } = t;
   return { ...rest, ...(serviceName ? { Name: `${serviceName}.${t.Slot ?? t.NodeID}` } : {}) };
 }
 

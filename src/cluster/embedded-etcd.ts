@@ -35,7 +35,7 @@ export const peerURL = (addr: string) => `https://${bracket(addr)}:${PEER_PORT}`
 export const clientURL = (addr: string) => `https://${bracket(addr)}:${CLIENT_PORT}`;
 const bracket = (addr: string) => (addr.includes(":") ? `[${addr}]` : addr);
 
-export function tlsOf(files: EtcdFiles): EtcdTls {
+export function tlsOf(files: EtcdFiles): Required<EtcdTls> {
   return {
     ca: readFileSync(files.ca, "utf8"),
     cert: readFileSync(files.cert, "utf8"),

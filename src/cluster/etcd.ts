@@ -15,10 +15,11 @@ export class StoreUnavailable extends BerthError {
   }
 }
 
+/** The CA to check the servers with, and a client certificate; each may be absent. */
 export interface EtcdTls {
-  ca: string;
-  cert: string;
-  key: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 export interface KeyValue {

@@ -55,6 +55,8 @@ export interface PeerCall {
   nodeId: string;
   path: string;
   query: URLSearchParams;
+  /** The JSON body of a POST (at most 64 KiB). */
+  body: () => Promise<unknown>;
   res: ServerResponse;
 }
 
@@ -103,11 +105,13 @@ export function servePeers(
       const socket = req.socket as TLSSocket;
       if (!socket.authorized) return reply(401, { message: "a certificate of this cluster is required" });
       const nodeId = certificateSubject(socket.getPeerX509Certificate()!.toString()).nodeId;
-      handlers.call({ nodeId, path: url.pathname, query: url.searchParams, res }).catch((err: Error) => {
-        if (!res.headersSent)
-          reply(err instanceof BerthError && err.code === "not-found" ? 404 : 500, { message: err.message });
-        else res.destroy(err);
-      });
+      const body = () => readJson(req, 64 * 1024);
+      handlers
+        .call({ nodeId, path: url.pathname, query: url.searchParams, body, res })
+        .catch((err: Error) => {
+          if (!res.headersSent) reply(peerStatus(err), { message: err.message });
+          else res.destroy(err);
+        });
     },
   );
   return new Promise((resolve, reject) => {
@@ -118,31 +122,47 @@ export function servePeers(
   });
 }
 
-/** A call to another node, with this node's certificate, checked against the cluster's CA. */
+const peerStatus = (err: Error) => {
+  if (!(err instanceof BerthError)) return 500;
+  return err.code === "not-found"
+    ? 404
+    : err.code === "invalid-argument" || err.code === "conflict"
+      ? 400
+      : 500;
+};
+
+/**
+ * A call to another node, with this node's certificate, checked against the cluster's CA: a GET,
+ * or a POST when there is a body.
+ */
 export function callPeer(
   addr: string,
   path: string,
   tls: { key: string; cert: string; ca: string },
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; body?: unknown } = {},
 ): Promise<IncomingMessage> {
   const [host, port] = splitHostPort(addr);
+  const data = options.body === undefined ? undefined : JSON.stringify(options.body);
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host,
         port,
         path,
-        method: "GET",
+        method: data ? "POST" : "GET",
         key: tls.key,
         cert: tls.cert,
         ca: tls.ca,
         checkServerIdentity: () => undefined,
-        ...(signal ? { signal } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        headers: data
+          ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) }
+          : {},
       },
       resolve,
     );
     req.once("error", (err) => reject(new JoinRefused(`node at ${addr}: ${err.message}`)));
-    req.end();
+    req.end(data);
   });
 }
 
@@ -169,14 +189,14 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
       size += c.length;
       if (size > limit) {
         req.destroy();
-        reject(new InvalidArgument("join request too large"));
+        reject(new InvalidArgument("request body too large"));
       } else chunks.push(c);
     });
     req.once("end", () => {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString()));
       } catch {
-        reject(new InvalidArgument("a join request is JSON"));
+        reject(new InvalidArgument("a request body is JSON"));
       }
     });
     req.once("error", reject);

@@ -21,6 +21,14 @@ import {
 } from "./scheduler/index.js";
 import { type ClusterStore, KEYS, type Kind, type LeaderGuard } from "./store.js";
 import { type Meta, type NodeRecord, type ServiceRecord, type TaskRecord, TERMINAL } from "./types.js";
+import {
+  activePolicy,
+  isJob,
+  respec,
+  rollingBack,
+  type UpdateVerdict,
+  updateVerdict,
+} from "./update-progress.js";
 
 const PASS_MS = 1000;
 const COALESCE_MS = 20;
@@ -173,6 +181,8 @@ export class Leader {
     const fresh: TaskRecord[] = [];
     const now = Date.now();
     const historyLimit = cluster?.Spec.Orchestration.TaskHistoryRetentionLimit ?? 5;
+    /** service → how many replicas (or nodes) it runs: what an update's failure ratio is of */
+    const slots = new Map<string, number>();
 
     for (const [serviceId, tasks] of byService) {
       const service = services.get(serviceId);
@@ -272,6 +282,7 @@ export class Leader {
           if (Number(k) > replicas) for (const t of list) if (wanted(t)) shutdown(t);
       }
 
+      slots.set(service.ID, live.size);
       // Rolling update: out-of-date tasks replaced a batch at a time.
       this.rollingUpdate(service, tasks, live, fresh, shutdown, now);
 
@@ -306,30 +317,19 @@ export class Leader {
       writes,
     );
     for (const t of fresh) writes.push({ kind: "tasks", record: t, create: true });
-    // Services whose update finished say so.
+    // Services whose update finished, failed or must roll back say so.
     for (const service of snap.services) {
-      if (service.UpdateStatus?.State !== "updating" && service.UpdateStatus?.State !== "rollback_started")
-        continue;
-      const tasks = byService.get(service.ID) ?? [];
-      const pending = tasks.some(
-        (t) => wanted(t) && (t.SpecVersion !== service.SpecVersion || t.Status.State !== "running"),
+      const state = service.UpdateStatus?.State;
+      if ((state !== "updating" && state !== "rollback_started") || isJob(service.Spec)) continue;
+      const verdict = updateVerdict(
+        service,
+        byService.get(service.ID) ?? [],
+        slots.get(service.ID) ?? 0,
+        fresh.some((t) => t.ServiceID === service.ID),
+        now,
       );
-      const created = fresh.some((t) => t.ServiceID === service.ID);
-      if (!pending && !created) {
-        const state = service.UpdateStatus.State === "updating" ? "completed" : "rollback_completed";
-        writes.push({
-          kind: "services",
-          record: {
-            ...service,
-            UpdateStatus: {
-              ...service.UpdateStatus,
-              State: state,
-              CompletedAt: new Date().toISOString(),
-              Message: state === "completed" ? "update completed" : "rollback completed",
-            },
-          },
-        });
-      }
+      const next = settleUpdate(service, verdict);
+      if (next) writes.push({ kind: "services", record: next });
     }
     await this.commit(writes);
   }
@@ -390,10 +390,10 @@ export class Leader {
     shutdown: (t: TaskRecord) => void,
     now: number,
   ): void {
-    const config =
-      (service.UpdateStatus?.State === "rollback_started"
-        ? service.Spec.RollbackConfig
-        : service.Spec.UpdateConfig) ?? {};
+    const state = service.UpdateStatus?.State;
+    // A paused update replaces nothing more until the next `service update`.
+    if (state === "paused" || state === "rollback_paused") return;
+    const config = activePolicy(service);
     const parallelism = config.Parallelism ?? 1;
     const startFirst = config.Order === "start-first";
     let inFlight = 0;
@@ -510,6 +510,35 @@ export class Leader {
       });
     }
   }
+}
+
+/** The service record an update's verdict leads to, if it changes. */
+function settleUpdate(service: ServiceRecord, verdict: UpdateVerdict): ServiceRecord | undefined {
+  const status = service.UpdateStatus!;
+  const back = rollingBack(service);
+  if (verdict.kind === "going") return undefined;
+  if (verdict.kind === "completed") {
+    return {
+      ...service,
+      UpdateStatus: {
+        ...status,
+        State: back ? "rollback_completed" : "completed",
+        CompletedAt: new Date().toISOString(),
+        Message: back ? "rollback completed" : "update completed",
+      },
+    };
+  }
+  const cause = `due to failure or early termination of task ${verdict.taskId}`;
+  if (verdict.action === "rollback" && !back && service.PreviousSpec)
+    return respec(service, service.PreviousSpec, true, `update rolled back ${cause}`);
+  return {
+    ...service,
+    UpdateStatus: {
+      ...status,
+      State: back ? "rollback_paused" : "paused",
+      Message: `${back ? "rollback" : "update"} paused ${cause}`,
+    },
+  };
 }
 
 /** A task the orchestrator still wants: running, or waiting to (stop-first). */

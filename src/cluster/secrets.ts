@@ -13,7 +13,21 @@ import { mountAll, unmount } from "../snapshot/mount.js";
 import { isClusterId, newClusterId } from "./ids.js";
 import { seal, unseal } from "./sealing.js";
 import type { ClusterStore } from "./store.js";
-import type { FileReference, SecretRecord, ServiceRecord, TaskRecord, TaskSpec } from "./types.js";
+import {
+  checkTemplate,
+  renderTemplate,
+  TEMPLATE_DRIVER,
+  type TemplateContext,
+  TemplateError,
+} from "./templating.js";
+import type {
+  FileReference,
+  NodeRecord,
+  SecretRecord,
+  ServiceRecord,
+  TaskRecord,
+  TaskSpec,
+} from "./types.js";
 
 export type FileKind = "secret" | "config";
 
@@ -27,7 +41,7 @@ export async function createFile(
   store: ClusterStore,
   caKey: string,
   kind: FileKind,
-  spec: { Name?: unknown; Labels?: unknown; Data?: unknown } | undefined,
+  spec: { Name?: unknown; Labels?: unknown; Data?: unknown; Templating?: unknown } | undefined,
 ): Promise<string> {
   if (!spec || typeof spec.Name !== "string" || !NAME.test(spec.Name))
     throw new InvalidArgument(
@@ -43,6 +57,7 @@ export async function createFile(
     throw new InvalidArgument(
       `rpc error: code = InvalidArgument desc = secret data must be larger than 0 and less than ${MAX_DATA_BYTES} bytes`,
     );
+  const templating = checkTemplating(spec.Templating, data);
   const labels = (spec.Labels ?? {}) as Record<string, string>;
   const existing = await store.list<SecretRecord>(plural(kind));
   if (existing.some((s) => s.Spec.Name === spec.Name))
@@ -53,11 +68,23 @@ export async function createFile(
     Version: { Index: 0 },
     CreatedAt: now,
     UpdatedAt: now,
-    Spec: { Name: spec.Name, Labels: labels },
+    Spec: { Name: spec.Name, Labels: labels, ...(templating ? { Templating: templating } : {}) },
     Sealed: seal(caKey, data.toString("base64")),
   };
   if (!(await store.create(plural(kind), record))) throw new Conflict(`${kind} ${spec.Name} already exists`);
   return record.ID;
+}
+
+/** `Templating`: absent, or the golang driver with a template Berth can render. */
+function checkTemplating(given: unknown, data: Buffer): { Name: string } | undefined {
+  if (given === undefined || given === null) return undefined;
+  const name = (given as { Name?: unknown; name?: unknown }).Name ?? (given as { name?: unknown }).name;
+  if (typeof name !== "string" || name !== TEMPLATE_DRIVER)
+    throw new InvalidArgument(
+      `rpc error: code = InvalidArgument desc = unknown templating driver ${JSON.stringify(name)}: the driver is "${TEMPLATE_DRIVER}"`,
+    );
+  checkTemplate(data.toString("utf8"));
+  return { Name: name };
 }
 
 export async function findFile(store: ClusterStore, kind: FileKind, ref: string): Promise<SecretRecord> {
@@ -182,7 +209,7 @@ export async function filesForTask(
 ): Promise<TaskFile[]> {
   const task = await store.get<TaskRecord>("tasks", taskId);
   if (!task || task.NodeID !== caller) throw new NotFound(`task ${taskId} is not assigned to node ${caller}`);
-  const out: TaskFile[] = [];
+  const out: Array<TaskFile & { template: boolean }> = [];
   for (const kind of ["secret", "config"] as const)
     for (const r of references(task.Spec, kind)) {
       const file = await store.get<SecretRecord>(plural(kind), referenceId(r, kind) ?? "");
@@ -194,9 +221,54 @@ export async function filesForTask(
         uid: Number(r.File?.UID ?? 0),
         gid: Number(r.File?.GID ?? 0),
         mode: r.File?.Mode ?? 0o444,
+        template: file.Spec.Templating !== undefined,
       });
     }
-  return out;
+  if (!out.some((f) => f.template)) return out.map(({ template: _t, ...f }) => f);
+  const [service, node] = await Promise.all([
+    store.get<ServiceRecord>("services", task.ServiceID),
+    store.get<NodeRecord>("nodes", caller),
+  ]);
+  const context: TemplateContext = {
+    Service: { ID: task.ServiceID, Name: service?.Spec.Name ?? "", Labels: service?.Spec.Labels ?? {} },
+    Node: {
+      ID: caller,
+      Hostname: node?.Description.Hostname ?? "",
+      Platform: {
+        Architecture: node?.Description.Platform.Architecture ?? "",
+        OS: node?.Description.Platform.OS ?? "",
+      },
+    },
+    Task: {
+      ID: task.ID,
+      Name: `${service?.Spec.Name ?? ""}.${task.Slot ?? task.NodeID}.${task.ID}`,
+      Slot: String(task.Slot ?? 0),
+    },
+  };
+  // `secret`/`config` name a file of this task by its target's last part, as swarm's do.
+  const byName = (kind: FileKind) => (name: string) => {
+    const f = out.find((x) => x.kind === kind && posix.basename(x.target) === name);
+    if (!f) throw new TemplateError(`template: ${kind} ${name} is not one of this task's ${kind}s`);
+    return Buffer.from(f.data, "base64").toString("utf8");
+  };
+  const env = new Map(
+    (task.Spec.ContainerSpec.Env ?? []).map((e) => [e.split("=")[0]!, e.slice(e.indexOf("=") + 1)]),
+  );
+  const functions = {
+    env: (n: string) => env.get(n) ?? "",
+    secret: byName("secret"),
+    config: byName("config"),
+  };
+  return out.map(({ template, ...f }) =>
+    template
+      ? {
+          ...f,
+          data: Buffer.from(
+            renderTemplate(Buffer.from(f.data, "base64").toString("utf8"), context, functions),
+          ).toString("base64"),
+        }
+      : f,
+  );
 }
 
 /** A task's tmpfs directory: only ever a task id under `root`, never a path a label made up. */

@@ -179,6 +179,25 @@ export class ClusterStore {
     return undefined;
   }
 
+  /** Whether no manager but `nodeId` is left. */
+  async lastManager(nodeId: string): Promise<boolean> {
+    const nodes = await this.list<NodeRecord>("nodes");
+    return !nodes.some((n) => n.Spec.Role === "manager" && n.ID !== nodeId);
+  }
+
+  /** Every key of the swarm gone: its last manager left a store of the user's own. */
+  async erase(): Promise<void> {
+    await this.etcd.delete("/berth/", true);
+  }
+
+  /** Gives up leading (a demoted manager): the leader key goes if it is still this node's. */
+  async resign(nodeId: string): Promise<void> {
+    await this.etcd.txn(
+      [{ key: KEYS.leader, target: "VALUE", value: nodeId }],
+      [{ delete: { key: KEYS.leader } }],
+    );
+  }
+
   async leader(): Promise<string | undefined> {
     return (await this.etcd.get(KEYS.leader))?.value;
   }

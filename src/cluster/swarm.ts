@@ -5,14 +5,16 @@
  * agent, heartbeats on a lease, and — on a manager — campaigns to lead (leader.ts). Without a
  * swarm none of this runs.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:https";
 import { cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
-import { BerthError, InvalidArgument, NotFound } from "../errors.js";
+import { BerthError, Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { NodeAgent } from "./agent.js";
+import { KeysAtRest, newUnlockKey } from "./autolock.js";
 import {
   createCA,
   createKeyAndRequest,
@@ -25,6 +27,7 @@ import {
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
 import { EtcdClient, type Member, readText } from "./etcd.js";
+import type { ExternalStore } from "./external-store.js";
 import { newClusterId } from "./ids.js";
 import {
   callPeer,
@@ -57,6 +60,8 @@ export const NOT_MANAGER =
 export const WORKER_NOT_MANAGER =
   "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 export const NOT_IN_SWARM = "This node is not part of a swarm";
+const SWARM_LOCKED =
+  'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.';
 const ALREADY_IN_SWARM =
   'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
 
@@ -76,6 +81,9 @@ interface LocalState {
   endpoints: string[];
   /** True when this node runs an etcd member of its own. */
   embedded: boolean;
+  /** Autolock: the node's keys are sealed on disk (under the unlock key of this digest). */
+  locked?: boolean;
+  lockDigest?: string | undefined;
 }
 
 export interface InitRequest {
@@ -185,11 +193,20 @@ export class Swarm {
   /** Set when the store cannot be reached: `info` shows it. */
   error = "";
 
+  /** Autolock: a restarted manager waits for `swarm unlock` (its keys are sealed on disk). */
+  private locked = false;
+  private keys: KeysAtRest;
+
   constructor(
     private readonly root: string,
+    runRoot: string,
     private readonly engine: Engine,
     private readonly log: (message: string) => void,
-  ) {}
+    /** --cluster-store: the user's etcd instead of members embedded in the managers. */
+    private readonly external?: ExternalStore,
+  ) {
+    this.keys = new KeysAtRest(join(this.dir, "certs"), join(runRoot, "swarm-keys"));
+  }
 
   private get dir(): string {
     return join(this.root, "swarm");
@@ -199,7 +216,7 @@ export class Swarm {
     return {
       ca: join(this.dir, "certs", "ca.pem"),
       cert: join(this.dir, "certs", "node.pem"),
-      key: join(this.dir, "certs", "node.key"),
+      key: join(this.keys.clearDir, "node.key"),
     };
   }
 
@@ -226,13 +243,14 @@ export class Swarm {
   /** The store, for a call that only a manager may make. */
   managerStore(): ClusterStore {
     if (!this.state) throw new SwarmUnavailable(NOT_MANAGER);
+    if (this.locked) throw new SwarmUnavailable(SWARM_LOCKED);
     if (this.state.role !== "manager" || !this.store) throw new SwarmUnavailable(WORKER_NOT_MANAGER);
     return this.store;
   }
 
   /** The CA key (managers only): signs joins and opens sealed values. */
   caKey(): string {
-    return readFileSync(join(this.dir, "certs", "ca.key"), "utf8");
+    return readFileSync(join(this.keys.clearDir, "ca.key"), "utf8");
   }
 
   caCert(): string {
@@ -256,6 +274,14 @@ export class Swarm {
     const file = join(this.dir, "state.json");
     if (!existsSync(file)) return;
     this.state = JSON.parse(readFileSync(file, "utf8")) as LocalState;
+    if (this.state.locked) {
+      // Copies a crash left on the tmpfs do not count: every start needs the key.
+      this.keys.forget();
+      this.locked = true;
+      this.log('swarm: this manager is locked: give its unlock key with "swarm unlock"');
+      return;
+    }
+    this.keys.load();
     try {
       await this.run();
     } catch (err) {
@@ -289,8 +315,10 @@ export class Swarm {
     mkdirSync(join(this.dir, "certs"), { recursive: true, mode: 0o700 });
     writeFileSync(this.files.ca, ca);
     writeFileSync(this.files.cert, node.cert);
-    writeFileSync(this.files.key, node.key, { mode: 0o600 });
+    // The keys on disk; the daemon reads the copies load() makes on the tmpfs.
+    writeFileSync(join(this.dir, "certs", "node.key"), node.key, { mode: 0o600 });
     if (caKey) writeFileSync(join(this.dir, "certs", "ca.key"), caKey, { mode: 0o600 });
+    this.keys.load();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -323,12 +351,17 @@ export class Swarm {
         role: "manager",
         addr,
         listenAddr,
-        endpoints: [clientURL(addr)],
-        embedded: true,
+        endpoints: this.external?.endpoints ?? [clientURL(addr)],
+        embedded: !this.external,
       };
       await this.enter(async () => {
-        await this.startMember(undefined);
+        if (!this.external) await this.startMember(undefined);
         const store = new ClusterStore(this.connect());
+        const existing = this.external && (await store.cluster());
+        if (existing)
+          throw new InvalidArgument(
+            `the cluster store at ${this.external!.endpoints.join(",")} already holds a swarm (${existing.ID}): join one of its managers instead`,
+          );
         const now = new Date().toISOString();
         const tokens = { Worker: newJoinToken(ca.cert), Manager: newJoinToken(ca.cert) };
         await store.putCluster({
@@ -338,6 +371,9 @@ export class Swarm {
           Spec: defaultSwarmSpec(req.Spec),
           CACert: ca.cert,
           SealedTokens: seal(ca.key, JSON.stringify(tokens)),
+          ...(req.Spec?.EncryptionConfig?.AutoLockManagers
+            ? { SealedUnlockKey: seal(ca.key, newUnlockKey()) }
+            : {}),
           Strategy: strategy,
           DefaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ["10.0.0.0/8"],
           SubnetSize: req.SubnetSize || 24,
@@ -394,7 +430,6 @@ export class Swarm {
   /** The manager's side of a join (join.ts hands it over). */
   private async admit(req: JoinRequest): Promise<JoinAnswer> {
     const store = this.managerStore();
-    const state = this.state!;
     const cluster = await store.cluster();
     if (!cluster) throw new JoinRefused("the cluster's record is missing from the store");
     const tokens = await this.joinTokens(cluster);
@@ -405,30 +440,109 @@ export class Swarm {
         : undefined;
     if (!role) throw new JoinRefused("invalid join token");
     const nodeId = newClusterId();
-    const cert = signRequest({ key: this.caKey(), cert: cluster.CACert }, req.csr, {
-      clusterId: state.clusterId,
+    await store.create("nodes", this.nodeRecord(nodeId, role, req.addr, req.hostname));
+    return this.credentials(store, cluster, nodeId, role, req.addr, req.csr);
+  }
+
+  /**
+   * What a node needs to act in its role: a certificate for its request, the store's endpoints;
+   * a manager also the CA key and, with an embedded store, a store member of its own (added here,
+   * started by the node with the members this answer names).
+   */
+  private async credentials(
+    store: ClusterStore,
+    cluster: ClusterRecord,
+    nodeId: string,
+    role: NodeRole,
+    addr: string,
+    csr: string,
+  ): Promise<JoinAnswer> {
+    const cert = signRequest({ key: this.caKey(), cert: cluster.CACert }, csr, {
+      clusterId: cluster.ID,
       nodeId,
       role,
-      ips: [req.addr],
+      ips: [addr],
     });
-    await store.create("nodes", this.nodeRecord(nodeId, role, req.addr, req.hostname));
-    const members = await store.etcd.members();
+    let members = await store.etcd.members();
     const answer: JoinAnswer = {
-      clusterId: state.clusterId,
+      clusterId: cluster.ID,
       nodeId,
       role,
       cert,
       caCert: cluster.CACert,
-      endpoints: members.flatMap((m) => m.clientURLs),
+      // A store of the user's own: the URLs this manager reaches it by, not what etcd advertises.
+      endpoints: this.state!.embedded ? members.flatMap((m) => m.clientURLs) : this.endpointsToUse(),
     };
     if (role === "manager") {
       answer.caKey = this.caKey();
-      if (state.embedded) {
-        const after = await addMemberPatiently(store, peerURL(req.addr));
-        answer.initialCluster = after.map((m) => `${m.name || nodeId}=${m.peerURLs[0]}`);
+      if (this.state!.embedded) {
+        // A member added before (a promotion cut short) is not added twice.
+        if (!members.some((m) => m.peerURLs.includes(peerURL(addr))))
+          members = await addMemberPatiently(store, peerURL(addr));
+        answer.initialCluster = members.map((m) => `${m.name || nodeId}=${m.peerURLs[0]}`);
       }
     }
     return answer;
+  }
+
+  /** A node asks again for what its role needs, once the store says it was promoted or demoted. */
+  private async renewCredentials(nodeId: string, body: unknown): Promise<JoinAnswer> {
+    const store = this.managerStore();
+    const csr = (body as { csr?: unknown } | null)?.csr;
+    if (typeof csr !== "string")
+      throw new InvalidArgument("a credentials request names a certificate request");
+    const [node, cluster] = await Promise.all([store.get<NodeRecord>("nodes", nodeId), store.cluster()]);
+    if (!node || !cluster) throw new NotFound(`node ${nodeId} is not in the swarm`);
+    return this.credentials(store, cluster, nodeId, node.Spec.Role, node.Addr, csr);
+  }
+
+  /** A manager demoted (the API's node update): its store member goes; the node notices. */
+  async demoted(node: NodeRecord): Promise<void> {
+    if (!this.state?.embedded) return;
+    const store = this.managerStore();
+    const member = (await store.etcd.members()).find(
+      (m) => m.name === node.ID || m.peerURLs.includes(peerURL(node.Addr)),
+    );
+    if (member) await store.etcd.removeMember(member.id);
+  }
+
+  /**
+   * The store names a role this node does not hold yet (`node promote`/`demote`, also while it
+   * was away): it gets the role's credentials from a manager and starts again in that role. Its
+   * lease and its task containers stay.
+   */
+  private async adoptRole(role: NodeRole): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    const s = this.state!;
+    try {
+      const { key, csr } = createKeyAndRequest();
+      const answer = await this.askManagers<JoinAnswer>("/credentials", { csr }, false);
+      if (answer.role !== role) return; // changed again meanwhile: the next beat decides
+      if (role === "worker") await this.store?.resign(s.nodeId).catch(() => {});
+      await this.teardown();
+      rmSync(join(this.dir, "etcd"), { recursive: true, force: true });
+      rmSync(join(this.dir, "certs", "ca.key"), { force: true });
+      this.keys.discardSealed();
+      this.keys.forget();
+      s.locked = false;
+      s.lockDigest = undefined;
+      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey);
+      s.role = role;
+      s.embedded = answer.initialCluster !== undefined;
+      s.endpoints = answer.endpoints.filter((u) => role === "manager" || u !== clientURL(s.addr));
+      if (answer.initialCluster) await this.startMember(answer.initialCluster);
+      this.saveState();
+      this.log(`swarm: this node is a ${role} now`);
+      await this.run();
+      this.error = "";
+    } catch (err) {
+      this.error = `becoming a ${role}: ${(err as Error).message}`;
+      this.log(`swarm: ${this.error}`);
+      if (!this.heartbeat) this.retryLater();
+    } finally {
+      this.busy = false;
+    }
   }
 
   private nodeRecord(id: string, role: NodeRole, addr: string, host = hostname()): NodeRecord {
@@ -463,12 +577,21 @@ export class Swarm {
     await this.member.start();
   }
 
+  /**
+   * A client of the store: the user's etcd as --cluster-store names it, or the members embedded
+   * in the managers, reached with this node's certificate.
+   */
   private connect(): EtcdClient {
-    return new EtcdClient(this.endpointsToUse(), tlsOf(this.files));
+    const endpoints = this.endpointsToUse();
+    if (this.external) return new EtcdClient(endpoints, this.external.tls);
+    // A store of the user's own that this daemon was not told of: plain HTTP is all it can reach.
+    const https = endpoints.every((e) => e.startsWith("https:"));
+    return new EtcdClient(endpoints, https ? tlsOf(this.files) : undefined);
   }
 
   /** Its own member first (a manager), then the others. */
   private endpointsToUse(): string[] {
+    if (this.external) return this.external.endpoints;
     const s = this.state!;
     const endpoints = s.embedded
       ? [clientURL("127.0.0.1"), ...s.endpoints.filter((e) => e !== clientURL(s.addr))]
@@ -506,11 +629,6 @@ export class Swarm {
       throw new SwarmUnavailable(
         "this node was removed from the swarm: leave it (docker swarm leave --force) and join again",
       );
-    if (me.Spec.Role !== s.role) {
-      // promoted or demoted while away
-      s.role = me.Spec.Role;
-      this.saveState();
-    }
     // Each node describes itself (the manager that admitted it only knew its name and address).
     const described = this.nodeRecord(s.nodeId, s.role, s.addr).Description;
     const peerPort = splitHostPort(s.listenAddr)[1];
@@ -552,6 +670,11 @@ export class Swarm {
   private async answerPeer(call: PeerCall): Promise<void> {
     const logs = /^\/tasks\/([0-9a-z]+)\/logs$/.exec(call.path);
     if (logs) return serveTaskLogs(this.engine, logs[1]!, logQuery(call.query), call.res);
+    if (call.path === "/credentials" && this.isManager) {
+      const answer = await this.renewCredentials(call.nodeId, await call.body());
+      call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      return;
+    }
     const files = /^\/tasks\/([0-9a-z]+)\/files$/.exec(call.path);
     if (files && this.isManager) {
       const answer = await filesForTask(this.managerStore(), this.caKey(), files[1]!, call.nodeId);
@@ -562,18 +685,23 @@ export class Swarm {
   }
 
   /** A task's secrets and configs, from the first manager that answers (this one, if it is one). */
-  private async fetchFiles(taskId: string): Promise<TaskFile[]> {
+  private fetchFiles(taskId: string): Promise<TaskFile[]> {
+    return this.askManagers<TaskFile[]>(`/tasks/${taskId}/files`, undefined, true);
+  }
+
+  /** A call to the live managers, in turn, until one answers; `self`: this node may answer. */
+  private async askManagers<T>(path: string, body: unknown, self: boolean): Promise<T> {
     const store = this.store!;
     const [nodes, alive] = await Promise.all([store.list<NodeRecord>("nodes"), store.alive()]);
     const managers = nodes
-      .filter((n) => n.Spec.Role === "manager" && alive.has(n.ID))
+      .filter((n) => n.Spec.Role === "manager" && alive.has(n.ID) && (self || n.ID !== this.nodeId))
       .sort((a, b) => Number(b.ID === this.nodeId) - Number(a.ID === this.nodeId));
-    let last: unknown = new SwarmUnavailable("no manager is reachable for the task's secrets");
+    let last: unknown = new SwarmUnavailable(`no manager is reachable (${path})`);
     for (const m of managers) {
       try {
-        const res = await callPeer(peerAddress(m), `/tasks/${taskId}/files`, this.peerTls());
+        const res = await callPeer(peerAddress(m), path, this.peerTls(), { body });
         const text = await readText(res);
-        if (res.statusCode === 200) return JSON.parse(text) as TaskFile[];
+        if (res.statusCode === 200) return JSON.parse(text) as T;
         last = new SwarmUnavailable(
           `manager ${m.Addr}: ${(JSON.parse(text || "{}") as { message?: string }).message ?? res.statusCode}`,
         );
@@ -605,8 +733,14 @@ export class Swarm {
         this.lease = await store.etcd.grantLease(LEASE_TTL_SECONDS);
         await store.announce(s.nodeId, s.addr, this.lease);
       }
-      this.error = "";
+      if (!this.busy) this.error = "";
       if (++this.beats % ENDPOINT_REFRESH_BEATS === 1) await this.refreshEndpoints();
+      const me = await store.get<NodeRecord>("nodes", s.nodeId);
+      if (me && me.Spec.Role !== s.role) void this.adoptRole(me.Spec.Role);
+      else if (s.role === "manager" && !this.busy) {
+        const cluster = await store.cluster();
+        if (cluster) this.applyAutolock(cluster);
+      }
     } catch (err) {
       this.error = (err as Error).message;
     }
@@ -618,6 +752,7 @@ export class Swarm {
    */
   private async refreshEndpoints(): Promise<void> {
     const s = this.state!;
+    if (!s.embedded) return; // a store of the user's own: its URLs are what the node was given
     const urls = (await this.store!.etcd.members()).flatMap((m) => m.clientURLs).sort();
     if (!urls.length || JSON.stringify(urls) === JSON.stringify([...s.endpoints].sort())) return;
     s.endpoints = urls;
@@ -653,12 +788,63 @@ export class Swarm {
   async close(): Promise<void> {
     this.lease = undefined;
     await this.teardown();
+    this.keys.forget();
+  }
+
+  /** `swarm unlock`: the manager's keys opened with the unlock key, and the node back at work. */
+  async unlock(given: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.state) throw new SwarmUnavailable(NOT_IN_SWARM);
+      if (!this.locked) throw new Conflict("swarm is not locked");
+      this.keys.unlock(given);
+      this.locked = false;
+      try {
+        await this.run();
+      } catch (err) {
+        this.error = (err as Error).message;
+        this.retryLater();
+      }
+    });
+  }
+
+  /** The unlock key (empty when autolock is off), as managers read it from the store. */
+  async unlockKey(): Promise<string> {
+    const cluster = await this.managerStore().cluster();
+    return cluster?.SealedUnlockKey ? unseal(this.caKey(), cluster.SealedUnlockKey) : "";
+  }
+
+  /** The sealed unlock key a swarm update leaves in the cluster record. */
+  nextUnlockKey(record: ClusterRecord, autolock: boolean, rotate: boolean): string | undefined {
+    if (!autolock) return undefined;
+    if (record.SealedUnlockKey && !rotate) return record.SealedUnlockKey;
+    return seal(this.caKey(), newUnlockKey());
+  }
+
+  /**
+   * A manager's keys on disk follow the swarm's autolock setting: sealed under the current
+   * unlock key, or clear when autolock is off (each manager sees a change at its next beat).
+   */
+  private applyAutolock(cluster: ClusterRecord): void {
+    const s = this.state!;
+    const key = cluster.SealedUnlockKey ? unseal(this.caKey(), cluster.SealedUnlockKey) : undefined;
+    const digest = key ? createHash("sha256").update(key).digest("hex") : undefined;
+    if (digest === s.lockDigest) return;
+    if (key) this.keys.lock(key);
+    else this.keys.release();
+    s.locked = !!key;
+    s.lockDigest = digest;
+    this.saveState();
+    this.log(key ? "swarm: this manager's keys are sealed with the unlock key" : "swarm: autolock is off");
   }
 
   async leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
       const s = this.state;
       if (!s) throw new SwarmUnavailable(NOT_IN_SWARM);
+      if (this.locked && !force)
+        throw new SwarmUnavailable(
+          "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.",
+        );
       if (s.role === "manager" && !force)
         throw new SwarmUnavailable(
           "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
@@ -670,6 +856,9 @@ export class Swarm {
             const members = await store.etcd.members();
             const mine = members.find((m) => m.name === s.nodeId);
             if (mine && members.length > 1) await store.etcd.removeMember(mine.id);
+          } else if (s.role === "manager" && (await store.lastManager(s.nodeId))) {
+            // The swarm ends with its last manager, as an embedded store's data does.
+            await store.erase();
           }
           if (this.lease) await store.etcd.revokeLease(this.lease);
         } catch (err) {
@@ -680,7 +869,9 @@ export class Swarm {
       await this.agent?.removeAll();
       await this.teardown();
       rmSync(this.dir, { recursive: true, force: true });
+      this.keys.forget();
       this.state = undefined;
+      this.locked = false;
     });
   }
 
@@ -699,7 +890,7 @@ export class Swarm {
     return {
       NodeID: s.nodeId,
       NodeAddr: s.addr,
-      LocalNodeState: this.error && !this.lease ? "pending" : "active",
+      LocalNodeState: this.locked ? "locked" : this.error && !this.lease ? "pending" : "active",
       ControlAvailable: s.role === "manager",
       Error: this.error,
       RemoteManagers: s.endpoints.map((e) => ({
@@ -712,6 +903,7 @@ export class Swarm {
   /** The `Swarm` header of /_ping, as dockerd sends it. */
   pingHeader(): string {
     if (!this.state) return "inactive";
+    if (this.locked) return "locked";
     if (this.error && !this.lease) return "pending";
     return `active/${this.state.role}`;
   }

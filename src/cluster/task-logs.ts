@@ -94,7 +94,9 @@ export async function gatherTaskLogs(
     tasks.map(async (t) => {
       const at = t.NodeID ? addr.get(t.NodeID) : undefined;
       if (!at) return;
-      const res = await callPeer(at, `/tasks/${t.ID}/logs?${asQuery(q)}`, tls, signal).catch(() => undefined);
+      const res = await callPeer(at, `/tasks/${t.ID}/logs?${asQuery(q)}`, tls, { signal }).catch(
+        () => undefined,
+      );
       if (res?.statusCode !== 200) {
         res?.resume();
         return;

@@ -37,6 +37,8 @@ export interface ClusterRecord {
   /** The CA certificate (public): every node checks the others' certificates against it. */
   CACert: string;
   SealedTokens: string;
+  /** Autolock: the unlock key, sealed like the tokens; absent when autolock is off. */
+  SealedUnlockKey?: string;
   /** Berth's default placement strategy (`swarm init --strategy`). */
   Strategy: string;
   DefaultAddrPool: string[];
@@ -97,7 +99,7 @@ export interface FileReference {
 
 /** A secret or a config. Its data is sealed in the store (sealing.ts); configs show it back. */
 export interface SecretRecord extends Meta {
-  Spec: { Name: string; Labels: Record<string, string>; Data?: string };
+  Spec: { Name: string; Labels: Record<string, string>; Data?: string; Templating?: { Name: string } };
   Sealed: string;
 }
 
@@ -256,4 +258,6 @@ export interface TaskRecord extends Meta {
   DesiredState: "running" | "ready" | "shutdown" | "remove";
   /** The service's SpecVersion the task was made from. */
   SpecVersion: number;
+  /** When it was first seen running: an update watches it for its monitor period from then. */
+  RunningSince?: string;
 }

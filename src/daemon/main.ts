@@ -12,14 +12,17 @@ import { containerRoutes } from "../api/routes/containers.js";
 import { execRoutes } from "../api/routes/exec.js";
 import { imageRoutes } from "../api/routes/images.js";
 import { networkRoutes } from "../api/routes/networks.js";
+import { pluginRoutes } from "../api/routes/plugins.js";
 import { swarmRoutes } from "../api/routes/swarm.js";
 import { systemRoutes } from "../api/routes/system.js";
 import { volumeRoutes } from "../api/routes/volumes.js";
 import { ApiServer, type TlsFiles } from "../api/server.js";
 import { BuildCache } from "../build/cache.js";
 import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
+import { parseClusterStore } from "../cluster/external-store.js";
 import { Swarm } from "../cluster/swarm.js";
 import { Engine } from "../engine/engine.js";
+import { hostDevice } from "../engine/host-devices.js";
 import { restoreContainers } from "../engine/live-restore.js";
 import {
   ensureDefaultRemapUser,
@@ -30,9 +33,12 @@ import {
   resolveRemap,
 } from "../engine/userns-remap.js";
 import { type RemappedUserns, UsernsViews } from "../engine/userns-views.js";
+import { heldMountIds } from "../engine/volume-mounts.js";
 import { InvalidArgument } from "../errors.js";
 import { ImageService } from "../image/service.js";
 import { NetworkManager } from "../network/manager.js";
+import { PluginManager } from "../plugin/manager.js";
+import { Runtime } from "../runtime/runtime.js";
 import { openSnapshotter } from "../snapshot/index.js";
 import { parseBytes } from "../util/units.js";
 
@@ -103,6 +109,18 @@ const OPTIONS: OptionSpec[] = [
     description:
       'run containers in a user namespace with the subordinate ids of USER ("default": berthremap)',
   },
+  {
+    name: "cluster-store",
+    type: "string",
+    value: "URL",
+    description: "swarm state in an etcd of your own: etcd://HOST:PORT[,HOST:PORT…] (etcds:// for TLS)",
+  },
+  {
+    name: "cluster-store-opt",
+    type: "strings",
+    value: "KEY=FILE",
+    description: "TLS files for etcds://: kv.cacertfile, kv.certfile, kv.keyfile",
+  },
   { name: "debug", short: "D", type: "boolean", description: "log every request" },
 ];
 
@@ -163,6 +181,36 @@ async function usernsRemap(
   return { remap, views };
 }
 
+/**
+ * The plugin manager: plugins run by a runtime of their own (state apart from the containers',
+ * the same monitor spawner), their blobs through the images' registry clients, their events on
+ * the engine's stream; it is the volume store's source of drivers.
+ */
+async function openPlugins(
+  engine: Engine,
+  images: ImageService,
+  root: string,
+  runRoot: string,
+): Promise<PluginManager> {
+  const plugins = await PluginManager.open({
+    root: join(root, "plugins"),
+    socketRoot: join(runRoot, "plugins"),
+    runtime: new Runtime({
+      root: join(runRoot, "plugins", "runtime"),
+      ...(engine.runtime.ctx.spawner ? { spawner: engine.runtime.ctx.spawner } : {}),
+    }),
+    registry: (host, credentials) => images.client(host, credentials),
+    event: (action, id, name) => engine.events.emit("plugin", action, id, { name }),
+    cgroupsPath: (id) => engine.cgroupsPath(`plugin-${id}`),
+    hostDevice,
+    seccomp: (capabilities) => engine.seccompFor(capabilities),
+    inUse: (name) => engine.volumes.list().some((v) => v.Driver === name),
+    log,
+  });
+  engine.volumes.useDrivers(plugins.volumeDrivers);
+  return plugins;
+}
+
 export async function serve(argv: string[]): Promise<number> {
   const { options: o, args } = parseArgs(
     argv,
@@ -198,6 +246,13 @@ export async function serve(argv: string[]): Promise<number> {
     if ("path" in l && (await isAlive(l.path)))
       throw new InvalidArgument(`another daemon is already listening on ${l.path}`);
 
+  const storeAddress = str(o, "cluster-store");
+  if (!storeAddress && strs(o, "cluster-store-opt").length)
+    throw new InvalidArgument("--cluster-store-opt needs --cluster-store");
+  const clusterStore = storeAddress
+    ? parseClusterStore(storeAddress, strs(o, "cluster-store-opt"))
+    : undefined;
+
   mkdirSync(root, { recursive: true, mode: 0o711 });
   mkdirSync(runRoot, { recursive: true, mode: 0o711 });
   const started = new Date();
@@ -225,6 +280,11 @@ export async function serve(argv: string[]): Promise<number> {
     log,
     ...(userns ? { userns } : {}),
   }).open();
+  // Plugins before containers, as dockerd: a container that exited while the daemon was away
+  // gives its volume plugin's mounts back to a running plugin.
+  const plugins = await openPlugins(engine, images, root, runRoot);
+  engine.volumes.releaseLeftoverMounts(heldMountIds(engine));
+  await plugins.restore();
   const { restored, exited, ended } = await restoreContainers(engine);
   await network.reconcile(new Set(restored));
   if (restored.length || exited.length || ended.length)
@@ -239,7 +299,7 @@ export async function serve(argv: string[]): Promise<number> {
     (err: Error) => log(`garbage collection at start: ${err.message}`),
   );
 
-  const swarm = new Swarm(root, engine, log);
+  const swarm = new Swarm(root, runRoot, engine, log, clusterStore);
   await swarm.open();
   const api = new ApiServer(log);
   systemRoutes(api, engine, started, buildCache, swarm);
@@ -251,6 +311,7 @@ export async function serve(argv: string[]): Promise<number> {
   buildRoutes(api, engine, buildCache);
   networkRoutes(api, engine, network);
   swarmRoutes(api, swarm);
+  pluginRoutes(api, plugins);
 
   for (const l of listeners) {
     if ("path" in l) {
@@ -275,6 +336,7 @@ export async function serve(argv: string[]): Promise<number> {
       log(`${signal}: shutting down; containers keep running`);
       void api.close().then(async () => {
         await swarm.close().catch((err: Error) => log(`swarm: ${err.message}`));
+        await plugins.shutdown().catch((err: Error) => log(`plugins: ${err.message}`));
         await network.teardownIfUnused().catch((err: Error) => log(`network teardown: ${err.message}`));
         try {
           userns?.views.unmount();

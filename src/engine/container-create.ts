@@ -261,7 +261,7 @@ export async function createContainer(
   }
   hostConfig.Links = recordLinks(recordName, hostConfig.Links, (n) => engine.store.get(n));
   const warnings: string[] = [];
-  const planned = planMounts(config, hostConfig, [], engine.volumes);
+  const planned = await planMounts(config, hostConfig, [], engine.volumes);
   const record: ContainerRecord = {
     Id: id,
     Created: new Date().toISOString(),

@@ -1,6 +1,6 @@
 /**
  * When a container's process exits: record how (exit code, OOM kill), give back what it held
- * (cgroups, network), then restart it as its policy says — with Docker's back-off — or remove
+ * (cgroups, network, driver volumes' mounts), then restart it as its policy says — with Docker's back-off — or remove
  * it (--rm).
  */
 
@@ -12,6 +12,7 @@ import { emptyNetworkSettings, plannedNetworks } from "./container-create.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
 import { stopHealthcheck } from "./health.js";
+import { unmountDriverVolumes } from "./volume-mounts.js";
 
 /** Docker: the first restart waits 100 ms, each next one twice as long, reset after 10 s up. */
 const BACKOFF_START = 100;
@@ -68,6 +69,7 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
   await engine.runtime
     .delete(id, true)
     .catch((err: Error) => engine.log(`container ${id}: runtime delete: ${err.message}`));
+  await unmountDriverVolumes(engine, record);
   if (engine.network && isNetworked(record))
     await engine.network
       .detach(id)

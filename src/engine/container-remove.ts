@@ -3,6 +3,7 @@ import { Conflict } from "../errors.js";
 import { killContainer } from "./container-stop.js";
 import type { ContainerRecord } from "./docker-types.js";
 import type { Engine } from "./engine.js";
+import { unmountDriverVolumes } from "./volume-mounts.js";
 
 export async function removeContainer(
   engine: Engine,
@@ -29,6 +30,8 @@ export async function removeContainer(
     await engine.runtime
       .delete(record.Id, true)
       .catch((err: Error) => engine.log(`container ${record.Id}: runtime delete: ${err.message}`));
+  // Mounts of driver volumes that a crash kept from being given back at the exit.
+  await unmountDriverVolumes(engine, record);
   record.State.Status = "removing";
   // The record may not know of a snapshot made just before a crash (see snapshotMounts).
   if (record.Berth.snapshotPrepared || (await engine.snapshotter.stat(record.Id)))
@@ -41,7 +44,11 @@ export async function removeContainer(
       if (m.Type !== "volume" || !m.Name) continue;
       const v = engine.volumes.find(m.Name);
       if (v && engine.volumes.isAnonymous(v) && engine.volumeUsers(v.Name).length === 0)
-        engine.volumes.remove(v.Name, []);
+        await engine.volumes
+          .remove(v.Name, [])
+          .catch((err: Error) =>
+            engine.log(`container ${record.Id}: remove volume ${v.Name}: ${err.message}`),
+          );
     }
   engine.forget(record.Id);
   engine.events.container(record, "destroy");

@@ -1,7 +1,8 @@
 /**
  * `POST /containers/{id}/start`: the snapshot, volumes, network and /etc files, the OCI spec,
  * then the runtime — the sequence a reader should see in one place:
- *   snapshot → volumes → user → network → spec → runtime.create → attach → runtime.start → watch
+ *   snapshot → volumes → user → network → driver volumes → spec → runtime.create → attach →
+ *   runtime.start → watch
  */
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +25,7 @@ import { linkEnv, linkedAddress, parseLink } from "./links.js";
 import { ociMounts } from "./mounts.js";
 import { resolveUser } from "./user.js";
 import { remappedRoot, type UsernsRemap } from "./userns-remap.js";
+import { mountDriverVolumes, unmountDriverVolumes } from "./volume-mounts.js";
 
 export interface Attacher {
   /** ATTACH_* flags for the monitor. */
@@ -196,6 +198,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
   const net = await network(engine, record);
   const userns = engine.usernsFor(record);
   try {
+    await mountDriverVolumes(engine, record);
     writeFileSync(join(dir, "hostname"), `${record.Config.Hostname}\n`);
     writeFileSync(join(dir, "hosts"), net.hosts);
     writeFileSync(join(dir, "resolv.conf"), net.resolvConf);
@@ -280,6 +283,7 @@ export async function startContainer(engine: Engine, record: ContainerRecord): P
     if (engine.network && !net.netnsPath?.startsWith("/proc/"))
       await engine.network.detach(record.Id).catch(() => {});
     await engine.runtime.delete(record.Id, true).catch(() => {});
+    await unmountDriverVolumes(engine, record);
     record.State.Error = (err as Error).message;
     record.State.ExitCode = 128;
     engine.save(record, { durable: false });

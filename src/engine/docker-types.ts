@@ -254,6 +254,8 @@ export interface PlannedMount extends MountPoint {
   NoCopy?: boolean;
   /** tmpfs options ("size=64m,mode=1777"). */
   TmpfsOptions?: string;
+  /** A volume driver's volume mounted for the running container: the id its unmount must name. */
+  MountId?: string;
 }
 
 /** The engine's record of a container: Docker's inspect document plus a few private fields. */

@@ -12,7 +12,7 @@ import { monitorPath } from "../runtime/native/monitor.js";
 import { MonitorSpawner } from "../runtime/native/spawner.js";
 import { Runtime } from "../runtime/runtime.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
-import { Mutex } from "../util/mutex.js";
+import { KeyedMutex } from "../util/mutex.js";
 import { VolumeStore } from "../volume/volume-store.js";
 import { ContainerStore } from "./container-store.js";
 import type { ContainerRecord } from "./docker-types.js";
@@ -54,13 +54,13 @@ export class Engine {
   readonly network: NetworkProvider | undefined;
   /** Containers being watched (running, or starting), by id. */
   readonly running = new Map<string, Running>();
-  private readonly locks = new Map<string, Mutex>();
+  private readonly locks = new KeyedMutex();
   private readonly seccompProfiles = new Map<string, LinuxSeccomp>();
   readonly log: (message: string) => void;
 
   constructor(readonly options: EngineOptions) {
     this.store = new ContainerStore(join(options.root, "containers"));
-    this.volumes = new VolumeStore(join(options.root, "volumes"));
+    this.volumes = new VolumeStore(join(options.root, "volumes"), join(options.runRoot, "volumes"));
     this.runtime = new Runtime({
       root: join(options.runRoot, "runtime"),
       spawner: new MonitorSpawner(join(options.runRoot, "monitors.sock"), monitorPath),
@@ -85,16 +85,11 @@ export class Engine {
 
   /** Serialises the verbs on one container (start and stop racing, say). */
   lock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    let m = this.locks.get(id);
-    if (!m) {
-      m = new Mutex();
-      this.locks.set(id, m);
-    }
-    return m.run(fn);
+    return this.locks.run(id, fn);
   }
 
   forget(id: string): void {
-    this.locks.delete(id);
+    this.locks.forget(id);
     this.running.delete(id);
   }
 

@@ -2,7 +2,7 @@
  * The engine's event stream, in the Docker API's shape (`GET /events`): subscribers get events as
  * they happen; a bounded history answers `--since`.
  */
-export type EventType = "container" | "image" | "volume" | "network" | "daemon" | "builder";
+export type EventType = "container" | "image" | "volume" | "network" | "daemon" | "builder" | "plugin";
 
 export interface DockerEvent {
   Type: EventType;

@@ -2,7 +2,8 @@
  * A container's mounts the way Docker reads them: `-v` binds and volumes (HostConfig.Binds),
  * `--mount` (HostConfig.Mounts), `--tmpfs` (HostConfig.Tmpfs) and anonymous volumes for the
  * image's and the container's VOLUMEs. planMounts runs at create (it creates volumes);
- * ociMounts turns the stored mount points into OCI mounts at start.
+ * ociMounts turns the stored mount points into OCI mounts at start, after a volume driver's
+ * volumes were mounted for that start (volume-mounts.ts).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { posix } from "node:path";
@@ -28,8 +29,12 @@ function checkTarget(dest: string, what: string): string {
   return clean.replace(/\/$/, "");
 }
 
-/** `-v SRC:DST[:OPTS]` / `-v VOLUME:DST[:OPTS]`. */
-function parseBind(spec: string, volumes: VolumeStore): PlannedMount {
+/** `-v SRC:DST[:OPTS]` / `-v VOLUME:DST[:OPTS]`; a named volume is made by `volumeDriver` if new. */
+async function parseBind(
+  spec: string,
+  volumes: VolumeStore,
+  volumeDriver: string | undefined,
+): Promise<PlannedMount> {
   const parts = spec.split(":");
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1])
     throw new InvalidArgument(`invalid volume specification: '${spec}'`);
@@ -59,13 +64,13 @@ function parseBind(spec: string, volumes: VolumeStore): PlannedMount {
     };
   }
   if (noCopy && propagation) throw new InvalidArgument(`invalid mode: ${options}`);
-  const volume = volumes.create(source);
+  const volume = await volumes.create(source, volumeDriver ? { driver: volumeDriver } : {});
   return {
     Type: "volume",
     Name: volume.Name,
     Source: volume.Mountpoint,
     Destination: destination,
-    Driver: "local",
+    Driver: volume.Driver,
     Mode: options,
     RW: rw,
     Propagation: "",
@@ -73,7 +78,10 @@ function parseBind(spec: string, volumes: VolumeStore): PlannedMount {
   };
 }
 
-function fromMountSpec(m: NonNullable<HostConfig["Mounts"]>[number], volumes: VolumeStore): PlannedMount {
+async function fromMountSpec(
+  m: NonNullable<HostConfig["Mounts"]>[number],
+  volumes: VolumeStore,
+): Promise<PlannedMount> {
   const destination = checkTarget(m.Target ?? "", m.Type);
   const rw = !m.ReadOnly;
   switch (m.Type) {
@@ -97,15 +105,18 @@ function fromMountSpec(m: NonNullable<HostConfig["Mounts"]>[number], volumes: Vo
       };
     }
     case "volume": {
-      const volume = volumes.create(m.Source || undefined, {
+      const driver = m.VolumeOptions?.DriverConfig;
+      const volume = await volumes.create(m.Source || undefined, {
         ...(m.VolumeOptions?.Labels ? { labels: m.VolumeOptions.Labels } : {}),
+        ...(driver?.Name ? { driver: driver.Name } : {}),
+        ...(driver?.Options && Object.keys(driver.Options).length ? { driverOpts: driver.Options } : {}),
       });
       return {
         Type: "volume",
         Name: volume.Name,
         Source: volume.Mountpoint,
         Destination: destination,
-        Driver: "local",
+        Driver: volume.Driver,
         Mode: "z",
         RW: rw,
         Propagation: "",
@@ -135,21 +146,25 @@ function fromMountSpec(m: NonNullable<HostConfig["Mounts"]>[number], volumes: Vo
   }
 }
 
-/** Every mount of a new container, creating the volumes it names and anonymous ones for VOLUMEs. */
-export function planMounts(
+/**
+ * Every mount of a new container, creating the volumes it names and anonymous ones for VOLUMEs
+ * (named and anonymous ones new with HostConfig.VolumeDriver, docker's --volume-driver).
+ */
+export async function planMounts(
   config: ContainerConfig,
   hostConfig: HostConfig,
   imageVolumes: string[],
   volumes: VolumeStore,
-): PlannedMount[] {
+): Promise<PlannedMount[]> {
+  const volumeDriver = hostConfig.VolumeDriver || undefined;
   const mounts: PlannedMount[] = [];
   const add = (m: PlannedMount) => {
     if (mounts.some((x) => x.Destination === m.Destination))
       throw new InvalidArgument(`Duplicate mount point: ${m.Destination}`);
     mounts.push(m);
   };
-  for (const b of hostConfig.Binds ?? []) add(parseBind(b, volumes));
-  for (const m of hostConfig.Mounts ?? []) add(fromMountSpec(m, volumes));
+  for (const b of hostConfig.Binds ?? []) add(await parseBind(b, volumes, volumeDriver));
+  for (const m of hostConfig.Mounts ?? []) add(await fromMountSpec(m, volumes));
   for (const [path, options] of Object.entries(hostConfig.Tmpfs ?? {}))
     add({
       Type: "tmpfs",
@@ -164,13 +179,13 @@ export function planMounts(
   for (const path of new Set([...imageVolumes, ...Object.keys(config.Volumes ?? {})])) {
     const destination = checkTarget(path, "volume");
     if (mounts.some((m) => m.Destination === destination)) continue;
-    const volume = volumes.create(undefined);
+    const volume = await volumes.create(undefined, volumeDriver ? { driver: volumeDriver } : {});
     mounts.push({
       Type: "volume",
       Name: volume.Name,
       Source: volume.Mountpoint,
       Destination: destination,
-      Driver: "local",
+      Driver: volume.Driver,
       Mode: "",
       RW: true,
       Propagation: "",
@@ -205,5 +220,5 @@ export function ociMounts(mounts: PlannedMount[]): Mount[] {
 
 /** What inspect shows: the mount points without the private fields. */
 export function mountPoints(mounts: PlannedMount[]): MountPoint[] {
-  return mounts.map(({ NoCopy: _n, TmpfsOptions: _t, ...m }) => m);
+  return mounts.map(({ NoCopy: _n, TmpfsOptions: _t, MountId: _m, ...m }) => m);
 }

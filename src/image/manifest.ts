@@ -151,12 +151,13 @@ export function manifestKind(data: Buffer, contentType?: string): "manifest" | "
   throw new InvalidImage("document is neither an image manifest nor an index");
 }
 
-export function parseManifest(data: Buffer): Manifest {
+/** `configTypes`: the config media types the caller reads (a container image's by default). */
+export function parseManifest(data: Buffer, configTypes: string[] = CONFIG_TYPES): Manifest {
   const doc = json(data, "manifest");
   if (doc["schemaVersion"] !== 2)
     throw new InvalidImage(`manifest schemaVersion ${doc["schemaVersion"]} (expected 2)`);
   const config = descriptor(doc["config"], "manifest config");
-  if (!CONFIG_TYPES.includes(config.mediaType))
+  if (!configTypes.includes(config.mediaType))
     throw new InvalidImage(
       `unsupported image config media type "${config.mediaType}" (not a container image?)`,
     );

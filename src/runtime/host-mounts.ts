@@ -21,3 +21,15 @@ export function unmountUnder(root: string): void {
       throw new SystemError(`unmount ${mp}: ${(r.stderr || r.error?.message || "").trim()}`);
   }
 }
+
+/**
+ * Makes `dir` a mount point of its own and shared (recursively): a mount that a process in
+ * another mount namespace makes below its peer there (a volume plugin's PropagatedMount) appears
+ * here too. One mount(8) call does both; undo with unmountUnder.
+ */
+export function bindShared(dir: string): void {
+  unmountUnder(dir);
+  const r = spawnSync("mount", ["--bind", "--make-rshared", dir, dir], { encoding: "utf8" });
+  if (r.status !== 0)
+    throw new SystemError(`bind ${dir} onto itself, shared: ${(r.stderr || r.error?.message || "").trim()}`);
+}

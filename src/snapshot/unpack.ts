@@ -108,7 +108,10 @@ export async function unpackLayer(
   tar: Chunks,
   root: TreeRoot,
   mode: WhiteoutMode,
-  options: Pick<BatchOptions, "durable" | "dir"> = {},
+  options: Pick<BatchOptions, "durable" | "dir"> & {
+    /** false: a character or block device entry is refused (a plugin's root, from anyone). */
+    devices?: boolean;
+  } = {},
 ): Promise<UnpackStats> {
   const ops = new FsOpsBatch(root, options);
   const index = new LayerIndex();
@@ -153,6 +156,8 @@ export async function unpackLayer(
         continue;
       }
 
+      if (options.devices === false && (h.type === "char" || h.type === "block"))
+        throw new InvalidLayer(`layer entry "${h.name}" is a device node, which this tree may not hold`);
       if (path !== "") await ensureParents(path);
       const owner: Owner = { mode: h.mode, uid: h.uid, gid: h.gid };
       switch (h.type) {

@@ -20,3 +20,22 @@ export class Mutex {
     return release;
   }
 }
+
+/** One Mutex per key (a container, a plugin): verbs on the same one wait for each other. */
+export class KeyedMutex {
+  private readonly locks = new Map<string, Mutex>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let m = this.locks.get(key);
+    if (!m) {
+      m = new Mutex();
+      this.locks.set(key, m);
+    }
+    return m.run(fn);
+  }
+
+  /** The key is gone for good (removed): its lock goes too. */
+  forget(key: string): void {
+    this.locks.delete(key);
+  }
+}

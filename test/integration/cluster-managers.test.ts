@@ -4,12 +4,13 @@
  * it returns) and an etcd member killed (nothing lost; the daemon starts its member again).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
 import { hostProcesses } from "../helpers/processes.js";
-import { until } from "../helpers/wait.js";
+import { sleep, until } from "../helpers/wait.js";
 
 const cluster = new TestCluster(3);
 const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
@@ -113,4 +114,59 @@ test("an etcd member killed: nothing is lost, the cluster acts, and the daemon s
   assert.match(readFileSync(`${n3.root}/swarm/etcd.log`, "utf8"), /\S/);
   ok(n3.docker(["service", "rm", "ha"]));
   await until("removed", () => cluster.nodes.every((n) => running(n, "ha") === 0), 30_000);
+});
+
+test("autolock: the managers' keys sealed on disk; a restarted manager waits for its unlock key; rotated; turned off", async () => {
+  const certs = (n: ClusterNode) => join(n.root, "swarm", "certs");
+  const sealed = (n: ClusterNode) =>
+    existsSync(join(certs(n), "node.key.locked")) &&
+    existsSync(join(certs(n), "ca.key.locked")) &&
+    !existsSync(join(certs(n), "node.key")) &&
+    !existsSync(join(certs(n), "ca.key"));
+  const state = (n: ClusterNode) =>
+    ok(n.docker(["info", "--format", "{{.Swarm.LocalNodeState}}"])).stdout.trim();
+  assert.match(n1.docker(["swarm", "unlock-key", "-q"]).stderr, /no unlock key is set/);
+  const on = ok(n1.docker(["swarm", "update", "--autolock=true"]));
+  const key = /SWMKEY-1-[A-Za-z0-9+/]{43}/.exec(on.stdout)?.[0];
+  assert.ok(key, on.stdout);
+  await until("every manager's keys sealed", () => cluster.nodes.every(sealed));
+
+  // A manager that starts again is locked: it says so and does nothing until it gets its key.
+  await n3.stop();
+  await n3.start();
+  assert.equal(state(n3), "locked");
+  assert.match(
+    n3.docker(["node", "ls"]).stderr,
+    /Swarm is encrypted and needs to be unlocked before it can be used/,
+  );
+  assert.equal(etcdOf(n3), undefined, "a locked manager runs no etcd member");
+  const wrong = n3.docker(["swarm", "unlock"], { input: `SWMKEY-1-${"A".repeat(43)}\n` });
+  assert.match(wrong.stderr, /swarm could not be unlocked: invalid key provided/);
+  assert.match(n3.docker(["swarm", "unlock"], { input: "nonsense\n" }).stderr, /invalid swarm unlock key/);
+  assert.equal(state(n3), "locked", "a wrong key changes nothing");
+  ok(n3.docker(["swarm", "unlock"], { input: `${key}\n` }));
+  assert.equal(state(n3), "active");
+  await until("node3 acts as a manager again", () => nodeRows(n3).length === 3);
+  assert.match(n1.docker(["swarm", "unlock"], { input: `${key}\n` }).stderr, /swarm is not locked/);
+
+  // A rotated key: the old one opens nothing after the next restart.
+  const rotated = ok(n2.docker(["swarm", "unlock-key", "--rotate", "-q"])).stdout.trim();
+  assert.notEqual(rotated, key);
+  await sleep(3000); // a beat: every manager seals its keys under the new key
+  await n3.stop();
+  await n3.start();
+  assert.match(n3.docker(["swarm", "unlock"], { input: `${key}\n` }).stderr, /invalid key provided/);
+  ok(n3.docker(["swarm", "unlock"], { input: `${rotated}\n` }));
+
+  // Autolock off: the keys are clear on disk again, and a restart needs nothing.
+  ok(n1.docker(["swarm", "update", "--autolock=false"]));
+  await until("every manager's keys clear", () =>
+    cluster.nodes.every(
+      (n) => existsSync(join(certs(n), "node.key")) && !existsSync(join(certs(n), "node.key.locked")),
+    ),
+  );
+  await n3.stop();
+  await n3.start();
+  assert.equal(state(n3), "active");
+  await until("node3 back", () => nodeRows(n1).join(",").includes("node3 Ready"));
 });

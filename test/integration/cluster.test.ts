@@ -15,8 +15,8 @@ const cluster = new TestCluster(3);
 const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
 
 /** The number of running containers of a service on each node, in node order. */
-function spread(service: string): number[] {
-  return cluster.nodes.map(
+function spread(service: string, nodes = cluster.nodes): number[] {
+  return nodes.map(
     (n) =>
       ok(n.docker(["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${service}`]))
         .stdout.split("\n")
@@ -193,15 +193,125 @@ test("6 replicas spread 2-2-2; scale 9 then 2; an update replaces every task, on
     afterIds.every((id) => !before.includes(id)),
     "every task was replaced",
   );
-  assert.equal(
-    ok(n1.docker(["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"])).stdout.trim(),
-    "completed",
+  // Complete once the new tasks have run for the monitor period (5 s by default).
+  await until(
+    "the update to complete",
+    () =>
+      ok(n1.docker(["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"])).stdout.trim() ===
+      "completed",
   );
   const env = ok(
     n1.docker(["service", "inspect", "web", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]),
   ).stdout;
   assert.match(env, /V=2/);
   await removeService("web");
+});
+
+test("an update whose new tasks fail is paused (the default failure action), or rolled back with --update-failure-action rollback", async () => {
+  const state = () =>
+    ok(n1.docker(["service", "inspect", "flaky", "--format", "{{.UpdateStatus.State}}"])).stdout.trim();
+  const args = () =>
+    ok(
+      n1.docker([
+        "service",
+        "inspect",
+        "flaky",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Args}}",
+      ]),
+    ).stdout.trim();
+  /** Running containers of the spec before the update, on all nodes. */
+  const oldOnes = () =>
+    cluster.nodes
+      .map((n) =>
+        ok(
+          n.docker([
+            "ps",
+            "--filter",
+            "label=com.docker.swarm.service.name=flaky",
+            "--format",
+            "{{.Command}}",
+          ]),
+        ),
+      )
+      .reduce((count, r) => count + (r.stdout.match(/sleep 1000/g) ?? []).length, 0);
+  // A delay between batches, so that the first failure is seen before a second batch begins.
+  const policy = ["--update-monitor", "2s", "--update-delay", "3s"];
+  createService("flaky", ["--replicas", "3", ...policy, "busybox", "sleep", "1000"]);
+  await converged("flaky", (c) => sum(c) === 3);
+
+  // The new tasks exit at once: the first failure pauses the update, and the CLI says why.
+  const paused = n1.docker(["service", "update", "--args", "false", "flaky"], { timeout: 90_000 });
+  assert.notEqual(paused.status, 0);
+  assert.match(paused.stderr, /update paused due to failure or early termination of task \w+/);
+  assert.equal(state(), "paused");
+  await sleep(4000);
+  assert.equal(oldOnes(), 2, "a paused update replaces no more tasks");
+
+  // Back to what ran; then the same bad update with the rollback action undoes itself.
+  ok(n1.docker(["service", "rollback", "flaky"], { timeout: 90_000 }));
+  assert.equal(args(), '["sleep","1000"]');
+  await until("the rollback to complete", () => state() === "rollback_completed");
+  n1.docker(["service", "update", "--update-failure-action", "rollback", "--args", "false", "flaky"], {
+    timeout: 90_000,
+  });
+  await until("the failed update to roll back", () => state() === "rollback_completed", 60_000);
+  assert.equal(args(), '["sleep","1000"]');
+  assert.equal(sum(await converged("flaky", (c) => sum(c) === 3)), 3);
+  await removeService("flaky");
+});
+
+test("node promote makes a worker a manager with a store member of its own; demote makes it a worker again; the last manager stays", async () => {
+  const listensForStore = (n: typeof n2) => /:2379\b/.test(ok(n.exec(["ss", "-ltn"])).stdout);
+  assert.match(
+    ok(n1.docker(["node", "promote", "node2"])).stdout,
+    /Node node2 promoted to a manager in the swarm\./,
+  );
+  assert.match(ok(n1.docker(["node", "promote", "node2"])).stdout, /Node \w+ is already a manager\./);
+  await until("node2 to act as a manager", () => n2.docker(["node", "ls"]).status === 0, 30_000);
+  assert.ok(listensForStore(n2), "node2 runs an etcd member");
+  assert.match(
+    ok(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"])).stdout,
+    /node2 Reachable/,
+  );
+  assert.match(ok(n2.docker(["info", "--format", "{{.Swarm.ControlAvailable}}"])).stdout, /true/);
+  // The new manager does a manager's work: a service made through it runs.
+  ok(
+    n2.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "via2",
+      "--replicas",
+      "3",
+      "busybox",
+      "sleep",
+      "1000",
+    ]),
+  );
+  await converged("via2", (c) => sum(c) === 3);
+  await removeService("via2");
+
+  assert.match(ok(n1.docker(["node", "demote", "node2"])).stdout, /Manager node2 demoted in the swarm\./);
+  await until(
+    "node2 to be a worker again",
+    () => /This node is not a swarm manager/.test(n2.docker(["node", "ls"]).stderr),
+    30_000,
+  );
+  await until("node2's etcd member to stop", () => !listensForStore(n2));
+  assert.match(
+    ok(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"])).stdout,
+    /node2 Ready *\n/,
+  );
+  // The last manager cannot go: the cluster's state would be lost.
+  const last = n1.docker(["node", "demote", "node1"]);
+  assert.notEqual(last.status, 0);
+  assert.match(last.stderr, /attempting to demote the last manager of the swarm/);
+  // Still a cluster of one manager and two workers that places work.
+  createService("after", ["--replicas", "3", "busybox", "sleep", "1000"]);
+  assert.deepEqual(await converged("after", (c) => sum(c) === 3), [1, 1, 1]);
+  await removeService("after");
 });
 
 test("constraints place by node; a constraint with an unknown key is refused and creates nothing", async () => {
@@ -382,6 +492,54 @@ test("secrets and configs: sealed in the store, files on a tmpfs in their tasks,
   assert.equal(ok(n1.docker(["secret", "ls", "-q"])).stdout.trim(), "");
 });
 
+test("a templated config (--template-driver golang) is rendered for each task: its service, node, slot, env and secrets", async () => {
+  ok(n1.docker(["secret", "create", "tmpl_pass", "-"], { input: "hunter2" }));
+  const template =
+    'svc={{.Service.Name}} node={{.Node.Hostname}} slot={{.Task.Slot}} port={{env "PORT"}} pass={{secret "tmpl_pass"}}\n';
+  ok(n1.docker(["config", "create", "--template-driver", "golang", "tmpl.conf", "-"], { input: template }));
+  assert.equal(
+    ok(n1.docker(["config", "inspect", "tmpl.conf", "--format", "{{.Spec.Templating.Name}}"])).stdout.trim(),
+    "golang",
+  );
+  // A template Berth cannot render, or another driver, is refused at create.
+  assert.match(
+    n1.docker(["config", "create", "--template-driver", "golang", "loop", "-"], {
+      input: "{{range .Service.Labels}}x{{end}}",
+    }).stderr,
+    /\{\{range \.Service\.Labels\}\} is not supported/,
+  );
+  assert.match(
+    n1.docker(["config", "create", "--template-driver", "jinja", "other", "-"], { input: "x" }).stderr,
+    /unknown templating driver "jinja"/,
+  );
+  createService("templated", [
+    "--replicas",
+    "2",
+    "--env",
+    "PORT=9000",
+    "--secret",
+    "tmpl_pass",
+    "--config",
+    "source=tmpl.conf,target=/etc/tmpl.conf",
+    "busybox",
+    "sh",
+    "-c",
+    "cat /etc/tmpl.conf; exec sleep 1000",
+  ]);
+  await converged("templated", (c) => sum(c) === 2);
+  let out = "";
+  await until("both tasks' files", () => {
+    out = ok(n1.docker(["service", "logs", "--raw", "templated"])).stdout;
+    return out.split("svc=").length === 3;
+  });
+  const lines = out.trim().split("\n");
+  for (const line of lines) assert.match(line, /^svc=templated node=node\d slot=\d port=9000 pass=hunter2$/);
+  assert.deepEqual(lines.map((l) => /slot=(\d)/.exec(l)![1]).sort(), ["1", "2"]);
+  await removeService("templated");
+  ok(n1.docker(["config", "rm", "tmpl.conf"]));
+  ok(n1.docker(["secret", "rm", "tmpl_pass"]));
+});
+
 test("jobs run to completion: a replicated job makes exactly its completions, a global job one per node", async () => {
   createService("batch", [
     "--mode",
@@ -461,6 +619,25 @@ test("drain moves a node's tasks; a node cut off the LAN has its tasks run elsew
   // Back: its copies stop, and never more than 6 run once the cluster is whole.
   await converged("moving", (c) => c[1] === 0 && sum(c) === 6, 30_000);
   await removeService("moving");
+});
+
+test("a worker's host dies (daemon, monitors and containers killed): its tasks run elsewhere; back, it runs none of them", async () => {
+  createService("hard", ["--replicas", "6", "busybox", "sleep", "1000"]);
+  assert.deepEqual(await converged("hard", (c) => sum(c) === 6), [2, 2, 2]);
+  const killed = Date.now();
+  await n3.powerOff();
+  await until("the 6 replicas on node1 and node2", () => sum(spread("hard", [n1, n2])) === 6, 30_000);
+  process.stderr.write(`# a dead host's tasks running elsewhere after ${Date.now() - killed} ms\n`);
+  assert.match(ok(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"])).stdout, /node3 Down/);
+  await n3.start();
+  await until(
+    "node3 ready again",
+    () => /node3 Ready/.test(ok(n1.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"])).stdout),
+    30_000,
+  );
+  await sleep(3000);
+  assert.deepEqual(spread("hard"), [3, 3, 0], "never more than asked, nothing of it on node3");
+  await removeService("hard");
 });
 
 test("a worker leaves: its tasks go, the node is listed down, and node rm removes it", async () => {

@@ -13,13 +13,12 @@ import { importImage } from "../../image/import.js";
 import type { ContainerConfig } from "../../image/manifest.js";
 import { exportOciLayout, importOciLayout, layoutRefNames } from "../../image/oci-layout.js";
 import { parsePlatform } from "../../image/platform.js";
-import type { ProgressEvent } from "../../image/progress.js";
 import { familiarString, parseReference } from "../../image/reference.js";
-import type { Credentials } from "../../image/registry/credentials.js";
 import type { ImageSummary } from "../../image/service.js";
 import { directoryTar } from "../../snapshot/diff.js";
 import { readFileInTree, statInTree } from "../../snapshot/tree-reader.js";
 import { unpackLayer } from "../../snapshot/unpack.js";
+import { progressStream, registryAuth } from "../registry-stream.js";
 import { type ApiServer, queryBool, queryFilters, type Request, versionAtLeast } from "../server.js";
 
 export function imageRoutes(api: ApiServer, engine: Engine): void {
@@ -102,28 +101,6 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     });
     res.writeHead(201).end();
   });
-
-  /** Docker's progress stream: JSON lines, an error after the head as `{errorDetail, error}`. */
-  const progressStream = async (
-    res: ServerResponse,
-    work: (onProgress: (e: ProgressEvent) => void) => Promise<void>,
-  ): Promise<void> => {
-    const start = () => {
-      if (!res.headersSent) res.writeHead(200, { "Content-Type": "application/json" });
-    };
-    try {
-      await work((e) => {
-        start();
-        res.write(`${JSON.stringify(e)}\n`);
-      });
-    } catch (err) {
-      if (!res.headersSent) throw err;
-      const message = (err as Error).message;
-      res.write(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
-    }
-    start();
-    res.end();
-  };
 
   /** `docker import`: the request body is a root filesystem tar (fromSrc=-). */
   const importFromSource = async (req: Request, res: ServerResponse): Promise<void> => {
@@ -262,24 +239,6 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       ...[...result.deleted, ...result.layers].map((d) => ({ Deleted: d })),
     ];
   });
-}
-
-/**
- * X-Registry-Auth: base64url of {username, password, serveraddress} (docker login's), or "e30="
- * (`{}`) for none: then the daemon's stored credentials apply.
- */
-function registryAuth(req: Request): { credentials?: Credentials } {
-  const header = req.raw.headers["x-registry-auth"];
-  if (typeof header !== "string" || !header) return {};
-  let auth: { username?: string; password?: string };
-  try {
-    auth = JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as typeof auth;
-  } catch {
-    throw new InvalidArgument("X-Registry-Auth is not base64url-encoded JSON");
-  }
-  return auth.username && typeof auth.password === "string"
-    ? { credentials: { username: auth.username, password: auth.password } }
-    : {};
 }
 
 /** The API's ImageSummary; `containers` is -1 when not counted. */

@@ -93,30 +93,35 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
       JoinTokens: await swarm.joinTokens(record),
     };
   });
-  api.route("GET", "/swarm/unlockkey", () => {
-    store();
-    throw new NotFound("no unlock key is set");
-  });
-  api.route("POST", "/swarm/unlock", () => {
-    store();
-    throw new HttpError(400, "swarm is not locked");
+  api.route("GET", "/swarm/unlockkey", async () => ({ UnlockKey: await swarm.unlockKey() }));
+  api.route("POST", "/swarm/unlock", async (req) => {
+    const body = await req.json<{ UnlockKey?: unknown }>();
+    if (typeof body?.UnlockKey !== "string")
+      throw new InvalidArgument("an unlock request names an UnlockKey");
+    await swarm.unlock(body.UnlockKey);
   });
   api.route("POST", "/swarm/update", async (req) => {
     const version = versionOf(req, "swarm");
     const s = store();
     const spec = (await req.json<Partial<SwarmSpec>>()) ?? {};
-    if (spec.EncryptionConfig?.AutoLockManagers)
-      throw new InvalidArgument("autolock is not supported by Berth");
     const { record, index } = await clusterWithVersion(s);
     if (index !== version) throw new OutOfSequence("swarm");
     const tokens = await swarm.joinTokens(record);
     if (queryBool(req.query, "rotateWorkerToken")) tokens.Worker = swarm.newToken();
     if (queryBool(req.query, "rotateManagerToken")) tokens.Manager = swarm.newToken();
+    const next = defaultSwarmSpec(spec, record.Spec);
+    const { SealedUnlockKey: _old, ...rest } = record;
+    const unlockKey = swarm.nextUnlockKey(
+      record,
+      next.EncryptionConfig.AutoLockManagers,
+      queryBool(req.query, "rotateManagerUnlockKey"),
+    );
     const ok = await s.updateCluster(
       {
-        ...record,
-        Spec: defaultSwarmSpec(spec, record.Spec),
+        ...rest,
+        Spec: next,
         SealedTokens: swarm.sealTokens(tokens),
+        ...(unlockKey ? { SealedUnlockKey: unlockKey } : {}),
         UpdatedAt: new Date().toISOString(),
       },
       index,
@@ -149,7 +154,9 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
   api.route("POST", "/nodes/{id}/update", async (req) => {
     const version = versionOf(req, "node");
     const s = store();
-    await updateNode(s, req.params["id"]!, version, checkNodeSpec(await req.json<Partial<NodeSpec>>()));
+    const spec = checkNodeSpec(await req.json<Partial<NodeSpec>>());
+    const before = await updateNode(s, req.params["id"]!, version, spec);
+    if (before.Spec.Role === "manager" && spec.Role === "worker") await swarm.demoted(before);
   });
   api.route("DELETE", "/nodes/{id}", async (req) => {
     await removeNode(store(), req.params["id"]!, queryBool(req.query, "force"));

@@ -71,6 +71,7 @@ function matchesEvent(e: DockerEvent, f: Record<string, string[]>): boolean {
     any("image", (v) => attrs["image"] === v || (e.Type === "image" && e.Actor.ID === v)) &&
     any("volume", (v) => e.Type === "volume" && e.Actor.ID === v) &&
     any("network", (v) => e.Type === "network" && (e.Actor.ID.startsWith(v) || attrs["name"] === v)) &&
+    any("plugin", (v) => e.Type === "plugin" && (e.Actor.ID.startsWith(v) || attrs["name"] === v)) &&
     (f["label"] ?? []).every((l) =>
       l.includes("=") ? attrs[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in attrs,
     )
@@ -154,7 +155,7 @@ export function systemRoutes(
       Driver: engine.snapshotter.name,
       DriverStatus: [["Backing Filesystem", "extfs"]],
       Plugins: {
-        Volume: ["local"],
+        Volume: engine.volumes.driverNames(),
         Network: ["bridge", "host", "none"],
         Authorization: null,
         Log: ["json-file"],

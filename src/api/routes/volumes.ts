@@ -14,9 +14,10 @@ function labelsMatch(labels: Record<string, string>, wanted: string[]): boolean 
 export function volumeRoutes(api: ApiServer, engine: Engine): void {
   const volumes = engine.volumes;
 
-  api.route("GET", "/volumes", (req) => {
+  api.route("GET", "/volumes", async (req) => {
     const f = queryFilters(req.query);
     checkFilters(f, ["dangling", "driver", "label", "name"]);
+    await volumes.adoptFromDrivers(engine.log);
     const list = volumes.list().filter((v) => {
       const users = engine.volumeUsers(v.Name).length;
       return (
@@ -41,7 +42,7 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
     if (body.Name !== undefined && typeof body.Name !== "string")
       throw new InvalidArgument("Name must be a string");
     const existed = body.Name ? volumes.find(body.Name) !== undefined : false;
-    const v = volumes.create(body.Name || undefined, {
+    const v = await volumes.create(body.Name || undefined, {
       ...(body.Labels ? { labels: body.Labels } : {}),
       ...(body.Driver ? { driver: body.Driver } : {}),
       ...(body.DriverOpts ? { driverOpts: body.DriverOpts } : {}),
@@ -50,12 +51,15 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
     res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify(volumeJson(v)));
   });
 
-  api.route("GET", "/volumes/{name}", (req) => volumeJson(volumes.get(req.params["name"]!)));
+  api.route("GET", "/volumes/{name}", async (req) =>
+    volumeJson(await volumes.inspect(volumes.get(req.params["name"]!))),
+  );
 
-  api.route("DELETE", "/volumes/{name}", (req) => {
+  api.route("DELETE", "/volumes/{name}", async (req) => {
     const name = req.params["name"]!;
-    volumes.remove(name, engine.volumeUsers(name), queryBool(req.query, "force"));
-    engine.events.emit("volume", "destroy", name, { driver: "local" });
+    const driver = volumes.find(name)?.Driver ?? "local";
+    await volumes.remove(name, engine.volumeUsers(name), queryBool(req.query, "force"));
+    engine.events.emit("volume", "destroy", name, { driver });
   });
 
   api.route("POST", "/volumes/prune", async (req) => {
@@ -70,9 +74,9 @@ export function volumeRoutes(api: ApiServer, engine: Engine): void {
       if (!all && !volumes.isAnonymous(v)) continue;
       if (!labelsMatch(v.Labels, f["label"] ?? [])) continue;
       reclaimed += await volumes.size(v);
-      volumes.remove(v.Name, []);
+      await volumes.remove(v.Name, []);
       deleted.push(v.Name);
-      engine.events.emit("volume", "destroy", v.Name, { driver: "local" });
+      engine.events.emit("volume", "destroy", v.Name, { driver: v.Driver });
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: reclaimed };
   });

@@ -18,6 +18,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   system: async () => (await import("./commands/system.js")).systemCommands,
   files: async () => (await import("./commands/files.js")).fileCommands,
   networks: async () => (await import("./commands/networks.js")).networkCommands,
+  plugins: async () => (await import("./commands/plugins.js")).pluginCommands,
   build: async () => (await import("./commands/build.js")).buildCommands,
   swarm: async () => (await import("./commands/swarm.js")).swarmCommands,
 };
@@ -41,6 +42,8 @@ const ALIASES: Record<string, string[]> = {
   "volume remove": ["volume rm"],
   "network list": ["network ls"],
   "network remove": ["network rm"],
+  "plugin list": ["plugin ls"],
+  "plugin remove": ["plugin rm"],
   "node list": ["node ls"],
   "node remove": ["node rm"],
   "service list": ["service ls"],
@@ -54,6 +57,7 @@ function groupOf(key: string): string | undefined {
   if (IMAGE_COMMANDS.includes(key) || key === "image prune") return "images";
   if (key.startsWith("volume ")) return "volumes";
   if (key.startsWith("network ")) return "networks";
+  if (key.startsWith("plugin ")) return "plugins";
   if (key === "build") return "build";
   if (["swarm ", "node ", "service ", "secret ", "config "].some((p) => key.startsWith(p))) return "swarm";
   if (
@@ -110,6 +114,9 @@ Volumes:
 Networks:
   network create, network ls, network inspect, network rm, network prune,
   network connect, network disconnect
+Plugins (managed volume plugins):
+  plugin ls, plugin inspect, plugin create, plugin enable, plugin disable,
+  plugin set, plugin rm, plugin install, plugin push, plugin upgrade
 Swarm (a cluster on etcd):
   swarm init, swarm join, swarm leave, swarm join-token,
   node ls, node inspect, node update, node ps, node rm,

@@ -79,6 +79,7 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { name: "tmpfs", type: "strings", description: "Mount a tmpfs directory" },
   { name: "volume", short: "v", type: "strings", description: "Bind mount a volume" },
   { name: "mount", type: "strings", description: "Attach a filesystem mount to the container" },
+  { name: "volume-driver", type: "string", description: "Optional volume driver for the container" },
   { name: "ulimit", type: "strings", description: "Ulimit options" },
   { name: "userns", type: "string", description: "User namespace to use" },
   { name: "network", type: "string", description: "Connect a container to a network" },
@@ -206,6 +207,27 @@ export function parseMount(text: string): MountSpec {
       case "volume-nocopy":
         m.VolumeOptions = { ...m.VolumeOptions, NoCopy: flag() };
         break;
+      case "volume-driver":
+        m.VolumeOptions = {
+          ...m.VolumeOptions,
+          DriverConfig: { ...m.VolumeOptions?.DriverConfig, Name: value ?? "" },
+        };
+        break;
+      case "volume-opt": {
+        // key=value inside the field: "volume-opt=size=1g"
+        const opt = value ?? "";
+        const at = opt.indexOf("=");
+        if (at <= 0)
+          throw new InvalidArgument(
+            `invalid argument "${text}" for "--mount" flag: invalid volume-opt '${opt}'`,
+          );
+        const driver = m.VolumeOptions?.DriverConfig;
+        m.VolumeOptions = {
+          ...m.VolumeOptions,
+          DriverConfig: { ...driver, Options: { ...driver?.Options, [opt.slice(0, at)]: opt.slice(at + 1) } },
+        };
+        break;
+      }
       case "tmpfs-size":
         m.TmpfsOptions = { ...m.TmpfsOptions, SizeBytes: parseBytes(value ?? "", "tmpfs-size") };
         break;
@@ -343,6 +365,7 @@ export function createBody(o: OptionValues, image: string, command: string[]): C
   const hostConfig: Partial<HostConfig> = {
     Binds: strs(o, "volume"),
     Mounts: strs(o, "mount").map(parseMount),
+    ...(str(o, "volume-driver") ? { VolumeDriver: str(o, "volume-driver")! } : {}),
     Tmpfs: tmpfs,
     AutoRemove: bool(o, "rm"),
     RestartPolicy: restartPolicy(str(o, "restart")),

@@ -2,7 +2,6 @@
 import { createReadStream, existsSync, mkdirSync, statSync } from "node:fs";
 import { InvalidArgument } from "../../../errors.js";
 import type { ProgressEvent } from "../../../image/progress.js";
-import { progressRenderer } from "../../../image/progress-render.js";
 import { removeCredentials, storeCredentials } from "../../../image/registry/credentials.js";
 import { registryHostOf } from "../../../image/registry/server-address.js";
 import { directoryTar } from "../../../snapshot/diff.js";
@@ -10,6 +9,7 @@ import { unpackLayer } from "../../../snapshot/unpack.js";
 import { humanSize } from "../../../util/human.js";
 import { bool, type OptionValues, str, strs } from "../../args.js";
 import { jsonLines, readAll } from "../client.js";
+import { followProgress } from "../follow-progress.js";
 import { ago, formatList } from "../format.js";
 import { type Command, type Context, filtersQuery, forEach, refuseTerminal, writeOutput } from "./shared.js";
 
@@ -28,19 +28,6 @@ function splitReference(ref: string): { name: string; tag?: string } {
   const colon = ref.lastIndexOf(":");
   if (colon > ref.lastIndexOf("/")) return { name: ref.slice(0, colon), tag: ref.slice(colon + 1) };
   return { name: ref };
-}
-
-/** Consumes a progress stream, drawing it; an error line in it becomes the thrown error. */
-async function followProgress(
-  res: NodeJS.ReadableStream,
-  out: NodeJS.WritableStream,
-  quiet: boolean,
-): Promise<void> {
-  const render = quiet ? undefined : progressRenderer(out as NodeJS.WriteStream & { isTTY?: boolean });
-  for await (const e of jsonLines<ProgressEvent & { error?: string }>(res)) {
-    if (e.error) throw new InvalidArgument(e.error);
-    render?.(e);
-  }
 }
 
 export async function pullImage(

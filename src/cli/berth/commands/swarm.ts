@@ -366,6 +366,64 @@ async function nodeLs(ctx: Context, o: OptionValues): Promise<number> {
 }
 
 /** "self" names the node the daemon runs on, as docker's CLI resolves it. */
+const AUTOLOCK: OptionSpec = {
+  name: "autolock",
+  type: "boolean",
+  description: "Enable manager autolocking (requiring an unlock key to start a stopped manager)",
+};
+
+/** A swarm update that changes nothing but makes a new token or unlock key (`rotate…` query). */
+async function rotateSwarmSecret(
+  ctx: Context,
+  query: string,
+  check: (spec: Record<string, unknown>) => void = () => {},
+): Promise<void> {
+  const swarm = await ctx.api.call<{ Version: { Index: number }; Spec: Record<string, unknown> }>(
+    "GET",
+    "/swarm",
+  );
+  check(swarm.Spec);
+  await ctx.api.call("POST", "/swarm/update", {
+    query: { version: swarm.Version.Index, [query]: true },
+    body: swarm.Spec,
+  });
+}
+
+/** The unlock key, as docker prints it (or alone, `quiet`). */
+async function printUnlockKey(ctx: Context, quiet: boolean): Promise<void> {
+  const { UnlockKey } = await ctx.api.call<{ UnlockKey: string }>("GET", "/swarm/unlockkey");
+  if (!UnlockKey) throw new InvalidArgument("no unlock key is set");
+  process.stdout.write(
+    quiet
+      ? `${UnlockKey}\n`
+      : `To unlock a swarm manager after it restarts, run the \`berth swarm unlock\`\ncommand and provide the following key:\n\n    ${UnlockKey}\n\nPlease remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n`,
+  );
+}
+
+/** `node promote`/`demote`: the role set in each node's spec, with docker's words. */
+function changeRoles(ctx: Context, refs: string[], role: "manager" | "worker"): Promise<number> {
+  if (!refs.length)
+    throw new InvalidArgument(
+      `"node ${role === "manager" ? "promote" : "demote"}" requires at least 1 argument.`,
+    );
+  return forEach(refs, async (ref) => {
+    const node = await ctx.api.call<NodeRecord>("GET", `/nodes/${encode(await nodeRef(ctx, ref))}`);
+    if (node.Spec.Role === role) {
+      process.stdout.write(`Node ${node.ID} is already a ${role}.\n`);
+      return;
+    }
+    await ctx.api.call("POST", `/nodes/${node.ID}/update`, {
+      query: { version: node.Version.Index },
+      body: { ...node.Spec, Role: role },
+    });
+    process.stdout.write(
+      role === "manager"
+        ? `Node ${ref} promoted to a manager in the swarm.\n`
+        : `Manager ${ref} demoted in the swarm.\n`,
+    );
+  });
+}
+
 async function nodeRef(ctx: Context, ref: string): Promise<string> {
   if (ref !== "self") return ref;
   return (await ctx.api.call<{ Swarm: { NodeID: string } }>("GET", "/info")).Swarm.NodeID;
@@ -482,15 +540,20 @@ function fileCommands(kind: "secret" | "config"): Record<string, Command> {
     [`${kind} create`]: {
       usage: `berth ${kind} create [OPTIONS] ${kind.toUpperCase()} file|-`,
       description: `Create a ${kind} from a file or STDIN as content`,
-      options: [{ name: "label", short: "l", type: "strings", description: `${kind} labels` }],
+      options: [
+        { name: "label", short: "l", type: "strings", description: `${kind} labels` },
+        { name: "template-driver", type: "string", description: "Template driver (golang)" },
+      ],
       action: async (ctx, o, args) => {
         if (args.length !== 2) throw new InvalidArgument(`"${kind} create" requires exactly 2 arguments.`);
         const data = args[1] === "-" ? readFileSync(0) : readFileSync(args[1]!);
+        const driver = str(o, "template-driver");
         const r = await ctx.api.call<{ ID: string }>("POST", `/${plural}/create`, {
           body: {
             Name: args[0],
             Labels: keyValueFlags(strs(o, "label"), "label"),
             Data: data.toString("base64"),
+            ...(driver ? { Templating: { Name: driver } } : {}),
           },
         });
         process.stdout.write(`${r.ID}\n`);
@@ -656,6 +719,7 @@ export const swarmCommands: Record<string, Command> = {
         description: "Berth: default placement strategy (spread|binpack|random)",
       },
       { name: "task-history-limit", type: "string", description: "Task history retention limit (default 5)" },
+      AUTOLOCK,
     ],
     action: async (ctx, o) => {
       const limit = int(o, "task-history-limit");
@@ -664,7 +728,10 @@ export const swarmCommands: Record<string, Command> = {
           AdvertiseAddr: str(o, "advertise-addr"),
           ListenAddr: str(o, "listen-addr"),
           Strategy: str(o, "strategy"),
-          Spec: limit === undefined ? undefined : { Orchestration: { TaskHistoryRetentionLimit: limit } },
+          Spec: {
+            ...(limit === undefined ? {} : { Orchestration: { TaskHistoryRetentionLimit: limit } }),
+            ...(bool(o, "autolock") ? { EncryptionConfig: { AutoLockManagers: true } } : {}),
+          },
         }),
       });
       const swarm = await ctx.api.call<{ JoinTokens: { Worker: string } }>("GET", "/swarm");
@@ -672,6 +739,7 @@ export const swarmCommands: Record<string, Command> = {
       process.stdout.write(
         `Swarm initialized: current node (${nodeId}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    berth swarm join --token ${swarm.JoinTokens.Worker} ${info.Swarm.RemoteManagers[0]?.Addr ?? ""}\n\nTo add a manager to this swarm, run 'berth swarm join-token manager' and follow the instructions.\n\n`,
       );
+      if (bool(o, "autolock")) await printUnlockKey(ctx, false);
       return 0;
     },
   },
@@ -721,6 +789,62 @@ export const swarmCommands: Record<string, Command> = {
       return 0;
     },
   },
+  "swarm update": {
+    usage: "berth swarm update [OPTIONS]",
+    description: "Update the swarm",
+    options: [
+      { ...AUTOLOCK, type: "string", description: "Change manager autolocking setting (true|false)" },
+      { name: "task-history-limit", type: "string", description: "Task history retention limit" },
+    ],
+    action: async (ctx, o) => {
+      const autolock = str(o, "autolock");
+      if (autolock !== undefined && autolock !== "true" && autolock !== "false")
+        throw new InvalidArgument(`invalid argument "${autolock}" for "--autolock" flag: use true or false`);
+      const limit = int(o, "task-history-limit");
+      const swarm = await ctx.api.call<{ Version: { Index: number }; Spec: Record<string, object> }>(
+        "GET",
+        "/swarm",
+      );
+      const spec = { ...swarm.Spec };
+      if (autolock !== undefined) spec["EncryptionConfig"] = { AutoLockManagers: autolock === "true" };
+      if (limit !== undefined)
+        spec["Orchestration"] = { ...spec["Orchestration"], TaskHistoryRetentionLimit: limit };
+      await ctx.api.call("POST", "/swarm/update", { query: { version: swarm.Version.Index }, body: spec });
+      process.stdout.write("Swarm updated.\n");
+      if (autolock === "true") await printUnlockKey(ctx, false);
+      return 0;
+    },
+  },
+  "swarm unlock": {
+    usage: "berth swarm unlock",
+    description: "Unlock swarm (the key is read from standard input)",
+    options: [],
+    action: async (ctx) => {
+      if (process.stdin.isTTY) process.stderr.write("Enter unlock key: ");
+      const key = readFileSync(0, "utf8").split("\n")[0]!.trim();
+      await ctx.api.call("POST", "/swarm/unlock", { body: { UnlockKey: key } });
+      return 0;
+    },
+  },
+  "swarm unlock-key": {
+    usage: "berth swarm unlock-key [OPTIONS]",
+    description: "Manage the unlock key",
+    options: [
+      { name: "quiet", short: "q", type: "boolean", description: "Only display token" },
+      { name: "rotate", type: "boolean", description: "Rotate unlock key" },
+    ],
+    action: async (ctx, o) => {
+      if (bool(o, "rotate")) {
+        await rotateSwarmSecret(ctx, "rotateManagerUnlockKey", (spec) => {
+          if (!(spec["EncryptionConfig"] as { AutoLockManagers?: boolean }).AutoLockManagers)
+            throw new InvalidArgument("cannot rotate because autolock is not turned on");
+        });
+        if (!bool(o, "quiet")) process.stdout.write("Successfully rotated manager unlock key.\n\n");
+      }
+      await printUnlockKey(ctx, bool(o, "quiet"));
+      return 0;
+    },
+  },
   "swarm join-token": {
     usage: "berth swarm join-token [OPTIONS] (worker|manager)",
     description: "Manage join tokens",
@@ -733,13 +857,7 @@ export const swarmCommands: Record<string, Command> = {
       if (args.length !== 1 || (role !== "worker" && role !== "manager"))
         throw new InvalidArgument('"swarm join-token" requires exactly 1 argument: worker or manager');
       const key = role === "worker" ? "Worker" : "Manager";
-      if (bool(o, "rotate")) {
-        const swarm = await ctx.api.call<{ Version: { Index: number }; Spec: object }>("GET", "/swarm");
-        await ctx.api.call("POST", "/swarm/update", {
-          query: { version: swarm.Version.Index, [`rotate${key}Token`]: true },
-          body: swarm.Spec,
-        });
-      }
+      if (bool(o, "rotate")) await rotateSwarmSecret(ctx, `rotate${key}Token`);
       const swarm = await ctx.api.call<{ JoinTokens: Record<string, string> }>("GET", "/swarm");
       const token = swarm.JoinTokens[key]!;
       if (bool(o, "quiet")) {
@@ -798,6 +916,18 @@ export const swarmCommands: Record<string, Command> = {
       process.stdout.write(`${args[0]}\n`);
       return 0;
     },
+  },
+  "node promote": {
+    usage: "berth node promote NODE [NODE...]",
+    description: "Promote one or more nodes to manager in the swarm",
+    options: [],
+    action: (ctx, _o, args) => changeRoles(ctx, args, "manager"),
+  },
+  "node demote": {
+    usage: "berth node demote NODE [NODE...]",
+    description: "Demote one or more nodes from manager in the swarm",
+    options: [],
+    action: (ctx, _o, args) => changeRoles(ctx, args, "worker"),
   },
   "node ps": {
     usage: "berth node ps [OPTIONS] [NODE...]",
