@@ -24,6 +24,7 @@ const COALESCE_MS = 20;
 /** The container a task runs as: docker's name (service.slot.task) and labels. */
 export function containerBody(task: TaskRecord, serviceName: string): { name: string; body: CreateBody } {
   const c = task.Spec.ContainerSpec;
+  const networks = task.Spec.Networks ?? [];
   const limits = task.Spec.Resources?.Limits ?? {};
   const slot = task.Slot ?? task.NodeID;
   const hostConfig: Partial<HostConfig> = {
@@ -62,7 +63,16 @@ export function containerBody(task: TaskRecord, serviceName: string): { name: st
         "com.docker.swarm.task.name": `${serviceName}.${slot}.${task.ID}`,
         "com.docker.swarm.node.id": task.NodeID ?? "",
       },
-      HostConfig: hostConfig,
+      HostConfig: { ...hostConfig, ...(networks.length ? { NetworkMode: networks[0]!.Target } : {}) },
+      ...(networks.length
+        ? {
+            NetworkingConfig: {
+              EndpointsConfig: Object.fromEntries(
+                networks.map((n) => [n.Target, { Aliases: [...(n.Aliases ?? [])] }]),
+              ),
+            },
+          }
+        : {}),
     },
   };
 }
@@ -88,6 +98,8 @@ export class NodeAgent {
     private readonly log: (message: string) => void,
     /** A task's secrets and configs, from a manager. */
     private readonly fetchFiles: (taskId: string) => Promise<TaskFile[]>,
+    /** A task's container starts or stops serving (its overlay endpoints behind its VIPs). */
+    private readonly serving: (containerId: string, serving: boolean) => void = () => {},
   ) {
     this.filesRoot = join(engine.options.runRoot, "swarm-files");
   }
@@ -323,6 +335,8 @@ export class NodeAgent {
     if (err) updated.Status.Err = err;
     else delete updated.Status.Err;
     await this.store.update("tasks", updated);
+    const container = updated.Status.ContainerStatus?.ContainerID;
+    if (container) this.serving(container, state === "running");
   }
 
   /** `swarm leave`: every task container of this node goes. */

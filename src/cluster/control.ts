@@ -10,6 +10,7 @@ import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { newClusterId } from "./ids.js";
 import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
+import { assignVips, releaseVips, resolveServiceNetworks } from "./overlays.js";
 import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
 import { type ClusterStore, OutOfSequence } from "./store.js";
@@ -275,6 +276,7 @@ export async function createService(
 ): Promise<string> {
   const spec = checkServiceSpec(given);
   await resolveReferences(store, spec.TaskTemplate);
+  await resolveServiceNetworks(store, spec);
   const services = await store.list<ServiceRecord>("services");
   if (services.some((s) => s.Spec.Name === spec.Name))
     throw new Conflict(
@@ -290,8 +292,19 @@ export async function createService(
     Endpoint: { Spec: { Mode: spec.EndpointSpec?.Mode ?? "vip" } },
     SpecVersion: 1,
   };
-  if (!(await store.create("services", record))) throw new Conflict(`service ${spec.Name} already exists`);
+  const withVips = await assignVips(store, record);
+  if (!(await store.create("services", withVips))) {
+    await releaseVips(store, withVips);
+    throw new Conflict(`service ${spec.Name} already exists`);
+  }
   return record.ID;
+}
+
+/** A service gone, and the addresses it held on its networks given back. */
+export async function removeService(store: ClusterStore, ref: string): Promise<void> {
+  const service = await findService(store, ref);
+  await store.remove("services", service.ID);
+  await releaseVips(store, service);
 }
 
 export async function updateService(
@@ -312,14 +325,13 @@ export async function updateService(
     spec = checkServiceSpec(given);
     if (spec.Name !== service.Spec.Name) throw new InvalidArgument("renaming services is not supported");
     await resolveReferences(store, spec.TaskTemplate);
+    await resolveServiceNetworks(store, spec);
   }
   if (Object.keys(spec.Mode)[0] !== Object.keys(service.Spec.Mode)[0])
     throw new InvalidArgument("service mode change is not allowed");
-  const updated = respec(
-    service,
-    spec,
-    rollback,
-    rollback ? "manually requested rollback" : "update in progress",
+  const updated = await assignVips(
+    store,
+    respec(service, spec, rollback, rollback ? "manually requested rollback" : "update in progress"),
   );
   if (!(await store.update("services", updated))) throw new OutOfSequence("service");
 }

@@ -10,12 +10,25 @@
  *   /berth/secrets/<id>       SecretRecord (its data sealed)
  *   /berth/configs/<id>       SecretRecord of a config (its data sealed too)
  *   /berth/leader             the elected leader's node id, on its lease
+ *   /berth/networks/<id>      OverlayRecord
+ *   /berth/alloc/vni/<vni>    the network holding a VXLAN id (created once: never given twice)
+ *   /berth/alloc/subnet/<net> the network holding a subnet ("10.0.1.0_24")
+ *   /berth/alloc/ip/<net>/<ip>  the owner of an address: a container, or a service's VIP
+ *   /berth/endpoints/<net>/<ip> EndpointRecord, on its node's lease
  * A record's Version.Index is its etcd mod revision, so an update that names an old version
  * fails as docker's does ("update out of sequence").
  */
 import { Conflict, NotFound } from "../errors.js";
 import type { Compare, EtcdClient, KeyValue, Operation, WatchEvent } from "./etcd.js";
-import type { ClusterRecord, Meta, NodeRecord, ServiceRecord, TaskRecord } from "./types.js";
+import type {
+  ClusterRecord,
+  EndpointRecord,
+  Meta,
+  NodeRecord,
+  OverlayRecord,
+  ServiceRecord,
+  TaskRecord,
+} from "./types.js";
 
 export const KEYS = {
   cluster: "/berth/cluster",
@@ -26,9 +39,12 @@ export const KEYS = {
   secrets: "/berth/secrets/",
   configs: "/berth/configs/",
   leader: "/berth/leader",
+  networks: "/berth/networks/",
+  alloc: "/berth/alloc/",
+  endpoints: "/berth/endpoints/",
 } as const;
 
-export type Kind = "nodes" | "services" | "tasks" | "secrets" | "configs";
+export type Kind = "nodes" | "services" | "tasks" | "secrets" | "configs" | "networks";
 
 /** A write made by the leader: it holds only while the leader key is the one it created. */
 export interface LeaderGuard {
@@ -177,6 +193,98 @@ export class ClusterStore {
     if (won || (kv && kv.value === nodeId && kv.lease === lease))
       return kv ? { createRevision: kv.createRevision } : undefined;
     return undefined;
+  }
+
+  // ---- overlay networks: allocations that are created once, so never handed out twice
+
+  /** A new overlay network with its VXLAN id and subnet, all three or none (another took one). */
+  createNetwork(record: OverlayRecord, subnet: string): Promise<boolean> {
+    const keys = [
+      KEYS.networks + record.ID,
+      `${KEYS.alloc}vni/${record.VNI}`,
+      `${KEYS.alloc}subnet/${subnet.replace("/", "_")}`,
+    ];
+    return this.etcd.txn(
+      keys.map((key) => ({ key, target: "CREATE", createRevision: 0 })),
+      [
+        { put: { key: keys[0]!, value: serialise(record) } },
+        { put: { key: keys[1]!, value: record.ID } },
+        { put: { key: keys[2]!, value: record.ID } },
+      ],
+    );
+  }
+
+  /** A network and every allocation it holds; its endpoints must be gone. */
+  async removeNetwork(record: OverlayRecord): Promise<void> {
+    const subnet = record.Spec.IPAMOptions.Configs[0]!.Subnet.replace("/", "_");
+    await this.etcd.txn(
+      [],
+      [
+        { delete: { key: KEYS.networks + record.ID } },
+        { delete: { key: `${KEYS.alloc}vni/${record.VNI}` } },
+        { delete: { key: `${KEYS.alloc}subnet/${subnet}` } },
+        { delete: { key: `${KEYS.alloc}ip/${record.ID}/`, prefix: true } },
+      ],
+    );
+  }
+
+  /** Taken VXLAN ids and subnets, for choosing free ones. */
+  async networkAllocations(): Promise<{ vnis: Set<number>; subnets: string[] }> {
+    const { kvs } = await this.etcd.list(KEYS.alloc);
+    const vnis = new Set<number>();
+    const subnets: string[] = [];
+    for (const kv of kvs) {
+      const rest = kv.key.slice(KEYS.alloc.length);
+      if (rest.startsWith("vni/")) vnis.add(Number(rest.slice(4)));
+      else if (rest.startsWith("subnet/")) subnets.push(rest.slice(7).replace("_", "/"));
+    }
+    return { vnis, subnets };
+  }
+
+  /** The addresses taken on a network, with their owners. */
+  async addresses(networkId: string): Promise<Map<string, string>> {
+    const prefix = `${KEYS.alloc}ip/${networkId}/`;
+    const { kvs } = await this.etcd.list(prefix);
+    return new Map(kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]));
+  }
+
+  /** Takes an address for `owner` if nobody holds it. */
+  takeAddress(networkId: string, ip: string, owner: string): Promise<boolean> {
+    const key = `${KEYS.alloc}ip/${networkId}/${ip}`;
+    return this.etcd.txn([{ key, target: "CREATE", createRevision: 0 }], [{ put: { key, value: owner } }]);
+  }
+
+  /** Gives an address back, if `owner` still holds it. */
+  async releaseAddress(networkId: string, ip: string, owner: string): Promise<void> {
+    const key = `${KEYS.alloc}ip/${networkId}/${ip}`;
+    await this.etcd.txn([{ key, target: "VALUE", value: owner }], [{ delete: { key } }]);
+  }
+
+  async publishEndpoint(e: EndpointRecord, lease: string): Promise<void> {
+    await this.etcd.put(`${KEYS.endpoints}${e.NetworkID}/${e.IP}`, JSON.stringify(e), lease);
+  }
+
+  async withdrawEndpoint(networkId: string, ip: string): Promise<void> {
+    await this.etcd.delete(`${KEYS.endpoints}${networkId}/${ip}`);
+  }
+
+  /** Endpoints, of one network or of all, and the revision they were read at. */
+  async endpoints(networkId?: string): Promise<{ list: EndpointRecord[]; revision: number }> {
+    const { kvs, revision } = await this.etcd.list(KEYS.endpoints + (networkId ? `${networkId}/` : ""));
+    return {
+      list: kvs.map((kv) => tryParse<EndpointRecord>(kv.value)).filter((e): e is EndpointRecord => !!e),
+      revision,
+    };
+  }
+
+  /** Any change of networks or endpoints (a node's overlay follows them). */
+  watchOverlays(fromRevision: number, onChange: () => void): () => void {
+    const a = this.etcd.watch(KEYS.endpoints, fromRevision, onChange);
+    const b = this.etcd.watch(KEYS.networks, fromRevision, onChange);
+    return () => {
+      a();
+      b();
+    };
   }
 
   /** Whether no manager but `nodeId` is left. */

@@ -12,6 +12,8 @@ import { cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
 import { BerthError, Conflict, InvalidArgument, NotFound } from "../errors.js";
+import type { NetworkManager } from "../network/manager.js";
+import type { CreateNetworkRequest } from "../network/network-store.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { NodeAgent } from "./agent.js";
 import { KeysAtRest, newUnlockKey } from "./autolock.js";
@@ -42,11 +44,13 @@ import {
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
+import { OverlayNode } from "./overlay-node.js";
+import { createOverlay, removeOverlay } from "./overlays.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
 import { ClusterStore } from "./store.js";
 import { gatherTaskLogs, type LogQuery, logQuery, serveTaskLogs } from "./task-logs.js";
-import type { ClusterRecord, JoinTokens, NodeRecord, SwarmSpec, TaskRecord } from "./types.js";
+import type { ClusterRecord, JoinTokens, NodeRecord, OverlayRecord, SwarmSpec, TaskRecord } from "./types.js";
 
 /** Raised for the calls docker answers with 503 (not in a swarm, not a manager, already in one). */
 export class SwarmUnavailable extends BerthError {
@@ -184,6 +188,7 @@ export class Swarm {
   private member: EmbeddedEtcd | undefined;
   private peerServer: Server | undefined;
   private agent: NodeAgent | undefined;
+  private overlay: OverlayNode | undefined;
   private leader: Leader | undefined;
   private lease: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -204,6 +209,8 @@ export class Swarm {
     private readonly log: (message: string) => void,
     /** --cluster-store: the user's etcd instead of members embedded in the managers. */
     private readonly external?: ExternalStore,
+    /** The node's networks: overlays join them. */
+    private readonly network?: NetworkManager,
   ) {
     this.keys = new KeysAtRest(join(this.dir, "certs"), join(runRoot, "swarm-keys"));
   }
@@ -646,7 +653,18 @@ export class Swarm {
       });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
-    this.agent = new NodeAgent(this.engine, store, s.nodeId, this.log, (taskId) => this.fetchFiles(taskId));
+    if (this.network) {
+      this.overlay = new OverlayNode(store, s.nodeId, s.addr, this.network, () => this.lease, this.log);
+      await this.overlay.start();
+    }
+    this.agent = new NodeAgent(
+      this.engine,
+      store,
+      s.nodeId,
+      this.log,
+      (taskId) => this.fetchFiles(taskId),
+      (containerId, serving) => void this.overlay?.setServing(containerId, serving).catch(() => {}),
+    );
     this.agent.start();
     const [host, port] = splitHostPort(s.listenAddr);
     const manager = s.role === "manager";
@@ -732,6 +750,7 @@ export class Swarm {
       if (!this.lease || !(await store.etcd.keepAlive(this.lease))) {
         this.lease = await store.etcd.grantLease(LEASE_TTL_SECONDS);
         await store.announce(s.nodeId, s.addr, this.lease);
+        await this.overlay?.republish(this.lease);
       }
       if (!this.busy) this.error = "";
       if (++this.beats % ENDPOINT_REFRESH_BEATS === 1) await this.refreshEndpoints();
@@ -768,6 +787,8 @@ export class Swarm {
     this.leader = undefined;
     await this.agent?.stop();
     this.agent = undefined;
+    this.overlay?.stop();
+    this.overlay = undefined;
     await new Promise<void>((resolve) =>
       this.peerServer ? this.peerServer.close(() => resolve()) : resolve(),
     );
@@ -867,12 +888,36 @@ export class Swarm {
       }
       this.lease = undefined;
       await this.agent?.removeAll();
+      await this.network?.settled();
+      this.network?.useSwarm(undefined);
       await this.teardown();
       rmSync(this.dir, { recursive: true, force: true });
       this.keys.forget();
       this.state = undefined;
       this.locked = false;
     });
+  }
+
+  // ---- overlay networks (the API's /networks for the swarm's)
+
+  /** This node's view of the swarm's overlay networks, while in a swarm. */
+  get overlays(): OverlayNode | undefined {
+    return this.overlay;
+  }
+
+  async createNetwork(req: CreateNetworkRequest, localNames: string[]): Promise<OverlayRecord> {
+    const store = this.managerStore();
+    const cluster = await store.cluster();
+    if (!cluster) throw new NotFound("the cluster's record is missing from the store");
+    const record = await createOverlay(store, cluster, req, localNames);
+    await this.overlay?.sync();
+    return record;
+  }
+
+  async removeNetwork(ref: string): Promise<OverlayRecord> {
+    const record = await removeOverlay(this.managerStore(), ref);
+    await this.overlay?.sync();
+    return record;
   }
 
   /** The Swarm block of /info. */

@@ -81,6 +81,42 @@ export interface NodeRecord extends Meta {
   MemberID?: string;
 }
 
+/** A swarm-scoped overlay network: its spec as given, and what the managers allocated for it. */
+export interface OverlayRecord extends Meta {
+  Spec: {
+    Name: string;
+    Labels: Record<string, string>;
+    DriverConfiguration: { Name: "overlay"; Options: Record<string, string> };
+    IPAMOptions: { Driver: { Name: "default" }; Configs: Array<{ Subnet: string; Gateway: string }> };
+    Attachable: boolean;
+    Internal: boolean;
+    Scope: "swarm";
+  };
+  /** The VXLAN network identifier: unique in the cluster (an allocation key in the store). */
+  VNI: number;
+}
+
+/**
+ * An endpoint on an overlay: a container's address there, on the node that runs it. Kept on that
+ * node's lease: a node that dies takes its endpoints with it, everywhere.
+ */
+export interface EndpointRecord {
+  NetworkID: string;
+  NodeID: string;
+  /** The node's address: where VXLAN packets for this endpoint go. */
+  NodeAddr: string;
+  IP: string;
+  MAC: string;
+  ContainerID: string;
+  /** The container's name, and the names it is also known by on this network. */
+  Name: string;
+  Aliases: string[];
+  ServiceID?: string;
+  ServiceName?: string;
+  /** A task's endpoint receives connections (through its service's VIP) only while it serves. */
+  Serving: boolean;
+}
+
 export interface Mount {
   Type: "bind" | "volume" | "tmpfs";
   Source?: string;
@@ -197,7 +233,12 @@ export interface PortConfig {
 export interface ServiceRecord extends Meta {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
-  Endpoint: { Spec: { Mode?: string; Ports?: PortConfig[] }; Ports?: PortConfig[] };
+  Endpoint: {
+    Spec: { Mode?: string; Ports?: PortConfig[] };
+    Ports?: PortConfig[];
+    /** vip mode: the service's address on each of its overlay networks ("10.0.1.2/24"). */
+    VirtualIPs?: Array<{ NetworkID: string; Addr: string }>;
+  };
   UpdateStatus?: {
     State:
       | "updating"

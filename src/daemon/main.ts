@@ -299,7 +299,7 @@ export async function serve(argv: string[]): Promise<number> {
     (err: Error) => log(`garbage collection at start: ${err.message}`),
   );
 
-  const swarm = new Swarm(root, runRoot, engine, log, clusterStore);
+  const swarm = new Swarm(root, runRoot, engine, log, clusterStore, network);
   await swarm.open();
   const api = new ApiServer(log);
   systemRoutes(api, engine, started, buildCache, swarm);
@@ -309,7 +309,7 @@ export async function serve(argv: string[]): Promise<number> {
   volumeRoutes(api, engine);
   archiveRoutes(api, engine);
   buildRoutes(api, engine, buildCache);
-  networkRoutes(api, engine, network);
+  networkRoutes(api, engine, network, swarm);
   swarmRoutes(api, swarm);
   pluginRoutes(api, plugins);
 

@@ -152,6 +152,7 @@ async function network(
     dnsSearch: hc.DnsSearch ?? [],
     dnsOptions: hc.DnsOptions ?? [],
     extraHosts,
+    labels: record.Config.Labels ?? {},
   });
   record.NetworkSettings = attachment.settings;
   return {

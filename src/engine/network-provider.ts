@@ -22,6 +22,8 @@ export interface AttachRequest {
   dnsSearch: string[];
   dnsOptions: string[];
   extraHosts: string[];
+  /** The container's labels (a swarm task's say which service it serves). */
+  labels: Record<string, string>;
 }
 
 export interface Attachment {

@@ -38,3 +38,13 @@ export function nftQuiet(script: string): Promise<void> {
     () => undefined,
   );
 }
+
+/** `bridge -batch -` in a network namespace; each command may fail (entries already gone). */
+export function bridgeBatchForce(lines: string[], netns: string): Promise<string> {
+  return run("bridge", ["-n", netns, "-force", "-batch", "-"], `${lines.join("\n")}\n`).catch(() => "");
+}
+
+/** `nft -f -` inside a named network namespace (a container's own tables). */
+export function nftIn(netns: string, script: string): Promise<string> {
+  return run("ip", ["netns", "exec", netns, "nft", "-f", "-"], script);
+}

@@ -18,7 +18,7 @@ import type {
 } from "../engine/docker-types.js";
 import { defaultHosts, hostResolvConf } from "../engine/etc-files.js";
 import type { Attachment, AttachRequest, NetworkProvider } from "../engine/network-provider.js";
-import { Conflict, InvalidArgument } from "../errors.js";
+import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { writeFileAtomicSync } from "../util/atomic-file.js";
 import { Mutex } from "../util/mutex.js";
 import { DnsServer } from "./dns.js";
@@ -34,7 +34,9 @@ import {
   NetworkStore,
 } from "./network-store.js";
 import { addNetworkRules, baseRuleset, baseRuleset6, removeNetworkRules, TABLE } from "./nft-rules.js";
+import { ensureOverlay, OVERLAY_MTU, plugIntoOverlay, removeOverlay, unplugFromOverlay } from "./overlay.js";
 import { mapElements, type Published, probePort, requestedBindings } from "./ports.js";
+import type { SwarmNetworks } from "./swarm-networks.js";
 
 const NETNS_PREFIX = "berth-";
 
@@ -51,6 +53,10 @@ interface Link {
   mac: string;
   /** What was asked for this endpoint, shown back as docker shows it. */
   config?: EndpointRequest;
+  /** The container's default route goes through this network. */
+  gateway?: boolean;
+  /** An overlay's VXLAN id: the veth's other end is in the overlay's namespace. */
+  vni?: number;
 }
 
 /** What a container holds: its namespace, its links, its published ports. */
@@ -68,6 +74,11 @@ export type EndpointRequest = Partial<
 >;
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+/** The bridge containers on overlays leave through, as docker names it. */
+export const GATEWAY_BRIDGE = "docker_gwbridge";
+const ICC_OPTION = "com.docker.network.bridge.enable_icc";
+/** A swarm task's container (docker's label): only tasks join a non-attachable overlay. */
+const SWARM_TASK_LABEL = "com.docker.swarm.task.id";
 
 /** docker's address for an endpoint without one asked: 02:42 and the IPv4 address's bytes. */
 export function macFromAddress(ip: string): string {
@@ -84,6 +95,8 @@ export class NetworkManager implements NetworkProvider {
   private readonly preparing = new Mutex();
   /** Endpoint teardowns in flight, by container (see detach). */
   private readonly teardowns = new Map<string, Promise<void>>();
+  /** The cluster's overlay networks, while this daemon is in a swarm. */
+  private swarm: SwarmNetworks | undefined;
 
   constructor(
     private readonly dir: string,
@@ -97,6 +110,16 @@ export class NetworkManager implements NetworkProvider {
 
   // ---- networks ----
 
+  /** The cluster's side of overlay networks (set by swarm mode; undefined outside a swarm). */
+  useSwarm(swarm: SwarmNetworks | undefined): void {
+    this.swarm = swarm;
+  }
+
+  /** A local network or a swarm one, by name, id or prefix. */
+  private find(nameOrId: string): NetworkRecord | undefined {
+    return this.networks.find(nameOrId) ?? this.swarm?.find(nameOrId);
+  }
+
   describeNetwork(nameOrId: string): { id: string; name: string; builtin: boolean } {
     const n = this.network(nameOrId);
     return { id: n.Id, name: n.Name, builtin: n.Name === DEFAULT_NETWORK };
@@ -104,7 +127,10 @@ export class NetworkManager implements NetworkProvider {
 
   /** A network by name or id; "default" (what clients send for the default mode) is `bridge`. */
   network(nameOrId: string): NetworkRecord {
-    return this.networks.get(nameOrId === "default" || nameOrId === "" ? DEFAULT_NETWORK : nameOrId);
+    const key = nameOrId === "default" || nameOrId === "" ? DEFAULT_NETWORK : nameOrId;
+    const found = this.find(key);
+    if (!found) throw new NotFound(`network ${key} not found`);
+    return found;
   }
 
   create(req: CreateNetworkRequest): NetworkRecord {
@@ -136,7 +162,7 @@ export class NetworkManager implements NetworkProvider {
       string,
       { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
     > = {};
-    const n = this.networks.get(networkId);
+    const n = this.network(networkId);
     const prefix = parseSubnet(ipv4Config(n).Subnet).prefix;
     const v6 = ipv6Config(n);
     for (const s of this.sandboxes())
@@ -254,7 +280,11 @@ export class NetworkManager implements NetworkProvider {
   private resolve(networkId: string, asked: string, client: string): string[] | undefined {
     const all = this.sandboxes();
     const asker = all.find((s) => s.links.some((l) => l.networkId === networkId && l.ip === client));
-    const shared = new Set(asker ? asker.links.map((l) => l.networkId) : [networkId]);
+    // The gateway bridge joins containers of every overlay: it names nobody.
+    const gateway = this.networks.find(GATEWAY_BRIDGE)?.Id;
+    const shared = new Set(
+      (asker ? asker.links.map((l) => l.networkId) : [networkId]).filter((id) => id !== gateway),
+    );
     // A link ("target:alias") of the asker's on this network names its target by the alias.
     const links = asker?.links.find((l) => l.networkId === networkId)?.config?.Links ?? [];
     const linked = links.map((l) => l.split(":")).find(([target, alias]) => (alias ?? target) === asked);
@@ -268,6 +298,10 @@ export class NetworkManager implements NetworkProvider {
           !found.includes(l.ip)
         )
           found.push(l.ip, ...(l.ip6 ? [l.ip6] : []));
+    if (!found.length && this.swarm) {
+      const overlays = [...shared].filter((id) => this.swarm?.find(id));
+      if (overlays.length) return this.swarm.resolve(name, overlays);
+    }
     return found.length ? found : undefined;
   }
 
@@ -321,8 +355,11 @@ export class NetworkManager implements NetworkProvider {
           request.endpoints[n.Name] ??
           request.endpoints[n.Id] ??
           (n.Name === DEFAULT_NETWORK ? request.endpoints["default"] : undefined);
-        await this.link(sandbox, n, e ?? {});
+        await this.link(sandbox, n, e ?? {}, request.labels);
       }
+      // On an overlay, the way out and the names come through the node's gateway bridge.
+      if (sandbox.links.some((l) => l.vni !== undefined) && !sandbox.links.some((l) => l.gateway))
+        await this.link(sandbox, this.gatewayBridge(), {}, request.labels);
       for (const r of requestedBindings(
         request.portBindings,
         request.exposedPorts,
@@ -352,14 +389,16 @@ export class NetworkManager implements NetworkProvider {
     const record = {
       Config: { Hostname: request.hostname, Domainname: request.domainname },
     } as ContainerRecord;
-    const userNetwork = primary.Name !== DEFAULT_NETWORK && this.dns.has(primary.Id);
+    const dnsNetwork = [primary, ...sandbox.links.map((l) => this.find(l.networkId))].find(
+      (n): n is NetworkRecord => !!n && n.Name !== DEFAULT_NETWORK && this.dns.has(n.Id),
+    );
     return {
       netnsPath: `/run/netns/${sandbox.netns}`,
       settings: this.settings(sandbox),
       hosts: defaultHosts(record, sandbox.links.map((l) => l.ip).slice(0, 1), request.extraHosts),
-      resolvConf: userNetwork
+      resolvConf: dnsNetwork
         ? resolvConfVia(
-            ipv4Config(primary).Gateway,
+            ipv4Config(dnsNetwork).Gateway,
             hostResolvConf({
               Dns: request.dns,
               DnsSearch: request.dnsSearch,
@@ -377,7 +416,12 @@ export class NetworkManager implements NetworkProvider {
   }
 
   /** One more network in a sandbox: a veth pair, an address, a route when it is the first. */
-  private async link(sandbox: Sandbox, n: NetworkRecord, endpoint: EndpointRequest): Promise<Link> {
+  private async link(
+    sandbox: Sandbox,
+    n: NetworkRecord,
+    endpoint: EndpointRequest,
+    labels: Record<string, string> = {},
+  ): Promise<Link> {
     const requestedIp = endpoint.IPAMConfig?.IPv4Address || undefined;
     const requestedIp6 = endpoint.IPAMConfig?.IPv6Address || undefined;
     const v6 = ipv6Config(n);
@@ -394,6 +438,7 @@ export class NetworkManager implements NetworkProvider {
       );
     if (endpoint.MacAddress && !MAC.test(endpoint.MacAddress))
       throw new InvalidArgument(`invalid MAC address ${endpoint.MacAddress}`);
+    if (n.Driver === "overlay") return this.linkOverlay(sandbox, n, endpoint, labels);
     await this.prepare(n);
     const ip = this.ipam(n).allocate(`${sandbox.id}`, requestedIp);
     let ip6: string | undefined;
@@ -403,25 +448,16 @@ export class NetworkManager implements NetworkProvider {
       this.ipam(n).release(sandbox.id);
       throw err;
     }
-    const hash = createHash("sha256").update(`${sandbox.id}/${n.Id}`).digest("hex");
-    const used = new Set(sandbox.links.map((l) => l.ifname));
-    let index = 0;
-    while (used.has(`eth${index}`)) index++;
+    const routed = !sandbox.links.some((l) => l.gateway) && !n.Internal;
     const link: Link = {
-      networkId: n.Id,
-      ip,
+      ...this.newLink(sandbox, n, endpoint, ip),
       ...(ip6 ? { ip6 } : {}),
-      veth: `vb${hash.slice(0, 12)}`,
-      ifname: `eth${index}`,
-      aliases,
-      mac: (endpoint.MacAddress || macFromAddress(ip)).toLowerCase(),
-      config: endpoint,
+      gateway: routed,
     };
     sandbox.links.push(link);
     this.saveSandbox(sandbox);
     const config = ipv4Config(n);
     const mtu = n.Options["com.docker.network.driver.mtu"] ?? n.Options["mtu"];
-    const first = sandbox.links.length === 1;
     // The namespace is made with the first link; a container connected again after it was
     // disconnected from every network still has it.
     const madeNetns = !existsSync(`/run/netns/${sandbox.netns}`);
@@ -430,7 +466,7 @@ export class NetworkManager implements NetworkProvider {
       ...(madeNetns ? [`netns add ${sandbox.netns}`] : []),
       `link add ${link.veth} ${mtu ? `mtu ${mtu} ` : ""}type veth peer name ${link.ifname} ${mtu ? `mtu ${mtu} ` : ""}address ${link.mac} netns ${sandbox.netns}`,
       `link set ${link.veth} master ${n.BridgeName}`,
-      `link set ${link.veth} type bridge_slave hairpin on`,
+      `link set ${link.veth} type bridge_slave hairpin on${n.Options[ICC_OPTION] === "false" ? " isolated on" : ""}`,
       `link set ${link.veth} up`,
     ]);
     await ipBatch(
@@ -439,12 +475,117 @@ export class NetworkManager implements NetworkProvider {
         `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
         ...(v6 && ip6 ? [`addr add ${ip6}/${parseSubnet(v6.Subnet).prefix} dev ${link.ifname} nodad`] : []),
         `link set ${link.ifname} up`,
-        ...(first && !n.Internal ? [`route add default via ${config.Gateway}`] : []),
-        ...(first && !n.Internal && v6 ? [`route add ::/0 via ${v6.Gateway}`] : []),
+        ...(routed ? [`route add default via ${config.Gateway}`] : []),
+        ...(routed && v6 ? [`route add ::/0 via ${v6.Gateway}`] : []),
       ],
       sandbox.netns,
     );
     return link;
+  }
+
+  /** A link's names: its host end (from the container and network ids), the next free ethN. */
+  private newLink(sandbox: Sandbox, n: NetworkRecord, endpoint: EndpointRequest, ip: string): Link {
+    const hash = createHash("sha256").update(`${sandbox.id}/${n.Id}`).digest("hex");
+    const used = new Set(sandbox.links.map((l) => l.ifname));
+    let index = 0;
+    while (used.has(`eth${index}`)) index++;
+    return {
+      networkId: n.Id,
+      ip,
+      veth: `vb${hash.slice(0, 12)}`,
+      ifname: `eth${index}`,
+      aliases: endpoint.Aliases ?? [],
+      mac: (endpoint.MacAddress || macFromAddress(ip)).toLowerCase(),
+      config: endpoint,
+    };
+  }
+
+  /**
+   * A link to an overlay: an address from the cluster's allocator, the overlay's namespace on
+   * this node (made with the first), the veth's other end a port of its bridge, and the endpoint
+   * published for the other nodes. No default route: that is the gateway bridge's.
+   */
+  private async linkOverlay(
+    sandbox: Sandbox,
+    n: NetworkRecord,
+    endpoint: EndpointRequest,
+    labels: Record<string, string>,
+  ): Promise<Link> {
+    const swarm = this.swarm;
+    if (!swarm) throw new NotFound(`network ${n.Name} not found: this node has left the swarm`);
+    if (!n.Attachable && !labels[SWARM_TASK_LABEL])
+      throw new InvalidArgument(
+        `Could not attach to network ${n.Name}: rpc error: code = PermissionDenied desc = network ${n.Name} not manually attachable`,
+      );
+    const ip = await swarm.allocate(n.Id, sandbox.id, endpoint.IPAMConfig?.IPv4Address || undefined);
+    const link: Link = { ...this.newLink(sandbox, n, endpoint, ip), vni: n.VNI! };
+    sandbox.links.push(link);
+    this.saveSandbox(sandbox);
+    const config = ipv4Config(n);
+    const mtu = Number(n.Options["com.docker.network.driver.mtu"] ?? OVERLAY_MTU);
+    await ensureOverlay({
+      vni: n.VNI!,
+      subnet: config.Subnet,
+      gateway: config.Gateway,
+      mtu,
+      localAddr: swarm.localAddr(),
+    });
+    const madeNetns = !existsSync(`/run/netns/${sandbox.netns}`);
+    await ipBatch([
+      ...(madeNetns ? [`netns add ${sandbox.netns}`] : []),
+      `link add ${link.veth} mtu ${mtu} type veth peer name ${link.ifname} mtu ${mtu} address ${link.mac} netns ${sandbox.netns}`,
+    ]);
+    await plugIntoOverlay(n.VNI!, link.veth);
+    await ipBatch(
+      [
+        ...(madeNetns ? ["link set lo up"] : []),
+        `addr add ${ip}/${parseSubnet(config.Subnet).prefix} dev ${link.ifname}`,
+        `link set ${link.ifname} up`,
+      ],
+      sandbox.netns,
+    );
+    await swarm.publish({
+      networkId: n.Id,
+      ip,
+      mac: link.mac,
+      containerId: sandbox.id,
+      name: sandbox.name,
+      aliases: link.aliases,
+      labels,
+    });
+    return link;
+  }
+
+  /**
+   * docker_gwbridge: the node's bridge that containers on overlays leave through (NAT) and ask
+   * names on; its ports are isolated from each other (docker's enable_icc=false), so that two
+   * overlays stay apart on it.
+   */
+  private gatewayBridge(): NetworkRecord {
+    return (
+      this.networks.find(GATEWAY_BRIDGE) ??
+      this.networks.create({ Name: GATEWAY_BRIDGE, Options: { [ICC_OPTION]: "false" } })
+    );
+  }
+
+  /** The containers of this node on an overlay, with their namespaces (for the VIPs' rules). */
+  overlayMembers(networkId: string): Array<{ containerId: string; netns: string; ip: string }> {
+    return this.sandboxes().flatMap((s) =>
+      s.links
+        .filter((l) => l.networkId === networkId)
+        .map((l) => ({ containerId: s.id, netns: s.netns, ip: l.ip })),
+    );
+  }
+
+  /** An overlay link's address and endpoint given back; the overlay's namespace goes with its last. */
+  private async releaseOverlayLink(containerId: string, link: Link): Promise<void> {
+    if (link.vni === undefined) return;
+    await this.swarm?.withdraw(link.networkId, link.ip).catch(() => {});
+    await this.swarm?.release(link.networkId, containerId, link.ip).catch(() => {});
+    const others = this.sandboxes().some(
+      (s) => s.id !== containerId && s.links.some((l) => l.vni === link.vni),
+    );
+    if (!others) await removeOverlay(link.vni);
   }
 
   /** `network connect` of a running container. */
@@ -464,10 +605,12 @@ export class NetworkManager implements NetworkProvider {
     const link = sandbox?.links.find((l) => l.networkId === n.Id);
     if (!sandbox || !link)
       throw new Conflict(`container ${containerId} is not connected to network ${n.Name}`);
-    await ipBatchForce([`link del ${link.veth}`]);
-    for (const ipam of this.allIpams(n)) ipam.release(containerId);
+    if (link.vni !== undefined) await unplugFromOverlay(link.vni, link.veth);
+    else await ipBatchForce([`link del ${link.veth}`]);
+    if (link.vni === undefined) for (const ipam of this.allIpams(n)) ipam.release(containerId);
     sandbox.links = sandbox.links.filter((l) => l !== link);
     this.saveSandbox(sandbox);
+    await this.releaseOverlayLink(containerId, link);
     return this.settings(sandbox);
   }
 
@@ -479,7 +622,7 @@ export class NetworkManager implements NetworkProvider {
     }
     const networks: Record<string, EndpointSettings> = {};
     for (const l of sandbox.links) {
-      const n = this.networks.find(l.networkId);
+      const n = this.find(l.networkId);
       if (!n) continue;
       const config = ipv4Config(n);
       const v6 = ipv6Config(n);
@@ -501,8 +644,8 @@ export class NetworkManager implements NetworkProvider {
       };
     }
     const first = sandbox.links[0];
-    const firstNet = first ? networks[this.networks.find(first.networkId)?.Name ?? ""] : undefined;
-    const onBridge = first && this.networks.find(first.networkId)?.Name === DEFAULT_NETWORK;
+    const firstNet = first ? networks[this.find(first.networkId)?.Name ?? ""] : undefined;
+    const onBridge = first && this.find(first.networkId)?.Name === DEFAULT_NETWORK;
     return {
       Bridge: "",
       SandboxID: sandbox.netns,
@@ -546,12 +689,13 @@ export class NetworkManager implements NetworkProvider {
       ...sandbox.links.map((l) => `link del ${l.veth}`),
       `netns del ${sandbox.netns}`,
     ])
-      .then(() => {
+      .then(async () => {
         for (const l of sandbox.links) {
-          const n = this.networks.find(l.networkId);
-          if (n) for (const ipam of this.allIpams(n)) ipam.release(containerId);
+          const n = this.find(l.networkId);
+          if (n && l.vni === undefined) for (const ipam of this.allIpams(n)) ipam.release(containerId);
         }
         rmSync(this.sandboxFile(containerId), { force: true });
+        for (const l of sandbox.links) await this.releaseOverlayLink(containerId, l);
       })
       .catch((err: Error) => this.log(`container ${containerId}: network teardown: ${err.message}`))
       .finally(() => this.teardowns.delete(containerId));
@@ -572,7 +716,7 @@ export class NetworkManager implements NetworkProvider {
     // User networks with running containers answer names again.
     for (const s of this.sandboxes())
       for (const l of s.links) {
-        const n = this.networks.find(l.networkId);
+        const n = this.find(l.networkId);
         if (n) await this.prepare(n).catch((err: Error) => this.log(`network ${n.Name}: ${err.message}`));
       }
   }

@@ -24,8 +24,8 @@ export interface NetworkRecord {
   Name: string;
   Id: string;
   Created: string;
-  Scope: "local";
-  Driver: "bridge";
+  Scope: "local" | "swarm";
+  Driver: "bridge" | "overlay";
   EnableIPv6: boolean;
   IPAM: {
     Driver: "default";
@@ -41,6 +41,8 @@ export interface NetworkRecord {
   Labels: Record<string, string>;
   /** Berth's own: the Linux bridge of this network. */
   BridgeName: string;
+  /** An overlay's VXLAN id. */
+  VNI?: number;
 }
 
 export const DEFAULT_NETWORK = "bridge";

@@ -1,4 +1,8 @@
 /** The Docker API's /networks routes: create, list, inspect, remove, prune, connect, disconnect. */
+
+import { findOverlay, overlayView } from "../../cluster/overlays.js";
+import type { Swarm } from "../../cluster/swarm.js";
+import type { OverlayRecord } from "../../cluster/types.js";
 import { plannedNetworks } from "../../engine/container-create.js";
 import type { ContainerRecord } from "../../engine/docker-types.js";
 import type { Engine } from "../../engine/engine.js";
@@ -27,7 +31,19 @@ function pseudoNetwork(name: string) {
   };
 }
 
-export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkManager): void {
+export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkManager, swarm: Swarm): void {
+  /** A swarm overlay by name, id or prefix, as this node last read them. */
+  const overlay = (ref: string) => {
+    const list = swarm.overlays?.records() ?? [];
+    return findOverlay(list, ref);
+  };
+  const overlayResource = (n: OverlayRecord, withContainers: boolean) =>
+    overlayView(
+      n,
+      withContainers ? manager.containersOn(n.ID) : {},
+      withContainers ? swarm.overlays?.endpointsOf(n.ID) : undefined,
+    );
+
   const view = (n: NetworkRecord, withContainers: boolean) => {
     const { BridgeName, ...rest } = n;
     return {
@@ -49,7 +65,15 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
         .all()
         .flatMap((c) => Object.values(c.NetworkSettings?.Networks ?? {}).map((e) => e.NetworkID)),
     );
-    const all = [...manager.networks.all().map((n) => view(n, false)), ...BUILTIN_MODES.map(pseudoNetwork)];
+    // Overlays: all of them on a manager; on a worker, those its containers are on (as dockerd).
+    const overlays = (swarm.overlays?.records() ?? [])
+      .filter((n) => swarm.isManager || manager.overlayMembers(n.ID).length)
+      .map((n) => overlayResource(n, false) as unknown as ReturnType<typeof view>);
+    const all = [
+      ...manager.networks.all().map((n) => view(n, false)),
+      ...overlays,
+      ...BUILTIN_MODES.map(pseudoNetwork),
+    ];
     return all.filter((n) => {
       const builtin = n.Name === "bridge" || BUILTIN_MODES.includes(n.Name);
       return (
@@ -71,6 +95,9 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
   api.route("GET", "/networks/{id}", (req) => {
     const id = req.params["id"]!;
     if (BUILTIN_MODES.includes(id)) return { ...pseudoNetwork(id), Containers: {} };
+    const local = manager.networks.find(id);
+    const o = local ? undefined : overlay(id);
+    if (o) return overlayResource(o, true);
     return view(manager.networks.get(id), true);
   });
 
@@ -78,6 +105,19 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
     const body = await req.json<CreateNetworkRequest>();
     if (!body || typeof body.Name !== "string")
       throw new InvalidArgument("Name is required: the network's name");
+    if (body.Driver === "overlay") {
+      const o = await swarm.createNetwork(
+        body,
+        manager.networks.all().map((n) => n.Name),
+      );
+      engine.events.emit("network", "create", o.ID, { name: o.Spec.Name, type: "overlay" });
+      res
+        .writeHead(201, { "Content-Type": "application/json" })
+        .end(JSON.stringify({ Id: o.ID, Warning: "" }));
+      return;
+    }
+    if (overlay(body.Name)?.Spec.Name === body.Name)
+      throw new Conflict(`network with name ${body.Name} already exists`);
     const n = manager.create(body);
     engine.events.emit("network", "create", n.Id, { name: n.Name, type: "bridge" });
     res.writeHead(201, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: n.Id, Warning: "" }));
@@ -87,6 +127,12 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
     const id = req.params["id"]!;
     if (BUILTIN_MODES.includes(id))
       throw new Conflict(`${id} is a pre-defined network and cannot be removed`);
+    if (!manager.networks.find(id) && overlay(id)) {
+      const o = await swarm.removeNetwork(id);
+      engine.events.emit("network", "destroy", o.ID, { name: o.Spec.Name, type: "overlay" });
+      res.writeHead(204).end();
+      return;
+    }
     const n = manager.networks.get(id);
     await manager.remove(n.Id);
     engine.events.emit("network", "destroy", n.Id, { name: n.Name, type: "bridge" });
@@ -116,7 +162,7 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
 
   api.route("POST", "/networks/{id}/connect", async (req, res) => {
     const body = await req.json<{ Container?: string; EndpointConfig?: EndpointRequest | null }>();
-    const n = manager.networks.get(req.params["id"]!);
+    const n = manager.network(req.params["id"]!);
     const c = containerOf(body?.Container);
     modeOwnNetwork(c);
     // What the client asked is kept whole: inspect shows it back, a restart asks it again.
@@ -156,7 +202,7 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
 
   api.route("POST", "/networks/{id}/disconnect", async (req, res) => {
     const body = await req.json<{ Container?: string; Force?: boolean }>();
-    const n = manager.networks.get(req.params["id"]!);
+    const n = manager.network(req.params["id"]!);
     const c = containerOf(body?.Container);
     modeOwnNetwork(c);
     await engine.lock(c.Id, async () => {

@@ -17,6 +17,7 @@ import {
   findService,
   nodeJson,
   removeNode,
+  removeService,
   serviceJson,
   taskJson,
   updateNode,
@@ -202,9 +203,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     return { Warnings: null };
   });
   api.route("DELETE", "/services/{id}", async (req) => {
-    const s = store();
-    const service = await findService(s, req.params["id"]!);
-    await s.remove("services", service.ID);
+    await removeService(store(), req.params["id"]!);
   });
 
   // ---- tasks

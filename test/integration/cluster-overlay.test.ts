@@ -1,0 +1,176 @@
+/**
+ * Overlay networks across three nodes (test/helpers/cluster.ts): VXLAN between the nodes'
+ * namespaces, names and VIPs from the embedded DNS, connections to a VIP balanced over the
+ * service's tasks on other nodes, two overlays kept apart, a dead node's endpoints gone, and
+ * nothing left on any node once the networks are removed.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
+import { ok } from "../helpers/daemon.js";
+import { until } from "../helpers/wait.js";
+
+const cluster = new TestCluster(3);
+const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
+
+const running = (node: ClusterNode, service: string) =>
+  node
+    .docker(["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${service}`])
+    .stdout.split("\n")
+    .filter(Boolean).length;
+
+/** Runs a shell command in the probe container on node1. */
+const probe = (script: string) => n1.docker(["exec", "probe", "sh", "-c", script], { timeout: 30_000 });
+
+/** One HTTP request from the probe: the answering task's host name. */
+const fetchFrom = (host: string) =>
+  probe(`printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} 80 | tail -n 1`).stdout.trim();
+
+const overlayNamespaces = (n: ClusterNode) =>
+  ok(n.exec(["ip", "netns", "list"]))
+    .stdout.split("\n")
+    .filter((l) => l.startsWith("berth-ov-"));
+
+before(async () => {
+  await cluster.start();
+  ok(n1.docker(["swarm", "init"]));
+  const token = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
+  for (const n of [n2, n3]) ok(n.docker(["swarm", "join", "--token", token, `${n1.address}:2377`]));
+});
+
+after(async () => {
+  for (const n of cluster.nodes) n.docker(["rm", "-f", "probe", "other"]);
+  for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
+  await cluster.cleanup();
+});
+
+test("an overlay network: created on a manager with a VXLAN id and a subnet from the pool; bad input refused", () => {
+  ok(n1.docker(["network", "create", "-d", "overlay", "--attachable", "front"]));
+  const inspect = JSON.parse(ok(n1.docker(["network", "inspect", "front"])).stdout)[0];
+  assert.equal(inspect.Scope, "swarm");
+  assert.equal(inspect.Driver, "overlay");
+  assert.equal(inspect.Attachable, true);
+  assert.match(inspect.IPAM.Config[0].Subnet, /^10\.0\.\d+\.0\/24$/);
+  assert.match(inspect.Options["com.docker.network.driver.overlay.vxlanid_list"], /^\d+$/);
+  assert.match(
+    ok(n1.docker(["network", "ls", "--filter", "driver=overlay"])).stdout,
+    /front +overlay +swarm/,
+  );
+  // Bad input: said, and nothing made.
+  assert.match(
+    n1.docker(["network", "create", "-d", "overlay", "front"]).stderr,
+    /network with name front already exists/,
+  );
+  assert.match(
+    n1.docker(["network", "create", "-d", "overlay", "--subnet", inspect.IPAM.Config[0].Subnet, "clash"])
+      .stderr,
+    /overlaps/,
+  );
+  assert.match(n2.docker(["network", "create", "-d", "overlay", "fromworker"]).stderr, /not a swarm manager/);
+  assert.doesNotMatch(ok(n1.docker(["network", "ls"])).stdout, /clash|fromworker/);
+});
+
+test("a service on the overlay: its name is a VIP balanced over its tasks on the other nodes; tasks.NAME lists them", async () => {
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "web",
+      "--replicas",
+      "3",
+      "--network",
+      "front",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sh",
+      "-c",
+      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]),
+  );
+  await until("a task on each node", () => cluster.nodes.every((n) => running(n, "web") === 1), 30_000);
+  // An attachable container on the manager's node: it reaches the tasks over VXLAN.
+  ok(n1.docker(["run", "-d", "--name", "probe", "--network", "front", "busybox", "sleep", "1000"]));
+  const vip = JSON.parse(
+    ok(n1.docker(["service", "inspect", "web"])).stdout,
+  )[0].Endpoint.VirtualIPs[0].Addr.split("/")[0];
+  await until("the service's name to give its VIP", () => probe("nslookup web").stdout.includes(vip));
+  await until(
+    "tasks.web to give the three tasks",
+    () => (probe("nslookup tasks.web").stdout.match(/Address: 10\.0\./g) ?? []).length === 3,
+  );
+  const seen = new Map<string, number>();
+  await until("all three tasks to answer through the VIP", () => {
+    const who = fetchFrom("web");
+    if (who) seen.set(who, (seen.get(who) ?? 0) + 1);
+    return seen.size === 3;
+  });
+  for (let i = 0; i < 30; i++) {
+    const who = fetchFrom("web");
+    seen.set(who, (seen.get(who) ?? 0) + 1);
+  }
+  assert.equal(seen.size, 3, `answers: ${JSON.stringify([...seen])}`);
+  // A task reached by its own address, across nodes.
+  const taskIp = /Address: (10\.0\.\d+\.\d+)/.exec(probe("nslookup tasks.web").stdout)![1]!;
+  assert.notEqual(fetchFrom(taskIp), "");
+});
+
+test("two overlays are kept apart: no name and no route from one to the other", async () => {
+  ok(n1.docker(["network", "create", "-d", "overlay", "--attachable", "back"]));
+  ok(n2.docker(["run", "-d", "--name", "other", "--network", "back", "busybox", "httpd", "-f", "-p", "80"]));
+  const otherIp = ok(
+    n2.docker(["inspect", "-f", '{{(index .NetworkSettings.Networks "back").IPAddress}}', "other"]),
+  ).stdout.trim();
+  assert.match(otherIp, /^10\.0\./);
+  assert.doesNotMatch(probe("nslookup other").stdout, new RegExp(otherIp.replaceAll(".", "\\.")));
+  assert.notEqual(probe(`nc -w 2 ${otherIp} 80 </dev/null`).status, 0, "no way from front to back");
+  // A non-attachable overlay takes only tasks.
+  ok(n1.docker(["network", "create", "-d", "overlay", "tasksonly"]));
+  assert.match(
+    n1.docker(["run", "--rm", "--network", "tasksonly", "busybox", "true"]).stderr,
+    /not manually attachable/,
+  );
+  ok(n1.docker(["network", "rm", "tasksonly"]));
+});
+
+test("a node cut off: its endpoints vanish from the others within a lease, and its task is replaced", async () => {
+  n3.cutLink();
+  try {
+    await until(
+      "node3's endpoints gone from node1's view",
+      () => {
+        const peers = JSON.parse(ok(n1.docker(["network", "inspect", "front"])).stdout)[0].Peers ?? [];
+        return !peers.some((p: { IP: string }) => p.IP === n3.address);
+      },
+      20_000,
+    );
+    await until(
+      "three tasks answer again",
+      () => {
+        const who = new Set<string>();
+        for (let i = 0; i < 12; i++) who.add(fetchFrom("web"));
+        who.delete("");
+        return who.size === 3;
+      },
+      30_000,
+    );
+  } finally {
+    n3.healLink();
+  }
+});
+
+test("removed: the service, the containers and the networks; no overlay namespace is left on any node", async () => {
+  ok(n1.docker(["service", "rm", "web"]));
+  ok(n1.docker(["rm", "-f", "probe"]));
+  ok(n2.docker(["rm", "-f", "other"]));
+  await until("web's tasks gone", () => cluster.nodes.every((n) => running(n, "web") === 0), 30_000);
+  // Endpoints are withdrawn as the containers' links go (a moment after rm returns).
+  for (const name of ["front", "back"])
+    await until(`${name} removed`, () => n1.docker(["network", "rm", name]).status === 0);
+  assert.doesNotMatch(ok(n1.docker(["network", "ls"])).stdout, /front|back/);
+  await until("no overlay namespace on any node", () =>
+    cluster.nodes.every((n) => overlayNamespaces(n).length === 0),
+  );
+});
