@@ -390,9 +390,11 @@ export function filterTasks(
         "_up-to-date",
         (v) => (v === "true" || v === "1") === (!service || t.SpecVersion === service.SpecVersion),
       ) &&
-      (filters["label"] ?? []).every((l) =>
-        l.includes("=") ? t.Labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in t.Labels,
-      )
+      // A task's labels are its service's, as swarmkit matches them (stack ps filters so).
+      (filters["label"] ?? []).every((l) => {
+        const labels = { ...(service?.Spec.Labels ?? {}), ...t.Labels };
+        return l.includes("=") ? labels[l.split("=")[0]!] === l.slice(l.indexOf("=") + 1) : l in labels;
+      })
     );
   });
 }

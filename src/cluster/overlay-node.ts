@@ -251,13 +251,21 @@ export class OverlayNode implements SwarmNetworks {
       const ips = tasksOf(name.slice("tasks.".length));
       return ips.length ? ips : undefined;
     }
-    const service = this.services.find((s) => s.Spec.Name.toLowerCase() === name);
+    // A service by its name, or by an alias it has on one of these networks (a stack's
+    // services are known by their short names so).
+    const service =
+      this.services.find((s) => s.Spec.Name.toLowerCase() === name) ??
+      this.services.find((s) =>
+        (s.Spec.TaskTemplate.Networks ?? []).some(
+          (n) => networkIds.includes(n.Target) && (n.Aliases ?? []).some((a) => a.toLowerCase() === name),
+        ),
+      );
     if (service) {
       const vips = (service.Endpoint.VirtualIPs ?? [])
         .filter((v) => networkIds.includes(v.NetworkID))
         .map((v) => v.Addr.split("/")[0]!);
       if (vips.length) return vips;
-      const ips = tasksOf(name);
+      const ips = tasksOf(service.Spec.Name.toLowerCase());
       if (ips.length) return ips;
     }
     const named = this.endpoints

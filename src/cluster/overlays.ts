@@ -138,7 +138,11 @@ export async function removeOverlay(store: ClusterStore, ref: string): Promise<O
     throw new Conflict(
       `rpc error: code = FailedPrecondition desc = network ${n.ID} is in use by service ${users[0]!.ID}`,
     );
-  if ((await store.endpoints(n.ID)).list.length)
+  // Tasks of removed services still detaching do not hold it (swarmkit's rule: stack rm removes
+  // the services, then at once their networks); any other container does.
+  const services = new Set((await store.list<ServiceRecord>("services")).map((s) => s.ID));
+  const holding = (await store.endpoints(n.ID)).list.filter((e) => !e.ServiceID || services.has(e.ServiceID));
+  if (holding.length)
     throw new Conflict(
       `error while removing network: network ${n.Spec.Name} id ${n.ID} has active endpoints`,
     );

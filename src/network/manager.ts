@@ -289,19 +289,18 @@ export class NetworkManager implements NetworkProvider {
     const links = asker?.links.find((l) => l.networkId === networkId)?.config?.Links ?? [];
     const linked = links.map((l) => l.split(":")).find(([target, alias]) => (alias ?? target) === asked);
     const name = linked ? linked[0]!.replace(/^\//, "") : asked;
-    const found: string[] = [];
+    // Names on overlays are the cluster's (services, their VIPs, containers on every node).
+    const overlays = [...shared].filter((id) => this.swarm?.find(id));
+    const found: string[] = [...((overlays.length && this.swarm?.resolve(name, overlays)) || [])];
     for (const s of all)
       for (const l of s.links)
         if (
           shared.has(l.networkId) &&
+          !overlays.includes(l.networkId) &&
           (s.name === name || l.aliases.includes(name) || (name.length >= 12 && s.id.startsWith(name))) &&
           !found.includes(l.ip)
         )
           found.push(l.ip, ...(l.ip6 ? [l.ip6] : []));
-    if (!found.length && this.swarm) {
-      const overlays = [...shared].filter((id) => this.swarm?.find(id));
-      if (overlays.length) return this.swarm.resolve(name, overlays);
-    }
     return found.length ? found : undefined;
   }
 

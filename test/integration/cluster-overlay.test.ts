@@ -5,6 +5,8 @@
  * nothing left on any node once the networks are removed.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
@@ -159,6 +161,105 @@ test("a node cut off: its endpoints vanish from the others within a lease, and i
   } finally {
     n3.healLink();
   }
+});
+
+const STACK = (webReplicas: number) => `version: "3.8"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: ${webReplicas}
+      update_config: { parallelism: 1, delay: 1s }
+    networks: [appnet]
+  api:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    networks: [appnet]
+  db:
+    image: busybox
+    command: ["sh", "-c", "cat /run/secrets/db_pass; echo; exec sleep 1000"]
+    stop_grace_period: 1s
+    networks: [appnet]
+    secrets: [db_pass]
+    deploy:
+      placement:
+        constraints: [node.hostname == node2]
+networks:
+  appnet:
+    driver: overlay
+secrets:
+  db_pass:
+    file: ./db_pass.txt
+`;
+
+test("docker stack: a compose v3 application of three services deployed, reached by short names, updated in place, removed", async () => {
+  const dir = n1.root;
+  writeFileSync(join(dir, "db_pass.txt"), "stack-s3cret");
+  writeFileSync(join(dir, "stack.yml"), STACK(2));
+  ok(n1.docker(["stack", "deploy", "-c", join(dir, "stack.yml"), "demo"]));
+  assert.match(ok(n1.docker(["stack", "ls"])).stdout, /demo +3/);
+  await until(
+    "every task running",
+    () => {
+      const ps = n1.docker([
+        "stack",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.CurrentState}}",
+        "demo",
+      ]);
+      const states = ps.stdout.trim().split("\n").filter(Boolean);
+      return states.length === 4 && states.every((st) => st.startsWith("Running"));
+    },
+    30_000,
+  );
+  const apiTask = () => {
+    for (const n of cluster.nodes) {
+      const id = n
+        .docker(["ps", "-q", "--filter", "label=com.docker.swarm.service.name=demo_api"])
+        .stdout.trim();
+      if (id) return { node: n, id };
+    }
+    throw new Error("no api task");
+  };
+  const { node, id } = apiTask();
+  // The api task reaches web by its short name (the stack's alias, the service's VIP).
+  await until("web answers api by its short name", () =>
+    /\w/.test(
+      node.docker([
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 web 80 | tail -n 1",
+      ]).stdout,
+    ),
+  );
+  await until("the db task read its secret", () =>
+    ok(n1.docker(["service", "logs", "--raw", "demo_db"])).stdout.includes("stack-s3cret"),
+  );
+  // A second deploy of a changed file: web scaled, api left alone.
+  writeFileSync(join(dir, "stack.yml"), STACK(3));
+  ok(n1.docker(["stack", "deploy", "-c", join(dir, "stack.yml"), "demo"]));
+  await until(
+    "three web tasks",
+    () => cluster.nodes.reduce((a, n) => a + running(n, "demo_web"), 0) === 3,
+    30_000,
+  );
+  assert.equal(apiTask().id, id, "api's task was not replaced");
+  ok(n1.docker(["stack", "rm", "demo"]));
+  await until("the stack gone", () =>
+    cluster.nodes.every(
+      (n) => n.docker(["ps", "-q", "--filter", "label=com.docker.stack.namespace=demo"]).stdout.trim() === "",
+    ),
+  );
+  assert.doesNotMatch(ok(n1.docker(["network", "ls"])).stdout, /demo_appnet/);
+  assert.equal(ok(n1.docker(["secret", "ls", "-q"])).stdout.trim(), "");
 });
 
 test("removed: the service, the containers and the networks; no overlay namespace is left on any node", async () => {
