@@ -15,15 +15,22 @@ import { errorText } from "../errors.js";
 import { isClusterId } from "./ids.js";
 import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
 import type { ClusterStore } from "./store.js";
-import { type TaskRecord, type TaskState, TERMINAL } from "./types.js";
+import { type PortConfig, type ServiceRecord, type TaskRecord, type TaskState, TERMINAL } from "./types.js";
 
 export const TASK_LABEL = "com.docker.swarm.task.id";
 const RESYNC_MS = 2000;
 const COALESCE_MS = 20;
 
 /** The container a task runs as: docker's name (service.slot.task) and labels. */
-export function containerBody(task: TaskRecord, serviceName: string): { name: string; body: CreateBody } {
+export function containerBody(
+  task: TaskRecord,
+  serviceName: string,
+  ports: PortConfig[] = [],
+): { name: string; body: CreateBody } {
   const c = task.Spec.ContainerSpec;
+  // Ports published in host mode: on the node that runs the task, as `run -p` would.
+  const hostPorts = ports.filter((p) => p.PublishMode === "host");
+  const portKey = (p: PortConfig) => `${p.TargetPort}/${p.Protocol ?? "tcp"}`;
   const networks = task.Spec.Networks ?? [];
   const limits = task.Spec.Resources?.Limits ?? {};
   const slot = task.Slot ?? task.NodeID;
@@ -63,7 +70,23 @@ export function containerBody(task: TaskRecord, serviceName: string): { name: st
         "com.docker.swarm.task.name": `${serviceName}.${slot}.${task.ID}`,
         "com.docker.swarm.node.id": task.NodeID ?? "",
       },
-      HostConfig: { ...hostConfig, ...(networks.length ? { NetworkMode: networks[0]!.Target } : {}) },
+      ...(hostPorts.length
+        ? { ExposedPorts: Object.fromEntries(hostPorts.map((p) => [portKey(p), {}])) }
+        : {}),
+      HostConfig: {
+        ...hostConfig,
+        ...(networks.length ? { NetworkMode: networks[0]!.Target } : {}),
+        ...(hostPorts.length
+          ? {
+              PortBindings: Object.fromEntries(
+                hostPorts.map((p) => [
+                  portKey(p),
+                  [{ HostIp: "", HostPort: p.PublishedPort ? String(p.PublishedPort) : "" }],
+                ]),
+              ),
+            }
+          : {}),
+      },
       ...(networks.length
         ? {
             NetworkingConfig: {
@@ -206,10 +229,7 @@ export class NodeAgent {
     this.working.add(task.ID);
     void (async () => {
       try {
-        const service = await this.store.get<{ ID: string; Spec: { Name: string } } & TaskRecord>(
-          "services",
-          task.ServiceID,
-        );
+        const service = await this.store.get<ServiceRecord>("services", task.ServiceID);
         if (!service) return;
         const image = task.Spec.ContainerSpec.Image;
         if (!this.hasImage(image)) {
@@ -219,7 +239,7 @@ export class NodeAgent {
         const latest = await this.store.get<TaskRecord>("tasks", task.ID);
         if (latest?.DesiredState !== "running") return;
         await this.setStatus(latest, "starting", "starting");
-        const { name, body } = containerBody(latest, service.Spec.Name);
+        const { name, body } = containerBody(latest, service.Spec.Name, service.Spec.EndpointSpec?.Ports);
         const refs = [
           ...(latest.Spec.ContainerSpec.Secrets ?? []),
           ...(latest.Spec.ContainerSpec.Configs ?? []),

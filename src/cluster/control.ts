@@ -182,6 +182,7 @@ export function checkServiceSpec(given: Partial<ServiceSpec> | undefined): Servi
     ...(given.UpdateConfig ? { UpdateConfig: given.UpdateConfig } : {}),
     ...(given.RollbackConfig ? { RollbackConfig: given.RollbackConfig } : {}),
     EndpointSpec: { Mode: "vip", ...given.EndpointSpec },
+    ...(given.Networks?.length ? { Networks: given.Networks } : {}),
   };
 }
 

@@ -8,6 +8,7 @@
  */
 import { errorText } from "../errors.js";
 import { newClusterId } from "./ids.js";
+import { taskNetworks } from "./overlays.js";
 import {
   ClusterLoad,
   matchesConstraints,
@@ -77,7 +78,9 @@ export function newTask(service: ServiceRecord, slot: number | undefined, nodeId
     CreatedAt: now,
     UpdatedAt: now,
     Labels: {},
-    Spec: service.Spec.TaskTemplate,
+    Spec: taskNetworks(service.Spec).length
+      ? { ...service.Spec.TaskTemplate, Networks: taskNetworks(service.Spec) }
+      : service.Spec.TaskTemplate,
     ServiceID: service.ID,
     ...(slot !== undefined ? { Slot: slot } : {}),
     ...(nodeId ? { NodeID: nodeId } : {}),

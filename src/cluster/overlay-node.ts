@@ -17,7 +17,7 @@ import type { NetworkManager } from "../network/manager.js";
 import type { NetworkRecord } from "../network/network-store.js";
 import { ensureOverlay, OVERLAY_MTU, programPeers } from "../network/overlay.js";
 import type { OverlayEndpoint, SwarmNetworks } from "../network/swarm-networks.js";
-import { asNetworkRecord, findOverlay, MTU_OPTION, takeFreeAddress } from "./overlays.js";
+import { asNetworkRecord, findOverlay, MTU_OPTION, takeFreeAddress, taskNetworks } from "./overlays.js";
 import type { ClusterStore } from "./store.js";
 import type { EndpointRecord, OverlayRecord, ServiceRecord } from "./types.js";
 
@@ -256,7 +256,7 @@ export class OverlayNode implements SwarmNetworks {
     const service =
       this.services.find((s) => s.Spec.Name.toLowerCase() === name) ??
       this.services.find((s) =>
-        (s.Spec.TaskTemplate.Networks ?? []).some(
+        taskNetworks(s.Spec).some(
           (n) => networkIds.includes(n.Target) && (n.Aliases ?? []).some((a) => a.toLowerCase() === name),
         ),
       );

@@ -79,6 +79,10 @@ export async function createOverlay(
   const existing = await store.list<OverlayRecord>("networks");
   if (existing.some((n) => n.Spec.Name === name) || localNames.includes(name))
     throw new Conflict(`network with name ${name} already exists`);
+  if (req.Ingress && existing.some((n) => n.Spec.Ingress))
+    throw new Conflict(
+      `rpc error: code = AlreadyExists desc = ingress network (${existing.find((n) => n.Spec.Ingress)!.ID}) is already present`,
+    );
   if (req.EnableIPv6) throw new InvalidArgument("overlay networks with IPv6 are not supported yet");
   const options = req.Options ?? {};
   const mtu = options[MTU_OPTION];
@@ -118,6 +122,7 @@ export async function createOverlay(
         IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: subnet, Gateway: gateway }] },
         Attachable: req.Attachable === true,
         Internal: req.Internal === true,
+        ...(req.Ingress ? { Ingress: true } : {}),
         Scope: "swarm",
       },
       VNI: freeVni(vnis),
@@ -150,9 +155,14 @@ export async function removeOverlay(store: ClusterStore, ref: string): Promise<O
   return n;
 }
 
+/** The networks a service's tasks join: the task template's, else the spec's (the older field). */
+export function taskNetworks(spec: ServiceSpec): Array<{ Target: string; Aliases?: string[] }> {
+  return spec.TaskTemplate.Networks?.length ? spec.TaskTemplate.Networks : (spec.Networks ?? []);
+}
+
 /** The overlay networks a service's tasks join (by id). */
 export function serviceNetworks(spec: ServiceSpec): string[] {
-  return (spec.TaskTemplate.Networks ?? []).map((n) => n.Target);
+  return taskNetworks(spec).map((n) => n.Target);
 }
 
 /**
@@ -160,8 +170,8 @@ export function serviceNetworks(spec: ServiceSpec): string[] {
  * an overlay of this cluster.
  */
 export async function resolveServiceNetworks(store: ClusterStore, spec: ServiceSpec): Promise<void> {
-  const list = spec.TaskTemplate.Networks;
-  if (!list?.length) return;
+  const list = [...(spec.TaskTemplate.Networks ?? []), ...(spec.Networks ?? [])];
+  if (!list.length) return;
   const all = await store.list<OverlayRecord>("networks");
   for (const n of list) {
     const found = findOverlay(all, n.Target ?? "");
@@ -237,7 +247,7 @@ export function asNetworkRecord(n: OverlayRecord): NetworkRecord {
     IPAM: { Driver: "default", Options: null, Config: [{ Subnet: config.Subnet, Gateway: config.Gateway }] },
     Internal: n.Spec.Internal,
     Attachable: n.Spec.Attachable,
-    Ingress: false,
+    Ingress: n.Spec.Ingress === true,
     Options: { [VNI_OPTION]: String(n.VNI), ...n.Spec.DriverConfiguration.Options },
     Labels: n.Spec.Labels,
     BridgeName: "br0",

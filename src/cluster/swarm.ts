@@ -387,6 +387,10 @@ export class Swarm {
           DataPathPort: req.DataPathPort || 4789,
         });
         await store.create("nodes", this.nodeRecord(nodeId, "manager", addr));
+        // docker's routing-mesh network, made with the swarm (its first subnet of the pool).
+        const cluster = await store.cluster();
+        if (cluster)
+          await createOverlay(store, cluster, { Name: "ingress", Driver: "overlay", Ingress: true }, []);
         store.etcd.close();
       });
       return nodeId;

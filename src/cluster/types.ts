@@ -90,6 +90,7 @@ export interface OverlayRecord extends Meta {
     IPAMOptions: { Driver: { Name: "default" }; Configs: Array<{ Subnet: string; Gateway: string }> };
     Attachable: boolean;
     Internal: boolean;
+    Ingress?: boolean;
     Scope: "swarm";
   };
   /** The VXLAN network identifier: unique in the cluster (an allocation key in the store). */
@@ -209,6 +210,8 @@ export interface ServiceSpec {
   Name: string;
   Labels?: Record<string, string>;
   TaskTemplate: TaskSpec;
+  /** Deprecated in the API (TaskTemplate.Networks replaces it), still honoured: docker-py sends it. */
+  Networks?: Array<{ Target: string; Aliases?: string[] }>;
   Mode: {
     Replicated?: { Replicas?: number };
     Global?: Record<string, never>;

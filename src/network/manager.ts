@@ -368,7 +368,7 @@ export class NetworkManager implements NetworkProvider {
         sandbox.published.push({ ...r, hostPort });
       }
       this.saveSandbox(sandbox);
-      const target = sandbox.links[0]!;
+      const target = publishTarget(sandbox)!;
       const { any, byAddress } = mapElements(sandbox.published, target.ip);
       const adds = [
         ...(any.length ? [`add element ip ${TABLE} ports { ${any.join(", ")} }`] : []),
@@ -676,7 +676,7 @@ export class NetworkManager implements NetworkProvider {
   async detach(containerId: string): Promise<void> {
     const sandbox = this.sandbox(containerId);
     if (!sandbox) return;
-    const target = sandbox.links[0];
+    const target = publishTarget(sandbox);
     if (target) {
       const { any, byAddress } = mapElements(sandbox.published, target.ip);
       for (const e of any) await nftQuiet(`delete element ip ${TABLE} ports { ${e.split(" : ")[0]} }\n`);
@@ -740,6 +740,14 @@ export class NetworkManager implements NetworkProvider {
       await nftQuiet(`delete table ip6 ${TABLE}\n`);
     }
   }
+}
+
+/**
+ * The link a container's published ports lead to: the one it leaves the host through (an
+ * overlay's address is not routable from the host; its gateway bridge's is).
+ */
+function publishTarget(sandbox: Sandbox): Link | undefined {
+  return sandbox.links.find((l) => l.gateway) ?? sandbox.links[0];
 }
 
 /** The host's nameservers, for what the embedded DNS does not know. */

@@ -36,7 +36,8 @@ export interface NetworkRecord {
   };
   Internal: boolean;
   Attachable: boolean;
-  Ingress: false;
+  /** The routing mesh's network (a swarm's `ingress`); local networks never are. */
+  Ingress: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
   /** Berth's own: the Linux bridge of this network. */
@@ -77,6 +78,7 @@ export interface CreateNetworkRequest {
   Driver?: string;
   Internal?: boolean;
   Attachable?: boolean;
+  Ingress?: boolean;
   CheckDuplicate?: boolean;
   EnableIPv6?: boolean;
   IPAM?: {

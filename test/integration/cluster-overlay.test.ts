@@ -163,6 +163,36 @@ test("a node cut off: its endpoints vanish from the others within a lease, and i
   }
 });
 
+test("a port published in host mode answers on the node that runs the task, from another node", async () => {
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "pub",
+      "--network",
+      "front",
+      "--publish",
+      "published=18080,target=80,mode=host",
+      "--constraint",
+      "node.hostname==node2",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sh",
+      "-c",
+      "mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]),
+  );
+  await until("pub running on node2", () => running(n2, "pub") === 1, 30_000);
+  const fetchScript = `fetch("http://${n2.address}:18080/").then(async (r) => { console.log(await r.text()); }, (e) => { console.error(e.message); process.exit(1); })`;
+  await until("node2:18080 to answer node1", () =>
+    n1.exec([process.execPath, "-e", fetchScript]).stdout.includes("published"),
+  );
+  ok(n1.docker(["service", "rm", "pub"]));
+});
+
 const STACK = (webReplicas: number) => `version: "3.8"
 services:
   web:

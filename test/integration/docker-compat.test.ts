@@ -67,6 +67,22 @@ test("kill returns once the container is seen to have exited", async () => {
   assert.equal((await call("DELETE", "/containers/killed")).status, 204, "rm without -f right after");
 });
 
+test("attach with logs and without stream: what the container printed, then the end, even after it exited", async () => {
+  ok(docker(["run", "--name", "printed", ...NONE, "busybox", "sh", "-c", "echo out; echo err >&2"]));
+  const both = await call("POST", "/containers/printed/attach?logs=1&stream=0&stdout=1&stderr=1");
+  assert.equal(both.status, 200);
+  // Multiplexed frames: stream 1 then 2, each with its length.
+  assert.deepEqual(
+    [both.raw[0], both.raw.subarray(8, 12).toString(), both.raw[12], both.raw.subarray(20).toString()],
+    [1, "out\n", 2, "err\n"],
+  );
+  const onlyErr = await call("POST", "/containers/printed/attach?logs=1&stream=0&stderr=1");
+  assert.equal(onlyErr.raw.subarray(8).toString(), "err\n");
+  // Neither logs nor stream: nothing, at once.
+  assert.equal((await call("POST", "/containers/printed/attach?stdout=1")).raw.length, 0);
+  ok(docker(["rm", "printed"]));
+});
+
 /** Creates an exec in `container` and starts it attached (no upgrade): status and raw output. */
 async function execRaw(container: string, create: object, start: object) {
   const made = await call("POST", `/containers/${container}/exec`, create);

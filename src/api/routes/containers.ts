@@ -348,6 +348,22 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const client = h?.socket ?? res;
     if (!h) res.writeHead(200, { "Content-Type": contentType });
     if (h?.head.length) h.socket.unshift(h.head);
+    // `logs`: what the container printed so far comes first; without `stream` that is all.
+    if (queryBool(req.query, "logs") && c.LogPath && (wantStdout || wantStderr))
+      for await (const e of readLogs(c.LogPath, {
+        stdout: wantStdout,
+        stderr: wantStderr,
+        follow: false,
+        stopped: () => true,
+      })) {
+        const text = Buffer.from(e.log);
+        client.write(c.Config.Tty ? text : muxFrame(e.stream === "stdout" ? 1 : 2, text));
+      }
+    if (!queryBool(req.query, "stream")) {
+      channel?.close();
+      client.end();
+      return;
+    }
     if (!channel && !engine.store.find(c.Id)) {
       client.end(); // removed at its exit (--rm): nothing will start it again
       return;

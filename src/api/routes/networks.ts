@@ -6,7 +6,7 @@ import type { OverlayRecord } from "../../cluster/types.js";
 import { plannedNetworks } from "../../engine/container-create.js";
 import type { ContainerRecord } from "../../engine/docker-types.js";
 import type { Engine } from "../../engine/engine.js";
-import { Conflict, InvalidArgument } from "../../errors.js";
+import { Conflict, InvalidArgument, NotFound } from "../../errors.js";
 import type { EndpointRequest, NetworkManager } from "../../network/manager.js";
 import type { CreateNetworkRequest, NetworkRecord } from "../../network/network-store.js";
 import { type ApiServer, checkFilters, queryFilters } from "../server.js";
@@ -94,11 +94,15 @@ export function networkRoutes(api: ApiServer, engine: Engine, manager: NetworkMa
 
   api.route("GET", "/networks/{id}", (req) => {
     const id = req.params["id"]!;
-    if (BUILTIN_MODES.includes(id)) return { ...pseudoNetwork(id), Containers: {} };
+    // `scope`: a network of another scope is not found (docker-py's inspect_network(scope=)).
+    const scope = req.query.get("scope");
+    if (BUILTIN_MODES.includes(id) && (!scope || scope === "local"))
+      return { ...pseudoNetwork(id), Containers: {} };
     const local = manager.networks.find(id);
     const o = local ? undefined : overlay(id);
-    if (o) return overlayResource(o, true);
-    return view(manager.networks.get(id), true);
+    if (o && (!scope || scope === "swarm")) return overlayResource(o, true);
+    if (!local || (scope && scope !== "local")) throw new NotFound(`network ${id} not found`);
+    return view(local, true);
   });
 
   api.route("POST", "/networks/create", async (req, res) => {

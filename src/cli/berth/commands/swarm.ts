@@ -116,6 +116,27 @@ function applyFlags(o: OptionValues, spec: ServiceSpec): void {
   if (strategy !== undefined) spec.Labels = { ...spec.Labels, "berth.strategy": strategy };
 }
 
+/** `--network NAME` or `--network name=NAME,alias=A,alias=B` (the manager resolves names to ids). */
+function networkAttachment(text: string): { Target: string; Aliases?: string[] } {
+  if (!text.includes("=")) return { Target: text };
+  let target = "";
+  const aliases: string[] = [];
+  for (const field of text.split(",")) {
+    const [key, value = ""] = [field.slice(0, field.indexOf("=")), field.slice(field.indexOf("=") + 1)];
+    if (key === "name" || key === "target") target = value;
+    else if (key === "alias") aliases.push(value);
+    else throw new InvalidArgument(`invalid field key ${key} in --network ${text}: use name= and alias=`);
+  }
+  if (!target) throw new InvalidArgument(`--network ${text} names no network`);
+  return { Target: target, ...(aliases.length ? { Aliases: aliases } : {}) };
+}
+
+function endpointMode(mode: string): "vip" | "dnsrr" {
+  if (mode !== "vip" && mode !== "dnsrr")
+    throw new InvalidArgument(`invalid argument "${mode}" for "--endpoint-mode" flag: use vip or dnsrr`);
+  return mode;
+}
+
 function preferences(items: string[]) {
   return items.map((p) => {
     const m = /^spread=(.+)$/.exec(p);
@@ -162,8 +183,10 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
         Constraints: strs(o, "constraint"),
         Preferences: preferences(strs(o, "placement-pref")),
       },
+      ...(strs(o, "network").length ? { Networks: strs(o, "network").map(networkAttachment) } : {}),
     },
     Mode: mode === "global" ? { Global: {} } : { Replicated: { Replicas: replicas ?? 1 } },
+    ...(str(o, "endpoint-mode") ? { EndpointSpec: { Mode: endpointMode(str(o, "endpoint-mode")!) } } : {}),
   };
   applyFlags(o, spec);
   const r = await ctx.api.call<{ ID: string }>("POST", "/services/create", { body: spec });
@@ -980,6 +1003,8 @@ export const swarmCommands: Record<string, Command> = {
       },
       { name: "secret", type: "strings", description: "Specify secrets to expose to the service" },
       { name: "config", type: "strings", description: "Specify configurations to expose to the service" },
+      { name: "network", type: "strings", description: "Network attachments (an overlay's name)" },
+      { name: "endpoint-mode", type: "string", description: 'Endpoint mode ("vip"|"dnsrr") (default "vip")' },
       ...SPEC_FLAGS,
     ],
     action: create,
