@@ -13,6 +13,7 @@ import type { ContainerRecord, CreateBody, HostConfig } from "../engine/docker-t
 import type { Engine } from "../engine/engine.js";
 import { errorText } from "../errors.js";
 import { isClusterId } from "./ids.js";
+import { taskSigned } from "./integrity.js";
 import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
 import type { ClusterStore } from "./store.js";
 import { type PortConfig, type ServiceRecord, type TaskRecord, type TaskState, TERMINAL } from "./types.js";
@@ -121,6 +122,8 @@ export class NodeAgent {
     private readonly log: (message: string) => void,
     /** A task's secrets and configs, from a manager. */
     private readonly fetchFiles: (taskId: string) => Promise<TaskFile[]>,
+    /** The cluster's CA certificate: a task runs only if the leader's signature checks against it. */
+    private readonly caCert: () => string,
     /** A task's container starts or stops serving (its overlay endpoints behind its VIPs). */
     private readonly serving: (containerId: string, serving: boolean) => void = () => {},
   ) {
@@ -231,6 +234,10 @@ export class NodeAgent {
       try {
         const service = await this.store.get<ServiceRecord>("services", task.ServiceID);
         if (!service) return;
+        if (!taskSigned(this.caCert(), task))
+          throw new Error(
+            "the task's signature does not check against the cluster's CA: not written by its leader",
+          );
         const image = task.Spec.ContainerSpec.Image;
         if (!this.hasImage(image)) {
           await this.setStatus(task, "preparing", "preparing");
@@ -238,6 +245,11 @@ export class NodeAgent {
         }
         const latest = await this.store.get<TaskRecord>("tasks", task.ID);
         if (latest?.DesiredState !== "running") return;
+        // Any node's certificate can write the store: only what the leader signed runs here.
+        if (!taskSigned(this.caCert(), latest) || latest.NodeID !== this.nodeId)
+          throw new Error(
+            "the task's signature does not check against the cluster's CA: not written by its leader",
+          );
         await this.setStatus(latest, "starting", "starting");
         const { name, body } = containerBody(latest, service.Spec.Name, service.Spec.EndpointSpec?.Ports);
         const refs = [

@@ -8,6 +8,7 @@ import { canonicalKeys } from "../engine/body-types.js";
 import { randomName } from "../engine/names.js";
 import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import { newClusterId } from "./ids.js";
+import { sealRole, sealService } from "./integrity.js";
 import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
 import { assignVips, releaseVips, resolveServiceNetworks } from "./overlays.js";
@@ -32,7 +33,7 @@ export function nodeJson(
   alive: Set<string>,
   leader: string | undefined,
 ): Record<string, unknown> {
-  const { Addr, MemberID: _member, PeerPort: _port, ...rest } = n;
+  const { Addr, MemberID: _member, PeerPort: _port, RoleSeal: _seal, ...rest } = n;
   return {
     ...rest,
     Status: { State: alive.has(n.ID) ? "ready" : "down", Addr },
@@ -80,6 +81,7 @@ export function checkNodeSpec(spec: Partial<NodeSpec> | undefined): NodeSpec {
 
 export async function updateNode(
   store: ClusterStore,
+  caKey: string,
   ref: string,
   version: number,
   spec: NodeSpec,
@@ -87,8 +89,8 @@ export async function updateNode(
   const node = await findNode(store, ref);
   if (node.Version.Index !== version) throw new OutOfSequence("node");
   if (node.Spec.Role === "manager" && spec.Role === "worker") await checkDemotion(store, node);
-  if (!(await store.update("nodes", { ...node, Spec: spec, UpdatedAt: new Date().toISOString() })))
-    throw new OutOfSequence("node");
+  const updated = sealRole(caKey, { ...node, Spec: spec, UpdatedAt: new Date().toISOString() });
+  if (!(await store.update("nodes", updated))) throw new OutOfSequence("node");
   return node;
 }
 
@@ -273,6 +275,7 @@ export async function findService(store: ClusterStore, ref: string): Promise<Ser
 
 export async function createService(
   store: ClusterStore,
+  caKey: string,
   given: Partial<ServiceSpec> | undefined,
 ): Promise<string> {
   const spec = checkServiceSpec(given);
@@ -293,7 +296,7 @@ export async function createService(
     Endpoint: { Spec: { Mode: spec.EndpointSpec?.Mode ?? "vip" } },
     SpecVersion: 1,
   };
-  const withVips = await assignVips(store, record);
+  const withVips = sealService(caKey, await assignVips(store, record));
   if (!(await store.create("services", withVips))) {
     await releaseVips(store, withVips);
     throw new Conflict(`service ${spec.Name} already exists`);
@@ -310,6 +313,7 @@ export async function removeService(store: ClusterStore, ref: string): Promise<v
 
 export async function updateService(
   store: ClusterStore,
+  caKey: string,
   ref: string,
   version: number,
   given: Partial<ServiceSpec> | undefined,
@@ -330,9 +334,12 @@ export async function updateService(
   }
   if (Object.keys(spec.Mode)[0] !== Object.keys(service.Spec.Mode)[0])
     throw new InvalidArgument("service mode change is not allowed");
-  const updated = await assignVips(
-    store,
-    respec(service, spec, rollback, rollback ? "manually requested rollback" : "update in progress"),
+  const updated = sealService(
+    caKey,
+    await assignVips(
+      store,
+      respec(service, spec, rollback, rollback ? "manually requested rollback" : "update in progress"),
+    ),
   );
   if (!(await store.update("services", updated))) throw new OutOfSequence("service");
 }
@@ -342,7 +349,7 @@ export function serviceJson(
   tasks?: TaskRecord[],
   nodesUp?: number,
 ): Record<string, unknown> {
-  const { SpecVersion: _v, ...rest } = s;
+  const { SpecVersion: _v, Integrity: _i, ...rest } = s;
   const out: Record<string, unknown> = { ...rest };
   if (tasks) {
     const mine = tasks.filter((t) => t.ServiceID === s.ID);
@@ -359,7 +366,7 @@ export function serviceJson(
 }
 
 export function taskJson(t: TaskRecord, serviceName: string | undefined): Record<string, unknown> {
-  const { SpecVersion: _v, RunningSince: _r, ...rest } = t;
+  const { SpecVersion: _v, RunningSince: _r, Signature: _s, ...rest } = t;
   return { ...rest, ...(serviceName ? { Name: `${serviceName}.${t.Slot ?? t.NodeID}` } : {}) };
 }
 

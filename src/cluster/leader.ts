@@ -8,6 +8,7 @@
  */
 import { errorText } from "../errors.js";
 import { newClusterId } from "./ids.js";
+import { sealService, serviceIntact, signTask } from "./integrity.js";
 import { taskNetworks } from "./overlays.js";
 import {
   ClusterLoad,
@@ -100,11 +101,16 @@ export class Leader {
   private wantCampaign = false;
   private stopped = false;
 
+  /** Services already reported as forged (each is logged once). */
+  private readonly forged = new Set<string>();
+
   constructor(
     private readonly store: ClusterStore,
     private readonly nodeId: string,
     private readonly lease: () => string | undefined,
     private readonly log: (message: string) => void,
+    /** The CA key: the leader signs the tasks it writes and checks the services it reads. */
+    private readonly caKey: () => string,
   ) {}
 
   start(): void {
@@ -157,7 +163,16 @@ export class Leader {
     this.guard = guard;
   }
 
-  private async commit(writes: Write[]): Promise<void> {
+  private async commit(given: Write[]): Promise<void> {
+    // What the leader writes is signed: a task's placement and spec, a service's specs.
+    const key = this.caKey();
+    const writes = given.map((w): Write => {
+      if ("remove" in w) return w;
+      if (w.kind === "tasks" && (w.record as TaskRecord).NodeID)
+        return { ...w, record: signTask(key, w.record as TaskRecord) };
+      if (w.kind === "services") return { ...w, record: sealService(key, w.record as ServiceRecord) };
+      return w;
+    });
     for (let i = 0; i < writes.length; i += TXN_OPS) {
       // A chunk fails whole when one write lost a race (a task's status moved): the others are
       // made one by one, and the lost one waits for the next pass to decide again.
@@ -170,6 +185,15 @@ export class Leader {
   /** One pass: every service's tasks made to match its spec, then new tasks placed. */
   async reconcile(): Promise<void> {
     const snap = await this.store.snapshot();
+    const caKey = this.caKey();
+    // A service whose MAC fails was not written by a manager: it makes no task.
+    snap.services = snap.services.filter((s) => {
+      if (serviceIntact(caKey, s)) return true;
+      if (!this.forged.has(s.ID))
+        this.log(`swarm leader: service ${s.ID} fails its integrity check: ignored`);
+      this.forged.add(s.ID);
+      return false;
+    });
     const cluster = snap.cluster;
     const nodes = new Map(snap.nodes.map((n) => [n.ID, n]));
     const ready = (id: string | undefined) => !!id && nodes.has(id) && snap.alive.has(id);

@@ -15,17 +15,23 @@ function keyOf(secret: string, purpose: string): Buffer {
 
 const SEALED_VALUES = "sealed values";
 
-export function seal(secret: string, plain: string, purpose = SEALED_VALUES): string {
+/**
+ * `bound`: what the value belongs to (a secret's kind and id), authenticated with it, so that a
+ * sealed value copied into another record does not open there.
+ */
+export function seal(secret: string, plain: string, purpose = SEALED_VALUES, bound = ""): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", keyOf(secret, purpose), iv);
+  if (bound) cipher.setAAD(Buffer.from(bound));
   const body = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64");
 }
 
-export function unseal(secret: string, sealed: string, purpose = SEALED_VALUES): string {
+export function unseal(secret: string, sealed: string, purpose = SEALED_VALUES, bound = ""): string {
   const raw = Buffer.from(sealed, "base64");
   try {
     const decipher = createDecipheriv("aes-256-gcm", keyOf(secret, purpose), raw.subarray(0, 12));
+    if (bound) decipher.setAAD(Buffer.from(bound));
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8");
   } catch (err) {

@@ -37,6 +37,9 @@ const NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,62})$/;
 
 const plural = (kind: FileKind) => (kind === "secret" ? "secrets" : "configs");
 
+/** A sealed value opens only in its own record: one copied into another fails to open. */
+const boundTo = (kind: FileKind, id: string) => `${kind}/${id}`;
+
 export async function createFile(
   store: ClusterStore,
   caKey: string,
@@ -63,13 +66,14 @@ export async function createFile(
   if (existing.some((s) => s.Spec.Name === spec.Name))
     throw new Conflict(`rpc error: code = AlreadyExists desc = ${kind} ${spec.Name} already exists`);
   const now = new Date().toISOString();
+  const id = newClusterId();
   const record: SecretRecord = {
-    ID: newClusterId(),
+    ID: id,
     Version: { Index: 0 },
     CreatedAt: now,
     UpdatedAt: now,
     Spec: { Name: spec.Name, Labels: labels, ...(templating ? { Templating: templating } : {}) },
-    Sealed: seal(caKey, data.toString("base64")),
+    Sealed: seal(caKey, data.toString("base64"), undefined, boundTo(kind, id)),
   };
   if (!(await store.create(plural(kind), record))) throw new Conflict(`${kind} ${spec.Name} already exists`);
   return record.ID;
@@ -118,7 +122,9 @@ export function filterFiles(files: SecretRecord[], filters: Record<string, strin
 /** A secret as the API shows it (no data); a config with its data. */
 export function fileJson(kind: FileKind, s: SecretRecord, caKey?: string): Record<string, unknown> {
   const { Sealed, ...rest } = s;
-  return kind === "config" && caKey ? { ...rest, Spec: { ...s.Spec, Data: unseal(caKey, Sealed) } } : rest;
+  return kind === "config" && caKey
+    ? { ...rest, Spec: { ...s.Spec, Data: unseal(caKey, Sealed, undefined, boundTo(kind, s.ID)) } }
+    : rest;
 }
 
 function references(spec: TaskSpec, kind: FileKind): FileReference[] {
@@ -217,7 +223,7 @@ export async function filesForTask(
       out.push({
         kind,
         target: fileTarget(kind, r, file.Spec.Name),
-        data: unseal(caKey, file.Sealed),
+        data: unseal(caKey, file.Sealed, undefined, boundTo(kind, file.ID)),
         uid: Number(r.File?.UID ?? 0),
         gid: Number(r.File?.GID ?? 0),
         mode: r.File?.Mode ?? 0o444,

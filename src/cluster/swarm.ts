@@ -31,6 +31,7 @@ import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embed
 import { EtcdClient, type Member, readText } from "./etcd.js";
 import type { ExternalStore } from "./external-store.js";
 import { newClusterId } from "./ids.js";
+import { roleIntact, sealRole } from "./integrity.js";
 import {
   callPeer,
   JOIN_PORT,
@@ -64,6 +65,9 @@ export const NOT_MANAGER =
 export const WORKER_NOT_MANAGER =
   "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 export const NOT_IN_SWARM = "This node is not part of a swarm";
+/** What the cluster record's sealed values are bound to (one copied into the other opens not). */
+const TOKENS = "join-tokens";
+const UNLOCK_KEY = "unlock-key";
 const SWARM_LOCKED =
   'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.';
 const ALREADY_IN_SWARM =
@@ -265,11 +269,11 @@ export class Swarm {
   }
 
   async joinTokens(cluster: ClusterRecord): Promise<JoinTokens> {
-    return JSON.parse(unseal(this.caKey(), cluster.SealedTokens)) as JoinTokens;
+    return JSON.parse(unseal(this.caKey(), cluster.SealedTokens, undefined, TOKENS)) as JoinTokens;
   }
 
   sealTokens(tokens: JoinTokens): string {
-    return seal(this.caKey(), JSON.stringify(tokens));
+    return seal(this.caKey(), JSON.stringify(tokens), undefined, TOKENS);
   }
 
   newToken(): string {
@@ -377,16 +381,16 @@ export class Swarm {
           UpdatedAt: now,
           Spec: defaultSwarmSpec(req.Spec),
           CACert: ca.cert,
-          SealedTokens: seal(ca.key, JSON.stringify(tokens)),
+          SealedTokens: seal(ca.key, JSON.stringify(tokens), undefined, TOKENS),
           ...(req.Spec?.EncryptionConfig?.AutoLockManagers
-            ? { SealedUnlockKey: seal(ca.key, newUnlockKey()) }
+            ? { SealedUnlockKey: seal(ca.key, newUnlockKey(), undefined, UNLOCK_KEY) }
             : {}),
           Strategy: strategy,
           DefaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ["10.0.0.0/8"],
           SubnetSize: req.SubnetSize || 24,
           DataPathPort: req.DataPathPort || 4789,
         });
-        await store.create("nodes", this.nodeRecord(nodeId, "manager", addr));
+        await store.create("nodes", sealRole(ca.key, this.nodeRecord(nodeId, "manager", addr)));
         // docker's routing-mesh network, made with the swarm (its first subnet of the pool).
         const cluster = await store.cluster();
         if (cluster)
@@ -451,7 +455,10 @@ export class Swarm {
         : undefined;
     if (!role) throw new JoinRefused("invalid join token");
     const nodeId = newClusterId();
-    await store.create("nodes", this.nodeRecord(nodeId, role, req.addr, req.hostname));
+    await store.create(
+      "nodes",
+      sealRole(this.caKey(), this.nodeRecord(nodeId, role, req.addr, req.hostname)),
+    );
     return this.credentials(store, cluster, nodeId, role, req.addr, req.csr);
   }
 
@@ -504,6 +511,9 @@ export class Swarm {
       throw new InvalidArgument("a credentials request names a certificate request");
     const [node, cluster] = await Promise.all([store.get<NodeRecord>("nodes", nodeId), store.cluster()]);
     if (!node || !cluster) throw new NotFound(`node ${nodeId} is not in the swarm`);
+    // The CA key goes only to a node a manager made a manager (a worker can write its own record).
+    if (node.Spec.Role === "manager" && !roleIntact(this.caKey(), node))
+      throw new Conflict(`node ${nodeId}'s manager role was not given by a manager: refused`);
     return this.credentials(store, cluster, nodeId, node.Spec.Role, node.Addr, csr);
   }
 
@@ -667,6 +677,7 @@ export class Swarm {
       s.nodeId,
       this.log,
       (taskId) => this.fetchFiles(taskId),
+      () => this.caCert(),
       (containerId, serving) => void this.overlay?.setServing(containerId, serving).catch(() => {}),
     );
     this.agent.start();
@@ -677,7 +688,13 @@ export class Swarm {
       call: (call) => this.answerPeer(call),
     });
     if (manager) {
-      this.leader = new Leader(store, s.nodeId, () => this.lease, this.log);
+      this.leader = new Leader(
+        store,
+        s.nodeId,
+        () => this.lease,
+        this.log,
+        () => this.caKey(),
+      );
       this.leader.start();
     }
   }
@@ -835,14 +852,16 @@ export class Swarm {
   /** The unlock key (empty when autolock is off), as managers read it from the store. */
   async unlockKey(): Promise<string> {
     const cluster = await this.managerStore().cluster();
-    return cluster?.SealedUnlockKey ? unseal(this.caKey(), cluster.SealedUnlockKey) : "";
+    return cluster?.SealedUnlockKey
+      ? unseal(this.caKey(), cluster.SealedUnlockKey, undefined, UNLOCK_KEY)
+      : "";
   }
 
   /** The sealed unlock key a swarm update leaves in the cluster record. */
   nextUnlockKey(record: ClusterRecord, autolock: boolean, rotate: boolean): string | undefined {
     if (!autolock) return undefined;
     if (record.SealedUnlockKey && !rotate) return record.SealedUnlockKey;
-    return seal(this.caKey(), newUnlockKey());
+    return seal(this.caKey(), newUnlockKey(), undefined, UNLOCK_KEY);
   }
 
   /**
@@ -851,7 +870,9 @@ export class Swarm {
    */
   private applyAutolock(cluster: ClusterRecord): void {
     const s = this.state!;
-    const key = cluster.SealedUnlockKey ? unseal(this.caKey(), cluster.SealedUnlockKey) : undefined;
+    const key = cluster.SealedUnlockKey
+      ? unseal(this.caKey(), cluster.SealedUnlockKey, undefined, UNLOCK_KEY)
+      : undefined;
     const digest = key ? createHash("sha256").update(key).digest("hex") : undefined;
     if (digest === s.lockDigest) return;
     if (key) this.keys.lock(key);

@@ -79,6 +79,8 @@ export interface NodeRecord extends Meta {
   PeerPort?: number;
   /** etcd member id when this node is a manager with an etcd member of its own. */
   MemberID?: string;
+  /** A manager's MAC over its role (integrity.ts): only a manager makes a node a manager. */
+  RoleSeal?: string;
 }
 
 /** A swarm-scoped overlay network: its spec as given, and what the managers allocated for it. */
@@ -256,6 +258,8 @@ export interface ServiceRecord extends Meta {
   };
   /** Bumped on every change of Spec: a task made from an older one is out of date. */
   SpecVersion: number;
+  /** A manager's MAC over its specs (integrity.ts): the leader makes no task from a forged one. */
+  Integrity?: string;
 }
 
 export type TaskState =
@@ -304,4 +308,6 @@ export interface TaskRecord extends Meta {
   SpecVersion: number;
   /** When it was first seen running: an update watches it for its monitor period from then. */
   RunningSince?: string;
+  /** The leader's signature over what it runs and where (integrity.ts): agents check it. */
+  Signature?: string;
 }

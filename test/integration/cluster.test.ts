@@ -390,6 +390,22 @@ test("service logs gathers every task's lines from the nodes that ran them", asy
   await removeService("talker");
 });
 
+/** curl on node2 with node2's own cluster certificate. */
+function curlAsWorker(args: string[]) {
+  const certs = `${n2.root}/swarm/certs`;
+  return n2.exec([
+    "curl",
+    "-s",
+    "--cacert",
+    `${certs}/ca.pem`,
+    "--cert",
+    `${certs}/node.pem`,
+    "--key",
+    `${certs}/node.key`,
+    ...args,
+  ]);
+}
+
 const SECRET_MD5 = createHash("md5").update("s3cret-value").digest("hex");
 
 test("secrets and configs: sealed in the store, files on a tmpfs in their tasks, only for the node that runs them", async () => {
@@ -438,18 +454,7 @@ test("secrets and configs: sealed in the store, files on a tmpfs in their tasks,
   const [task] = ok(n1.docker(["service", "ps", "-q", "--no-trunc", "--filter", "node=node1", "secretive"]))
     .stdout.trim()
     .split("\n");
-  const certs = `${n2.root}/swarm/certs`;
-  const asked = n2.exec([
-    "curl",
-    "-s",
-    "--cacert",
-    `${certs}/ca.pem`,
-    "--cert",
-    `${certs}/node.pem`,
-    "--key",
-    `${certs}/node.key`,
-    `https://${n1.address}:2377/tasks/${task}/files`,
-  ]);
+  const asked = curlAsWorker([`https://${n1.address}:2377/tasks/${task}/files`]);
   assert.match(asked.stdout, /not assigned to node/);
   assert.doesNotMatch(asked.stdout, /s3cret|czNjcmV0/);
   const anonymous = n2.exec(["curl", "-sk", `https://${n1.address}:2377/tasks/${task}/files`]);
@@ -538,6 +543,106 @@ test("a templated config (--template-driver golang) is rendered for each task: i
   await removeService("templated");
   ok(n1.docker(["config", "rm", "tmpl.conf"]));
   ok(n1.docker(["secret", "rm", "tmpl_pass"]));
+});
+
+/** A call of etcd's JSON gateway with a worker's own certificate, as an attacker on node2 would. */
+function etcdAsWorker(path: string, body: object): Record<string, unknown> {
+  const r = curlAsWorker([`https://${n1.address}:2379/v3/${path}`, "-d", JSON.stringify(body)]);
+  return JSON.parse(r.stdout || "{}") as Record<string, unknown>;
+}
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const records = (prefix: string) =>
+  (
+    (etcdAsWorker("kv/range", { key: b64(prefix), range_end: b64(`${prefix.slice(0, -1)}0`) }).kvs ??
+      []) as Array<{
+      key: string;
+      value: string;
+    }>
+  ).map((kv) => ({
+    key: Buffer.from(kv.key, "base64").toString(),
+    value: JSON.parse(Buffer.from(kv.value, "base64").toString()),
+  }));
+const put = (key: string, value: unknown) =>
+  etcdAsWorker("kv/put", { key: b64(key), value: b64(JSON.stringify(value)) });
+
+test("a worker's certificate writes the store, but cannot make itself a manager, run its code elsewhere, or read a secret through a config", async () => {
+  // 1. Its own node record says manager: no manager hands it the CA key.
+  const [me] = records("/berth/nodes/").filter((r) => r.value.Description.Hostname === "node2");
+  put(me!.key, { ...me!.value, Spec: { ...me!.value.Spec, Role: "manager" } });
+  await sleep(4000);
+  assert.equal(n2.exec(["test", "-e", `${n2.root}/swarm/certs/ca.key`]).status, 1, "no CA key on node2");
+  assert.match(n2.docker(["node", "ls"]).stderr, /not a swarm manager/);
+  assert.match(
+    ok(n2.docker(["info", "--format", "{{.Swarm.Error}}"])).stdout,
+    /manager role was not given by a manager/,
+  );
+  put(me!.key, me!.value);
+
+  // 2. A task of its own making, for node3: node3 refuses to run it.
+  createService("honest", ["--constraint", "node.hostname==node3", "busybox", "sleep", "1000"]);
+  await converged("honest", (c) => sum(c) === 1);
+  const honestId = ok(n1.docker(["service", "inspect", "-f", "{{.ID}}", "honest"])).stdout.trim();
+  const [task] = records("/berth/tasks/").filter(
+    (r) => r.value.ServiceID === honestId && r.value.Status.State === "running",
+  );
+  const forgedId = "forged000000000000000000a";
+  put(`/berth/tasks/${forgedId}`, {
+    ...task!.value,
+    ID: forgedId,
+    Spec: {
+      ...task!.value.Spec,
+      ContainerSpec: { ...task!.value.Spec.ContainerSpec, Args: ["sh", "-c", "echo pwned; sleep 1000"] },
+    },
+    Status: { ...task!.value.Status, State: "assigned", Message: "" },
+  });
+  await until("the forged task refused", () =>
+    /signature does not check/.test(n1.docker(["service", "ps", "--no-trunc", "honest"]).stdout),
+  );
+  for (const n of cluster.nodes)
+    assert.equal(
+      n.docker(["ps", "-aq", "--filter", `label=com.docker.swarm.task.id=${forgedId}`]).stdout.trim(),
+      "",
+    );
+
+  // 3. A service of its own making: the leader makes no task of it.
+  const [svc] = records("/berth/services/");
+  put("/berth/services/forgedservice00000000000a", {
+    ...svc!.value,
+    ID: "forgedservice00000000000a",
+    Spec: { ...svc!.value.Spec, Name: "evil" },
+  });
+  await sleep(2500);
+  assert.equal(
+    records("/berth/tasks/").filter((r) => r.value.ServiceID === "forgedservice00000000000a").length,
+    0,
+  );
+  etcdAsWorker("kv/deleterange", { key: b64("/berth/services/forgedservice00000000000a") });
+  await removeService("honest");
+
+  // 4. A secret's sealed data copied into a config a task of its own mounts: it does not open.
+  ok(n1.docker(["secret", "create", "topsecret", "-"], { input: "the-crown-jewels" }));
+  ok(n1.docker(["config", "create", "innocent", "-"], { input: "nothing here" }));
+  const secretRecord = records("/berth/secrets/").find((r) => r.value.Spec.Name === "topsecret")!;
+  const configRecord = records("/berth/configs/").find((r) => r.value.Spec.Name === "innocent")!;
+  put(configRecord.key, { ...configRecord.value, Sealed: secretRecord.value.Sealed });
+  const inspected = n1.docker(["config", "inspect", "innocent"]);
+  assert.notEqual(inspected.status, 0);
+  assert.match(inspected.stderr, /does not open/);
+  assert.doesNotMatch(inspected.stdout + inspected.stderr, /crown-jewels|Y3Jvd24tamV3ZWxz/);
+  const thief = n1.docker([
+    "service",
+    "create",
+    "--detach",
+    "--config",
+    "innocent",
+    "busybox",
+    "cat",
+    "/innocent",
+  ]);
+  assert.notEqual(thief.status, 0);
+  assert.doesNotMatch(thief.stdout + thief.stderr, /crown-jewels/);
+  ok(n1.docker(["config", "rm", "innocent"]));
+  ok(n1.docker(["secret", "rm", "topsecret"]));
 });
 
 test("jobs run to completion: a replicated job makes exactly its completions, a global job one per node", async () => {

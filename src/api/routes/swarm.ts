@@ -156,7 +156,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     const version = versionOf(req, "node");
     const s = store();
     const spec = checkNodeSpec(await req.json<Partial<NodeSpec>>());
-    const before = await updateNode(s, req.params["id"]!, version, spec);
+    const before = await updateNode(s, swarm.caKey(), req.params["id"]!, version, spec);
     if (before.Spec.Role === "manager" && spec.Role === "worker") await swarm.demoted(before);
   });
   api.route("DELETE", "/nodes/{id}", async (req) => {
@@ -178,7 +178,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
   });
   api.route("POST", "/services/create", async (req, res) => {
     const s = store();
-    const id = await createService(s, (await req.json<Partial<ServiceSpec>>()) ?? undefined);
+    const id = await createService(s, swarm.caKey(), (await req.json<Partial<ServiceSpec>>()) ?? undefined);
     res
       .writeHead(201, { "Content-Type": "application/json" })
       .end(JSON.stringify({ ID: id, Warnings: null }));
@@ -195,6 +195,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     const rollback = req.query.get("rollback") === "previous";
     await updateService(
       s,
+      swarm.caKey(),
       req.params["id"]!,
       version,
       (await req.json<Partial<ServiceSpec>>()) ?? undefined,
