@@ -4,8 +4,8 @@
  *  - programs the VXLAN forwarding and neighbour entries of each overlay that has a container
  *    here (src/network/overlay.ts), before any traffic needs them;
  *  - keeps each local container's VIP rules: in the container's own namespace, an nftables
- *    table that sends a connection to a service's VIP to one of its serving tasks, chosen at
- *    random (the kernel's numgen), so no IPVS is needed;
+ *    table that sends each new connection to a service's VIP to the next of its serving tasks
+ *    (round robin, IPVS's default, with the kernel's numgen), so no IPVS is needed;
  *  - answers the embedded DNS for overlay names: a service (its VIP, or its tasks' addresses in
  *    dnsrr mode), `tasks.SERVICE`, and containers by name and alias.
  * It publishes this node's endpoints on the node's lease: when the node dies they vanish from
@@ -31,7 +31,7 @@ const TASK_ID_LABEL = "com.docker.swarm.task.id";
 export function vipRuleset(rules: Array<{ vip: string; backends: string[] }>): string {
   const lines = rules.map(({ vip, backends }) =>
     backends.length
-      ? `    ip daddr ${vip} dnat to numgen random mod ${backends.length} map { ${backends.map((b, i) => `${i} : ${b}`).join(", ")} }`
+      ? `    ip daddr ${vip} dnat to numgen inc mod ${backends.length} map { ${backends.map((b, i) => `${i} : ${b}`).join(", ")} }`
       : `    ip daddr ${vip} reject`,
   );
   // Declaring the table first makes the delete valid when it did not exist: one atomic swap.

@@ -119,6 +119,47 @@ test("a service on the overlay: its name is a VIP balanced over its tasks on the
   assert.notEqual(fetchFrom(taskIp), "");
 });
 
+/** `count` requests through one name, in one exec: the answering tasks' host names, in order. */
+const answers = (host: string, count: number) =>
+  probe(
+    `for i in $(seq ${count}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} 80 | tail -n 1); echo "[$r]"; done`,
+  )
+    .stdout.split("\n")
+    .filter((l) => l.startsWith("["))
+    .map((l) => l.slice(1, -1).trim());
+
+test("300 connections through the VIP go to the three tasks in turn; a killed task stops receiving at once", async () => {
+  const by = new Map<string, number>();
+  for (const who of answers("web", 300)) by.set(who, (by.get(who) ?? 0) + 1);
+  assert.equal(by.size, 3, JSON.stringify([...by]));
+  for (const [who, n] of by) assert.ok(n >= 80 && n <= 120, `${who} answered ${n} of 300`);
+  // A task killed on node2: the others answer every connection, none is lost to it.
+  const id = ok(n2.docker(["ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"])).stdout.trim();
+  const killed = ok(n2.docker(["inspect", "-f", "{{.Config.Hostname}}", id])).stdout.trim();
+  const killedIp = ok(
+    n2.docker(["inspect", "-f", '{{(index .NetworkSettings.Networks "front").IPAddress}}', id]),
+  ).stdout.trim();
+  // The probe's VIP rules, in its own namespace: the killed task's address leaves them.
+  const probeNetns = `berth-${ok(n1.docker(["inspect", "-f", "{{.Id}}", "probe"]))
+    .stdout.trim()
+    .slice(0, 12)}`;
+  const rules = () =>
+    n1.exec(["ip", "netns", "exec", probeNetns, "nft", "list", "table", "ip", "berth_vip"]).stdout;
+  assert.match(rules(), new RegExp(killedIp.replaceAll(".", "\\.")));
+  const t0 = Date.now();
+  ok(n2.docker(["kill", id]));
+  await until("the killed task out of the VIP's rules", () => !rules().includes(killedIp), 5000);
+  process.stderr.write(
+    `# a killed task out of the VIP's rotation ${Date.now() - t0} ms after kill returned\n`,
+  );
+  const after = answers("web", 30);
+  assert.ok(
+    after.every((w) => w !== "" && w !== killed),
+    JSON.stringify(after),
+  );
+  await until("the service whole again", () => cluster.nodes.every((n) => running(n, "web") === 1), 30_000);
+});
+
 test("two overlays are kept apart: no name and no route from one to the other", async () => {
   ok(n1.docker(["network", "create", "-d", "overlay", "--attachable", "back"]));
   ok(n2.docker(["run", "-d", "--name", "other", "--network", "back", "busybox", "httpd", "-f", "-p", "80"]));

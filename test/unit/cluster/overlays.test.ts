@@ -24,7 +24,7 @@ test("an address is the first free host, never the gateway, network or broadcast
   assert.throws(() => freeAddress("10.0.0.0/24", "10.0.0.1", full), /no available IPv4 addresses/);
 });
 
-test("a container's VIP table: each VIP sent to a backend at random; none: refused; no VIP: no table", () => {
+test("a container's VIP table: each VIP sent to its backends in turn; none: refused; no VIP: no table", () => {
   const script = vipRuleset([
     { vip: "10.0.0.2", backends: ["10.0.0.5", "10.0.0.6"] },
     { vip: "10.0.0.3", backends: [] },
@@ -32,7 +32,7 @@ test("a container's VIP table: each VIP sent to a backend at random; none: refus
   assert.match(script, /^table ip berth_vip\ndelete table ip berth_vip\n/);
   assert.match(
     script,
-    /ip daddr 10\.0\.0\.2 dnat to numgen random mod 2 map \{ 0 : 10\.0\.0\.5, 1 : 10\.0\.0\.6 \}/,
+    /ip daddr 10\.0\.0\.2 dnat to numgen inc mod 2 map \{ 0 : 10\.0\.0\.5, 1 : 10\.0\.0\.6 \}/,
   );
   assert.match(script, /ip daddr 10\.0\.0\.3 reject/);
   assert.equal(vipRuleset([]), "table ip berth_vip\ndelete table ip berth_vip\n");
