@@ -12,14 +12,14 @@
  * every other node within one lease; when a lease is granted anew they are published again.
  */
 import { errorText } from "../errors.js";
-import { nftIn } from "../network/host-net.js";
+import { nft, nftIn, nftQuiet } from "../network/host-net.js";
 import type { NetworkManager } from "../network/manager.js";
 import type { NetworkRecord } from "../network/network-store.js";
 import { ensureOverlay, OVERLAY_MTU, programPeers } from "../network/overlay.js";
 import type { OverlayEndpoint, SwarmNetworks } from "../network/swarm-networks.js";
 import { asNetworkRecord, findOverlay, MTU_OPTION, takeFreeAddress, taskNetworks } from "./overlays.js";
 import type { ClusterStore } from "./store.js";
-import type { EndpointRecord, OverlayRecord, ServiceRecord } from "./types.js";
+import type { EndpointRecord, NodeRecord, OverlayRecord, ServiceRecord, TaskRecord } from "./types.js";
 
 const COALESCE_MS = 20;
 const VIP_TABLE = "berth_vip";
@@ -42,6 +42,40 @@ export function vipRuleset(rules: Array<{ vip: string; backends: string[] }>): s
   }`;
 }
 
+const MESH_TABLE = "berth_mesh";
+
+export interface MeshPort {
+  protocol: "tcp" | "udp";
+  published: number;
+  /** "address . port" of this node's tasks (by their host-routable address, the task's port). */
+  local: string[];
+  /** "address . port" of the other nodes that run a task (the published port there). */
+  remote: string[];
+}
+
+/**
+ * The routing mesh's host table: a published port answers on this node's addresses and goes to
+ * a task in turn — one here directly (the task sees the client's own address), or another node,
+ * through its published port, with this node's address as source so that the answer comes back
+ * the same way. What another node forwards is served here only (no second hop).
+ */
+export function meshRuleset(ports: MeshPort[], nodes: string[]): string {
+  const pick = (targets: string[]) =>
+    `dnat ip to numgen inc mod ${targets.length} map { ${targets.map((t, i) => `${i} : ${t}`).join(", ")} }`;
+  const rules = ports.flatMap((p) => {
+    const match = `fib daddr type local ${p.protocol} dport ${p.published}`;
+    return [
+      ...(p.local.length ? [`${match} ip saddr @nodes ${pick(p.local)}`] : [`${match} ip saddr @nodes drop`]),
+      ...(p.local.length || p.remote.length ? [`${match} ${pick([...p.local, ...p.remote])}`] : []),
+    ];
+  });
+  const head = `table ip ${MESH_TABLE}\ndelete table ip ${MESH_TABLE}\n`;
+  if (!rules.length) return head;
+  const chain = (name: string, hook: string) =>
+    `  chain ${name} {\n    type nat hook ${hook} priority -101; policy accept;\n${rules.map((r) => `    ${r}`).join("\n")}\n  }\n`;
+  return `${head}table ip ${MESH_TABLE} {\n  set nodes { type ipv4_addr;${nodes.length ? ` elements = { ${nodes.join(", ")} }` : ""} }\n${chain("prerouting", "prerouting")}${chain("output", "output")}  chain postrouting {\n    type nat hook postrouting priority srcnat - 1; policy accept;\n    ct status dnat ip daddr @nodes masquerade\n  }\n}\n`;
+}
+
 export class OverlayNode implements SwarmNetworks {
   private networks: OverlayRecord[] = [];
   private services: ServiceRecord[] = [];
@@ -50,6 +84,8 @@ export class OverlayNode implements SwarmNetworks {
   private readonly mine = new Map<string, EndpointRecord>();
   /** The VIP ruleset last written in each local container's namespace. */
   private readonly vipRules = new Map<string, string>();
+  /** The routing mesh's table as last written on the host. */
+  private meshRules = "";
   private stopWatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private queued = false;
@@ -79,6 +115,9 @@ export class OverlayNode implements SwarmNetworks {
     this.stopped = true;
     this.stopWatch?.();
     clearInterval(this.timer);
+    // The mesh's rules go with the daemon (the node's published ports answer again at its start).
+    if (this.meshRules) void nftQuiet(meshRuleset([], []));
+    this.meshRules = "";
   }
 
   /** A refresh now, waited for (a network just made must be known before the API answers). */
@@ -134,6 +173,48 @@ export class OverlayNode implements SwarmNetworks {
     }
     for (const [netns, on] of local) await this.programVips(netns, on);
     for (const netns of this.vipRules.keys()) if (!local.has(netns)) this.vipRules.delete(netns);
+    await this.programMesh();
+  }
+
+  /** The routing mesh: every ingress-published port of every service, on this node. */
+  private async programMesh(): Promise<void> {
+    const published = this.services.flatMap((s) =>
+      (s.Spec.EndpointSpec?.Ports ?? [])
+        .filter((p) => p.PublishMode !== "host" && p.PublishedPort)
+        .map((p) => ({ s, p })),
+    );
+    let ports: MeshPort[] = [];
+    let nodes: string[] = [];
+    if (published.length) {
+      const [tasks, nodeRecords, alive] = await Promise.all([
+        this.store.list<TaskRecord>("tasks"),
+        this.store.list<NodeRecord>("nodes"),
+        this.store.alive(),
+      ]);
+      const others = nodeRecords.filter((n) => n.ID !== this.nodeId && alive.has(n.ID));
+      nodes = others.map((n) => n.Addr).sort();
+      ports = published.map(({ s, p }) => ({
+        protocol: p.Protocol === "udp" ? "udp" : "tcp",
+        published: p.PublishedPort!,
+        local: this.network
+          .serviceTargets(s.ID)
+          .sort()
+          .map((ip) => `${ip} . ${p.TargetPort}`),
+        remote: others
+          .filter((n) =>
+            tasks.some((t) => t.ServiceID === s.ID && t.NodeID === n.ID && t.Status.State === "running"),
+          )
+          .map((n) => `${n.Addr} . ${p.PublishedPort}`),
+      }));
+    }
+    const script = meshRuleset(ports, nodes);
+    if (script === this.meshRules || (!this.meshRules && !ports.length)) return;
+    await nft(script).then(
+      () => {
+        this.meshRules = ports.length ? script : "";
+      },
+      (err: Error) => this.log(`swarm routing mesh: ${err.message}`),
+    );
   }
 
   /** A local container's VIP rules: those of the services on the overlays it is on. */

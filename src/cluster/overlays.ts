@@ -201,7 +201,18 @@ export async function assignVips(store: ClusterStore, service: ServiceRecord): P
     const ip = await takeFreeAddress(store, n, owner);
     kept.push({ NetworkID: id, Addr: `${ip}/${parseSubnet(n.Spec.IPAMOptions.Configs[0]!.Subnet).prefix}` });
   }
-  return { ...service, Endpoint: { ...service.Endpoint, VirtualIPs: kept } };
+  // The ports as published (docker shows them here, with their defaults filled in).
+  const ports = (service.Spec.EndpointSpec?.Ports ?? []).map((p) => ({
+    Protocol: p.Protocol ?? "tcp",
+    TargetPort: p.TargetPort,
+    ...(p.PublishedPort ? { PublishedPort: p.PublishedPort } : {}),
+    PublishMode: p.PublishMode ?? "ingress",
+  }));
+  const { Ports: _before, ...endpoint } = service.Endpoint;
+  return {
+    ...service,
+    Endpoint: { ...endpoint, VirtualIPs: kept, ...(ports.length ? { Ports: ports } : {}) },
+  };
 }
 
 export async function releaseVips(store: ClusterStore, service: ServiceRecord): Promise<void> {

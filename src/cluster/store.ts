@@ -277,13 +277,16 @@ export class ClusterStore {
     };
   }
 
-  /** Any change of networks or endpoints (a node's overlay follows them). */
+  /**
+   * Any change of networks, endpoints, services or tasks (a node's overlays, VIPs and routing
+   * mesh follow them).
+   */
   watchOverlays(fromRevision: number, onChange: () => void): () => void {
-    const a = this.etcd.watch(KEYS.endpoints, fromRevision, onChange);
-    const b = this.etcd.watch(KEYS.networks, fromRevision, onChange);
+    const stops = [KEYS.endpoints, KEYS.networks, KEYS.services, KEYS.tasks].map((prefix) =>
+      this.etcd.watch(prefix, fromRevision, onChange),
+    );
     return () => {
-      a();
-      b();
+      for (const stop of stops) stop();
     };
   }
 

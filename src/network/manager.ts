@@ -66,6 +66,8 @@ interface Sandbox {
   netns: string;
   links: Link[];
   published: Published[];
+  /** A swarm task's service: the routing mesh sends the service's published ports here. */
+  service?: string;
 }
 
 /** An endpoint's settings as a client gives them (NetworkingConfig, network connect). */
@@ -79,6 +81,7 @@ export const GATEWAY_BRIDGE = "docker_gwbridge";
 const ICC_OPTION = "com.docker.network.bridge.enable_icc";
 /** A swarm task's container (docker's label): only tasks join a non-attachable overlay. */
 const SWARM_TASK_LABEL = "com.docker.swarm.task.id";
+const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
 
 /** docker's address for an endpoint without one asked: 02:42 and the IPv4 address's bytes. */
 export function macFromAddress(ip: string): string {
@@ -342,6 +345,7 @@ export class NetworkManager implements NetworkProvider {
       netns: `${NETNS_PREFIX}${id.slice(0, 12)}`,
       links: [],
       published: [],
+      ...(request.labels[SWARM_SERVICE_LABEL] ? { service: request.labels[SWARM_SERVICE_LABEL] } : {}),
     };
     this.saveSandbox(sandbox);
     try {
@@ -565,6 +569,17 @@ export class NetworkManager implements NetworkProvider {
       this.networks.find(GATEWAY_BRIDGE) ??
       this.networks.create({ Name: GATEWAY_BRIDGE, Options: { [ICC_OPTION]: "false" } })
     );
+  }
+
+  /**
+   * The addresses, reachable from this host, of the local tasks of a service (the routing mesh's
+   * local backends): each one's way out, its gateway bridge or its bridge.
+   */
+  serviceTargets(serviceId: string): string[] {
+    return this.sandboxes()
+      .filter((s) => s.service === serviceId)
+      .map((s) => publishTarget(s)?.ip)
+      .filter((ip): ip is string => !!ip);
   }
 
   /** The containers of this node on an overlay, with their namespaces (for the VIPs' rules). */

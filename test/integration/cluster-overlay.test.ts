@@ -5,6 +5,7 @@
  * nothing left on any node once the networks are removed.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -232,6 +233,66 @@ test("a port published in host mode answers on the node that runs the task, from
     n1.exec([process.execPath, "-e", fetchScript]).stdout.includes("published"),
   );
   ok(n1.docker(["service", "rm", "pub"]));
+});
+
+/**
+ * An HTTP/1.0 GET from the LAN's own namespace (a client that is no node), over a plain socket
+ * (busybox httpd's CGI answers bare newlines): the IPv4 address the body ends with (httpd shows
+ * it IPv4-mapped: "[::ffff:10.0.0.1]"), or "" when refused.
+ */
+function fromLan(host: string, port: number, path: string): string {
+  const script = `const s = require("node:net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.setTimeout(3000, () => s.destroy()); s.on("data", (c) => (d += c)); s.on("error", () => {}); s.on("close", () => console.log(/(\\d+\\.\\d+\\.\\d+\\.\\d+)\\]?\\s*$/.exec(d)?.[1] ?? "")); s.write("GET ${path} HTTP/1.0\\r\\n\\r\\n");`;
+  const r = spawnSync(
+    "nsenter",
+    [`--net=/run/netns/${cluster.lan.netns}`, "--", process.execPath, "-e", script],
+    {
+      encoding: "utf8",
+      timeout: 10_000,
+    },
+  );
+  return (r.stdout ?? "").trim();
+}
+
+test("the routing mesh: an ingress port answers on every node; a task on the node that took the connection sees the client's own address", async () => {
+  const cgi =
+    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www";
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "mesh",
+      "--replicas",
+      "2",
+      "--publish",
+      "18090:80",
+      "--constraint",
+      "node.hostname!=node3",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sh",
+      "-c",
+      cgi,
+    ]),
+  );
+  await until(
+    "a task on node1 and on node2",
+    () => running(n1, "mesh") === 1 && running(n2, "mesh") === 1,
+    30_000,
+  );
+  const ask = (n: ClusterNode) => fromLan(n.address, 18090, "/cgi-bin/ip");
+  for (const n of cluster.nodes)
+    await until(`${n.name}:18090 to answer`, () => /^\d+\./.test(ask(n)), 20_000);
+  // node3 runs no task: it hands every connection to another node, as itself.
+  for (let i = 0; i < 4; i++) assert.equal(ask(n3), n3.address);
+  // node1 runs one: the connections it serves itself show the client's own address.
+  const seen = new Set<string>();
+  for (let i = 0; i < 6; i++) seen.add(ask(n1));
+  assert.ok(seen.has(cluster.lan.gateway), `answers: ${[...seen].join(", ")}`);
+  ok(n1.docker(["service", "rm", "mesh"]));
+  await until("the port closed everywhere", () => cluster.nodes.every((n) => ask(n) === ""), 20_000);
 });
 
 const STACK = (webReplicas: number) => `version: "3.8"

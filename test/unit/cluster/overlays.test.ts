@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { vipRuleset } from "../../../src/cluster/overlay-node.js";
+import { meshRuleset, vipRuleset } from "../../../src/cluster/overlay-node.js";
 import { freeAddress, freeSubnet, freeVni } from "../../../src/cluster/overlays.js";
 
 test("VXLAN ids start at 4097 and skip those taken", () => {
@@ -36,4 +36,27 @@ test("a container's VIP table: each VIP sent to its backends in turn; none: refu
   );
   assert.match(script, /ip daddr 10\.0\.0\.3 reject/);
   assert.equal(vipRuleset([]), "table ip berth_vip\ndelete table ip berth_vip\n");
+});
+
+test("the routing mesh's table: other nodes' connections served here only; a client's to any task in turn; none: no table", () => {
+  const script = meshRuleset(
+    [{ protocol: "tcp", published: 8080, local: ["10.92.0.2 . 80"], remote: ["10.1.0.2 . 8080"] }],
+    ["10.1.0.2", "10.1.0.3"],
+  );
+  assert.match(script, /set nodes \{ type ipv4_addr; elements = \{ 10\.1\.0\.2, 10\.1\.0\.3 \} \}/);
+  assert.match(
+    script,
+    /fib daddr type local tcp dport 8080 ip saddr @nodes dnat ip to numgen inc mod 1 map \{ 0 : 10\.92\.0\.2 \. 80 \}/,
+  );
+  assert.match(
+    script,
+    /fib daddr type local tcp dport 8080 dnat ip to numgen inc mod 2 map \{ 0 : 10\.92\.0\.2 \. 80, 1 : 10\.1\.0\.2 \. 8080 \}/,
+  );
+  assert.match(script, /ct status dnat ip daddr @nodes masquerade/);
+  // No task here: what another node forwards is dropped, never sent on again.
+  assert.match(
+    meshRuleset([{ protocol: "udp", published: 53, local: [], remote: ["10.1.0.2 . 53"] }], ["10.1.0.2"]),
+    /udp dport 53 ip saddr @nodes drop/,
+  );
+  assert.equal(meshRuleset([], []), "table ip berth_mesh\ndelete table ip berth_mesh\n");
 });

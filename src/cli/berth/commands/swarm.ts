@@ -4,7 +4,13 @@
  * --strategy` and `service create --strategy` (the service label berth.strategy).
  */
 import { readFileSync } from "node:fs";
-import type { FileReference, NodeRecord, ServiceSpec, TaskRecord } from "../../../cluster/types.js";
+import type {
+  FileReference,
+  NodeRecord,
+  PortConfig,
+  ServiceSpec,
+  TaskRecord,
+} from "../../../cluster/types.js";
 import { InvalidArgument } from "../../../errors.js";
 import { parseBytes, parseDuration } from "../../../util/units.js";
 import { bool, keyValueFlags, type OptionSpec, type OptionValues, str, strs } from "../../args.js";
@@ -131,6 +137,38 @@ function networkAttachment(text: string): { Target: string; Aliases?: string[] }
   return { Target: target, ...(aliases.length ? { Aliases: aliases } : {}) };
 }
 
+/** `--publish 8080:80[/udp]` or `--publish published=8080,target=80,protocol=udp,mode=host`. */
+function publishedPort(text: string): PortConfig {
+  const short = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(text);
+  const fields: Record<string, string> = short
+    ? { published: short[1]!, target: short[2]!, protocol: short[3] ?? "tcp" }
+    : Object.fromEntries(
+        text.split(",").map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)]),
+      );
+  const port = (v: string | undefined) =>
+    v && /^\d+$/.test(v) && Number(v) > 0 && Number(v) < 65536 ? Number(v) : undefined;
+  const target = port(fields["target"]);
+  const mode = fields["mode"] ?? "ingress";
+  const protocol = fields["protocol"] ?? "tcp";
+  const known = ["published", "target", "protocol", "mode"];
+  if (
+    !target ||
+    (fields["published"] !== undefined && !port(fields["published"])) ||
+    !["ingress", "host"].includes(mode) ||
+    !["tcp", "udp"].includes(protocol) ||
+    Object.keys(fields).some((k) => !known.includes(k))
+  )
+    throw new InvalidArgument(
+      `invalid argument "${text}" for "--publish" flag: use PUBLISHED:TARGET[/udp] or published=,target=,protocol=,mode=`,
+    );
+  return {
+    Protocol: protocol as "tcp" | "udp",
+    TargetPort: target,
+    ...(port(fields["published"]) ? { PublishedPort: port(fields["published"])! } : {}),
+    PublishMode: mode as "ingress" | "host",
+  };
+}
+
 function endpointMode(mode: string): "vip" | "dnsrr" {
   if (mode !== "vip" && mode !== "dnsrr")
     throw new InvalidArgument(`invalid argument "${mode}" for "--endpoint-mode" flag: use vip or dnsrr`);
@@ -186,7 +224,14 @@ async function create(ctx: Context, o: OptionValues, args: string[]): Promise<nu
       ...(strs(o, "network").length ? { Networks: strs(o, "network").map(networkAttachment) } : {}),
     },
     Mode: mode === "global" ? { Global: {} } : { Replicated: { Replicas: replicas ?? 1 } },
-    ...(str(o, "endpoint-mode") ? { EndpointSpec: { Mode: endpointMode(str(o, "endpoint-mode")!) } } : {}),
+    ...(str(o, "endpoint-mode") || strs(o, "publish").length
+      ? {
+          EndpointSpec: {
+            ...(str(o, "endpoint-mode") ? { Mode: endpointMode(str(o, "endpoint-mode")!) } : {}),
+            ...(strs(o, "publish").length ? { Ports: strs(o, "publish").map(publishedPort) } : {}),
+          },
+        }
+      : {}),
   };
   applyFlags(o, spec);
   const r = await ctx.api.call<{ ID: string }>("POST", "/services/create", { body: spec });
@@ -1004,6 +1049,7 @@ export const swarmCommands: Record<string, Command> = {
       { name: "secret", type: "strings", description: "Specify secrets to expose to the service" },
       { name: "config", type: "strings", description: "Specify configurations to expose to the service" },
       { name: "network", type: "strings", description: "Network attachments (an overlay's name)" },
+      { name: "publish", short: "p", type: "strings", description: "Publish a port as a node port" },
       { name: "endpoint-mode", type: "string", description: 'Endpoint mode ("vip"|"dnsrr") (default "vip")' },
       ...SPEC_FLAGS,
     ],
