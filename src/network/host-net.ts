@@ -11,6 +11,9 @@ function run(cmd: string, args: string[], input: string): Promise<string> {
       if (err) reject(new SystemError(`${cmd} ${args.join(" ")}: ${(stderr || err.message).trim()}`));
       else resolve(stdout);
     });
+    // A command that fails before it reads its input (`ip -n` of a namespace just deleted)
+    // closes the pipe: the write's EPIPE must not end the daemon; the exit status says why.
+    child.stdin!.on("error", () => {});
     child.stdin!.end(input);
   });
 }

@@ -7,9 +7,9 @@
  * whose name starts with "escape" gets the Mountpoint "/data/../../etc" (an answer that must be
  * refused); with SILENT=1 (settable) the server never listens.
  */
-import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeNodeRootfs } from "./node-rootfs.js";
 
 export const PLUGIN_SOCKET = "vd.sock";
 
@@ -71,12 +71,6 @@ if (process.env.SILENT === "1") {
 }
 `;
 
-/** The shared libraries (and the loader) a binary needs, as ldd lists them. */
-function sharedLibraries(binary: string): string[] {
-  const out = execFileSync("ldd", [binary], { encoding: "utf8" });
-  return [...out.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
-}
-
 export interface VolumePluginOptions {
   /** Extra config.json fields (or replacements), for bad-config tests. */
   config?: Record<string, unknown>;
@@ -85,12 +79,8 @@ export interface VolumePluginOptions {
 /** Writes a plugin directory at `dir` (config.json and rootfs/ with node and the server). */
 export function writeVolumePlugin(dir: string, options: VolumePluginOptions = {}): void {
   const rootfs = join(dir, "rootfs");
+  writeNodeRootfs(rootfs);
   mkdirSync(join(rootfs, "data"), { recursive: true });
-  copyFileSync(process.execPath, join(rootfs, "node"));
-  for (const lib of sharedLibraries(process.execPath)) {
-    mkdirSync(join(rootfs, dirname(lib)), { recursive: true });
-    copyFileSync(lib, join(rootfs, lib));
-  }
   writeFileSync(join(rootfs, "server.js"), SERVER);
   const config = {
     description: "Berth's test volume plugin",

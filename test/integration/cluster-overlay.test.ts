@@ -5,12 +5,14 @@
  * nothing left on any node once the networks are removed.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
+import { writeNodeRootfs } from "../helpers/node-rootfs.js";
 import { until } from "../helpers/wait.js";
 
 const cluster = new TestCluster(3);
@@ -42,7 +44,10 @@ before(async () => {
 });
 
 after(async () => {
-  for (const n of cluster.nodes) n.docker(["rm", "-f", "probe", "other"]);
+  // A daemon that died says why (its last words, in CI's output).
+  for (const n of cluster.nodes)
+    if (n.pid === undefined) process.stderr.write(`# ${n.name}'s daemon exited:\n${n.log.slice(-3000)}\n`);
+  for (const n of cluster.nodes) n.docker(["rm", "-f", "probe", "other", "udpprobe"]);
   for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
   await cluster.cleanup();
 });
@@ -159,6 +164,81 @@ test("300 connections through the VIP go to the three tasks in turn; a killed ta
     JSON.stringify(after),
   );
   await until("the service whole again", () => cluster.nodes.every((n) => running(n, "web") === 1), 30_000);
+});
+
+const UDP_ECHO = `require("node:dgram").createSocket("udp4").on("message", function (m, r) { this.send(require("node:os").hostname(), r.port, r.address); }).bind(9999);`;
+/** argv: HOST (a name or an address): one datagram to HOST:9999, the answer printed ("" after 2 s). */
+const UDP_ASK = `const s = require("node:dgram").createSocket("udp4"); const t = setTimeout(() => { console.log(""); process.exit(0); }, 2000); s.on("message", (m) => { console.log(String(m)); clearTimeout(t); process.exit(0); }); s.send("hi", 9999, process.argv[2]);`;
+const LOOKUP = `require("node:dns").lookup(process.argv[2], { all: true }, (e, a) => console.log((a ?? []).map((x) => x.address).join(" ")));`;
+
+test("UDP between nodes: a service's name (its VIP, balanced) and tasks.NAME answer datagrams across the overlay", async () => {
+  // busybox has no UDP server: an image of the host's node binary does.
+  const dir = mkdtempSync(join(tmpdir(), "berth-udp-image-"));
+  try {
+    writeNodeRootfs(join(dir, "rootfs"));
+    writeFileSync(join(dir, "rootfs", "echo.js"), UDP_ECHO);
+    writeFileSync(join(dir, "rootfs", "ask.js"), UDP_ASK);
+    writeFileSync(join(dir, "rootfs", "lookup.js"), LOOKUP);
+    execFileSync("tar", ["-C", join(dir, "rootfs"), "-cf", join(dir, "image.tar"), "."]);
+    for (const n of cluster.nodes)
+      ok(n.docker(["import", join(dir, "image.tar"), "nodeudp:latest"], { timeout: 120_000 }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "echo",
+      "--replicas",
+      "2",
+      "--network",
+      "front",
+      "--constraint",
+      "node.hostname!=node1",
+      "--stop-grace-period",
+      "1s",
+      "nodeudp:latest",
+      "/node",
+      "/echo.js",
+    ]),
+  );
+  await until(
+    "echo on node2 and node3",
+    () => running(n2, "echo") === 1 && running(n3, "echo") === 1,
+    60_000,
+  );
+  ok(
+    n1.docker([
+      "run",
+      "-d",
+      "--name",
+      "udpprobe",
+      "--network",
+      "front",
+      "nodeudp:latest",
+      "/node",
+      "-e",
+      "setInterval(() => {}, 1e9)",
+    ]),
+  );
+  const ask = (host: string) => ok(n1.docker(["exec", "udpprobe", "/node", "/ask.js", host])).stdout.trim();
+  const hosts = new Set<string>();
+  await until("both tasks to answer through the VIP", () => {
+    hosts.add(ask("echo"));
+    hosts.delete("");
+    return hosts.size === 2;
+  });
+  const tasks = ok(n1.docker(["exec", "udpprobe", "/node", "/lookup.js", "tasks.echo"]))
+    .stdout.trim()
+    .split(" ");
+  assert.equal(tasks.length, 2, tasks.join(" "));
+  const direct = new Set(tasks.map((ip) => ask(ip)));
+  assert.deepEqual([...direct].sort(), [...hosts].sort(), "each task answers at its own address");
+  n1.docker(["rm", "-f", "udpprobe"]);
+  ok(n1.docker(["service", "rm", "echo"]));
 });
 
 test("two overlays are kept apart: no name and no route from one to the other", async () => {
