@@ -15,7 +15,7 @@ import { errorText } from "../errors.js";
 import { nft, nftIn, nftQuiet } from "../network/host-net.js";
 import type { NetworkManager } from "../network/manager.js";
 import type { NetworkRecord } from "../network/network-store.js";
-import { ensureOverlay, OVERLAY_MTU, programPeers } from "../network/overlay.js";
+import { ensureOverlay, OVERLAY_MTU, overlaysHere, programPeers, removeOverlay } from "../network/overlay.js";
 import type { OverlayEndpoint, SwarmNetworks } from "../network/swarm-networks.js";
 import { asNetworkRecord, findOverlay, MTU_OPTION, takeFreeAddress, taskNetworks } from "./overlays.js";
 import type { ClusterStore } from "./store.js";
@@ -104,7 +104,16 @@ export class OverlayNode implements SwarmNetworks {
   async start(): Promise<void> {
     this.stopped = false;
     await this.refresh();
-    this.stopWatch = this.store.watchOverlays(0, () => this.kick());
+    this.stopWatch = this.store.watchOverlays(
+      0,
+      () => this.kick(),
+      (id, record) => {
+        this.networks = [
+          ...this.networks.filter((n) => n.ID !== id),
+          ...(record ? [{ ...record, ID: id }] : []),
+        ];
+      },
+    );
     // Services change VIPs; a full read now and then also heals a missed watch event.
     this.timer = setInterval(() => this.kick(), 5000);
     this.network.useSwarm(this);
@@ -173,6 +182,10 @@ export class OverlayNode implements SwarmNetworks {
     }
     for (const [netns, on] of local) await this.programVips(netns, on);
     for (const netns of this.vipRules.keys()) if (!local.has(netns)) this.vipRules.delete(netns);
+    // An overlay's namespace with no container of this node left (one made again by a pass that
+    // raced the last container's removal) goes.
+    const used = new Set(networks.filter((n) => this.network.overlayMembers(n.ID).length).map((n) => n.VNI));
+    for (const vni of overlaysHere()) if (!used.has(vni)) await removeOverlay(vni);
     await this.programMesh();
   }
 

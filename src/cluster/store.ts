@@ -281,9 +281,25 @@ export class ClusterStore {
    * Any change of networks, endpoints, services or tasks (a node's overlays, VIPs and routing
    * mesh follow them).
    */
-  watchOverlays(fromRevision: number, onChange: () => void): () => void {
-    const stops = [KEYS.endpoints, KEYS.networks, KEYS.services, KEYS.tasks].map((prefix) =>
+  watchOverlays(
+    fromRevision: number,
+    onChange: () => void,
+    onNetwork: (id: string, record: OverlayRecord | undefined) => void,
+  ): () => void {
+    const stops = [KEYS.endpoints, KEYS.services, KEYS.tasks].map((prefix) =>
       this.etcd.watch(prefix, fromRevision, onChange),
+    );
+    // Networks are taken from the events themselves: a network made on a manager is known here
+    // as soon as the event arrives, before the next full read.
+    stops.push(
+      this.etcd.watch(KEYS.networks, fromRevision, (events) => {
+        for (const e of events)
+          onNetwork(
+            e.kv.key.slice(KEYS.networks.length),
+            e.type === "DELETE" ? undefined : (tryParse<OverlayRecord>(e.kv.value) ?? undefined),
+          );
+        onChange();
+      }),
     );
     return () => {
       for (const stop of stops) stop();

@@ -8,7 +8,7 @@
  * remote endpoint a forwarding entry (its MAC is behind its node) and a neighbour entry (its
  * address has that MAC).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { bridgeBatchForce, ipBatch, ipBatchForce } from "./host-net.js";
 import { parseSubnet } from "./ip.js";
 
@@ -78,6 +78,14 @@ export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
 export async function removeOverlay(vni: number): Promise<void> {
   programmed.delete(vni);
   await ipBatchForce([`netns del ${overlayNetns(vni)}`]);
+}
+
+/** The VXLAN ids of the overlay namespaces on this node. */
+export function overlaysHere(): number[] {
+  if (!existsSync("/run/netns")) return [];
+  return readdirSync("/run/netns")
+    .filter((name) => /^berth-ov-\d+$/.test(name))
+    .map((name) => Number(name.slice("berth-ov-".length)));
 }
 
 /** A container's end of a link: the veth's other end moved in as a port of br0. */
