@@ -204,8 +204,13 @@ export class OverlayNode implements SwarmNetworks {
         this.store.list<NodeRecord>("nodes"),
         this.store.alive(),
       ]);
+      // Every other node is a node (one back from an outage forwards before this pass sees it
+      // alive again); only the live ones get connections.
+      nodes = nodeRecords
+        .filter((n) => n.ID !== this.nodeId)
+        .map((n) => n.Addr)
+        .sort();
       const others = nodeRecords.filter((n) => n.ID !== this.nodeId && alive.has(n.ID));
-      nodes = others.map((n) => n.Addr).sort();
       ports = published.map(({ s, p }) => ({
         protocol: p.Protocol === "udp" ? "udp" : "tcp",
         published: p.PublishedPort!,
