@@ -14,6 +14,7 @@ import type { Engine } from "../engine/engine.js";
 import { errorText } from "../errors.js";
 import { isClusterId } from "./ids.js";
 import { taskSigned } from "./integrity.js";
+import type { NodeReports } from "./node-reports.js";
 import { leftovers, materialize, release, type TaskFile } from "./secrets.js";
 import type { ClusterStore } from "./store.js";
 import { type PortConfig, type ServiceRecord, type TaskRecord, type TaskState, TERMINAL } from "./types.js";
@@ -118,6 +119,8 @@ export class NodeAgent {
   constructor(
     private readonly engine: Engine,
     private readonly store: ClusterStore,
+    /** Where its tasks' states go: the store, or a manager (a worker's). */
+    private readonly reports: NodeReports,
     private readonly nodeId: string,
     private readonly log: (message: string) => void,
     /** A task's secrets and configs, from a manager. */
@@ -366,7 +369,7 @@ export class NodeAgent {
     };
     if (err) updated.Status.Err = err;
     else delete updated.Status.Err;
-    await this.store.update("tasks", updated);
+    await this.reports.taskStatus(updated);
     const container = updated.Status.ContainerStatus?.ContainerID;
     if (container) this.serving(container, state === "running");
   }

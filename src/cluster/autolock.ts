@@ -15,8 +15,8 @@ import { BerthError, InvalidArgument } from "../errors.js";
 import { seal, unseal } from "./sealing.js";
 
 const PREFIX = "SWMKEY-1-";
-/** The private keys a manager holds; a worker holds only the first. */
-const KEY_FILES = ["node.key", "ca.key"] as const;
+/** The secrets a manager holds: its node key, the CA key, its store password (a worker: no CA key). */
+const KEY_FILES = ["node.key", "ca.key", "store.pass"] as const;
 const LOCKED = ".locked";
 const PURPOSE = "keys at rest";
 

@@ -67,6 +67,12 @@ export interface CertificateSubject {
   role: NodeRole;
   /** Addresses the certificate serves on (etcd and the join port listen on them). */
   ips: string[];
+  /**
+   * A certificate for the store's client port only, without the node in its name: etcd's JSON
+   * gateway refuses a client whose certificate has a common name once access control is on
+   * (the node signs in with its password instead), and the peer API refuses one without.
+   */
+  storeClient?: boolean;
 }
 
 const SAFE_NAME = /^[a-z0-9]+$/;
@@ -108,7 +114,7 @@ export function signRequest(ca: KeyPair, csr: string, subject: CertificateSubjec
         "-days",
         "3650",
         "-subj",
-        `/O=${subject.clusterId}/OU=${ROLE_OU[subject.role]}/CN=${subject.nodeId}`,
+        `/O=${subject.clusterId}/OU=${ROLE_OU[subject.role]}${subject.storeClient ? "" : `/CN=${subject.nodeId}`}`,
         "-extfile",
         "ext",
         "-out",

@@ -111,7 +111,8 @@ async function checkDemotion(store: ClusterStore, node: NodeRecord): Promise<voi
     );
 }
 
-export async function removeNode(store: ClusterStore, ref: string, force: boolean): Promise<void> {
+/** `node rm`: the removed node's id. */
+export async function removeNode(store: ClusterStore, ref: string, force: boolean): Promise<string> {
   const node = await findNode(store, ref);
   const alive = await store.alive();
   if (node.Spec.Role === "manager")
@@ -123,6 +124,7 @@ export async function removeNode(store: ClusterStore, ref: string, force: boolea
       `rpc error: code = FailedPrecondition desc = node ${node.ID} is not down and can't be removed`,
     );
   await store.remove("nodes", node.ID);
+  return node.ID;
 }
 
 // ---- services

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SystemError } from "../errors.js";
-import { EtcdClient, type EtcdTls } from "./etcd.js";
+import { EtcdClient, type EtcdLogin, type EtcdTls } from "./etcd.js";
 
 export const CLIENT_PORT = 2379;
 export const PEER_PORT = 2380;
@@ -28,6 +28,8 @@ export interface MemberStart {
   files: EtcdFiles;
   /** A new cluster of this one member, or members to join (`name=https://addr:2380`, …). */
   initialCluster?: string[];
+  /** How this node's client signs in once the store has access control (its first start has none). */
+  access?: () => { tls: Required<EtcdTls>; login: EtcdLogin } | undefined;
   log: (message: string) => void;
 }
 
@@ -114,7 +116,10 @@ export class EmbeddedEtcd {
         if (!this.stopping) this.start().catch((err: Error) => o.log(`etcd: ${err.message}`));
       }, 1000).unref();
     });
-    const client = new EtcdClient([clientURL("127.0.0.1")], tlsOf(o.files));
+    const access = o.access?.();
+    const client = access
+      ? new EtcdClient([clientURL("127.0.0.1")], access.tls, access.login)
+      : new EtcdClient([clientURL("127.0.0.1")], tlsOf(o.files));
     try {
       const deadline = Date.now() + 30_000;
       for (;;) {

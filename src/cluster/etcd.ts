@@ -39,6 +39,18 @@ export type Operation =
   | { put: { key: string; value: string; lease?: string } }
   | { delete: { key: string; prefix?: boolean } };
 
+/**
+ * A user of etcd's role-based access (the embedded store's): the JSON gateway takes no identity
+ * from a client certificate, so a node signs in with a password for a token, one per member.
+ */
+export interface EtcdLogin {
+  user: string;
+  password: string;
+}
+
+/** What etcd says when a token is unknown (expired, another member's) or predates a role change. */
+const STALE_TOKEN = /invalid auth token|user name is empty|revision of auth store is old/;
+
 export interface WatchEvent {
   type: "PUT" | "DELETE";
   kv: KeyValue;
@@ -96,10 +108,13 @@ export class EtcdClient {
   private readonly agent: HttpAgent;
   private preferred = 0;
   private closed = false;
+  /** The token each endpoint gave for `login`. */
+  private readonly tokens = new Map<string, Promise<string>>();
 
   constructor(
     public endpoints: string[],
     tls?: EtcdTls,
+    private readonly login?: EtcdLogin,
   ) {
     if (!endpoints.length) throw new StoreUnavailable("no etcd endpoint given");
     this.agent = tls
@@ -134,14 +149,15 @@ export class EtcdClient {
     for (let n = 0; n < this.endpoints.length; n++) {
       const i = (this.preferred + n) % this.endpoints.length;
       try {
-        const res = await this.post(this.endpoints[i]!, path, body);
-        const text = await readText(res);
-        if (res.statusCode !== 200) {
-          const err = JSON.parse(text || "{}") as { error?: string; message?: string };
-          throw new EtcdRefused(`etcd ${path}: ${err.message ?? err.error ?? `status ${res.statusCode}`}`);
+        const endpoint = this.endpoints[i]!;
+        let answer = await this.answer<T>(endpoint, path, body);
+        if (answer instanceof EtcdRefused && this.login && STALE_TOKEN.test(answer.message)) {
+          this.tokens.delete(endpoint);
+          answer = await this.answer<T>(endpoint, path, body);
         }
+        if (answer instanceof EtcdRefused) throw answer;
         this.preferred = i;
-        return JSON.parse(text) as T;
+        return answer;
       } catch (err) {
         if (err instanceof EtcdRefused) throw err;
         last = err;
@@ -153,7 +169,40 @@ export class EtcdClient {
     );
   }
 
-  private post(endpoint: string, path: string, body: object): Promise<IncomingMessage> {
+  /** One call on one endpoint: its answer, or etcd's refusal (returned, to be looked at). */
+  private async answer<T>(endpoint: string, path: string, body: object): Promise<T | EtcdRefused> {
+    const res = await this.post(endpoint, path, body, await this.token(endpoint));
+    const text = await readText(res);
+    if (res.statusCode === 200) return JSON.parse(text) as T;
+    return new EtcdRefused(`etcd ${path}: ${refusalText(res.statusCode, text)}`);
+  }
+
+  /** The endpoint's token for this client's login (asked once, again when it went stale). */
+  private token(endpoint: string): Promise<string | undefined> {
+    const login = this.login;
+    if (!login) return Promise.resolve(undefined);
+    let token = this.tokens.get(endpoint);
+    if (!token) {
+      token = (async () => {
+        const res = await this.post(endpoint, "auth/authenticate", {
+          name: login.user,
+          password: login.password,
+        });
+        const text = await readText(res);
+        const token = res.statusCode === 200 ? (JSON.parse(text) as { token?: string }).token : undefined;
+        if (!token)
+          throw new EtcdRefused(
+            `etcd refused this node's sign-in as ${login.user}: ${refusalText(res.statusCode, text)}`,
+          );
+        return token;
+      })();
+      this.tokens.set(endpoint, token);
+      token.catch(() => this.tokens.delete(endpoint));
+    }
+    return token;
+  }
+
+  private post(endpoint: string, path: string, body: object, token?: string): Promise<IncomingMessage> {
     const url = new URL(`/v3/${path}`, endpoint);
     const data = JSON.stringify(body);
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -163,7 +212,11 @@ export class EtcdClient {
         {
           method: "POST",
           agent: this.agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(data),
+            ...(token ? { authorization: token } : {}),
+          },
           timeout: 5000,
         },
         resolve,
@@ -251,6 +304,50 @@ export class EtcdClient {
     await this.call("cluster/member/remove", { ID: id });
   }
 
+  // ---- role-based access (the caller must hold etcd's root role)
+
+  async addUser(name: string, password: string): Promise<void> {
+    await this.call("auth/user/add", { name, password });
+  }
+
+  async deleteUser(name: string): Promise<void> {
+    await this.call("auth/user/delete", { name });
+  }
+
+  async users(): Promise<string[]> {
+    return (await this.call<{ users?: string[] }>("auth/user/list", {})).users ?? [];
+  }
+
+  async grantRole(user: string, role: string): Promise<void> {
+    await this.call("auth/user/grant", { user, role });
+  }
+
+  async revokeRole(name: string, role: string): Promise<void> {
+    await this.call("auth/user/revoke", { name, role });
+  }
+
+  async addRole(name: string): Promise<void> {
+    await this.call("auth/role/add", { name });
+  }
+
+  async deleteRole(role: string): Promise<void> {
+    await this.call("auth/role/delete", { role });
+  }
+
+  /** Lets a role read, or read and write, one key or every key under a prefix. */
+  async grantPermission(
+    role: string,
+    permType: "READ" | "READWRITE",
+    key: string,
+    prefix: boolean,
+  ): Promise<void> {
+    await this.call("auth/role/grant", { name: role, perm: { permType, ...rangeBody(key, prefix) } });
+  }
+
+  async enableAuth(): Promise<void> {
+    await this.call("auth/enable", {});
+  }
+
   /**
    * Calls `onEvents` for every change under `prefix` after `fromRevision`, in order, until the
    * returned function is called. A broken stream is opened again from the last revision seen,
@@ -264,9 +361,12 @@ export class EtcdClient {
       while (!stopped && !this.closed) {
         const endpoint = this.endpoints[this.preferred]!;
         try {
-          const res = await this.post(endpoint, "watch", {
-            create_request: { ...rangeBody(prefix, true), start_revision: String(next) },
-          });
+          const res = await this.post(
+            endpoint,
+            "watch",
+            { create_request: { ...rangeBody(prefix, true), start_revision: String(next) } },
+            await this.token(endpoint),
+          );
           current = res;
           res.setEncoding("utf8");
           let buffered = "";
@@ -278,12 +378,24 @@ export class EtcdClient {
                 buffered = buffered.slice(nl + 1);
                 if (!line) continue;
                 const msg = JSON.parse(line) as {
-                  result?: { events?: Array<{ type?: string; kv: RawKv }>; compact_revision?: string };
+                  result?: {
+                    events?: Array<{ type?: string; kv: RawKv }>;
+                    compact_revision?: string;
+                    canceled?: boolean;
+                  };
+                  error?: unknown;
                 };
                 // Changes before a compaction are gone: go on from there; the readers
                 // reconcile from a full read at intervals, so nothing stays missed.
                 const compacted = Number(msg.result?.compact_revision ?? 0);
                 if (compacted > next) next = compacted;
+                // A cancelled watch (compacted past, or refused: a token gone stale) sends no
+                // more: it opens again, from where it was, signed in again.
+                if (msg.error || msg.result?.canceled) {
+                  if (!compacted) this.tokens.delete(endpoint);
+                  res.destroy();
+                  return;
+                }
                 const events = msg.result?.events ?? [];
                 if (!events.length) continue;
                 const out = events.map((e) => ({
@@ -342,6 +454,16 @@ function requestOp(op: Operation): object {
       },
     };
   return { request_delete_range: rangeBody(op.delete.key, op.delete.prefix ?? false) };
+}
+
+/** What etcd said when it refused: its JSON error's message, or the gateway's plain text. */
+function refusalText(status: number | undefined, text: string): string {
+  try {
+    const err = JSON.parse(text || "{}") as { error?: string; message?: string };
+    return err.message ?? err.error ?? `status ${status}`;
+  } catch {
+    return text.trim() || `status ${status}`;
+  }
 }
 
 /** A response's whole body, as text. */

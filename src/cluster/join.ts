@@ -41,6 +41,8 @@ export interface JoinAnswer {
   endpoints: string[];
   /** Managers with an embedded store: the members to start with (`name=peerURL`). */
   initialCluster?: string[];
+  /** An embedded store with access control: the certificate and login the node uses on it. */
+  store?: { cert: string; user: string; password: string };
 }
 
 /** The join was refused by the manager, or the manager could not be trusted or reached. */
@@ -105,6 +107,8 @@ export function servePeers(
       const socket = req.socket as TLSSocket;
       if (!socket.authorized) return reply(401, { message: "a certificate of this cluster is required" });
       const nodeId = certificateSubject(socket.getPeerX509Certificate()!.toString()).nodeId;
+      // A store certificate names no node: it speaks to etcd, not to other nodes.
+      if (!nodeId) return reply(401, { message: "a node certificate of this cluster is required" });
       const body = () => readJson(req, 64 * 1024);
       handlers
         .call({ nodeId, path: url.pathname, query: url.searchParams, body, res })
@@ -128,7 +132,9 @@ const peerStatus = (err: Error) => {
     ? 404
     : err.code === "invalid-argument" || err.code === "conflict"
       ? 400
-      : 500;
+      : err.code === "forbidden"
+        ? 403
+        : 500;
 };
 
 /**

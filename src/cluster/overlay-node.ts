@@ -17,7 +17,8 @@ import type { NetworkManager } from "../network/manager.js";
 import type { NetworkRecord } from "../network/network-store.js";
 import { ensureOverlay, OVERLAY_MTU, overlaysHere, programPeers, removeOverlay } from "../network/overlay.js";
 import type { OverlayEndpoint, SwarmNetworks } from "../network/swarm-networks.js";
-import { asNetworkRecord, findOverlay, MTU_OPTION, takeFreeAddress, taskNetworks } from "./overlays.js";
+import type { NodeReports } from "./node-reports.js";
+import { asNetworkRecord, findOverlay, MTU_OPTION, taskNetworks } from "./overlays.js";
 import type { ClusterStore } from "./store.js";
 import type { EndpointRecord, NodeRecord, OverlayRecord, ServiceRecord, TaskRecord } from "./types.js";
 
@@ -94,6 +95,8 @@ export class OverlayNode implements SwarmNetworks {
 
   constructor(
     private readonly store: ClusterStore,
+    /** Where its endpoints and addresses are written: the store, or a manager (a worker's). */
+    private readonly reports: NodeReports,
     private readonly nodeId: string,
     private readonly addr: string,
     private readonly network: NetworkManager,
@@ -269,7 +272,7 @@ export class OverlayNode implements SwarmNetworks {
       const here = new Set(this.network.overlayMembers(n.ID).map((m) => `${this.nodeId}:${m.containerId}`));
       for (const [ip, owner] of await this.store.addresses(n.ID))
         if (owner.startsWith(`${this.nodeId}:`) && !here.has(owner))
-          await this.store.releaseAddress(n.ID, ip, owner);
+          await this.reports.release(n.ID, ip, owner);
     }
   }
 
@@ -291,11 +294,11 @@ export class OverlayNode implements SwarmNetworks {
   async allocate(networkId: string, owner: string, requested?: string): Promise<string> {
     const n = this.networks.find((x) => x.ID === networkId);
     if (!n) throw new Error(`network ${networkId} is not in the swarm any more`);
-    return takeFreeAddress(this.store, n, `${this.nodeId}:${owner}`, requested);
+    return this.reports.allocate(n, `${this.nodeId}:${owner}`, requested);
   }
 
   async release(networkId: string, owner: string, ip: string): Promise<void> {
-    await this.store.releaseAddress(networkId, ip, `${this.nodeId}:${owner}`);
+    await this.reports.release(networkId, ip, `${this.nodeId}:${owner}`);
   }
 
   async publish(e: OverlayEndpoint): Promise<void> {
@@ -315,13 +318,13 @@ export class OverlayNode implements SwarmNetworks {
     };
     this.mine.set(`${e.networkId}/${e.ip}`, record);
     const lease = this.lease();
-    if (lease) await this.store.publishEndpoint(record, lease);
+    if (lease) await this.reports.publishEndpoint(record, lease);
     this.kick();
   }
 
   async withdraw(networkId: string, ip: string): Promise<void> {
     this.mine.delete(`${networkId}/${ip}`);
-    await this.store.withdrawEndpoint(networkId, ip);
+    await this.reports.withdrawEndpoint(networkId, ip);
     this.kick();
   }
 
@@ -331,13 +334,13 @@ export class OverlayNode implements SwarmNetworks {
     for (const e of this.mine.values())
       if (e.ContainerID === containerId && e.Serving !== serving) {
         e.Serving = serving;
-        if (lease) await this.store.publishEndpoint(e, lease);
+        if (lease) await this.reports.publishEndpoint(e, lease);
       }
   }
 
   /** A new lease (the old one expired): this node's endpoints are published on it again. */
   async republish(lease: string): Promise<void> {
-    for (const e of this.mine.values()) await this.store.publishEndpoint(e, lease);
+    for (const e of this.mine.values()) await this.reports.publishEndpoint(e, lease);
   }
 
   resolve(asked: string, networkIds: string[]): string[] | undefined {

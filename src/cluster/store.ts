@@ -183,6 +183,14 @@ export class ClusterStore {
     await this.etcd.put(KEYS.alive + nodeId, addr, lease);
   }
 
+  /**
+   * The node is down from now (it leaves): a worker cannot revoke a lease that holds endpoints a
+   * manager wrote for it, but it can take back its own alive key.
+   */
+  async unannounce(nodeId: string): Promise<void> {
+    await this.etcd.delete(KEYS.alive + nodeId);
+  }
+
   /** Tries to become the leader: true when this node's key is now the leader key. */
   async campaign(nodeId: string, lease: string): Promise<LeaderGuard | undefined> {
     const won = await this.etcd.txn(

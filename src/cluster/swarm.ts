@@ -28,7 +28,7 @@ import {
   signRequest,
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
-import { EtcdClient, type Member, readText } from "./etcd.js";
+import { EtcdClient, type EtcdLogin, type EtcdTls, type Member, readText } from "./etcd.js";
 import type { ExternalStore } from "./external-store.js";
 import { newClusterId } from "./ids.js";
 import { roleIntact, sealRole } from "./integrity.js";
@@ -45,11 +45,19 @@ import {
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
+import { acceptReport, ManagerReports, type NodeReports, StoreReports } from "./node-reports.js";
 import { OverlayNode } from "./overlay-node.js";
 import { createOverlay, removeOverlay } from "./overlays.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
 import { ClusterStore } from "./store.js";
+import {
+  admitStoreUser,
+  enableStoreAccess,
+  removeStoreUser,
+  setStoreRole,
+  storeUser,
+} from "./store-access.js";
 import { gatherTaskLogs, type LogQuery, logQuery, serveTaskLogs } from "./task-logs.js";
 import type { ClusterRecord, JoinTokens, NodeRecord, OverlayRecord, SwarmSpec, TaskRecord } from "./types.js";
 
@@ -231,6 +239,25 @@ export class Swarm {
     };
   }
 
+  /** The certificate that opens the store's client port when it has access control (no node name). */
+  private get storeCertFile(): string {
+    return join(this.dir, "certs", "store.pem");
+  }
+
+  /** How this node signs in to the store: undefined for a store without access control. */
+  private storeLogin(): EtcdLogin | undefined {
+    const file = join(this.keys.clearDir, "store.pass");
+    if (!this.state || !existsSync(file)) return undefined;
+    return { user: storeUser(this.state.nodeId), password: readFileSync(file, "utf8") };
+  }
+
+  /** The TLS and login of a client of the store with access control. */
+  private storeAccess(): { tls: Required<EtcdTls>; login: EtcdLogin } | undefined {
+    const login = this.storeLogin();
+    if (!login) return undefined;
+    return { tls: { ...tlsOf(this.files), cert: readFileSync(this.storeCertFile, "utf8") }, login };
+  }
+
   get nodeId(): string {
     return this.state?.nodeId ?? "";
   }
@@ -322,13 +349,17 @@ export class Swarm {
     writeFileAtomicSync(join(this.dir, "state.json"), `${JSON.stringify(this.state, null, 2)}\n`, 0o600);
   }
 
-  private saveCerts(ca: string, node: KeyPair, caKey?: string): void {
+  private saveCerts(ca: string, node: KeyPair, caKey?: string, store?: JoinAnswer["store"]): void {
     mkdirSync(join(this.dir, "certs"), { recursive: true, mode: 0o700 });
     writeFileSync(this.files.ca, ca);
     writeFileSync(this.files.cert, node.cert);
     // The keys on disk; the daemon reads the copies load() makes on the tmpfs.
     writeFileSync(join(this.dir, "certs", "node.key"), node.key, { mode: 0o600 });
     if (caKey) writeFileSync(join(this.dir, "certs", "ca.key"), caKey, { mode: 0o600 });
+    if (store) {
+      writeFileSync(this.storeCertFile, store.cert);
+      writeFileSync(join(this.dir, "certs", "store.pass"), store.password, { mode: 0o600 });
+    }
     this.keys.load();
   }
 
@@ -366,7 +397,28 @@ export class Swarm {
         embedded: !this.external,
       };
       await this.enter(async () => {
-        if (!this.external) await this.startMember(undefined);
+        if (!this.external) {
+          await this.startMember(undefined);
+          // The first manager turns the store's access control on, signed in by certificate
+          // alone, then signs in as its own user like every node after it.
+          const storeCert = signRequest(ca, csr, {
+            clusterId,
+            nodeId,
+            role: "manager",
+            ips: [addr],
+            storeClient: true,
+          });
+          const bootstrap = new EtcdClient([clientURL("127.0.0.1")], {
+            ...tlsOf(this.files),
+            cert: storeCert,
+          });
+          try {
+            const login = await enableStoreAccess(bootstrap, nodeId, ca.key);
+            this.saveCerts(ca.cert, { key, cert }, ca.key, { cert: storeCert, ...login });
+          } finally {
+            bootstrap.close();
+          }
+        }
         const store = new ClusterStore(this.connect());
         const existing = this.external && (await store.cluster());
         if (existing)
@@ -426,7 +478,7 @@ export class Swarm {
       if (!answer) throw last ?? new JoinRefused("no manager answered");
       rmSync(this.dir, { recursive: true, force: true });
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey);
+      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey, answer.store);
       this.state = {
         clusterId: answer.clusterId,
         nodeId: answer.nodeId,
@@ -491,6 +543,18 @@ export class Swarm {
       // A store of the user's own: the URLs this manager reaches it by, not what etcd advertises.
       endpoints: this.state!.embedded ? members.flatMap((m) => m.clientURLs) : this.endpointsToUse(),
     };
+    // A store with access control: the node's own user, in its role, and a certificate for it.
+    if (this.storeLogin()) {
+      const login = await admitStoreUser(store.etcd, nodeId, role, this.caKey());
+      const storeCert = signRequest({ key: this.caKey(), cert: cluster.CACert }, csr, {
+        clusterId: cluster.ID,
+        nodeId,
+        role,
+        ips: [addr],
+        storeClient: true,
+      });
+      answer.store = { cert: storeCert, ...login };
+    }
     if (role === "manager") {
       answer.caKey = this.caKey();
       if (this.state!.embedded) {
@@ -501,6 +565,11 @@ export class Swarm {
       }
     }
     return answer;
+  }
+
+  /** A node removed from the swarm (`node rm`): its store user goes with it. */
+  async removed(nodeId: string): Promise<void> {
+    if (this.storeLogin()) await removeStoreUser(this.managerStore().etcd, nodeId);
   }
 
   /** A node asks again for what its role needs, once the store says it was promoted or demoted. */
@@ -519,8 +588,10 @@ export class Swarm {
 
   /** A manager demoted (the API's node update): its store member goes; the node notices. */
   async demoted(node: NodeRecord): Promise<void> {
-    if (!this.state?.embedded) return;
     const store = this.managerStore();
+    // Its store user loses the root role now, not when the node notices.
+    if (this.storeLogin()) await setStoreRole(store.etcd, node.ID, "worker");
+    if (!this.state?.embedded) return;
     const member = (await store.etcd.members()).find(
       (m) => m.name === node.ID || m.peerURLs.includes(peerURL(node.Addr)),
     );
@@ -548,7 +619,7 @@ export class Swarm {
       this.keys.forget();
       s.locked = false;
       s.lockDigest = undefined;
-      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey);
+      this.saveCerts(answer.caCert, { key, cert: answer.cert }, answer.caKey, answer.store);
       s.role = role;
       s.embedded = answer.initialCluster !== undefined;
       s.endpoints = answer.endpoints.filter((u) => role === "manager" || u !== clientURL(s.addr));
@@ -593,6 +664,7 @@ export class Swarm {
       dataDir: join(this.dir, "etcd"),
       files: this.files,
       ...(initialCluster ? { initialCluster } : {}),
+      access: () => this.storeAccess(),
       log: (m) => this.log(`swarm: ${m}`),
     });
     await this.member.start();
@@ -605,6 +677,8 @@ export class Swarm {
   private connect(): EtcdClient {
     const endpoints = this.endpointsToUse();
     if (this.external) return new EtcdClient(endpoints, this.external.tls);
+    const access = this.storeAccess();
+    if (access) return new EtcdClient(endpoints, access.tls, access.login);
     // A store of the user's own that this daemon was not told of: plain HTTP is all it can reach.
     const https = endpoints.every((e) => e.startsWith("https:"));
     return new EtcdClient(endpoints, https ? tlsOf(this.files) : undefined);
@@ -650,30 +724,35 @@ export class Swarm {
       throw new SwarmUnavailable(
         "this node was removed from the swarm: leave it (docker swarm leave --force) and join again",
       );
+    // A worker on a store with access control reports through a manager; a manager writes.
+    const reports: NodeReports =
+      s.role === "worker" && this.storeLogin()
+        ? new ManagerReports((path, body) => this.askManagers(path, body, false))
+        : new StoreReports(store);
     // Each node describes itself (the manager that admitted it only knew its name and address).
-    const described = this.nodeRecord(s.nodeId, s.role, s.addr).Description;
-    const peerPort = splitHostPort(s.listenAddr)[1];
-    if (
-      JSON.stringify(described) !== JSON.stringify(me.Description) ||
-      me.Addr !== s.addr ||
-      me.PeerPort !== peerPort
-    )
-      await store.update("nodes", {
-        ...me,
-        Description: described,
-        Addr: s.addr,
-        PeerPort: peerPort,
-        UpdatedAt: new Date().toISOString(),
-      });
+    await reports.describe(s.nodeId, {
+      Description: this.nodeRecord(s.nodeId, s.role, s.addr).Description,
+      Addr: s.addr,
+      PeerPort: splitHostPort(s.listenAddr)[1],
+    });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     if (this.network) {
-      this.overlay = new OverlayNode(store, s.nodeId, s.addr, this.network, () => this.lease, this.log);
+      this.overlay = new OverlayNode(
+        store,
+        reports,
+        s.nodeId,
+        s.addr,
+        this.network,
+        () => this.lease,
+        this.log,
+      );
       await this.overlay.start();
     }
     this.agent = new NodeAgent(
       this.engine,
       store,
+      reports,
       s.nodeId,
       this.log,
       (taskId) => this.fetchFiles(taskId),
@@ -711,6 +790,11 @@ export class Swarm {
     if (logs) return serveTaskLogs(this.engine, logs[1]!, logQuery(call.query), call.res);
     if (call.path === "/credentials" && this.isManager) {
       const answer = await this.renewCredentials(call.nodeId, await call.body());
+      call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      return;
+    }
+    if (call.path.startsWith("/reports/") && this.isManager) {
+      const answer = await acceptReport(this.managerStore(), call.nodeId, call.path, await call.body());
       call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       return;
     }
@@ -906,7 +990,10 @@ export class Swarm {
             // The swarm ends with its last manager, as an embedded store's data does.
             await store.erase();
           }
-          if (this.lease) await store.etcd.revokeLease(this.lease);
+          if (this.lease) {
+            await store.unannounce(s.nodeId);
+            await store.etcd.revokeLease(this.lease);
+          }
         } catch (err) {
           if (!force) throw err;
         }

@@ -6,8 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { TestCluster } from "../helpers/cluster.js";
+import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
 import { sleep, until } from "../helpers/wait.js";
 
@@ -65,6 +67,9 @@ before(async () => {
 });
 
 after(async () => {
+  // BERTH_TEST_LOGS=DIR keeps each daemon's log, to read after a failure.
+  const logs = process.env.BERTH_TEST_LOGS;
+  if (logs) for (const n of cluster.nodes) writeFileSync(join(logs, `${n.name}.log`), n.log);
   for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
   await cluster.cleanup();
 });
@@ -390,21 +395,22 @@ test("service logs gathers every task's lines from the nodes that ran them", asy
   await removeService("talker");
 });
 
-/** curl on node2 with node2's own cluster certificate. */
-function curlAsWorker(args: string[]) {
-  const certs = `${n2.root}/swarm/certs`;
-  return n2.exec([
+/** curl on `node` with one of its own cluster certificates (its node's, or its store's). */
+function curlAs(node: ClusterNode, cert: "node" | "store", args: string[]) {
+  const certs = `${node.root}/swarm/certs`;
+  return node.exec([
     "curl",
     "-s",
     "--cacert",
     `${certs}/ca.pem`,
     "--cert",
-    `${certs}/node.pem`,
+    `${certs}/${cert}.pem`,
     "--key",
     `${certs}/node.key`,
     ...args,
   ]);
 }
+const curlAsWorker = (args: string[]) => curlAs(n2, "node", args);
 
 const SECRET_MD5 = createHash("md5").update("s3cret-value").digest("hex");
 
@@ -545,28 +551,104 @@ test("a templated config (--template-driver golang) is rendered for each task: i
   ok(n1.docker(["secret", "rm", "tmpl_pass"]));
 });
 
-/** A call of etcd's JSON gateway with a worker's own certificate, as an attacker on node2 would. */
-function etcdAsWorker(path: string, body: object): Record<string, unknown> {
-  const r = curlAsWorker([`https://${n1.address}:2379/v3/${path}`, "-d", JSON.stringify(body)]);
-  return JSON.parse(r.stdout || "{}") as Record<string, unknown>;
+/**
+ * A call of etcd's JSON gateway from `node`, as an attacker there would make it: with its store
+ * certificate and its own login (what the daemon uses), or with its node certificate alone.
+ */
+function storeCall(node: ClusterNode, path: string, body: object, login = true): Record<string, unknown> {
+  const certs = `${node.root}/swarm/certs`;
+  const curl = (args: string[]) => curlAs(node, login ? "store" : "node", args).stdout;
+  const url = (p: string) => `https://${n1.address}:2379/v3/${p}`;
+  const headers: string[] = [];
+  if (login) {
+    const state = JSON.parse(node.exec(["cat", `${node.root}/swarm/state.json`]).stdout) as {
+      nodeId: string;
+    };
+    const password = node.exec(["cat", `${certs}/store.pass`]).stdout;
+    const signedIn = JSON.parse(
+      curl([url("auth/authenticate"), "-d", JSON.stringify({ name: `node-${state.nodeId}`, password })]) ||
+        "{}",
+    ) as { token?: string };
+    assert.ok(signedIn.token, `node ${node.name} signs in to the store`);
+    headers.push("-H", `Authorization: ${signedIn.token}`);
+  }
+  const out = curl([...headers, url(path), "-d", JSON.stringify(body)]);
+  try {
+    return JSON.parse(out || "{}") as Record<string, unknown>;
+  } catch {
+    return { message: out };
+  }
 }
 const b64 = (s: string) => Buffer.from(s).toString("base64");
+const prefixRange = (prefix: string) => ({ key: b64(prefix), range_end: b64(`${prefix.slice(0, -1)}0`) });
+/** The store as node1, a manager, reads and writes it: a writer that holds no CA key stands for it below. */
 const records = (prefix: string) =>
-  (
-    (etcdAsWorker("kv/range", { key: b64(prefix), range_end: b64(`${prefix.slice(0, -1)}0`) }).kvs ??
-      []) as Array<{
-      key: string;
-      value: string;
-    }>
-  ).map((kv) => ({
-    key: Buffer.from(kv.key, "base64").toString(),
-    value: JSON.parse(Buffer.from(kv.value, "base64").toString()),
-  }));
+  ((storeCall(n1, "kv/range", prefixRange(prefix)).kvs ?? []) as Array<{ key: string; value: string }>).map(
+    (kv) => ({
+      key: Buffer.from(kv.key, "base64").toString(),
+      value: JSON.parse(Buffer.from(kv.value, "base64").toString()),
+    }),
+  );
 const put = (key: string, value: unknown) =>
-  etcdAsWorker("kv/put", { key: b64(key), value: b64(JSON.stringify(value)) });
+  storeCall(n1, "kv/put", { key: b64(key), value: b64(JSON.stringify(value)) });
 
-test("a worker's certificate writes the store, but cannot make itself a manager, run its code elsewhere, or read a secret through a config", async () => {
-  // 1. Its own node record says manager: no manager hands it the CA key.
+test("a worker's store login reads the swarm and writes nothing of it; its reports of other nodes' tasks, endpoints and addresses are refused", async () => {
+  const denied = /permission denied/;
+  // Its node certificate alone opens nothing (the store needs its login).
+  assert.match(String(storeCall(n2, "kv/range", prefixRange("/berth/nodes/"), false).message), /CommonName/);
+  // Its login reads the swarm's records…
+  assert.equal((storeCall(n2, "kv/range", prefixRange("/berth/nodes/")).kvs as unknown[]).length, 3);
+  // …and writes none of them, adds no member, reads nothing outside the swarm, manages no user.
+  const [me] = records("/berth/nodes/").filter((r) => r.value.Description.Hostname === "node2");
+  const asManager = { ...me!.value, Spec: { ...me!.value.Spec, Role: "manager" } };
+  for (const [path, body] of [
+    ["kv/put", { key: b64(me!.key), value: b64(JSON.stringify(asManager)) }],
+    ["kv/put", { key: b64("/berth/tasks/forged000000000000000000a"), value: b64("{}") }],
+    ["kv/deleterange", prefixRange("/berth/services/")],
+    ["kv/deleterange", prefixRange("/berth/alive/")],
+    ["kv/range", prefixRange("/")],
+    ["cluster/member/add", { peerURLs: ["https://10.99.0.99:2380"] }],
+    ["auth/user/add", { name: "evil", password: "x" }],
+    [
+      "auth/role/grant",
+      { name: `worker-${me!.value.ID}`, perm: { permType: "READWRITE", ...prefixRange("/") } },
+    ],
+  ] as const)
+    assert.match(String(storeCall(n2, path, body).message), denied, `${path} refused`);
+
+  // What it reports through a manager is checked against what is its own.
+  createService("honest", ["--constraint", "node.hostname==node3", "busybox", "sleep", "1000"]);
+  await converged("honest", (c) => sum(c) === 1);
+  const honestId = ok(n1.docker(["service", "inspect", "-f", "{{.ID}}", "honest"])).stdout.trim();
+  const [task] = records("/berth/tasks/").filter(
+    (r) => r.value.ServiceID === honestId && r.value.Status.State === "running",
+  );
+  const node3Id = task!.value.NodeID as string;
+  const report = (path: string, body: unknown) =>
+    curlAsWorker([`https://${n1.address}:2377/reports/${path}`, "-d", JSON.stringify(body)]).stdout;
+  const failed = { ...task!.value.Status, State: "failed", Message: "lies" };
+  assert.match(
+    report("task-status", { ID: task!.value.ID, Version: { Index: 1 }, Status: failed, UpdatedAt: "now" }),
+    /is not on node/,
+  );
+  assert.match(report("address", { networkId: "x", owner: `${node3Id}:c` }), /only for itself/);
+  assert.match(report("endpoint", { NetworkID: "x", IP: "10.0.0.9", NodeID: node3Id }), /names node/);
+  await sleep(1500);
+  assert.deepEqual(
+    records("/berth/tasks/")
+      .filter((r) => r.value.ServiceID === honestId)
+      .map((r) => r.value.Status.State),
+    ["running"],
+    "the task is as node3 reported it",
+  );
+  // A store certificate names no node: the peer API does not take it.
+  const storeCertCall = curlAs(n2, "store", [`https://${n1.address}:2377/tasks/${task!.value.ID}/files`]);
+  assert.match(storeCertCall.stdout, /node certificate of this cluster is required/);
+  await removeService("honest");
+});
+
+test("records written by a store writer without the CA key (a store of the user's own is open to every node) make no manager, run nothing, open no secret", async () => {
+  // 1. node2's record says manager: no manager hands it the CA key.
   const [me] = records("/berth/nodes/").filter((r) => r.value.Description.Hostname === "node2");
   put(me!.key, { ...me!.value, Spec: { ...me!.value.Spec, Role: "manager" } });
   await sleep(4000);
@@ -616,7 +698,7 @@ test("a worker's certificate writes the store, but cannot make itself a manager,
     records("/berth/tasks/").filter((r) => r.value.ServiceID === "forgedservice00000000000a").length,
     0,
   );
-  etcdAsWorker("kv/deleterange", { key: b64("/berth/services/forgedservice00000000000a") });
+  storeCall(n1, "kv/deleterange", { key: b64("/berth/services/forgedservice00000000000a") });
   await removeService("honest");
 
   // 4. A secret's sealed data copied into a config a task of its own mounts: it does not open.

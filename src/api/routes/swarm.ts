@@ -160,7 +160,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     if (before.Spec.Role === "manager" && spec.Role === "worker") await swarm.demoted(before);
   });
   api.route("DELETE", "/nodes/{id}", async (req) => {
-    await removeNode(store(), req.params["id"]!, queryBool(req.query, "force"));
+    await swarm.removed(await removeNode(store(), req.params["id"]!, queryBool(req.query, "force")));
   });
 
   // ---- services
