@@ -315,7 +315,7 @@ async function update(ctx: Context, o: OptionValues, args: string[]): Promise<nu
   return 0;
 }
 
-async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
+export async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
   const list = await ctx.api.call<ServiceJson[]>("GET", "/services", {
     query: { status: true, ...filtersQuery(strs(o, "filter")) },
   });
@@ -349,7 +349,11 @@ async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** `service ps` and `node ps`: tasks with docker's columns, newest first within a slot. */
-async function printTasks(ctx: Context, o: OptionValues, filters: Record<string, string[]>): Promise<void> {
+export async function printTasks(
+  ctx: Context,
+  o: OptionValues,
+  filters: Record<string, string[]>,
+): Promise<void> {
   const extra = JSON.parse(filtersQuery(strs(o, "filter")).filters ?? "{}") as Record<string, string[]>;
   const tasks = await ctx.api.call<Array<TaskRecord & { Name?: string }>>("GET", "/tasks", {
     query: { filters: JSON.stringify({ ...extra, ...filters }) },
@@ -690,7 +694,7 @@ const FORMAT: OptionSpec = {
   description: "Format output using a custom template",
 };
 const QUIET: OptionSpec = { name: "quiet", short: "q", type: "boolean", description: "Only display IDs" };
-const FILTER: OptionSpec = {
+export const FILTER: OptionSpec = {
   name: "filter",
   short: "f",
   type: "strings",
