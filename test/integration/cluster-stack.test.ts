@@ -27,6 +27,7 @@ services:
     environment:
       WEB_VERSION: "${webVersion}"
     stop_grace_period: 1s
+    ports: ["80"]
     deploy:
       replicas: 2
       placement:
@@ -63,6 +64,15 @@ interface Inspected {
 }
 const inspect = (name: string) =>
   (JSON.parse(ok(berth(["service", "inspect", name])).stdout) as Inspected[])[0]!;
+
+/** The port the managers chose for web's published port 80. */
+let webPort = 0;
+/** The body of web's page (its task's host name) through the routing mesh at node n. */
+const webAnswer = (n: ClusterNode) =>
+  cluster.lan
+    .httpGet(n.address, webPort)
+    .split(/\r?\n\r?\n/)[1]
+    ?.trim() ?? "";
 
 const webEnv = () =>
   JSON.parse(
@@ -164,6 +174,23 @@ test("berth stack deploy: networks, secret and services made with the stack's la
       `${n.name} has a VXLAN device in ${namespaces.join(", ")}`,
     );
   }
+  // web publishes 80 without a number: the managers chose one from 30000, which the routing
+  // mesh answers on, on every node.
+  const ports = JSON.parse(
+    ok(berth(["service", "inspect", "--format", "{{json .Endpoint.Ports}}", "app_web"])).stdout,
+  ) as Array<{ PublishedPort: number; TargetPort: number; PublishMode: string; Protocol: string }>;
+  assert.equal(ports.length, 1);
+  webPort = ports[0]!.PublishedPort;
+  assert.ok(webPort >= 30000 && webPort <= 32767, `published port ${webPort}`);
+  assert.deepEqual(ports[0], {
+    Protocol: "tcp",
+    TargetPort: 80,
+    PublishedPort: webPort,
+    PublishMode: "ingress",
+  });
+  assert.match(ok(berth(["service", "ls"])).stdout, new RegExp(`app_web .*\\*:${webPort}->80/tcp`));
+  for (const n of cluster.nodes)
+    await until(`${n.name}:${webPort} to answer`, () => /\w/.test(webAnswer(n)), 20_000);
   const db = taskOf("app_db")!;
   assert.equal(db.node.name, "node2");
   assert.equal(ok(db.node.docker(["exec", db.id, "cat", "/run/secrets/db_pass"])).stdout, "stack-s3cret");
@@ -246,4 +273,16 @@ test("berth stack rm: no service, network, secret, container, overlay namespace 
     30_000,
   );
   assert.equal(berth(["stack", "rm", "app"]).stderr, "Nothing found in stack: app\n");
+  // The chosen port was given back: the mesh no longer answers on it, and it is chosen again.
+  await until(
+    "the published port closed everywhere",
+    () => cluster.nodes.every((n) => webAnswer(n) === ""),
+    20_000,
+  );
+  ok(berth(["service", "create", "--detach", "--name", "again", "-p", "80", "busybox", "sleep", "1000"]));
+  assert.equal(
+    ok(berth(["service", "inspect", "--format", "{{json .Endpoint.Ports}}", "again"])).stdout.trim(),
+    JSON.stringify([{ Protocol: "tcp", TargetPort: 80, PublishedPort: webPort, PublishMode: "ingress" }]),
+  );
+  ok(berth(["service", "rm", "again"]));
 });
