@@ -437,6 +437,11 @@ const BAD: Array<[string, string, RegExp]> = [
     /static address/,
   ],
   ["YAML that does not parse", `services: {s: {image: b}`, /f0\.yml is not valid YAML/],
+  [
+    "nesting deep enough to exhaust the stack",
+    `services: {s: {image: b, x-deep: ${"[".repeat(5000)}${"]".repeat(5000)}}}`,
+    /is not valid YAML/,
+  ],
   ["a top level that is a list", `- a\n- b`, /must hold a mapping at its top level/],
 ];
 

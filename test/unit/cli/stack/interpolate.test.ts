@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose variables are written ${VAR}, in plain strings
 /** Compose variable interpolation, as docker's loader does it. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
