@@ -12,6 +12,7 @@ import { sealRole, sealService } from "./integrity.js";
 import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
 import { assignVips, releaseVips, resolveServiceNetworks } from "./overlays.js";
+import { releasePorts } from "./published-ports.js";
 import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
 import { type ClusterStore, OutOfSequence } from "./store.js";
@@ -344,6 +345,8 @@ export async function updateService(
     ),
   );
   if (!(await store.update("services", updated))) throw new OutOfSequence("service");
+  // Ports it no longer publishes are given back only now, once no record shows them.
+  await releasePorts(store, updated.ID, updated);
 }
 
 export function serviceJson(

@@ -196,7 +196,8 @@ export class OverlayNode implements SwarmNetworks {
   /** The routing mesh: every ingress-published port of every service, on this node. */
   private async programMesh(): Promise<void> {
     const published = this.services.flatMap((s) =>
-      (s.Spec.EndpointSpec?.Ports ?? [])
+      // Endpoint.Ports: with the numbers the managers chose for ports published without one.
+      (s.Endpoint.Ports ?? s.Spec.EndpointSpec?.Ports ?? [])
         .filter((p) => p.PublishMode !== "host" && p.PublishedPort)
         .map((p) => ({ s, p })),
     );

@@ -16,6 +16,7 @@ import {
 } from "../network/ip.js";
 import type { CreateNetworkRequest, NetworkRecord } from "../network/network-store.js";
 import { newClusterId } from "./ids.js";
+import { publishPorts, releasePorts } from "./published-ports.js";
 import type { ClusterStore } from "./store.js";
 import type { ClusterRecord, EndpointRecord, OverlayRecord, ServiceRecord, ServiceSpec } from "./types.js";
 
@@ -188,6 +189,12 @@ export async function resolveServiceNetworks(store: ClusterStore, spec: ServiceS
  * tasks); dnsrr: none. Addresses no longer needed are given back.
  */
 export async function assignVips(store: ClusterStore, service: ServiceRecord): Promise<ServiceRecord> {
+  // The ports as published (docker shows them here, with their defaults and chosen numbers),
+  // first: a port refused leaves nothing taken (those taken here for it are given back).
+  const ports = await publishPorts(store, service).catch(async (err: unknown) => {
+    await releasePorts(store, service.ID, service);
+    throw err;
+  });
   const owner = `vip:${service.ID}`;
   const wanted = service.Spec.EndpointSpec?.Mode === "dnsrr" ? [] : serviceNetworks(service.Spec);
   const kept = (service.Endpoint.VirtualIPs ?? []).filter((v) => wanted.includes(v.NetworkID));
@@ -201,13 +208,6 @@ export async function assignVips(store: ClusterStore, service: ServiceRecord): P
     const ip = await takeFreeAddress(store, n, owner);
     kept.push({ NetworkID: id, Addr: `${ip}/${parseSubnet(n.Spec.IPAMOptions.Configs[0]!.Subnet).prefix}` });
   }
-  // The ports as published (docker shows them here, with their defaults filled in).
-  const ports = (service.Spec.EndpointSpec?.Ports ?? []).map((p) => ({
-    Protocol: p.Protocol ?? "tcp",
-    TargetPort: p.TargetPort,
-    ...(p.PublishedPort ? { PublishedPort: p.PublishedPort } : {}),
-    PublishMode: p.PublishMode ?? "ingress",
-  }));
   const { Ports: _before, ...endpoint } = service.Endpoint;
   return {
     ...service,
@@ -215,9 +215,11 @@ export async function assignVips(store: ClusterStore, service: ServiceRecord): P
   };
 }
 
+/** A service gone (or never made): its VIPs and its published ports given back. */
 export async function releaseVips(store: ClusterStore, service: ServiceRecord): Promise<void> {
   for (const v of service.Endpoint.VirtualIPs ?? [])
     await store.releaseAddress(v.NetworkID, v.Addr.split("/")[0]!, `vip:${service.ID}`);
+  await releasePorts(store, service.ID);
 }
 
 /** An address for `owner` on the network: the one asked for, or the first free one. */

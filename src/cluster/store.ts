@@ -14,6 +14,8 @@
  *   /berth/alloc/vni/<vni>    the network holding a VXLAN id (created once: never given twice)
  *   /berth/alloc/subnet/<net> the network holding a subnet ("10.0.1.0_24")
  *   /berth/alloc/ip/<net>/<ip>  the owner of an address: a container, or a service's VIP
+ *   /berth/alloc/port/<proto>/<port>  the service ("svc:<id>") holding a port published in
+ *                             ingress mode (given or chosen from 30000-32767)
  *   /berth/endpoints/<net>/<ip> EndpointRecord, on its node's lease
  * A record's Version.Index is its etcd mod revision, so an update that names an old version
  * fails as docker's does ("update out of sequence").
@@ -265,6 +267,30 @@ export class ClusterStore {
   /** Gives an address back, if `owner` still holds it. */
   async releaseAddress(networkId: string, ip: string, owner: string): Promise<void> {
     const key = `${KEYS.alloc}ip/${networkId}/${ip}`;
+    await this.etcd.txn([{ key, target: "VALUE", value: owner }], [{ delete: { key } }]);
+  }
+
+  /** Ingress ports taken ("tcp/30000" → owner). */
+  async publishedPorts(): Promise<Map<string, string>> {
+    const prefix = `${KEYS.alloc}port/`;
+    const { kvs } = await this.etcd.list(prefix);
+    return new Map(kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]));
+  }
+
+  /**
+   * Takes a published port for `owner` if nobody holds it (created once, so never given twice);
+   * true too when `owner` already holds it.
+   */
+  async takePort(protocol: string, port: number, owner: string): Promise<boolean> {
+    const key = `${KEYS.alloc}port/${protocol}/${port}`;
+    if (await this.etcd.txn([{ key, target: "CREATE", createRevision: 0 }], [{ put: { key, value: owner } }]))
+      return true;
+    return (await this.etcd.get(key))?.value === owner;
+  }
+
+  /** Gives a published port back, if `owner` still holds it. */
+  async releasePort(protocol: string, port: number, owner: string): Promise<void> {
+    const key = `${KEYS.alloc}port/${protocol}/${port}`;
     await this.etcd.txn([{ key, target: "VALUE", value: owner }], [{ delete: { key } }]);
   }
 

@@ -116,6 +116,19 @@ export class TestLan {
     return `${this.prefix}.${i}`;
   }
 
+  /**
+   * One HTTP/1.0 GET from the LAN itself (lan0's address, outside every node) to host:port: the
+   * whole answer, or "" when nothing answered within 3 s.
+   */
+  httpGet(host: string, port: number, path = "/"): string {
+    const script = `const s = require("node:net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.setTimeout(3000, () => s.destroy()); s.on("data", (c) => (d += c)); s.on("error", () => {}); s.on("close", () => process.stdout.write(d)); s.write("GET ${path} HTTP/1.0\\r\\n\\r\\n");`;
+    const r = spawnSync("nsenter", [`--net=/run/netns/${this.netns}`, "--", process.execPath, "-e", script], {
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    return r.stdout ?? "";
+  }
+
   /** Node i's veth end in the LAN's namespace (a port of lan0). */
   port(i: number): string {
     return `n${i}`;

@@ -1,7 +1,8 @@
 /**
  * Three managers, each an etcd member (test/helpers/cluster.ts nodes): the cluster survives the
  * leader's daemon killed (another leads, the dead node's tasks run elsewhere, its copies stop when
- * it returns) and an etcd member killed (nothing lost; the daemon starts its member again).
+ * it returns), an etcd member killed (nothing lost; the daemon starts its member again), and the
+ * leader killed while tasks join an overlay (no address or MAC given twice).
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -169,4 +170,69 @@ test("autolock: the managers' keys sealed on disk; a restarted manager waits for
   await n3.start();
   assert.equal(state(n3), "active");
   await until("node3 back", () => nodeRows(n1).join(",").includes("node3 Ready"));
+});
+
+test("the leader killed while a service's tasks join an overlay: no address or MAC is given twice", async () => {
+  const leader = cluster.nodes.find((n) =>
+    nodeRows(n2).some((r) => r.startsWith(`${n.name} `) && r.endsWith("Leader")),
+  )!;
+  const via = cluster.nodes.find((n) => n !== leader)!;
+  ok(via.docker(["network", "create", "-d", "overlay", "crashnet"]));
+  ok(
+    via.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "many",
+      "--replicas",
+      "12",
+      "--network",
+      "crashnet",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "1000",
+    ]),
+  );
+  // Killed while the tasks are being placed and their endpoints taken.
+  await sleep(300);
+  await leader.crash();
+  await until(
+    "another leader",
+    () =>
+      new RegExp(`${leader.name} Down`).test(nodeRows(via).join(",")) &&
+      /Leader/.test(nodeRows(via).join(",")),
+    30_000,
+  );
+  const total = () => cluster.nodes.reduce((a, n) => a + running(n, "many"), 0);
+  await until("12 running on the others", () => total() - running(leader, "many") === 12, 60_000);
+  await leader.start();
+  await until("the killed node back, 12 running in all", () => total() === 12, 60_000);
+  const seen: Array<{ ip: string; mac: string; node: string }> = [];
+  for (const n of cluster.nodes)
+    for (const id of n
+      .docker(["ps", "-q", "--filter", "label=com.docker.swarm.service.name=many"])
+      .stdout.split("\n")
+      .filter(Boolean)) {
+      const networks = JSON.parse(
+        ok(n.docker(["inspect", "--format", "{{json .NetworkSettings.Networks}}", id])).stdout,
+      ) as Record<string, { IPAddress: string; MacAddress: string }>;
+      const e = networks["crashnet"];
+      assert.ok(e, `${id} on ${n.name} is on crashnet: ${Object.keys(networks).join(", ")}`);
+      seen.push({ ip: e.IPAddress, mac: e.MacAddress, node: n.name });
+    }
+  assert.equal(seen.length, 12);
+  const vip = (
+    JSON.parse(ok(via.docker(["service", "inspect", "many"])).stdout)[0].Endpoint.VirtualIPs as Array<{
+      Addr: string;
+    }>
+  ).map((v) => v.Addr.split("/")[0]);
+  const ips = [...seen.map((s) => s.ip), ...vip];
+  assert.equal(new Set(ips).size, ips.length, `addresses: ${JSON.stringify(seen)} VIP ${vip}`);
+  assert.equal(new Set(seen.map((s) => s.mac)).size, seen.length, `MACs: ${JSON.stringify(seen)}`);
+  ok(via.docker(["service", "rm", "many"]));
+  await until("many removed", () => total() === 0, 30_000);
+  await until("crashnet removed", () => via.docker(["network", "rm", "crashnet"]).status === 0);
 });

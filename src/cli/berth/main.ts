@@ -21,6 +21,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   plugins: async () => (await import("./commands/plugins.js")).pluginCommands,
   build: async () => (await import("./commands/build.js")).buildCommands,
   swarm: async () => (await import("./commands/swarm.js")).swarmCommands,
+  stack: async () => (await import("./commands/stack.js")).stackCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -48,6 +49,10 @@ const ALIASES: Record<string, string[]> = {
   "node remove": ["node rm"],
   "service list": ["service ls"],
   "service remove": ["service rm"],
+  "stack list": ["stack ls"],
+  "stack remove": ["stack rm"],
+  "stack down": ["stack rm"],
+  "stack up": ["stack deploy"],
   "system info": ["info"],
   "system events": ["events"],
 };
@@ -59,6 +64,7 @@ function groupOf(key: string): string | undefined {
   if (key.startsWith("network ")) return "networks";
   if (key.startsWith("plugin ")) return "plugins";
   if (key === "build") return "build";
+  if (key.startsWith("stack ")) return "stack";
   if (["swarm ", "node ", "service ", "secret ", "config "].some((p) => key.startsWith(p))) return "swarm";
   if (
     key === "version" ||
@@ -122,7 +128,8 @@ Swarm (a cluster on etcd):
   node ls, node inspect, node update, node ps, node rm,
   service create, service ls, service ps, service inspect, service scale,
   service update, service rollback, service logs, service rm,
-  secret create/ls/inspect/rm, config create/ls/inspect/rm
+  secret create/ls/inspect/rm, config create/ls/inspect/rm,
+  stack deploy (compose file format 3.x), stack ls, stack ps, stack services, stack rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
 

@@ -24,6 +24,7 @@ interface ServiceJson {
   ID: string;
   Version: { Index: number };
   Spec: ServiceSpec;
+  Endpoint?: { Ports?: PortConfig[] };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
 }
 
@@ -137,11 +138,14 @@ function networkAttachment(text: string): { Target: string; Aliases?: string[] }
   return { Target: target, ...(aliases.length ? { Aliases: aliases } : {}) };
 }
 
-/** `--publish 8080:80[/udp]` or `--publish published=8080,target=80,protocol=udp,mode=host`. */
+/**
+ * `--publish [8080:]80[/udp]` or `--publish [published=8080,]target=80,protocol=udp,mode=host`;
+ * without a published port, the managers choose one (from 30000).
+ */
 function publishedPort(text: string): PortConfig {
-  const short = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(text);
+  const short = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(text);
   const fields: Record<string, string> = short
-    ? { published: short[1]!, target: short[2]!, protocol: short[3] ?? "tcp" }
+    ? { ...(short[1] ? { published: short[1] } : {}), target: short[2]!, protocol: short[3] ?? "tcp" }
     : Object.fromEntries(
         text.split(",").map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)]),
       );
@@ -159,7 +163,7 @@ function publishedPort(text: string): PortConfig {
     Object.keys(fields).some((k) => !known.includes(k))
   )
     throw new InvalidArgument(
-      `invalid argument "${text}" for "--publish" flag: use PUBLISHED:TARGET[/udp] or published=,target=,protocol=,mode=`,
+      `invalid argument "${text}" for "--publish" flag: use [PUBLISHED:]TARGET[/udp] or published=,target=,protocol=,mode=`,
     );
   return {
     Protocol: protocol as "tcp" | "udp",
@@ -315,7 +319,7 @@ async function update(ctx: Context, o: OptionValues, args: string[]): Promise<nu
   return 0;
 }
 
-async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
+export async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
   const list = await ctx.api.call<ServiceJson[]>("GET", "/services", {
     query: { status: true, ...filtersQuery(strs(o, "filter")) },
   });
@@ -331,7 +335,10 @@ async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
     Mode: s.Spec.Mode.Global ? "global" : "replicated",
     Replicas: `${s.ServiceStatus?.RunningTasks ?? 0}/${s.ServiceStatus?.DesiredTasks ?? 0}`,
     Image: s.Spec.TaskTemplate.ContainerSpec.Image,
-    Ports: "",
+    Ports: (s.Endpoint?.Ports ?? [])
+      .filter((p) => p.PublishMode === "ingress" && p.PublishedPort)
+      .map((p) => `*:${p.PublishedPort}->${p.TargetPort}/${p.Protocol ?? "tcp"}`)
+      .join(", "),
   }));
   process.stdout.write(
     formatList(rows, str(o, "format"), [
@@ -349,7 +356,11 @@ async function serviceLs(ctx: Context, o: OptionValues): Promise<number> {
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** `service ps` and `node ps`: tasks with docker's columns, newest first within a slot. */
-async function printTasks(ctx: Context, o: OptionValues, filters: Record<string, string[]>): Promise<void> {
+export async function printTasks(
+  ctx: Context,
+  o: OptionValues,
+  filters: Record<string, string[]>,
+): Promise<void> {
   const extra = JSON.parse(filtersQuery(strs(o, "filter")).filters ?? "{}") as Record<string, string[]>;
   const tasks = await ctx.api.call<Array<TaskRecord & { Name?: string }>>("GET", "/tasks", {
     query: { filters: JSON.stringify({ ...extra, ...filters }) },
@@ -690,7 +701,7 @@ const FORMAT: OptionSpec = {
   description: "Format output using a custom template",
 };
 const QUIET: OptionSpec = { name: "quiet", short: "q", type: "boolean", description: "Only display IDs" };
-const FILTER: OptionSpec = {
+export const FILTER: OptionSpec = {
   name: "filter",
   short: "f",
   type: "strings",
