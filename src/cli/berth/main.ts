@@ -21,6 +21,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   plugins: async () => (await import("./commands/plugins.js")).pluginCommands,
   build: async () => (await import("./commands/build.js")).buildCommands,
   swarm: async () => (await import("./commands/swarm.js")).swarmCommands,
+  console: async () => (await import("./commands/console.js")).consoleCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -68,6 +69,7 @@ function groupOf(key: string): string | undefined {
     key === "builder prune"
   )
     return "system";
+  if (key === "console") return "console";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
 }
@@ -125,6 +127,8 @@ Swarm (a cluster on etcd):
   secret create/ls/inspect/rm, config create/ls/inspect/rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
+Web console:
+  console (serve a web console on 127.0.0.1:9900)
 
 Global options:
 ${GLOBAL.map((s) => `  ${s.short ? `-${s.short}, ` : "    "}--${s.name.padEnd(12)} ${s.description}`).join("\n")}
