@@ -4,6 +4,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { ClusterView } from "./cluster.js";
 import { ContainerDetail } from "./container-detail.js";
 import { ContainersView } from "./containers.js";
 import { EventsView } from "./events-view.js";
@@ -15,6 +16,7 @@ const VIEWS: [string, string][] = [
   ["volumes", "Volumes"],
   ["networks", "Networks"],
   ["events", "Events"],
+  ["cluster", "Cluster"],
 ];
 
 function useHash(): string {
@@ -39,6 +41,7 @@ function App() {
   else if (view === "volumes") body = <VolumesView />;
   else if (view === "networks") body = <NetworksView />;
   else if (view === "events") body = <EventsView />;
+  else if (view === "cluster") body = <ClusterView />;
   return (
     <div class="app" data-testid="app">
       <nav>
