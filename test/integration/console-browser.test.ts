@@ -7,27 +7,27 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startConsole } from "../helpers/console-client.js";
-import { DaemonFixture } from "../helpers/daemon.js";
+import { DaemonFixture, ok } from "../helpers/daemon.js";
 import { until } from "../helpers/wait.js";
 
 const d = new DaemonFixture();
 let browser: Browser;
-let console: Awaited<ReturnType<typeof startConsole>>;
+let webConsole: Awaited<ReturnType<typeof startConsole>>;
 let base: string;
 let page: Page;
 
 before(async () => {
   await d.importBusybox();
   await d.start();
-  console = await startConsole(d.socket);
-  base = new URL(console.loginUrl).origin;
+  webConsole = await startConsole(d.socket);
+  base = new URL(webConsole.loginUrl).origin;
   // As root, Chromium's own sandbox cannot start; the page only ever loads the console.
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 });
 after(async () => {
   await browser?.close();
-  await console?.stop();
+  await webConsole?.stop();
   await d.cleanup();
 });
 
@@ -40,7 +40,7 @@ test("without the token the console refuses the page and the API", async () => {
 });
 
 test("the token logs in, and the address bar keeps no token", async () => {
-  const answer = await page.goto(console.loginUrl);
+  const answer = await page.goto(webConsole.loginUrl);
   assert.equal(answer?.status(), 200);
   assert.equal(page.url(), `${base}/`);
   await page.getByTestId("containers").waitFor();
@@ -94,4 +94,27 @@ test("run a container from the form: running, logs that follow, a terminal, CPU 
   await page.getByTestId("detail-state").filter({ hasText: "exited" }).waitFor({ timeout: 15_000 });
   await page.goto(`${base}/#/containers`);
   await page.locator('tr[data-name="console-web"][data-state="exited"]').waitFor();
+});
+
+test("images list their layers; volumes and networks list theirs, networks with their containers", async () => {
+  await page.goto(`${base}/#/images`);
+  await page.locator("[data-testid=images] tbody tr", { hasText: "busybox:latest" }).click();
+  await page.locator("ol.layers li", { hasText: "berth import" }).waitFor();
+  ok(d.berth(["volume", "create", "console-vol"]));
+  await page.goto(`${base}/#/volumes`);
+  await page.locator("[data-testid=volumes] tr", { hasText: "console-vol" }).first().waitFor();
+  ok(d.berth(["network", "create", "console-net"]));
+  ok(
+    d.berth(["run", "-d", "--name", "console-member", "--network", "console-net", "busybox", "sleep", "300"]),
+  );
+  await page.goto(`${base}/#/networks`);
+  await page
+    .locator("[data-testid=networks] tr", { hasText: "console-net" })
+    .locator(".chip", { hasText: "console-member" })
+    .waitFor();
+  await page.goto(`${base}/#/events`);
+  ok(d.berth(["rm", "-f", "console-member"]));
+  await page.locator("[data-testid=events] tr", { hasText: "destroy" }).first().waitFor();
+  ok(d.berth(["network", "rm", "console-net"]));
+  ok(d.berth(["volume", "rm", "console-vol"]));
 });

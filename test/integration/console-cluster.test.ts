@@ -4,6 +4,7 @@
  * columns; a node drained from the page gives its tasks away.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { TestCluster } from "../helpers/cluster.js";
@@ -14,7 +15,7 @@ import { until } from "../helpers/wait.js";
 const cluster = new TestCluster(3);
 const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
 let browser: Browser;
-let console: Awaited<ReturnType<typeof startConsole>>;
+let webConsole: Awaited<ReturnType<typeof startConsole>>;
 let page: Page;
 
 before(async () => {
@@ -22,15 +23,15 @@ before(async () => {
   ok(n1.docker(["swarm", "init"]));
   const token = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
   for (const n of [n2, n3]) ok(n.docker(["swarm", "join", "--token", token, `${n1.address}:2377`]));
-  console = await startConsole(n1.socket);
+  webConsole = await startConsole(n1.socket);
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(console.loginUrl);
+  await page.goto(webConsole.loginUrl);
 });
 
 after(async () => {
   await browser?.close();
-  await console?.stop();
+  await webConsole?.stop();
   for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
   await cluster.cleanup();
 });
@@ -65,6 +66,20 @@ async function untilColumns(
 
 const sum = (c: number[]) => c.reduce((a, b) => a + b, 0);
 
+/** With CONSOLE_SCREENSHOTS=DIR, the view at a desktop and a narrow width (the README's pictures). */
+async function picture(name: string): Promise<void> {
+  const dir = process.env["CONSOLE_SCREENSHOTS"];
+  if (!dir) return;
+  for (const [size, viewport] of [
+    ["desktop", { width: 1280, height: 800 }],
+    ["narrow", { width: 420, height: 860 }],
+  ] as const) {
+    await page.setViewportSize(viewport);
+    await page.screenshot({ path: join(dir, `${name}-${size}.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
 test("nodes as columns, tasks as boxes; scaled from the page; a dead node's tasks move to the others; drain", async () => {
   ok(
     n1.docker([
@@ -82,7 +97,7 @@ test("nodes as columns, tasks as boxes; scaled from the page; a dead node's task
       "1000",
     ]),
   );
-  await page.goto(`${new URL(console.loginUrl).origin}/#/cluster`);
+  await page.goto(`${new URL(webConsole.loginUrl).origin}/#/cluster`);
   await untilColumns("web", (c) => c.join() === "1,1,1");
 
   const row = page.locator('[data-testid=services] tr[data-service="web"]');
@@ -90,10 +105,12 @@ test("nodes as columns, tasks as boxes; scaled from the page; a dead node's task
   await row.getByRole("button", { name: "Scale" }).click();
   assert.deepEqual(await untilColumns("web", (c) => c.join() === "2,2,2"), [2, 2, 2]);
 
+  await picture("cluster");
   await n3.powerOff();
   await page.locator('[data-node="node3"][data-state="down"]').waitFor({ timeout: 30_000 });
   const moved = await untilColumns("web", (c) => c[2] === 0 && sum(c) === 6);
   assert.deepEqual(moved, [3, 3, 0]);
+  await picture("cluster-node-down");
 
   await page.locator('[data-node="node2"]').getByRole("button", { name: "Drain" }).click();
   assert.deepEqual(await untilColumns("web", (c) => c[1] === 0 && c[0] === 6), [6, 0, 0]);

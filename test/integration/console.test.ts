@@ -60,9 +60,9 @@ async function exchange(ws: WebSocket, send: string, expect: RegExp): Promise<st
 }
 
 test("berth console: run a container, a terminal into it over a WebSocket, resize, stop and remove", async () => {
-  const console = await startConsole(d.socket);
+  const webConsole = await startConsole(d.socket);
   try {
-    const { cookie, csrf, base } = await consoleLogin(console.loginUrl);
+    const { cookie, csrf, base } = await consoleLogin(webConsole.loginUrl);
     const write = { Cookie: cookie, Origin: base, "X-CSRF-Token": csrf, "Content-Type": "application/json" };
     const created = await consoleRequest(
       base,
@@ -123,7 +123,7 @@ test("berth console: run a container, a terminal into it over a WebSocket, resiz
     );
     assert.deepEqual(left, []);
   } finally {
-    await console.stop();
+    await webConsole.stop();
   }
 });
 
@@ -191,7 +191,7 @@ test("with a certificate, the console serves HTTPS off loopback and its cookie i
       cert,
     ]);
     assert.equal(made.status, 0, String(made.stderr));
-    const console = await startConsole(d.socket, [
+    const webConsole = await startConsole(d.socket, [
       "--listen",
       "0.0.0.0:0",
       "--tls-cert",
@@ -200,7 +200,7 @@ test("with a certificate, the console serves HTTPS off loopback and its cookie i
       key,
     ]);
     try {
-      const url = new URL(console.loginUrl);
+      const url = new URL(webConsole.loginUrl);
       assert.equal(url.protocol, "https:");
       const answer = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
         const req = httpsRequest(
@@ -217,7 +217,7 @@ test("with a certificate, the console serves HTTPS off loopback and its cookie i
       assert.equal(answer.status, 303);
       assert.match(answer.cookie, /HttpOnly; SameSite=Strict; Secure$/);
     } finally {
-      await console.stop();
+      await webConsole.stop();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,9 +20,7 @@ interface HistoryEntry {
 function Layers({ id }: { id: string }) {
   const [layers, setLayers] = useState<HistoryEntry[] | undefined>(undefined);
   useEffect(() => {
-    void getJson<HistoryEntry[]>(`/images/${encodeURIComponent(id)}/history`).then(setLayers, () =>
-      setLayers([]),
-    );
+    void getJson<HistoryEntry[]>(`/images/${id}/history`).then(setLayers, () => setLayers([]));
   }, [id]);
   if (!layers) return <p class="muted">loading layers…</p>;
   return (
