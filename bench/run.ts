@@ -18,6 +18,7 @@ const REPORTS: Record<string, () => Promise<void>> = {
   cp: async () => (await import("./cp.js")).cpBench(),
   cluster: async () => (await import("./cluster.js")).clusterBench(),
   overlay: async () => (await import("./overlay.js")).overlayBench(),
+  console: async () => (await import("./console.js")).consoleBench(),
 };
 
 /**

@@ -2,7 +2,7 @@
 // Bundles each command-line entry point into one CommonJS file (dist/bundle/*.cjs): one file to
 // read and compile instead of dozens of ES modules, and a V8 code cache beside it (bin/load.cjs),
 // keep a command's start-up close to Node's own.
-import { readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const entries = {
@@ -37,3 +37,23 @@ for (const name of Object.keys(entries)) {
   if (m)
     throw new Error(`dist/bundle/${name}.cjs has a dynamic import of "${m[1]}": use createRequire for it`);
 }
+
+// The web console's front-end (src/console/web): one script and one style sheet with every
+// library in them (Preact, xterm.js, uPlot), served from memory by the console: nothing is
+// fetched at run time. Type-checked apart (tsconfig.web.json: DOM, JSX).
+rmSync("dist/console", { recursive: true, force: true });
+mkdirSync("dist/console", { recursive: true });
+await build({
+  entryPoints: { app: "src/console/web/main.tsx" },
+  outdir: "dist/console",
+  bundle: true,
+  platform: "browser",
+  format: "iife",
+  target: "chrome110",
+  minify: true,
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  logLevel: "warning",
+  legalComments: "linked",
+});
+copyFileSync("src/console/web/index.html", "dist/console/index.html");

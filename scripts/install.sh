@@ -23,6 +23,7 @@ packages=(
   docker.io         # dockerd, the peer for save/load interop tests and the benchmarks
   docker-compose    # the docker-compose 1.29 compatibility test
   buildah           # the build benchmark's third peer (buildah bud)
+  chromium          # the web console's browser tests (driven by playwright-core, no browser download)
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive

@@ -21,6 +21,9 @@ import { BuildCache } from "../build/cache.js";
 import { bool, helpText, type OptionSpec, parseArgs, str, strs, UsageError } from "../cli/args.js";
 import { parseClusterStore } from "../cluster/external-store.js";
 import { Swarm } from "../cluster/swarm.js";
+import { parseListenAddress, requireTlsOffLoopback } from "../console/listen-address.js";
+import { ConsoleServer } from "../console/server.js";
+import { readConsoleTls } from "../console/tls-files.js";
 import { Engine } from "../engine/engine.js";
 import { hostDevice } from "../engine/host-devices.js";
 import { restoreContainers } from "../engine/live-restore.js";
@@ -120,6 +123,12 @@ const OPTIONS: OptionSpec[] = [
     type: "strings",
     value: "KEY=FILE",
     description: "TLS files for etcds://: kv.cacertfile, kv.certfile, kv.keyfile",
+  },
+  {
+    name: "console",
+    type: "string",
+    value: "HOST:PORT",
+    description: "also serve the web console there (off loopback only with --tlscert and --tlskey)",
   },
   { name: "debug", short: "D", type: "boolean", description: "log every request" },
 ];
@@ -242,6 +251,13 @@ export async function serve(argv: string[]): Promise<number> {
       );
     return { host: m[1] || "0.0.0.0", port: Number(m[2]), tls: { key, cert, ca } };
   });
+  const consoleAddress = str(o, "console") === undefined ? undefined : parseListenAddress(str(o, "console")!);
+  const consoleTls =
+    consoleAddress?.loopback === false ? readConsoleTls(str(o, "tlscert"), str(o, "tlskey")) : undefined;
+  if (consoleAddress) requireTlsOffLoopback(consoleAddress, consoleTls !== undefined);
+  const consoleDaemon = listeners.find((l): l is { path: string } => "path" in l);
+  if (consoleAddress && !consoleDaemon)
+    throw new InvalidArgument("--console needs the API on a unix socket (-H unix:///path) to talk to");
   for (const l of listeners)
     if ("path" in l && (await isAlive(l.path)))
       throw new InvalidArgument(`another daemon is already listening on ${l.path}`);
@@ -328,13 +344,22 @@ export async function serve(argv: string[]): Promise<number> {
       `API listening on ${"path" in l ? `unix://${l.path}` : `tcp://${l.host}:${l.port} (TLS, client certificates required)`}`,
     );
   }
+  const webConsole = consoleAddress
+    ? await ConsoleServer.start({
+        address: consoleAddress,
+        daemon: { socketPath: consoleDaemon!.path },
+        tls: consoleTls,
+        log,
+      })
+    : undefined;
+  if (webConsole) log(`web console: open ${webConsole.loginUrl} (the token works once)`);
   const pidfile = str(o, "pidfile") ?? join(runRoot, "berth.pid");
   writeFileSync(pidfile, `${process.pid}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log(`${signal}: shutting down; containers keep running`);
-      void api.close().then(async () => {
+      void Promise.all([api.close(), webConsole?.close()]).then(async () => {
         await swarm.close().catch((err: Error) => log(`swarm: ${err.message}`));
         await plugins.shutdown().catch((err: Error) => log(`plugins: ${err.message}`));
         await network.teardownIfUnused().catch((err: Error) => log(`network teardown: ${err.message}`));

@@ -11,6 +11,7 @@ import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError } from "../../errors.js";
+import { takeLines } from "../../util/lines.js";
 import { packageRoot } from "../../util/package-root.js";
 import { plainExchange } from "./plain-http.js";
 
@@ -253,14 +254,9 @@ function errorFrom(status: number, text: string): DaemonError {
 export async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {
   let rest = "";
   for await (const chunk of stream) {
-    rest += chunk.toString();
-    let nl = rest.indexOf("\n");
-    while (nl >= 0) {
-      const line = rest.slice(0, nl).trim();
-      rest = rest.slice(nl + 1);
-      if (line) yield JSON.parse(line) as T;
-      nl = rest.indexOf("\n");
-    }
+    const taken = takeLines(rest + chunk.toString());
+    rest = taken.rest;
+    for (const line of taken.lines) yield JSON.parse(line) as T;
   }
   if (rest.trim()) yield JSON.parse(rest) as T;
 }

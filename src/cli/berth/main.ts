@@ -22,6 +22,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   build: async () => (await import("./commands/build.js")).buildCommands,
   swarm: async () => (await import("./commands/swarm.js")).swarmCommands,
   stack: async () => (await import("./commands/stack.js")).stackCommands,
+  console: async () => (await import("./commands/console.js")).consoleCommands,
 };
 
 const CONTAINER_COMMANDS =
@@ -74,6 +75,7 @@ function groupOf(key: string): string | undefined {
     key === "builder prune"
   )
     return "system";
+  if (key === "console") return "console";
   if (key === "cp" || key === "diff" || key === "export" || key === "commit") return "files";
   return undefined;
 }
@@ -132,6 +134,8 @@ Swarm (a cluster on etcd):
   stack deploy (compose file format 3.x), stack ls, stack ps, stack services, stack rm
 System:
   version, info, events, system df, system prune, builder prune, serve (run the daemon)
+Web console:
+  console (serve a web console on 127.0.0.1:9900)
 
 Global options:
 ${GLOBAL.map((s) => `  ${s.short ? `-${s.short}, ` : "    "}--${s.name.padEnd(12)} ${s.description}`).join("\n")}
