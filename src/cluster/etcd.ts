@@ -204,7 +204,16 @@ export class EtcdClient {
 
   /** All `then` operations if every comparison holds, else all `otherwise`: atomically. */
   async txn(compare: Compare[], then: Operation[], otherwise: Operation[] = []): Promise<boolean> {
-    const r = await this.call<{ succeeded?: boolean }>("kv/txn", {
+    return (await this.txnAt(compare, then, otherwise)).succeeded;
+  }
+
+  /** A transaction, and the store's revision after it. */
+  async txnAt(
+    compare: Compare[],
+    then: Operation[],
+    otherwise: Operation[] = [],
+  ): Promise<{ succeeded: boolean; revision: number }> {
+    const r = await this.call<{ succeeded?: boolean; header?: { revision?: string } }>("kv/txn", {
       compare: compare.map((c) => ({
         key: b64(c.key),
         target: c.target,
@@ -218,7 +227,7 @@ export class EtcdClient {
       success: then.map(requestOp),
       failure: otherwise.map(requestOp),
     });
-    return r.succeeded === true;
+    return { succeeded: r.succeeded === true, revision: Number(r.header?.revision ?? 0) };
   }
 
   async grantLease(ttlSeconds: number): Promise<string> {
@@ -236,6 +245,19 @@ export class EtcdClient {
     await this.call("lease/revoke", { ID: lease }).catch((err) => {
       if (!(err instanceof EtcdRefused)) throw err;
     });
+  }
+
+  /** The answering member's database size (allocated and in use) and the store's revision. */
+  async status(): Promise<{ dbSize: number; dbSizeInUse: number; revision: number }> {
+    const r = await this.call<{ dbSize?: string; dbSizeInUse?: string; header?: { revision?: string } }>(
+      "maintenance/status",
+      {},
+    );
+    return {
+      dbSize: Number(r.dbSize ?? 0),
+      dbSizeInUse: Number(r.dbSizeInUse ?? 0),
+      revision: Number(r.header?.revision ?? 0),
+    };
   }
 
   async members(): Promise<Member[]> {

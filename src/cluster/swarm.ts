@@ -28,6 +28,7 @@ import {
   signRequest,
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
+import { EngineRuntime } from "./engine-runtime.js";
 import { EtcdClient, type Member, readText } from "./etcd.js";
 import type { ExternalStore } from "./external-store.js";
 import { newClusterId } from "./ids.js";
@@ -45,6 +46,7 @@ import {
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
+import { NodeTaskFeed } from "./node-tasks.js";
 import { OverlayNode } from "./overlay-node.js";
 import { createOverlay, removeOverlay } from "./overlays.js";
 import { seal, unseal } from "./sealing.js";
@@ -75,7 +77,7 @@ const ALREADY_IN_SWARM =
 
 /** How long a node's lease lasts without a heartbeat, and how often it beats. */
 export const LEASE_TTL_SECONDS = 5;
-const HEARTBEAT_MS = 1500;
+export const HEARTBEAT_MS = 1500;
 /** How many heartbeats between two reads of the store's member list. */
 const ENDPOINT_REFRESH_BEATS = 20;
 
@@ -672,15 +674,15 @@ export class Swarm {
       await this.overlay.start();
     }
     this.agent = new NodeAgent(
-      this.engine,
+      new EngineRuntime(this.engine, (taskId) => this.fetchFiles(taskId)),
       store,
+      new NodeTaskFeed(store, this.log),
       s.nodeId,
       this.log,
-      (taskId) => this.fetchFiles(taskId),
       () => this.caCert(),
       (containerId, serving) => void this.overlay?.setServing(containerId, serving).catch(() => {}),
     );
-    this.agent.start();
+    await this.agent.start();
     const [host, port] = splitHostPort(s.listenAddr);
     const manager = s.role === "manager";
     this.peerServer = await servePeers({ host, port }, this.peerTls(), {
@@ -768,11 +770,9 @@ export class Swarm {
     const s = this.state;
     if (!store || !s) return;
     try {
-      if (!this.lease || !(await store.etcd.keepAlive(this.lease))) {
-        this.lease = await store.etcd.grantLease(LEASE_TTL_SECONDS);
-        await store.announce(s.nodeId, s.addr, this.lease);
-        await this.overlay?.republish(this.lease);
-      }
+      const { lease, fresh } = await store.heartbeat(s.nodeId, s.addr, this.lease, LEASE_TTL_SECONDS);
+      this.lease = lease;
+      if (fresh) await this.overlay?.republish(lease);
       if (!this.busy) this.error = "";
       if (++this.beats % ENDPOINT_REFRESH_BEATS === 1) await this.refreshEndpoints();
       const me = await store.get<NodeRecord>("nodes", s.nodeId);
