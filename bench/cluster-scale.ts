@@ -9,6 +9,8 @@
  *
  *   BENCH_NODES=100 (hollow nodes)  BENCH_TASKS=30×nodes  BENCH_SERVICE_REPLICAS=100
  *   BENCH_REAL_WORKER=1 (a real worker beside them)  BENCH_DEADLINE_S=900 (the run's bound)
+ *   BENCH_PROFILE_DIR=DIR: the hollow nodes' process writes a CPU profile there (NODE_OPTIONS
+ *   =--cpu-prof --cpu-prof-dir=DIR given to the bench profiles the manager's daemon too)
  *
  * The last line printed is one JSON object of the figures.
  */
@@ -114,8 +116,10 @@ export async function clusterScaleBench(): Promise<void> {
     if (realWorker)
       ok(cluster.node(2).docker(["swarm", "join", "--token", token, `${manager.address}:2377`]));
     const t0 = Date.now();
+    const prof = process.env["BENCH_PROFILE_DIR"];
     hollow = await HollowProcess.start(cluster.lan, manager.address, token, nodes, {
       timings: true,
+      ...(prof ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", prof] } : {}),
       timeoutMs: left(),
     });
     const allNodes = nodes + 1 + (realWorker ? 1 : 0);
@@ -132,7 +136,12 @@ export async function clusterScaleBench(): Promise<void> {
     const managerPid = manager.pid;
     const etcdPid = hostProcesses().find((p) => p.ppid === managerPid && p.comm === "etcd")?.pid;
     const storeBefore = (await hollow.report()).store;
-    const cpu0 = { manager: usage(managerPid).cpuMs, etcd: usage(etcdPid).cpuMs, at: Date.now() };
+    const cpu0 = {
+      manager: usage(managerPid).cpuMs,
+      etcd: usage(etcdPid).cpuMs,
+      hollow: usage(hollow.pid).cpuMs,
+      at: Date.now(),
+    };
     let peak = { manager: 0, etcd: 0 };
     const sampler = setInterval(() => {
       peak = {
@@ -180,7 +189,12 @@ export async function clusterScaleBench(): Promise<void> {
     );
     report = await hollow.report();
     const done = Math.max(...report.tasks.map((t) => t[3]));
-    const cpu1 = { manager: usage(managerPid).cpuMs, etcd: usage(etcdPid).cpuMs, at: Date.now() };
+    const cpu1 = {
+      manager: usage(managerPid).cpuMs,
+      etcd: usage(etcdPid).cpuMs,
+      hollow: usage(hollow.pid).cpuMs,
+      at: Date.now(),
+    };
     clearInterval(sampler);
     const storeAfter = report.store;
 
@@ -253,6 +267,7 @@ export async function clusterScaleBench(): Promise<void> {
         etcd_rss_mib: mb(peak.etcd),
         etcd_writes_per_s: round(writes),
         etcd_db_mib: mb(storeAfter?.dbSize ?? 0),
+        hollow_cpu_pct: round(((cpu1.hollow - cpu0.hollow) / (phaseS * 1000)) * 100),
         info_p50_ms: info.p50,
         info_p99_ms: info.p99,
         service_ls_p50_ms: serviceLs.p50,

@@ -179,6 +179,15 @@ export class EtcdClient {
     return r.kvs?.[0] ? kvOf(r.kvs[0]) : undefined;
   }
 
+  /** The store's revision now (a read through the raft leader, of no key's value). */
+  async revision(): Promise<number> {
+    const r = await this.call<{ header: { revision: string } }>("kv/range", {
+      ...rangeBody("/", false),
+      count_only: true,
+    });
+    return Number(r.header.revision);
+  }
+
   /** Every key under `prefix`, and the store's revision they were read at. */
   async list(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
     const r = await this.call<{ kvs?: RawKv[]; header: { revision: string } }>(
@@ -278,7 +287,13 @@ export class EtcdClient {
    * returned function is called. A broken stream is opened again from the last revision seen,
    * on any endpoint, so no change is missed across an etcd member's restart.
    */
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): () => void {
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvents: (events: WatchEvent[]) => void,
+    /** Events were lost to a compaction (the watch goes on after it): a reader reads whole again. */
+    onCompacted?: () => void,
+  ): () => void {
     let next = fromRevision;
     let stopped = false;
     let current: IncomingMessage | undefined;
@@ -305,7 +320,10 @@ export class EtcdClient {
                 // Changes before a compaction are gone: go on from there; the readers
                 // reconcile from a full read at intervals, so nothing stays missed.
                 const compacted = Number(msg.result?.compact_revision ?? 0);
-                if (compacted > next) next = compacted;
+                if (compacted > next) {
+                  next = compacted;
+                  if (!stopped) onCompacted?.();
+                }
                 const events = msg.result?.events ?? [];
                 if (!events.length) continue;
                 const out = events.map((e) => ({

@@ -8,9 +8,10 @@
  * change and at intervals; they are idempotent.
  */
 import { errorText } from "../errors.js";
+import type { WatchEvent } from "./etcd.js";
 import { newClusterId } from "./ids.js";
 import { sealService, serviceIntact, signTask } from "./integrity.js";
-import { StoreMirror } from "./mirror.js";
+import type { StoreMirror } from "./mirror.js";
 import { taskNetworks } from "./overlays.js";
 import {
   ClusterLoad,
@@ -23,7 +24,7 @@ import {
   type SchedNode,
   type Strategy,
 } from "./scheduler/index.js";
-import { type ClusterStore, KEYS, type Kind, type LeaderGuard, parseEntry, snapshotOf } from "./store.js";
+import { type ClusterStore, KEYS, type Kind, type LeaderGuard, snapshotOf } from "./store.js";
 import { type Meta, type NodeRecord, type ServiceRecord, type TaskRecord, TERMINAL } from "./types.js";
 import {
   activePolicy,
@@ -97,7 +98,6 @@ export class Leader {
   leading = false;
   private guard: LeaderGuard | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private mirror: StoreMirror<unknown> | undefined;
   /** The store's revision after the last pass's writes: the next pass looks at no older state. */
   private written = 0;
   private pass: Promise<void> = Promise.resolve();
@@ -110,6 +110,8 @@ export class Leader {
 
   constructor(
     private readonly store: ClusterStore,
+    /** The manager's copy of the store (its changes call changed()). */
+    private readonly mirror: StoreMirror<unknown>,
     private readonly nodeId: string,
     private readonly lease: () => string | undefined,
     private readonly log: (message: string) => void,
@@ -119,13 +121,6 @@ export class Leader {
 
   start(): void {
     this.stopped = false;
-    this.mirror = new StoreMirror(
-      this.store.etcd,
-      "/berth/",
-      parseEntry,
-      (events) => this.kick(events === "reread" || events.some((e) => e.kv.key === KEYS.leader)),
-      this.log,
-    );
     // A first read that fails is tried again by the passes (a store down at start).
     void this.mirror.start().catch(() => {});
     this.timer = setInterval(() => this.kick(true), PASS_MS);
@@ -135,9 +130,12 @@ export class Leader {
   stop(): void {
     this.stopped = true;
     this.leading = false;
-    this.mirror?.stop();
-    this.mirror = undefined;
     clearInterval(this.timer);
+  }
+
+  /** The store changed (the mirror's events): a pass soon, asking first if the leader key moved. */
+  changed(events: WatchEvent[] | "reread"): void {
+    this.kick(events === "reread" || events.some((e) => e.kv.key === KEYS.leader));
   }
 
   /**
@@ -202,7 +200,6 @@ export class Leader {
   /** The state to decide on: the mirror once it holds this leader's last writes. */
   private async state() {
     const mirror = this.mirror;
-    if (!mirror) return this.store.snapshot();
     await mirror.start();
     await mirror.catchUp(this.written);
     return snapshotOf(mirror.entries.values(), mirror.revision);
@@ -458,8 +455,8 @@ export class Leader {
       else if (
         current &&
         current.Status.State !== "running" &&
-        !fresh.includes(current) &&
-        service.UpdateStatus?.State === "updating"
+        service.UpdateStatus?.State === "updating" &&
+        !fresh.includes(current)
       )
         inFlight++;
       if (current && current.Status.State === "running")
@@ -520,6 +517,8 @@ export class Leader {
       ...tasks.filter((t) => !t.NodeID && wanted(t) && !TERMINAL.has(t.Status.State)),
       ...fresh.filter((t) => !t.NodeID),
     ];
+    // Where each new task is in `fresh` (a bulk of services makes tens of thousands at once).
+    const freshAt = new Map(fresh.map((t, i) => [t, i]));
     const groups = new Map<string, TaskRecord[]>();
     for (const t of waiting) groups.set(t.ServiceID, [...(groups.get(t.ServiceID) ?? []), t]);
     for (const [serviceId, list] of groups) {
@@ -553,7 +552,8 @@ export class Leader {
                 },
               };
         if ("nodeId" in r) delete record.Status.Err;
-        if (fresh.includes(t)) fresh[fresh.indexOf(t)] = record;
+        const index = freshAt.get(t);
+        if (index !== undefined) fresh[index] = record;
         else if (
           record.Status.State !== t.Status.State ||
           record.Status.Err !== t.Status.Err ||

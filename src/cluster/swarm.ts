@@ -46,12 +46,13 @@ import {
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
+import { StoreMirror } from "./mirror.js";
 import { NodeTaskFeed } from "./node-tasks.js";
 import { OverlayNode } from "./overlay-node.js";
 import { createOverlay, removeOverlay } from "./overlays.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
-import { ClusterStore } from "./store.js";
+import { ClusterStore, parseEntry, type Snapshot, snapshotOf } from "./store.js";
 import { gatherTaskLogs, type LogQuery, logQuery, serveTaskLogs } from "./task-logs.js";
 import type { ClusterRecord, JoinTokens, NodeRecord, OverlayRecord, SwarmSpec, TaskRecord } from "./types.js";
 
@@ -196,6 +197,8 @@ export class Swarm {
   private agent: NodeAgent | undefined;
   private overlay: OverlayNode | undefined;
   private leader: Leader | undefined;
+  /** A manager's copy of the store, kept by a watch: the leader's passes and the API's big reads. */
+  private view: StoreMirror<unknown> | undefined;
   private lease: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private busy = false;
@@ -690,8 +693,16 @@ export class Swarm {
       call: (call) => this.answerPeer(call),
     });
     if (manager) {
+      this.view = new StoreMirror(
+        store.etcd,
+        "/berth/",
+        parseEntry,
+        (e) => this.leader?.changed(e),
+        this.log,
+      );
       this.leader = new Leader(
         store,
+        this.view,
         s.nodeId,
         () => this.lease,
         this.log,
@@ -806,6 +817,8 @@ export class Swarm {
     this.heartbeat = undefined;
     this.leader?.stop();
     this.leader = undefined;
+    this.view?.stop();
+    this.view = undefined;
     await this.agent?.stop();
     this.agent = undefined;
     this.overlay?.stop();
@@ -943,6 +956,20 @@ export class Swarm {
     const record = await removeOverlay(this.managerStore(), ref);
     await this.overlay?.sync();
     return record;
+  }
+
+  /**
+   * The whole state as of now, for the API's reads of every task: from this manager's copy once
+   * it holds the store's current revision (so a client reads its own writes), read whole from
+   * the store where there is no copy.
+   */
+  async clusterState(): Promise<Snapshot> {
+    const store = this.managerStore();
+    const view = this.view;
+    if (!view) return store.snapshot();
+    await view.start();
+    await view.catchUp(await store.etcd.revision());
+    return snapshotOf(view.entries.values(), view.revision);
   }
 
   /** The Swarm block of /info. */

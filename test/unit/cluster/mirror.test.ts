@@ -4,17 +4,23 @@ import type { EtcdClient, KeyValue, WatchEvent } from "../../../src/cluster/etcd
 import { StoreMirror } from "../../../src/cluster/mirror.js";
 import { NodeTaskFeed } from "../../../src/cluster/node-tasks.js";
 import { ClusterStore } from "../../../src/cluster/store.js";
+import { until } from "../../helpers/wait.js";
 
 /** An etcd of one prefix: a read gives what is there, a watch gets what `emit` says. */
 class FakeEtcd {
   kvs: KeyValue[] = [];
   revision = 10;
-  watchers: Array<{ from: number; onEvents: (e: WatchEvent[]) => void; stopped: boolean }> = [];
+  watchers: Array<{
+    from: number;
+    onEvents: (e: WatchEvent[]) => void;
+    onCompacted: (() => void) | undefined;
+    stopped: boolean;
+  }> = [];
   async list() {
     return { kvs: [...this.kvs], revision: this.revision };
   }
-  watch(_prefix: string, from: number, onEvents: (e: WatchEvent[]) => void) {
-    const w = { from, onEvents, stopped: false };
+  watch(_prefix: string, from: number, onEvents: (e: WatchEvent[]) => void, onCompacted?: () => void) {
+    const w = { from, onEvents, onCompacted, stopped: false };
     this.watchers.push(w);
     return () => {
       w.stopped = true;
@@ -76,6 +82,19 @@ test("a mirror that does not see a revision in time reads the prefix whole", asy
   assert.deepEqual(mirror.values(), ["late"]);
   assert.equal(etcd.watchers.filter((w) => !w.stopped).length, 1, "one watch, from the new read");
   assert.equal(etcd.watchers.at(-1)!.from, 21);
+  mirror.stop();
+});
+
+test("a mirror whose watch was cut short by a compaction reads the prefix whole at once", async () => {
+  const etcd = new FakeEtcd();
+  const mirror = mirrorOf(etcd);
+  await mirror.start();
+  etcd.kvs = [kv("/p/y", "missed", 30)];
+  etcd.revision = 30;
+  etcd.watchers[0]!.onCompacted!();
+  await until("the reread", () => mirror.values().length === 1);
+  assert.deepEqual(mirror.values(), ["missed"]);
+  assert.equal(mirror.revision, 30);
   mirror.stop();
 });
 
