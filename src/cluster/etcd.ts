@@ -54,6 +54,8 @@ export interface Member {
 /** etcd's answers while its raft leader is being chosen: worth another try. */
 const TRANSIENT = /leader changed|no leader|request timed out|too many requests|not capable/;
 const TRANSIENT_RETRY_MS = 5000;
+/** Connections a client opens at most for its calls (watches have their own). */
+const CALL_CONNECTIONS = 8;
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString() : "");
@@ -93,7 +95,10 @@ function rangeBody(key: string, prefix: boolean): Record<string, string> {
 }
 
 export class EtcdClient {
+  /** Unary calls: a few connections, reused; more calls at once wait for one. */
   private readonly agent: HttpAgent;
+  /** Watches: a connection each, held for as long as the watch lasts. */
+  private readonly watchAgent: HttpAgent;
   private preferred = 0;
   private closed = false;
 
@@ -102,14 +107,22 @@ export class EtcdClient {
     tls?: EtcdTls,
   ) {
     if (!endpoints.length) throw new StoreUnavailable("no etcd endpoint given");
+    // A burst of calls (a node given hundreds of tasks at once) must not become hundreds of TLS
+    // handshakes that starve etcd and, behind them, the node's own heartbeat.
+    const calls = { keepAlive: true, maxSockets: CALL_CONNECTIONS };
+    const watches = { keepAlive: true };
     this.agent = tls
-      ? new HttpsAgent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key })
-      : new HttpAgent({ keepAlive: true });
+      ? new HttpsAgent({ ...calls, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : new HttpAgent(calls);
+    this.watchAgent = tls
+      ? new HttpsAgent({ ...watches, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : new HttpAgent(watches);
   }
 
   close(): void {
     this.closed = true;
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   /**
@@ -153,7 +166,12 @@ export class EtcdClient {
     );
   }
 
-  private post(endpoint: string, path: string, body: object): Promise<IncomingMessage> {
+  private post(
+    endpoint: string,
+    path: string,
+    body: object,
+    agent: HttpAgent = this.agent,
+  ): Promise<IncomingMessage> {
     const url = new URL(`/v3/${path}`, endpoint);
     const data = JSON.stringify(body);
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -162,7 +180,7 @@ export class EtcdClient {
         url,
         {
           method: "POST",
-          agent: this.agent,
+          agent,
           headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
           timeout: 5000,
         },
@@ -301,9 +319,12 @@ export class EtcdClient {
       while (!stopped && !this.closed) {
         const endpoint = this.endpoints[this.preferred]!;
         try {
-          const res = await this.post(endpoint, "watch", {
-            create_request: { ...rangeBody(prefix, true), start_revision: String(next) },
-          });
+          const res = await this.post(
+            endpoint,
+            "watch",
+            { create_request: { ...rangeBody(prefix, true), start_revision: String(next) } },
+            this.watchAgent,
+          );
           current = res;
           res.setEncoding("utf8");
           let buffered = "";

@@ -19,7 +19,10 @@ export interface HollowReport {
 }
 
 export class HollowProcess {
+  /** Standard error: the nodes' log lines. */
   log = "";
+  /** Standard output: the line that says they run, and reports. */
+  private out = "";
   private constructor(readonly child: ChildProcess) {}
 
   /** Starts `count` hollow nodes; resolves once all have joined and run their agents. */
@@ -53,11 +56,11 @@ export class HollowProcess {
       { stdio: ["pipe", "pipe", "pipe"] },
     );
     const p = new HollowProcess(child);
-    child.stdout!.on("data", (d) => (p.log += d));
+    child.stdout!.on("data", (d) => (p.out += d));
     child.stderr!.on("data", (d) => (p.log += d));
     await until(
       `${count} hollow nodes`,
-      () => p.log.includes("nodes running\n") || child.exitCode !== null,
+      () => p.out.includes("nodes running\n") || child.exitCode !== null,
       options.timeoutMs ?? 60_000,
     ).catch(async (err: Error) => {
       await p.stop();
@@ -69,20 +72,20 @@ export class HollowProcess {
 
   /** With `timings`: every task's timings, running tasks per node, the store's status. */
   async report(): Promise<HollowReport> {
-    const from = this.log.length;
+    const from = this.out.length;
     this.child.stdin!.write("report\n");
     let line: string | undefined;
     await until(
       "the hollow nodes' report",
       () => {
-        const at = this.log.indexOf("report ", from);
-        const end = at >= 0 ? this.log.indexOf("\n", at) : -1;
-        if (end >= 0) line = this.log.slice(at + 7, end);
+        const at = this.out.indexOf("report ", from);
+        const end = at >= 0 ? this.out.indexOf("\n", at) : -1;
+        if (end >= 0) line = this.out.slice(at + 7, end);
         return line !== undefined;
       },
       60_000,
     );
-    this.log = this.log.slice(0, from); // the report is big: not kept
+    this.out = this.out.slice(0, from); // the report is big: not kept
     return JSON.parse(line!) as HollowReport;
   }
 
