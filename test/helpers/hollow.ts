@@ -95,6 +95,7 @@ export class HollowProcess {
 
   /** SIGTERM (the nodes give their leases back), SIGKILL after 10 s. */
   async stop(): Promise<void> {
+    this.child.stdin?.destroy(); // an open pipe to it would keep this process alive
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill("SIGTERM");
     const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
