@@ -66,6 +66,8 @@ export interface Member {
 /** etcd's answers while its raft leader is being chosen: worth another try. */
 const TRANSIENT = /leader changed|no leader|request timed out|too many requests|not capable/;
 const TRANSIENT_RETRY_MS = 5000;
+/** Connections a client opens at most for its calls (watches have their own). */
+const CALL_CONNECTIONS = 8;
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString() : "");
@@ -105,7 +107,10 @@ function rangeBody(key: string, prefix: boolean): Record<string, string> {
 }
 
 export class EtcdClient {
+  /** Unary calls: a few connections, reused; more calls at once wait for one. */
   private readonly agent: HttpAgent;
+  /** Watches: a connection each, held for as long as the watch lasts. */
+  private readonly watchAgent: HttpAgent;
   private preferred = 0;
   private closed = false;
   /** The token each endpoint gave for `login`. */
@@ -117,14 +122,22 @@ export class EtcdClient {
     private readonly login?: EtcdLogin,
   ) {
     if (!endpoints.length) throw new StoreUnavailable("no etcd endpoint given");
+    // A burst of calls (a node given hundreds of tasks at once) must not become hundreds of TLS
+    // handshakes that starve etcd and, behind them, the node's own heartbeat.
+    const calls = { keepAlive: true, maxSockets: CALL_CONNECTIONS };
+    const watches = { keepAlive: true };
     this.agent = tls
-      ? new HttpsAgent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key })
-      : new HttpAgent({ keepAlive: true });
+      ? new HttpsAgent({ ...calls, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : new HttpAgent(calls);
+    this.watchAgent = tls
+      ? new HttpsAgent({ ...watches, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : new HttpAgent(watches);
   }
 
   close(): void {
     this.closed = true;
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   /**
@@ -202,7 +215,13 @@ export class EtcdClient {
     return token;
   }
 
-  private post(endpoint: string, path: string, body: object, token?: string): Promise<IncomingMessage> {
+  private post(
+    endpoint: string,
+    path: string,
+    body: object,
+    token?: string,
+    agent: HttpAgent = this.agent,
+  ): Promise<IncomingMessage> {
     const url = new URL(`/v3/${path}`, endpoint);
     const data = JSON.stringify(body);
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -211,7 +230,7 @@ export class EtcdClient {
         url,
         {
           method: "POST",
-          agent: this.agent,
+          agent,
           headers: {
             "content-type": "application/json",
             "content-length": Buffer.byteLength(data),
@@ -230,6 +249,15 @@ export class EtcdClient {
   async get(key: string): Promise<KeyValue | undefined> {
     const r = await this.call<{ kvs?: RawKv[] }>("kv/range", rangeBody(key, false));
     return r.kvs?.[0] ? kvOf(r.kvs[0]) : undefined;
+  }
+
+  /** The store's revision now (a read through the raft leader, of no key's value). */
+  async revision(): Promise<number> {
+    const r = await this.call<{ header: { revision: string } }>("kv/range", {
+      ...rangeBody("/", false),
+      count_only: true,
+    });
+    return Number(r.header.revision);
   }
 
   /** Every key under `prefix`, and the store's revision they were read at. */
@@ -257,7 +285,16 @@ export class EtcdClient {
 
   /** All `then` operations if every comparison holds, else all `otherwise`: atomically. */
   async txn(compare: Compare[], then: Operation[], otherwise: Operation[] = []): Promise<boolean> {
-    const r = await this.call<{ succeeded?: boolean }>("kv/txn", {
+    return (await this.txnAt(compare, then, otherwise)).succeeded;
+  }
+
+  /** A transaction, and the store's revision after it. */
+  async txnAt(
+    compare: Compare[],
+    then: Operation[],
+    otherwise: Operation[] = [],
+  ): Promise<{ succeeded: boolean; revision: number }> {
+    const r = await this.call<{ succeeded?: boolean; header?: { revision?: string } }>("kv/txn", {
       compare: compare.map((c) => ({
         key: b64(c.key),
         target: c.target,
@@ -271,7 +308,7 @@ export class EtcdClient {
       success: then.map(requestOp),
       failure: otherwise.map(requestOp),
     });
-    return r.succeeded === true;
+    return { succeeded: r.succeeded === true, revision: Number(r.header?.revision ?? 0) };
   }
 
   async grantLease(ttlSeconds: number): Promise<string> {
@@ -289,6 +326,19 @@ export class EtcdClient {
     await this.call("lease/revoke", { ID: lease }).catch((err) => {
       if (!(err instanceof EtcdRefused)) throw err;
     });
+  }
+
+  /** The answering member's database size (allocated and in use) and the store's revision. */
+  async status(): Promise<{ dbSize: number; dbSizeInUse: number; revision: number }> {
+    const r = await this.call<{ dbSize?: string; dbSizeInUse?: string; header?: { revision?: string } }>(
+      "maintenance/status",
+      {},
+    );
+    return {
+      dbSize: Number(r.dbSize ?? 0),
+      dbSizeInUse: Number(r.dbSizeInUse ?? 0),
+      revision: Number(r.header?.revision ?? 0),
+    };
   }
 
   async members(): Promise<Member[]> {
@@ -353,7 +403,13 @@ export class EtcdClient {
    * returned function is called. A broken stream is opened again from the last revision seen,
    * on any endpoint, so no change is missed across an etcd member's restart.
    */
-  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void): () => void {
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvents: (events: WatchEvent[]) => void,
+    /** Events were lost to a compaction (the watch goes on after it): a reader reads whole again. */
+    onCompacted?: () => void,
+  ): () => void {
     let next = fromRevision;
     let stopped = false;
     let current: IncomingMessage | undefined;
@@ -366,6 +422,7 @@ export class EtcdClient {
             "watch",
             { create_request: { ...rangeBody(prefix, true), start_revision: String(next) } },
             await this.token(endpoint),
+            this.watchAgent,
           );
           current = res;
           res.setEncoding("utf8");
@@ -388,7 +445,10 @@ export class EtcdClient {
                 // Changes before a compaction are gone: go on from there; the readers
                 // reconcile from a full read at intervals, so nothing stays missed.
                 const compacted = Number(msg.result?.compact_revision ?? 0);
-                if (compacted > next) next = compacted;
+                if (compacted > next) {
+                  next = compacted;
+                  if (!stopped) onCompacted?.();
+                }
                 // A cancelled watch (compacted past, or refused: a token gone stale) sends no
                 // more: it opens again, from where it was, signed in again.
                 if (msg.error || msg.result?.canceled) {

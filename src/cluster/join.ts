@@ -13,6 +13,7 @@ import type { TLSSocket } from "node:tls";
 import { BerthError, InvalidArgument } from "../errors.js";
 import type { NodeRole } from "./ca.js";
 import { certificateSubject, parseJoinToken, tokenNamesCA } from "./ca.js";
+import { readText } from "./etcd.js";
 
 export const JOIN_PORT = 2377;
 
@@ -136,6 +137,30 @@ const peerStatus = (err: Error) => {
         ? 403
         : 500;
 };
+
+/** Another node answered a call with an error: its message. */
+export class PeerRefused extends BerthError {
+  constructor(message: string) {
+    super("unavailable", message);
+  }
+}
+
+/** A call to another node that answers JSON: the answer, or PeerRefused with the node's message. */
+export async function askPeer<T>(
+  addr: string,
+  path: string,
+  tls: { key: string; cert: string; ca: string },
+  body?: unknown,
+): Promise<T> {
+  const res = await callPeer(addr, path, tls, { body });
+  const text = await readText(res);
+  if (res.statusCode === 200) return JSON.parse(text) as T;
+  let message = `status ${res.statusCode}`;
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? message;
+  } catch {}
+  throw new PeerRefused(`node at ${addr}: ${message}`);
+}
 
 /**
  * A call to another node, with this node's certificate, checked against the cluster's CA: a GET,

@@ -2,13 +2,16 @@
  * The one manager that acts: chosen by an etcd election (the leader key on its lease), it turns
  * services into tasks (the orchestrator: replicas, global placement, restarts, rolling updates,
  * nodes that died or drain) and gives new tasks a node (the scheduler in ./scheduler). Each pass
- * reads the whole state at one revision and writes its decisions in transactions that hold only
- * while its leader key stands, so a deposed leader cannot write. Passes run on every change and
- * at intervals; they are idempotent.
+ * looks at the whole state at one revision (a copy kept by a watch, ./mirror.ts, that holds the
+ * leader's own last writes before the next pass) and writes its decisions in transactions that
+ * hold only while its leader key stands, so a deposed leader cannot write. Passes run on every
+ * change and at intervals; they are idempotent.
  */
 import { errorText } from "../errors.js";
+import type { WatchEvent } from "./etcd.js";
 import { newClusterId } from "./ids.js";
 import { sealService, serviceIntact, signTask } from "./integrity.js";
+import type { StoreMirror } from "./mirror.js";
 import { taskNetworks } from "./overlays.js";
 import {
   ClusterLoad,
@@ -21,7 +24,7 @@ import {
   type SchedNode,
   type Strategy,
 } from "./scheduler/index.js";
-import { type ClusterStore, KEYS, type Kind, type LeaderGuard } from "./store.js";
+import { type ClusterStore, KEYS, type Kind, type LeaderGuard, snapshotOf } from "./store.js";
 import { type Meta, type NodeRecord, type ServiceRecord, type TaskRecord, TERMINAL } from "./types.js";
 import {
   activePolicy,
@@ -95,7 +98,8 @@ export class Leader {
   leading = false;
   private guard: LeaderGuard | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private stopWatch: (() => void) | undefined;
+  /** The store's revision after the last pass's writes: the next pass looks at no older state. */
+  private written = 0;
   private pass: Promise<void> = Promise.resolve();
   private queued = false;
   private wantCampaign = false;
@@ -106,6 +110,8 @@ export class Leader {
 
   constructor(
     private readonly store: ClusterStore,
+    /** The manager's copy of the store (its changes call changed()). */
+    private readonly mirror: StoreMirror<unknown>,
     private readonly nodeId: string,
     private readonly lease: () => string | undefined,
     private readonly log: (message: string) => void,
@@ -115,7 +121,8 @@ export class Leader {
 
   start(): void {
     this.stopped = false;
-    this.stopWatch = this.store.watch(0, (events) => this.kick(events.some((e) => e.kv.key === KEYS.leader)));
+    // A first read that fails is tried again by the passes (a store down at start).
+    void this.mirror.start().catch(() => {});
     this.timer = setInterval(() => this.kick(true), PASS_MS);
     this.kick(true);
   }
@@ -123,8 +130,12 @@ export class Leader {
   stop(): void {
     this.stopped = true;
     this.leading = false;
-    this.stopWatch?.();
     clearInterval(this.timer);
+  }
+
+  /** The store changed (the mirror's events): a pass soon, asking first if the leader key moved. */
+  changed(events: WatchEvent[] | "reread"): void {
+    this.kick(events === "reread" || events.some((e) => e.kv.key === KEYS.leader));
   }
 
   /**
@@ -173,18 +184,30 @@ export class Leader {
       if (w.kind === "services") return { ...w, record: sealService(key, w.record as ServiceRecord) };
       return w;
     });
+    const note = (r: { succeeded: boolean; revision: number }) => {
+      this.written = Math.max(this.written, r.revision);
+      return r.succeeded;
+    };
     for (let i = 0; i < writes.length; i += TXN_OPS) {
       // A chunk fails whole when one write lost a race (a task's status moved): the others are
       // made one by one, and the lost one waits for the next pass to decide again.
       const chunk = writes.slice(i, i + TXN_OPS);
-      if (!(await this.store.batch(chunk, this.guard)) && chunk.length > 1)
-        for (const w of chunk) await this.store.batch([w], this.guard);
+      if (!note(await this.store.batch(chunk, this.guard)) && chunk.length > 1)
+        for (const w of chunk) note(await this.store.batch([w], this.guard));
     }
+  }
+
+  /** The state to decide on: the mirror once it holds this leader's last writes. */
+  private async state() {
+    const mirror = this.mirror;
+    await mirror.start();
+    await mirror.catchUp(this.written);
+    return snapshotOf(mirror.entries.values(), mirror.revision);
   }
 
   /** One pass: every service's tasks made to match its spec, then new tasks placed. */
   async reconcile(): Promise<void> {
-    const snap = await this.store.snapshot();
+    const snap = await this.state();
     const caKey = this.caKey();
     // A service whose MAC fails was not written by a manager: it makes no task.
     snap.services = snap.services.filter((s) => {
@@ -432,8 +455,8 @@ export class Leader {
       else if (
         current &&
         current.Status.State !== "running" &&
-        !fresh.includes(current) &&
-        service.UpdateStatus?.State === "updating"
+        service.UpdateStatus?.State === "updating" &&
+        !fresh.includes(current)
       )
         inFlight++;
       if (current && current.Status.State === "running")
@@ -494,6 +517,8 @@ export class Leader {
       ...tasks.filter((t) => !t.NodeID && wanted(t) && !TERMINAL.has(t.Status.State)),
       ...fresh.filter((t) => !t.NodeID),
     ];
+    // Where each new task is in `fresh` (a bulk of services makes tens of thousands at once).
+    const freshAt = new Map(fresh.map((t, i) => [t, i]));
     const groups = new Map<string, TaskRecord[]>();
     for (const t of waiting) groups.set(t.ServiceID, [...(groups.get(t.ServiceID) ?? []), t]);
     for (const [serviceId, list] of groups) {
@@ -527,7 +552,8 @@ export class Leader {
                 },
               };
         if ("nodeId" in r) delete record.Status.Err;
-        if (fresh.includes(t)) fresh[fresh.indexOf(t)] = record;
+        const index = freshAt.get(t);
+        if (index !== undefined) fresh[index] = record;
         else if (
           record.Status.State !== t.Status.State ||
           record.Status.Err !== t.Status.Err ||

@@ -95,28 +95,12 @@ export class ClusterStore {
   }
 
   /** Everything the orchestrator looks at, read at one revision. */
-  async snapshot(): Promise<{
-    nodes: NodeRecord[];
-    alive: Set<string>;
-    services: ServiceRecord[];
-    tasks: TaskRecord[];
-    cluster: ClusterRecord | undefined;
-    revision: number;
-  }> {
+  async snapshot(): Promise<Snapshot> {
     const { kvs, revision } = await this.etcd.list("/berth/");
-    let cluster: ClusterRecord | undefined;
-    const nodes: NodeRecord[] = [];
-    const services: ServiceRecord[] = [];
-    const tasks: TaskRecord[] = [];
-    const alive = new Set<string>();
-    for (const kv of kvs) {
-      if (kv.key.startsWith(KEYS.nodes)) nodes.push(parse(kv));
-      else if (kv.key.startsWith(KEYS.services)) services.push(parse(kv));
-      else if (kv.key.startsWith(KEYS.tasks)) tasks.push(parse(kv));
-      else if (kv.key.startsWith(KEYS.alive)) alive.add(kv.key.slice(KEYS.alive.length));
-      else if (kv.key === KEYS.cluster) cluster = JSON.parse(kv.value) as ClusterRecord;
-    }
-    return { nodes, alive, services, tasks, cluster, revision };
+    return snapshotOf(
+      kvs.map((kv) => ({ kv, value: parseEntry(kv) })),
+      revision,
+    );
   }
 
   async get<T extends Meta>(kind: Kind, id: string): Promise<T | undefined> {
@@ -149,12 +133,15 @@ export class ClusterStore {
     );
   }
 
-  /** Several creates and updates in one transaction: all or none. */
+  /**
+   * Several creates and updates in one transaction: all or none. With the store's revision after
+   * it (a reader of a mirror waits for that one).
+   */
   async batch(
     writes: Array<{ kind: Kind; record: Meta; create?: boolean } | { kind: Kind; remove: Meta }>,
     guard?: LeaderGuard,
-  ): Promise<boolean> {
-    if (!writes.length) return true;
+  ): Promise<{ succeeded: boolean; revision: number }> {
+    if (!writes.length) return { succeeded: true, revision: 0 };
     const compare: Compare[] = [...leaderCompare(guard)];
     const ops: Operation[] = [];
     for (const w of writes) {
@@ -172,7 +159,7 @@ export class ClusterStore {
         ops.push({ put: { key, value: serialise(w.record) } });
       }
     }
-    return this.etcd.txn(compare, ops);
+    return this.etcd.txnAt(compare, ops);
   }
 
   async remove(kind: Kind, id: string): Promise<void> {
@@ -191,6 +178,22 @@ export class ClusterStore {
    */
   async unannounce(nodeId: string): Promise<void> {
     await this.etcd.delete(KEYS.alive + nodeId);
+  }
+
+  /**
+   * A node's heartbeat: its lease renewed, or — expired (a long pause) or never made — a new one
+   * with the node's alive key on it. The lease held now, and whether it is new.
+   */
+  async heartbeat(
+    nodeId: string,
+    addr: string,
+    lease: string | undefined,
+    ttlSeconds: number,
+  ): Promise<{ lease: string; fresh: boolean }> {
+    if (lease && (await this.etcd.keepAlive(lease))) return { lease, fresh: false };
+    const made = await this.etcd.grantLease(ttlSeconds);
+    await this.announce(nodeId, addr, made);
+    return { lease: made, fresh: true };
   }
 
   /** Tries to become the leader: true when this node's key is now the leader key. */
@@ -380,6 +383,45 @@ export class ClusterStore {
       ),
     );
   }
+}
+
+/** What the orchestrator reads of the store, at one revision. */
+export interface Snapshot {
+  nodes: NodeRecord[];
+  alive: Set<string>;
+  services: ServiceRecord[];
+  tasks: TaskRecord[];
+  cluster: ClusterRecord | undefined;
+  revision: number;
+}
+
+/** A key of the swarm's prefix parsed as what it holds (a record, or an alive key's address). */
+export function parseEntry(kv: KeyValue): unknown {
+  if (kv.key.startsWith(KEYS.nodes) || kv.key.startsWith(KEYS.services) || kv.key.startsWith(KEYS.tasks)) {
+    const record = tryParse<Meta>(kv.value);
+    if (record) record.Version = { Index: kv.modRevision };
+    return record;
+  }
+  if (kv.key === KEYS.cluster) return tryParse<ClusterRecord>(kv.value);
+  return kv.value;
+}
+
+/** The snapshot that parsed keys of the swarm's prefix make (from a read or a mirror). */
+export function snapshotOf(entries: Iterable<{ kv: KeyValue; value: unknown }>, revision: number): Snapshot {
+  let cluster: ClusterRecord | undefined;
+  const nodes: NodeRecord[] = [];
+  const services: ServiceRecord[] = [];
+  const tasks: TaskRecord[] = [];
+  const alive = new Set<string>();
+  for (const { kv, value } of entries) {
+    if (value === undefined) continue;
+    if (kv.key.startsWith(KEYS.nodes)) nodes.push(value as NodeRecord);
+    else if (kv.key.startsWith(KEYS.services)) services.push(value as ServiceRecord);
+    else if (kv.key.startsWith(KEYS.tasks)) tasks.push(value as TaskRecord);
+    else if (kv.key.startsWith(KEYS.alive)) alive.add(kv.key.slice(KEYS.alive.length));
+    else if (kv.key === KEYS.cluster) cluster = value as ClusterRecord;
+  }
+  return { nodes, alive, services, tasks, cluster, revision };
 }
 
 function leaderCompare(guard: LeaderGuard | undefined): Compare[] {

@@ -28,12 +28,13 @@ import {
   signRequest,
 } from "./ca.js";
 import { clientURL, EmbeddedEtcd, type EtcdFiles, peerURL, tlsOf } from "./embedded-etcd.js";
-import { EtcdClient, type EtcdLogin, type EtcdTls, type Member, readText } from "./etcd.js";
+import { EngineRuntime } from "./engine-runtime.js";
+import { EtcdClient, type EtcdLogin, type EtcdTls, type Member } from "./etcd.js";
 import type { ExternalStore } from "./external-store.js";
 import { newClusterId } from "./ids.js";
 import { roleIntact, sealRole } from "./integrity.js";
 import {
-  callPeer,
+  askPeer,
   JOIN_PORT,
   type JoinAnswer,
   JoinRefused,
@@ -45,12 +46,14 @@ import {
   splitHostPort,
 } from "./join.js";
 import { Leader } from "./leader.js";
+import { StoreMirror } from "./mirror.js";
 import { acceptReport, ManagerReports, type NodeReports, StoreReports } from "./node-reports.js";
+import { NodeTaskFeed } from "./node-tasks.js";
 import { OverlayNode } from "./overlay-node.js";
 import { createOverlay, removeOverlay } from "./overlays.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
-import { ClusterStore } from "./store.js";
+import { ClusterStore, parseEntry, type Snapshot, snapshotOf } from "./store.js";
 import {
   admitStoreUser,
   enableStoreAccess,
@@ -83,7 +86,7 @@ const ALREADY_IN_SWARM =
 
 /** How long a node's lease lasts without a heartbeat, and how often it beats. */
 export const LEASE_TTL_SECONDS = 5;
-const HEARTBEAT_MS = 1500;
+export const HEARTBEAT_MS = 1500;
 /** How many heartbeats between two reads of the store's member list. */
 const ENDPOINT_REFRESH_BEATS = 20;
 
@@ -202,7 +205,11 @@ export class Swarm {
   private agent: NodeAgent | undefined;
   private overlay: OverlayNode | undefined;
   private leader: Leader | undefined;
+  /** A manager's copy of the store, kept by a watch: the leader's passes and the API's big reads. */
+  private view: StoreMirror<unknown> | undefined;
   private lease: string | undefined;
+  /** The manager that answered this node's last call (see askManagers). */
+  private lastManager: { id: string; addr: string } | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private busy = false;
   private beats = 0;
@@ -750,16 +757,16 @@ export class Swarm {
       await this.overlay.start();
     }
     this.agent = new NodeAgent(
-      this.engine,
+      new EngineRuntime(this.engine, (taskId) => this.fetchFiles(taskId)),
       store,
       reports,
+      new NodeTaskFeed(store, this.log),
       s.nodeId,
       this.log,
-      (taskId) => this.fetchFiles(taskId),
       () => this.caCert(),
       (containerId, serving) => void this.overlay?.setServing(containerId, serving).catch(() => {}),
     );
-    this.agent.start();
+    await this.agent.start();
     const [host, port] = splitHostPort(s.listenAddr);
     const manager = s.role === "manager";
     this.peerServer = await servePeers({ host, port }, this.peerTls(), {
@@ -767,8 +774,16 @@ export class Swarm {
       call: (call) => this.answerPeer(call),
     });
     if (manager) {
+      this.view = new StoreMirror(
+        store.etcd,
+        "/berth/",
+        parseEntry,
+        (e) => this.leader?.changed(e),
+        this.log,
+      );
       this.leader = new Leader(
         store,
+        this.view,
         s.nodeId,
         () => this.lease,
         this.log,
@@ -814,6 +829,16 @@ export class Swarm {
 
   /** A call to the live managers, in turn, until one answers; `self`: this node may answer. */
   private async askManagers<T>(path: string, body: unknown, self: boolean): Promise<T> {
+    // The manager that answered last is asked first: a worker's reports need no read of the
+    // nodes (thousands of records in a large swarm) while it answers.
+    const known = this.lastManager;
+    if (known && (self || known.id !== this.nodeId)) {
+      try {
+        return await askPeer<T>(known.addr, path, this.peerTls(), body);
+      } catch {
+        this.lastManager = undefined;
+      }
+    }
     const store = this.store!;
     const [nodes, alive] = await Promise.all([store.list<NodeRecord>("nodes"), store.alive()]);
     const managers = nodes
@@ -822,12 +847,9 @@ export class Swarm {
     let last: unknown = new SwarmUnavailable(`no manager is reachable (${path})`);
     for (const m of managers) {
       try {
-        const res = await callPeer(peerAddress(m), path, this.peerTls(), { body });
-        const text = await readText(res);
-        if (res.statusCode === 200) return JSON.parse(text) as T;
-        last = new SwarmUnavailable(
-          `manager ${m.Addr}: ${(JSON.parse(text || "{}") as { message?: string }).message ?? res.statusCode}`,
-        );
+        const answer = await askPeer<T>(peerAddress(m), path, this.peerTls(), body);
+        this.lastManager = { id: m.ID, addr: peerAddress(m) };
+        return answer;
       } catch (err) {
         last = err;
       }
@@ -852,11 +874,9 @@ export class Swarm {
     const s = this.state;
     if (!store || !s) return;
     try {
-      if (!this.lease || !(await store.etcd.keepAlive(this.lease))) {
-        this.lease = await store.etcd.grantLease(LEASE_TTL_SECONDS);
-        await store.announce(s.nodeId, s.addr, this.lease);
-        await this.overlay?.republish(this.lease);
-      }
+      const { lease, fresh } = await store.heartbeat(s.nodeId, s.addr, this.lease, LEASE_TTL_SECONDS);
+      this.lease = lease;
+      if (fresh) await this.overlay?.republish(lease);
       if (!this.busy) this.error = "";
       if (++this.beats % ENDPOINT_REFRESH_BEATS === 1) await this.refreshEndpoints();
       const me = await store.get<NodeRecord>("nodes", s.nodeId);
@@ -890,6 +910,8 @@ export class Swarm {
     this.heartbeat = undefined;
     this.leader?.stop();
     this.leader = undefined;
+    this.view?.stop();
+    this.view = undefined;
     await this.agent?.stop();
     this.agent = undefined;
     this.overlay?.stop();
@@ -1030,6 +1052,20 @@ export class Swarm {
     const record = await removeOverlay(this.managerStore(), ref);
     await this.overlay?.sync();
     return record;
+  }
+
+  /**
+   * The whole state as of now, for the API's reads of every task: from this manager's copy once
+   * it holds the store's current revision (so a client reads its own writes), read whole from
+   * the store where there is no copy.
+   */
+  async clusterState(): Promise<Snapshot> {
+    const store = this.managerStore();
+    const view = this.view;
+    if (!view) return store.snapshot();
+    await view.start();
+    await view.catchUp(await store.etcd.revision());
+    return snapshotOf(view.entries.values(), view.revision);
   }
 
   /** The Swarm block of /info. */

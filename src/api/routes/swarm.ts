@@ -168,11 +168,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
     const s = store();
     const services = filterServices(await s.list<ServiceRecord>("services"), queryFilters(req.query));
     if (!queryBool(req.query, "status")) return services.map((x) => serviceJson(x));
-    const [tasks, alive, nodes] = await Promise.all([
-      s.list<TaskRecord>("tasks"),
-      s.alive(),
-      s.list<NodeRecord>("nodes"),
-    ]);
+    const { tasks, alive, nodes } = await swarm.clusterState();
     const up = nodes.filter((n) => alive.has(n.ID) && n.Spec.Availability === "active").length;
     return services.map((x) => serviceJson(x, tasks, up));
   });
@@ -209,12 +205,7 @@ export function swarmRoutes(api: ApiServer, swarm: Swarm): void {
 
   // ---- tasks
   api.route("GET", "/tasks", async (req) => {
-    const s = store();
-    const [tasks, services, nodes] = await Promise.all([
-      s.list<TaskRecord>("tasks"),
-      s.list<ServiceRecord>("services"),
-      s.list<NodeRecord>("nodes"),
-    ]);
+    const { tasks, services, nodes } = await swarm.clusterState();
     const names = new Map(services.map((x) => [x.ID, x.Spec.Name]));
     return filterTasks(tasks, queryFilters(req.query), services, nodes).map((t) =>
       taskJson(t, names.get(t.ServiceID)),

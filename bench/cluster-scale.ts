@@ -1,0 +1,288 @@
+/**
+ * `npm run bench cluster-scale`: the swarm control plane under the load of many nodes, as
+ * kubemark measures Kubernetes'. One real manager (a Berth daemon on a test LAN, its embedded
+ * etcd) and N hollow workers (src/cluster/hollow.ts) in one process; services of
+ * BENCH_SERVICE_REPLICAS tasks are created one after another until BENCH_TASKS tasks, and
+ * every task's delays are taken where its node sees them: service create → the task assigned on
+ * its node, and → reported running. Then, at full load, the latency of the calls `docker info`,
+ * `docker service ls` and `docker node ls` make (raw API calls, and the docker CLI itself).
+ *
+ *   BENCH_NODES=100 (hollow nodes)  BENCH_TASKS=30×nodes  BENCH_SERVICE_REPLICAS=100
+ *   BENCH_REAL_WORKER=1 (a real worker beside them)  BENCH_DEADLINE_S=900 (the run's bound)
+ *   BENCH_PROFILE_DIR=DIR: the hollow nodes' process writes a CPU profile there (NODE_OPTIONS
+ *   =--cpu-prof --cpu-prof-dir=DIR given to the bench profiles the manager's daemon too)
+ *
+ * The last line printed is one JSON object of the figures.
+ */
+import { readFileSync } from "node:fs";
+import { type ClusterNode, TestCluster } from "../test/helpers/cluster.js";
+import { apiAt, ok } from "../test/helpers/daemon.js";
+import { HollowProcess, type HollowReport } from "../test/helpers/hollow.js";
+import { hostProcesses } from "../test/helpers/processes.js";
+import { sleep } from "../test/helpers/wait.js";
+
+const TICK_MS = 10; // /proc's clock ticks (USER_HZ 100)
+
+interface Usage {
+  cpuMs: number;
+  rssBytes: number;
+}
+
+function usage(pid: number | undefined): Usage {
+  if (!pid) return { cpuMs: 0, rssBytes: 0 };
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return { cpuMs, rssBytes: Number(rss ?? 0) * 1024 };
+  } catch {
+    return { cpuMs: 0, rssBytes: 0 };
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const round = (v: number) => Math.round(v * 10) / 10;
+const mb = (b: number) => Math.round(b / 2 ** 20);
+
+/** p50/p99 of `times` calls of `call`, in ms. */
+async function latency(
+  times: number,
+  call: () => Promise<unknown> | unknown,
+): Promise<{ p50: number; p99: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await call();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: round(percentile(ms, 50)), p99: round(percentile(ms, 99)) };
+}
+
+async function api(node: ClusterNode, method: string, path: string, body?: object): Promise<unknown> {
+  const r = await apiAt(
+    node.socket,
+    method,
+    `/v1.45${path}`,
+    body ? JSON.stringify(body) : undefined,
+    body ? { "content-type": "application/json" } : {},
+  );
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body.toString().slice(0, 300)}`);
+  return r.body.length ? JSON.parse(r.body.toString()) : undefined;
+}
+
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  ms: number,
+  every = 500,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+export async function clusterScaleBench(): Promise<void> {
+  const nodes = Number(process.env["BENCH_NODES"] ?? 100);
+  const target = Number(process.env["BENCH_TASKS"] ?? nodes * 30);
+  const perService = Number(process.env["BENCH_SERVICE_REPLICAS"] ?? 100);
+  const realWorker = process.env["BENCH_REAL_WORKER"] === "1";
+  const deadline = Date.now() + Number(process.env["BENCH_DEADLINE_S"] ?? 900) * 1000;
+  for (const [name, v] of Object.entries({ nodes, target, perService }))
+    if (!Number.isInteger(v) || v < 1) throw new Error(`cluster-scale: ${name} must be a whole number ≥ 1`);
+  const left = () => Math.max(1000, deadline - Date.now());
+  const say = (m: string) => process.stdout.write(`${m}\n`);
+  say(
+    `\n## cluster-scale: 1 manager + ${nodes} hollow nodes${realWorker ? " + 1 real worker" : ""}, ${target} tasks in services of ${perService}`,
+  );
+
+  const cluster = new TestCluster(realWorker ? 2 : 1);
+  const manager = cluster.node(1);
+  let hollow: HollowProcess | undefined;
+  try {
+    await cluster.start();
+    ok(manager.docker(["swarm", "init", "--advertise-addr", manager.address]));
+    const token = ok(manager.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
+    if (realWorker)
+      ok(cluster.node(2).docker(["swarm", "join", "--token", token, `${manager.address}:2377`]));
+    const t0 = Date.now();
+    const prof = process.env["BENCH_PROFILE_DIR"];
+    hollow = await HollowProcess.start(cluster.lan, manager.address, token, nodes, {
+      timings: true,
+      ...(prof ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", prof] } : {}),
+      timeoutMs: left(),
+    });
+    const allNodes = nodes + 1 + (realWorker ? 1 : 0);
+    await waitFor(
+      `${allNodes} ready nodes`,
+      async () => {
+        const list = (await api(manager, "GET", "/nodes")) as Array<{ Status: { State: string } }>;
+        return list.filter((n) => n.Status.State === "ready").length >= allNodes ? true : undefined;
+      },
+      left(),
+    );
+    say(`${nodes} hollow nodes joined and ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const managerPid = manager.pid;
+    const etcdPid = hostProcesses().find((p) => p.ppid === managerPid && p.comm === "etcd")?.pid;
+    const storeBefore = (await hollow.report()).store;
+    const cpu0 = {
+      manager: usage(managerPid).cpuMs,
+      etcd: usage(etcdPid).cpuMs,
+      hollow: usage(hollow.pid).cpuMs,
+      at: Date.now(),
+    };
+    let peak = { manager: 0, etcd: 0 };
+    const sampler = setInterval(() => {
+      peak = {
+        manager: Math.max(peak.manager, usage(managerPid).rssBytes),
+        etcd: Math.max(peak.etcd, usage(etcdPid).rssBytes),
+      };
+    }, 1000);
+
+    // Services one after another, each as soon as the previous create returned.
+    const created = new Map<string, number>();
+    let made = 0;
+    for (let i = 0; made < target; i++) {
+      const replicas = Math.min(perService, target - made);
+      const sent = Date.now();
+      const r = (await api(manager, "POST", "/services/create", {
+        Name: `scale-${i}`,
+        TaskTemplate: {
+          ContainerSpec: { Image: "busybox:latest", Command: ["sleep", "100000"] },
+          Placement: { Constraints: ["node.role==worker"] },
+        },
+        Mode: { Replicated: { Replicas: replicas } },
+      })) as { ID: string };
+      created.set(r.ID, sent);
+      made += replicas;
+    }
+    const createdAll = Date.now();
+    say(
+      `${created.size} services (${target} tasks) created in ${((createdAll - cpu0.at) / 1000).toFixed(1)} s`,
+    );
+    const worker = realWorker ? cluster.node(2) : undefined;
+    let report: HollowReport = await waitFor(
+      `${target} running tasks`,
+      async () => {
+        const r = await hollow!.report();
+        const onHollow = r.tasks.filter((t) => t[3] > 0).length;
+        const onReal = worker
+          ? ok(worker.docker(["ps", "-q"]))
+              .stdout.split("\n")
+              .filter(Boolean).length
+          : 0;
+        return onHollow + onReal >= target ? r : undefined;
+      },
+      left(),
+      2000,
+    );
+    report = await hollow.report();
+    const done = Math.max(...report.tasks.map((t) => t[3]));
+    const cpu1 = {
+      manager: usage(managerPid).cpuMs,
+      etcd: usage(etcdPid).cpuMs,
+      hollow: usage(hollow.pid).cpuMs,
+      at: Date.now(),
+    };
+    clearInterval(sampler);
+    const storeAfter = report.store;
+
+    const assign: number[] = [];
+    const running: number[] = [];
+    for (const [, service, assigned, run] of report.tasks) {
+      const at = created.get(service);
+      if (at === undefined) continue;
+      assign.push(assigned - at);
+      if (run) running.push(run - at);
+    }
+    assign.sort((a, b) => a - b);
+    running.sort((a, b) => a - b);
+    const first = Math.min(...created.values());
+    const lastAssigned = Math.max(...report.tasks.map((t) => t[2]));
+    const placementsPerS = report.tasks.length / ((lastAssigned - first) / 1000);
+    const phaseS = (cpu1.at - cpu0.at) / 1000;
+
+    // At full load: the calls of docker info, service ls and node ls.
+    const info = await latency(50, () => api(manager, "GET", "/info"));
+    const serviceLs = await latency(20, () => api(manager, "GET", "/services?status=true"));
+    const nodeLs = await latency(20, () => api(manager, "GET", "/nodes"));
+    const cliInfo = await latency(10, () => ok(manager.docker(["info"])));
+    const cliServiceLs = await latency(5, () => ok(manager.docker(["service", "ls"])));
+    const cliNodeLs = await latency(5, () => ok(manager.docker(["node", "ls"])));
+    const idle = usage(managerPid);
+    const perNode = report.perNode;
+    const spread = Math.max(...perNode) - Math.min(...perNode);
+
+    const writes =
+      storeBefore && storeAfter ? (storeAfter.revision - storeBefore.revision) / phaseS : Number.NaN;
+    say(
+      `scheduling delay, service create → task assigned on its node: p50 ${percentile(assign, 50)} ms, p90 ${percentile(assign, 90)} ms, p99 ${percentile(assign, 99)} ms`,
+    );
+    say(
+      `scheduling delay, service create → task reported running:     p50 ${percentile(running, 50)} ms, p90 ${percentile(running, 90)} ms, p99 ${percentile(running, 99)} ms`,
+    );
+    say(
+      `placements per second in bulk: ${round(placementsPerS)} (${report.tasks.length} tasks, first create → last assigned ${((lastAssigned - first) / 1000).toFixed(1)} s; all running after ${((done - first) / 1000).toFixed(1)} s)`,
+    );
+    say(
+      `manager: CPU ${round(((cpu1.manager - cpu0.manager) / (phaseS * 1000)) * 100)}% of a core over ${phaseS.toFixed(1)} s, RSS peak ${mb(peak.manager)} MiB (${mb(idle.rssBytes)} MiB after)`,
+    );
+    say(
+      `etcd: CPU ${round(((cpu1.etcd - cpu0.etcd) / (phaseS * 1000)) * 100)}% of a core, RSS peak ${mb(peak.etcd)} MiB, ${round(writes)} writes/s (revisions), db ${mb(storeAfter?.dbSize ?? 0)} MiB (${mb(storeAfter?.dbSizeInUse ?? 0)} MiB in use)`,
+    );
+    say(
+      `API at ${report.tasks.length} tasks: /info p50 ${info.p50} p99 ${info.p99} ms; /services?status p50 ${serviceLs.p50} p99 ${serviceLs.p99} ms; /nodes p50 ${nodeLs.p50} p99 ${nodeLs.p99} ms`,
+    );
+    say(
+      `docker CLI: info p50 ${cliInfo.p50} p99 ${cliInfo.p99} ms; service ls p50 ${cliServiceLs.p50} p99 ${cliServiceLs.p99} ms; node ls p50 ${cliNodeLs.p50} p99 ${cliNodeLs.p99} ms`,
+    );
+    say(
+      `spread: ${Math.min(...perNode)}–${Math.max(...perNode)} tasks per hollow node (max − min ${spread})`,
+    );
+    say(
+      JSON.stringify({
+        nodes,
+        tasks: report.tasks.length,
+        assign_p50_ms: percentile(assign, 50),
+        assign_p90_ms: percentile(assign, 90),
+        assign_p99_ms: percentile(assign, 99),
+        running_p50_ms: percentile(running, 50),
+        running_p90_ms: percentile(running, 90),
+        running_p99_ms: percentile(running, 99),
+        placements_per_s: round(placementsPerS),
+        manager_cpu_pct: round(((cpu1.manager - cpu0.manager) / (phaseS * 1000)) * 100),
+        manager_rss_mib: mb(peak.manager),
+        etcd_cpu_pct: round(((cpu1.etcd - cpu0.etcd) / (phaseS * 1000)) * 100),
+        etcd_rss_mib: mb(peak.etcd),
+        etcd_writes_per_s: round(writes),
+        etcd_db_mib: mb(storeAfter?.dbSize ?? 0),
+        hollow_cpu_pct: round(((cpu1.hollow - cpu0.hollow) / (phaseS * 1000)) * 100),
+        info_p50_ms: info.p50,
+        info_p99_ms: info.p99,
+        service_ls_p50_ms: serviceLs.p50,
+        service_ls_p99_ms: serviceLs.p99,
+        node_ls_p50_ms: nodeLs.p50,
+        node_ls_p99_ms: nodeLs.p99,
+        cli_info_p99_ms: cliInfo.p99,
+        cli_service_ls_p99_ms: cliServiceLs.p99,
+        cli_node_ls_p99_ms: cliNodeLs.p99,
+        spread_max_minus_min: spread,
+      }),
+    );
+  } finally {
+    await hollow?.stop();
+    manager.docker(["swarm", "leave", "--force"]);
+    await cluster.cleanup();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * `node dist/src/cluster/hollow-main.js --manager HOST:PORT --token TOKEN --nodes N`: runs N
+ * hollow worker nodes in this process (./hollow.ts) until SIGINT or SIGTERM, when they give
+ * their leases back. It prints one line once every node has joined and runs its agent.
+ */
+
+import { createInterface } from "node:readline";
+import { helpText } from "../cli/args.js";
+import { errorText } from "../errors.js";
+import { HollowNodes, type TaskTimings } from "./hollow.js";
+import { HOLLOW_OPTIONS, hollowOptions } from "./hollow-options.js";
+
+async function report(hollow: HollowNodes, timings: TaskTimings): Promise<string> {
+  const perNode = hollow.nodes.map(
+    (n) => [...n.runtime.containers().values()].filter((c) => c.running).length,
+  );
+  const store = await hollow.nodes[0]!.store.etcd.status().catch(() => undefined);
+  return JSON.stringify({
+    tasks: [...timings.tasks].map(([id, t]) => [id, t.service, t.assigned, t.running ?? 0]),
+    perNode,
+    store,
+  });
+}
+
+async function main(): Promise<void> {
+  const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
+  const options = hollowOptions(process.argv.slice(2), log);
+  if (!options) {
+    process.stdout.write(helpText("hollow-main [OPTIONS]", "Run hollow swarm worker nodes.", HOLLOW_OPTIONS));
+    return;
+  }
+  const hollow = new HollowNodes(options);
+  let ending = false;
+  const end = () => {
+    if (ending) return;
+    ending = true;
+    void hollow.stop().finally(() => process.exit(0));
+  };
+  process.on("SIGINT", end);
+  process.on("SIGTERM", end);
+  await hollow.start();
+  process.stdout.write(`hollow: ${hollow.nodes.length} nodes running\n`);
+  const timings = options.timings;
+  if (timings) {
+    // One JSON line per "report": every task's timings, the tasks per node, the store's status.
+    createInterface({ input: process.stdin }).on("line", (line) => {
+      if (line.trim() !== "report") return;
+      void report(hollow, timings).then((text) => process.stdout.write(`report ${text}\n`));
+    });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`hollow nodes: ${errorText(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,92 @@
+/**
+ * The tasks of each node, from one mirror of the store's tasks (./mirror.ts): a node agent reads
+ * its own from memory and is woken only by changes of its own, rather than reading every task of
+ * the cluster at each pass. One feed serves every agent of a process (one on a real node, many
+ * in a process of hollow nodes).
+ */
+import { StoreMirror } from "./mirror.js";
+import { type ClusterStore, KEYS, parseEntry } from "./store.js";
+import type { TaskRecord } from "./types.js";
+
+export class NodeTaskFeed {
+  private readonly mirror: StoreMirror<TaskRecord>;
+  /** task id → the node it is on, as last seen (a removal names only the key). */
+  private readonly nodeOf = new Map<string, string>();
+  private readonly byNode = new Map<string, Map<string, TaskRecord>>();
+  private readonly listeners = new Map<string, Set<() => void>>();
+
+  constructor(store: ClusterStore, log: (message: string) => void = () => {}) {
+    this.mirror = new StoreMirror<TaskRecord>(
+      store.etcd,
+      KEYS.tasks,
+      (kv) => parseEntry(kv) as TaskRecord | undefined,
+      (events) => {
+        if (events === "reread") return this.rebuild();
+        const touched = new Set<string>();
+        for (const e of events) {
+          const id = e.kv.key.slice(KEYS.tasks.length);
+          const before = this.nodeOf.get(id);
+          const task = e.type === "PUT" ? this.mirror.entries.get(e.kv.key)?.value : undefined;
+          if (before !== undefined) touched.add(before);
+          this.place(id, before, task);
+          if (task?.NodeID) touched.add(task.NodeID);
+        }
+        for (const node of touched) this.notify(node);
+      },
+      log,
+    );
+  }
+
+  /** Follows `nodeId`'s tasks: `onChange` when one of them changes. The first read is awaited. */
+  async subscribe(nodeId: string, onChange: () => void): Promise<() => void> {
+    const set = this.listeners.get(nodeId) ?? new Set();
+    set.add(onChange);
+    this.listeners.set(nodeId, set);
+    await this.mirror.start().catch(() => {}); // a store down now: tasksOf tries again
+    return () => {
+      set.delete(onChange);
+      if (!set.size) this.listeners.delete(nodeId);
+      if (!this.listeners.size) this.mirror.stop();
+    };
+  }
+
+  /** The node's tasks as the store last said; throws when the store was never read. */
+  async tasksOf(nodeId: string): Promise<TaskRecord[]> {
+    await this.mirror.start();
+    return this.current(nodeId);
+  }
+
+  /** The node's tasks in the copy now (none before the first read). */
+  current(nodeId: string): TaskRecord[] {
+    return [...(this.byNode.get(nodeId)?.values() ?? [])];
+  }
+
+  /** The store's revision the copy is complete up to. */
+  get revision(): number {
+    return this.mirror.revision;
+  }
+
+  private place(id: string, before: string | undefined, task: TaskRecord | undefined): void {
+    if (before !== undefined) {
+      this.byNode.get(before)?.delete(id);
+      this.nodeOf.delete(id);
+    }
+    if (!task?.NodeID) return;
+    this.nodeOf.set(id, task.NodeID);
+    const tasks = this.byNode.get(task.NodeID) ?? new Map<string, TaskRecord>();
+    this.byNode.set(task.NodeID, tasks);
+    tasks.set(id, task);
+  }
+
+  private rebuild(): void {
+    this.nodeOf.clear();
+    this.byNode.clear();
+    for (const [key, e] of this.mirror.entries)
+      if (e.value) this.place(key.slice(KEYS.tasks.length), undefined, e.value);
+    for (const node of this.listeners.keys()) this.notify(node);
+  }
+
+  private notify(nodeId: string): void {
+    for (const fn of this.listeners.get(nodeId) ?? []) fn();
+  }
+}
