@@ -88,7 +88,9 @@ test("a manager's login writes, grants and adds; a worker's reads the swarm and 
   await refused(w.grantPermission("worker-worker1", "READWRITE", "/", true), /permission denied/);
   // Its watch sees the swarm's changes.
   const seen: string[] = [];
-  const stop = w.watch("/berth/tasks/", 0, (events) => seen.push(...events.map((e) => e.kv.key)));
+  // From the revision after the read: a change made before the watch is open is not missed.
+  const { revision } = await w.list("/berth/tasks/");
+  const stop = w.watch("/berth/tasks/", revision + 1, (events) => seen.push(...events.map((e) => e.kv.key)));
   await root.put("/berth/tasks/t2", "{}");
   for (let i = 0; i < 50 && !seen.includes("/berth/tasks/t2"); i++)
     await new Promise((r) => setTimeout(r, 100));
