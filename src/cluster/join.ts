@@ -13,7 +13,6 @@ import type { TLSSocket } from "node:tls";
 import { BerthError, InvalidArgument } from "../errors.js";
 import type { NodeRole } from "./ca.js";
 import { certificateSubject, parseJoinToken, tokenNamesCA } from "./ca.js";
-import { readText } from "./etcd.js";
 
 export const JOIN_PORT = 2377;
 
@@ -298,4 +297,17 @@ export async function requestJoin(manager: string, req: JoinRequest): Promise<Jo
   const body = JSON.parse(r.text || "{}") as JoinAnswer & { message?: string };
   if (r.status !== 200) throw new JoinRefused(body.message ?? `join refused (status ${r.status})`);
   return body;
+}
+
+/** A response's whole body, as text. */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => {
+      text += c;
+    });
+    res.once("end", () => resolve(text));
+    res.once("error", reject);
+  });
 }
