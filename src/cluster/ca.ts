@@ -68,9 +68,10 @@ export interface CertificateSubject {
   /** Addresses the certificate serves on (etcd and the join port listen on them). */
   ips: string[];
   /**
-   * A certificate for the store's client port only, without the node in its name: etcd's JSON
-   * gateway refuses a client whose certificate has a common name once access control is on
-   * (the node signs in with its password instead), and the peer API refuses one without.
+   * A certificate for the store's client port only, without the node in its name: once access
+   * control is on, etcd takes a certificate's common name as a user name when no token comes
+   * (and its JSON gateway refuses a named certificate outright), so the node's password is its
+   * only identity there; the peer API refuses a certificate without a name.
    */
   storeClient?: boolean;
 }
