@@ -65,6 +65,8 @@ export interface EtcdLogin {
 
 /** What etcd says when a token is unknown (expired, another member's) or predates a role change. */
 const STALE_TOKEN = /invalid auth token|user name is empty|revision of auth store is old/;
+/** How many times a call signs in again for a token that went stale. */
+const STALE_TOKEN_RETRIES = 5;
 
 export interface WatchEvent {
   type: "PUT" | "DELETE";
@@ -256,7 +258,10 @@ export class EtcdClient {
       try {
         const endpoint = this.endpoints[i]!;
         let answer = await attempt(endpoint, await this.token(endpoint));
-        if (answer instanceof EtcdRefused && this.login && STALE_TOKEN.test(answer.message)) {
+        // Each change of users or roles (a node joining) makes every token older than it stale:
+        // while nodes join, a fresh token can go stale again before its call arrives.
+        for (let n = 0; n < STALE_TOKEN_RETRIES; n++) {
+          if (!(answer instanceof EtcdRefused && this.login && STALE_TOKEN.test(answer.message))) break;
           this.tokens.delete(endpoint);
           answer = await attempt(endpoint, await this.token(endpoint));
         }
