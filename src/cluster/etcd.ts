@@ -93,6 +93,10 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
   "grpc.keepalive_time_ms": 10_000,
   "grpc.keepalive_timeout_ms": 5_000,
+  // A member that restarts is back within a second or two: try it again soon, not after gRPC's
+  // default backoff that grows to two minutes (calls meanwhile go to the other members).
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
 /** The key just after every key that starts with `prefix` (etcd's range_end for a prefix). */
