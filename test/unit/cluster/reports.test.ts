@@ -243,3 +243,9 @@ test("a batch's reports stand alone: another node's task, a bad one, a late one 
   assert.match(String((mixed.answers[0] as { error: string }).error), /only for itself/);
   assert.deepEqual(mixed.answers[1], { answer: { written: true } });
 });
+
+test("a manager's refusal ends a call (another would refuse it too); not-a-manager and failures inside do not", () => {
+  const refusal = (status: number) => new PeerRefused("x", status).refusal;
+  assert.deepEqual([400, 401, 403, 413].map(refusal), [true, true, true, true]);
+  assert.deepEqual([404, 500, 503].map(refusal), [false, false, false]);
+});
