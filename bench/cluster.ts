@@ -4,7 +4,8 @@
  * test fixture), driven with the docker CLI:
  *   - `service create --replicas 30` (busybox, already on every node) until all 30 run;
  *   - a node cut off the LAN, until its tasks run on the two others.
- * BENCH_CLUSTER_REPLICAS=N changes the 30.
+ * BENCH_CLUSTER_REPLICAS=N changes the 30; BENCH_CLUSTER_PEERS=berth (or dockerd) measures one
+ * peer alone (a profile of Berth's daemons: NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR").
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -159,7 +160,8 @@ export async function clusterBench(): Promise<void> {
   const replicas = Number(process.env["BENCH_CLUSTER_REPLICAS"] ?? 30);
   process.stdout.write(`\n## cluster: 3 nodes on a test LAN, ${replicas} replicas; a node cut off\n`);
   const results = new Map<DaemonKind, Figures>();
-  for (const kind of ["dockerd", "berth"] as const) {
+  const peers = (process.env["BENCH_CLUSTER_PEERS"] ?? "dockerd,berth").split(",");
+  for (const kind of (["dockerd", "berth"] as const).filter((k) => peers.includes(k))) {
     try {
       results.set(kind, await measure(kind, replicas));
     } catch (err) {

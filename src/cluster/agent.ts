@@ -27,6 +27,8 @@ export class NodeAgent {
   private pass: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
+  /** Services being read for tasks being launched: a service's tasks that come together read it once. */
+  private readonly services = new Map<string, Promise<ServiceRecord | undefined>>();
 
   constructor(
     private readonly runtime: TaskRuntime,
@@ -128,26 +130,34 @@ export class NodeAgent {
     this.working.add(task.ID);
     void (async () => {
       try {
-        const service = await this.store.get<ServiceRecord>("services", task.ServiceID);
+        const service = await this.service(task.ServiceID);
         if (!service) return;
         if (!taskSigned(this.caCert(), task))
           throw new Error(
             "the task's signature does not check against the cluster's CA: not written by its leader",
           );
         const image = task.Spec.ContainerSpec.Image;
+        let latest: TaskRecord | undefined = task;
         if (!this.runtime.hasImage(image)) {
           await this.setStatus(task, "preparing", "preparing");
           await this.runtime.pull(image);
+          // A pull takes long: the task may have been stopped or moved meanwhile.
+          latest = await this.store.get<TaskRecord>("tasks", task.ID);
         }
-        const latest = await this.store.get<TaskRecord>("tasks", task.ID);
         if (latest?.DesiredState !== "running") return;
         // Any node's certificate can write the store: only what the leader signed runs here.
         if (!taskSigned(this.caCert(), latest) || latest.NodeID !== this.nodeId)
           throw new Error(
             "the task's signature does not check against the cluster's CA: not written by its leader",
           );
-        await this.setStatus(latest, "starting", "starting");
+        // Not waited for: the container starts while the state goes to a manager (a worker's
+        // round trip, behind its other reports). Whether it was written changes nothing here;
+        // "running" below is written from the task read after it, or by the next pass.
+        const starting = this.setStatus(latest, "starting", "starting").catch((err) =>
+          this.log(`swarm agent: task ${task.ID}: ${errorText(err)}`),
+        );
         const c = await this.runtime.run(latest, service);
+        await starting;
         const now = await this.store.get<TaskRecord>("tasks", task.ID);
         if (now && healthy(c))
           await this.setStatus(now, "running", "started", { ContainerID: c.id, PID: c.pid, ExitCode: 0 });
@@ -159,6 +169,16 @@ export class NodeAgent {
         this.kick();
       }
     })();
+  }
+
+  /** A service, read once for the launches that ask for it at the same time. */
+  private service(id: string): Promise<ServiceRecord | undefined> {
+    let reading = this.services.get(id);
+    if (!reading) {
+      reading = this.store.get<ServiceRecord>("services", id).finally(() => this.services.delete(id));
+      this.services.set(id, reading);
+    }
+    return reading;
   }
 
   private halt(task: TaskRecord, c: TaskContainer, state: TaskState, message: string): void {

@@ -79,8 +79,22 @@ const descriptor = {
         DeleteRangeRequest: message({ key: "bytes 1", range_end: "bytes 2" }),
         DeleteRangeResponse: message({ header, deleted: "int64 2" }),
         RequestOp: message(
-          { request_put: "PutRequest 2", request_delete_range: "DeleteRangeRequest 3" },
-          { request: ["request_put", "request_delete_range"] },
+          {
+            request_range: "RangeRequest 1",
+            request_put: "PutRequest 2",
+            request_delete_range: "DeleteRangeRequest 3",
+            request_txn: "TxnRequest 4",
+          },
+          { request: ["request_range", "request_put", "request_delete_range", "request_txn"] },
+        ),
+        ResponseOp: message(
+          {
+            response_range: "RangeResponse 1",
+            response_put: "PutResponse 2",
+            response_delete_range: "DeleteRangeResponse 3",
+            response_txn: "TxnResponse 4",
+          },
+          { response: ["response_range", "response_put", "response_delete_range", "response_txn"] },
         ),
         Compare: {
           ...message(
@@ -104,7 +118,7 @@ const descriptor = {
           success: "repeated RequestOp 2",
           failure: "repeated RequestOp 3",
         }),
-        TxnResponse: message({ header, succeeded: "bool 2" }),
+        TxnResponse: message({ header, succeeded: "bool 2", responses: "repeated ResponseOp 3" }),
         WatchRequest: message(
           { create_request: "WatchCreateRequest 1" },
           { request_union: ["create_request"] },

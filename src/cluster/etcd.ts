@@ -80,9 +80,16 @@ export interface Member {
   clientURLs: string[];
 }
 
-/** etcd's answers while its raft leader is being chosen: worth another try. */
-const TRANSIENT = /leader changed|no leader|request timed out|too many requests|not capable/;
+/**
+ * etcd's answers while its raft leader is being chosen, or while users and roles change (a node
+ * joins: a write checked against the roles before the change is refused after it): worth
+ * another try.
+ */
+const TRANSIENT =
+  /leader changed|no leader|request timed out|too many requests|not capable|revision of auth store is old/;
 const TRANSIENT_RETRY_MS = 5000;
+/** Operations one transaction may hold (etcd's --max-txn-ops default): larger ones are refused. */
+export const MAX_TXN_OPS = 128;
 /** How long a call, or a lease renewal, waits for its answer before the member counts as gone. */
 const ANSWER_TIMEOUT_MS = 5000;
 
@@ -369,20 +376,41 @@ export class EtcdClient {
     otherwise: Operation[] = [],
   ): Promise<{ succeeded: boolean; revision: number }> {
     const r = await this.call<{ succeeded?: boolean } & Header>("txn", {
-      compare: compare.map((c) => ({
-        key: Buffer.from(c.key),
-        target: c.target,
-        result: "EQUAL",
-        ...(c.target === "CREATE"
-          ? { create_revision: String(c.createRevision) }
-          : c.target === "MOD"
-            ? { mod_revision: String(c.modRevision) }
-            : { value: Buffer.from(c.value) }),
-      })),
+      compare: compare.map(compareOf),
       success: then.map(requestOp),
       failure: otherwise.map(requestOp),
     });
     return { succeeded: r.succeeded === true, revision: Number(r.header?.revision ?? 0) };
+  }
+
+  /**
+   * Several keys read in one call (a transaction of reads, at one revision): each one's value,
+   * or undefined, in the order asked. At most MAX_TXN_OPS keys.
+   */
+  async getMany(keys: string[]): Promise<Array<KeyValue | undefined>> {
+    if (!keys.length) return [];
+    const r = await this.call<{ responses?: Array<{ response_range?: { kvs?: RawKv[] } }> }>("txn", {
+      success: keys.map((key) => ({ request_range: rangeOf(key, false) })),
+    });
+    return keys.map((_, i) => {
+      const kv = r.responses?.[i]?.response_range?.kvs?.[0];
+      return kv ? kvOf(kv) : undefined;
+    });
+  }
+
+  /**
+   * Independent transactions in one call: each one's operations run if its own comparisons
+   * hold, whatever the others do (etcd's nested transactions). Whether each one's held, in
+   * order. At most MAX_TXN_OPS of them, and no key written by two.
+   */
+  async txnEach(txns: Array<{ compare: Compare[]; ops: Operation[] }>): Promise<boolean[]> {
+    if (!txns.length) return [];
+    const r = await this.call<{ responses?: Array<{ response_txn?: { succeeded?: boolean } }> }>("txn", {
+      success: txns.map((t) => ({
+        request_txn: { compare: t.compare.map(compareOf), success: t.ops.map(requestOp) },
+      })),
+    });
+    return txns.map((_, i) => r.responses?.[i]?.response_txn?.succeeded === true);
   }
 
   async grantLease(ttlSeconds: number): Promise<string> {
@@ -638,6 +666,19 @@ function membersOf(r: MemberList): Member[] {
     peerURLs: m.peerURLs ?? [],
     clientURLs: m.clientURLs ?? [],
   }));
+}
+
+function compareOf(c: Compare): object {
+  return {
+    key: Buffer.from(c.key),
+    target: c.target,
+    result: "EQUAL",
+    ...(c.target === "CREATE"
+      ? { create_revision: String(c.createRevision) }
+      : c.target === "MOD"
+        ? { mod_revision: String(c.modRevision) }
+        : { value: Buffer.from(c.value) }),
+  };
 }
 
 function requestOp(op: Operation): object {

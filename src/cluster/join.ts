@@ -126,7 +126,8 @@ export function servePeers(
   });
 }
 
-const peerStatus = (err: Error) => {
+/** The HTTP status a node answers an error of a peer call with. */
+export const peerStatus = (err: Error) => {
   if (!(err instanceof BerthError)) return 500;
   return err.code === "not-found"
     ? 404
@@ -137,10 +138,21 @@ const peerStatus = (err: Error) => {
         : 500;
 };
 
-/** Another node answered a call with an error: its message. */
+/** Another node answered a call with an error: its message, and the HTTP status it gave. */
 export class PeerRefused extends BerthError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super("unavailable", message);
+  }
+
+  /**
+   * The call itself was refused (bad input, not the caller's to ask): any node would say the
+   * same. Not so "no such call" (the node is not a manager any more) or a failure inside it.
+   */
+  get refusal(): boolean {
+    return this.status >= 400 && this.status < 500 && this.status !== 404;
   }
 }
 
@@ -158,7 +170,7 @@ export async function askPeer<T>(
   try {
     message = (JSON.parse(text) as { message?: string }).message ?? message;
   } catch {}
-  throw new PeerRefused(`node at ${addr}: ${message}`);
+  throw new PeerRefused(`node at ${addr}: ${message}`, res.statusCode ?? 500);
 }
 
 /**

@@ -8,9 +8,17 @@
  */
 import { BerthError, InvalidArgument, NotFound } from "../errors.js";
 import { takeFreeAddress } from "./overlays.js";
+import { type ItemAnswer, ReportQueue } from "./report-queue.js";
 import type { ClusterStore } from "./store.js";
 import { KEYS } from "./store.js";
-import type { EndpointRecord, NodeRecord, OverlayRecord, TaskRecord, TaskState } from "./types.js";
+import {
+  type EndpointRecord,
+  type NodeRecord,
+  type OverlayRecord,
+  type TaskRecord,
+  type TaskState,
+  TERMINAL,
+} from "./types.js";
 
 /** A worker spoke of what is not its own: nothing was written. */
 export class ReportRefused extends BerthError {
@@ -39,7 +47,8 @@ export class StoreReports implements NodeReports {
   constructor(private readonly store: ClusterStore) {}
 
   taskStatus(task: TaskRecord): Promise<boolean> {
-    return this.store.update("tasks", task);
+    // With the other task states written meanwhile (this node's, and workers' through it).
+    return this.store.updateGrouped("tasks", task);
   }
 
   async describe(nodeId: string, d: NodeDescription): Promise<void> {
@@ -74,35 +83,50 @@ export class StoreReports implements NodeReports {
 /** How a worker's reports reach a manager: a call of the peer API (mutual TLS). */
 export type AskManager = <T>(path: string, body: unknown) => Promise<T>;
 
-/** A worker's reports: each one a call to a manager, which checks and writes it. */
+/**
+ * A worker's reports: checked and written by a manager, those made at about the same time in one
+ * call (./report-queue.ts).
+ */
 export class ManagerReports implements NodeReports {
-  constructor(private readonly ask: AskManager) {}
+  private readonly queue: ReportQueue;
+
+  constructor(ask: AskManager) {
+    this.queue = new ReportQueue(
+      async (reports) => (await ask<{ answers: ItemAnswer[] }>(REPORT_PATHS.batch, { reports })).answers,
+    );
+  }
 
   async taskStatus(task: TaskRecord): Promise<boolean> {
     const { ID, Version, Status, UpdatedAt, RunningSince } = task;
     const body: StatusReport = { ID, Version, Status, UpdatedAt, ...(RunningSince ? { RunningSince } : {}) };
-    return (await this.ask<{ written: boolean }>(REPORT_PATHS.status, body)).written;
+    // A later status of the task replaces one still waiting, unless it is older (see ReportQueue).
+    const supersede = {
+      key: ID,
+      order: Version.Index * STATE_RANKS + stateRank(Status.State),
+      displaced: { written: false },
+    };
+    return (await this.queue.report<{ written: boolean }>(REPORT_PATHS.status, body, supersede)).written;
   }
 
   async describe(_nodeId: string, d: NodeDescription): Promise<void> {
-    await this.ask(REPORT_PATHS.describe, d);
+    await this.queue.report(REPORT_PATHS.describe, d);
   }
 
   async publishEndpoint(e: EndpointRecord): Promise<void> {
-    await this.ask(REPORT_PATHS.publish, e);
+    await this.queue.report(REPORT_PATHS.publish, e);
   }
 
   async withdrawEndpoint(networkId: string, ip: string): Promise<void> {
-    await this.ask(REPORT_PATHS.withdraw, { networkId, ip });
+    await this.queue.report(REPORT_PATHS.withdraw, { networkId, ip });
   }
 
   async allocate(network: OverlayRecord, owner: string, requested?: string): Promise<string> {
     const body = { networkId: network.ID, owner, ...(requested ? { requested } : {}) };
-    return (await this.ask<{ ip: string }>(REPORT_PATHS.allocate, body)).ip;
+    return (await this.queue.report<{ ip: string }>(REPORT_PATHS.allocate, body)).ip;
   }
 
   async release(networkId: string, ip: string, owner: string): Promise<void> {
-    await this.ask(REPORT_PATHS.release, { networkId, ip, owner });
+    await this.queue.report(REPORT_PATHS.release, { networkId, ip, owner });
   }
 }
 
@@ -114,6 +138,8 @@ export const REPORT_PATHS = {
   withdraw: "/reports/endpoint-withdrawn",
   allocate: "/reports/address",
   release: "/reports/address-released",
+  /** Many of the above in one call (./report-batch.ts). */
+  batch: "/reports/batch",
 } as const;
 
 /** What of a task a worker may change: its status, nothing the leader signed or decided. */
@@ -131,6 +157,63 @@ const STATES: ReadonlySet<string> = new Set<TaskState>([
   "rejected",
 ]);
 
+/** A task's life, in order; every state that ends it comes after all of these. */
+const LIFE: readonly TaskState[] = [
+  "new",
+  "pending",
+  "assigned",
+  "accepted",
+  "preparing",
+  "starting",
+  "running",
+];
+const STATE_RANKS = LIFE.length + 1;
+
+/** How far on a state is in a task's life (the states that end it are all last). */
+function stateRank(state: TaskState): number {
+  return TERMINAL.has(state) ? LIFE.length : Math.max(0, LIFE.indexOf(state));
+}
+
+/**
+ * A task's status as a worker reports it, checked against the task as the store has it: the
+ * record to write, or undefined when there is nothing to write (the task is gone, or the report
+ * would take it back to an earlier state: it is late). Refused if the task is not the caller's.
+ */
+export function checkedStatus(
+  task: TaskRecord | undefined,
+  caller: string,
+  b: Record<string, unknown>,
+): TaskRecord | undefined {
+  if (!task) return undefined;
+  if (task.NodeID !== caller) throw new ReportRefused(`task ${task.ID} is not on node ${caller}`);
+  const status = b.Status as TaskRecord["Status"] | undefined;
+  if (!status || typeof status !== "object" || !STATES.has(status.State))
+    throw new InvalidArgument("a task status report names a task state");
+  const version = (b.Version as { Index?: unknown } | undefined)?.Index;
+  if (typeof version !== "number") throw new InvalidArgument("a task status report names the version read");
+  const updated: TaskRecord = {
+    ...task,
+    Version: { Index: version },
+    UpdatedAt: text(b.UpdatedAt, "UpdatedAt"),
+    Status: {
+      Timestamp: text(status.Timestamp, "Status.Timestamp"),
+      State: status.State,
+      Message: typeof status.Message === "string" ? status.Message : "",
+      ...(typeof status.Err === "string" ? { Err: status.Err } : {}),
+      ...(status.ContainerStatus ? { ContainerStatus: containerStatus(status.ContainerStatus) } : {}),
+      PortStatus: task.Status.PortStatus,
+    },
+  };
+  if (typeof b.RunningSince === "string") updated.RunningSince = b.RunningSince;
+  if (stateRank(status.State) < stateRank(task.Status.State)) return undefined;
+  return updated;
+}
+
+/** The task a status report names (checked before anything is read). */
+export function reportedTask(b: Record<string, unknown>): string {
+  return text(b.ID, "ID");
+}
+
 /**
  * A manager's side of a worker's report: checked against what the store says is the worker's,
  * then written. `caller` is the node its certificate names. Returns the answer to send.
@@ -145,31 +228,8 @@ export async function acceptReport(
   const b = (body ?? {}) as Record<string, unknown>;
   switch (path) {
     case REPORT_PATHS.status: {
-      const id = text(b.ID, "ID");
-      const task = await store.get<TaskRecord>("tasks", id);
-      if (!task) return { written: false };
-      if (task.NodeID !== caller) throw new ReportRefused(`task ${id} is not on node ${caller}`);
-      const status = b.Status as TaskRecord["Status"] | undefined;
-      if (!status || typeof status !== "object" || !STATES.has(status.State))
-        throw new InvalidArgument("a task status report names a task state");
-      const version = (b.Version as { Index?: unknown } | undefined)?.Index;
-      if (typeof version !== "number")
-        throw new InvalidArgument("a task status report names the version read");
-      const updated: TaskRecord = {
-        ...task,
-        Version: { Index: version },
-        UpdatedAt: text(b.UpdatedAt, "UpdatedAt"),
-        Status: {
-          Timestamp: text(status.Timestamp, "Status.Timestamp"),
-          State: status.State,
-          Message: typeof status.Message === "string" ? status.Message : "",
-          ...(typeof status.Err === "string" ? { Err: status.Err } : {}),
-          ...(status.ContainerStatus ? { ContainerStatus: containerStatus(status.ContainerStatus) } : {}),
-          PortStatus: task.Status.PortStatus,
-        },
-      };
-      if (typeof b.RunningSince === "string") updated.RunningSince = b.RunningSince;
-      return { written: await direct.taskStatus(updated) };
+      const updated = checkedStatus(await store.get<TaskRecord>("tasks", reportedTask(b)), caller, b);
+      return { written: updated ? await direct.taskStatus(updated) : false };
     }
     case REPORT_PATHS.describe: {
       const d = b as unknown as NodeDescription;
@@ -199,7 +259,7 @@ export async function acceptReport(
     case REPORT_PATHS.withdraw: {
       const networkId = text(b.networkId, "networkId");
       const ip = text(b.ip, "ip");
-      const current = (await store.endpoints(networkId)).list.find((e) => e.IP === ip);
+      const current = await store.endpoint(networkId, ip);
       if (current && current.NodeID !== caller)
         throw new ReportRefused(`the endpoint ${ip} is node ${current.NodeID}'s, not node ${caller}'s`);
       if (current) await direct.withdrawEndpoint(networkId, ip);
@@ -246,7 +306,7 @@ function ownOwner(caller: string, owner: unknown): string {
 
 /** The worker holds the address it publishes an endpoint for. */
 async function mustHold(store: ClusterStore, caller: string, networkId: string, ip: string): Promise<void> {
-  const owner = (await store.addresses(networkId)).get(ip);
+  const owner = await store.addressOwner(networkId, ip);
   if (!owner?.startsWith(`${caller}:`))
     throw new ReportRefused(`node ${caller} does not hold address ${ip} on network ${networkId}`);
 }

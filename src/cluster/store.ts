@@ -21,7 +21,15 @@
  * fails as docker's does ("update out of sequence").
  */
 import { Conflict, NotFound } from "../errors.js";
-import type { Compare, EtcdClient, KeyValue, Operation, WatchEvent } from "./etcd.js";
+import {
+  type Compare,
+  type EtcdClient,
+  type KeyValue,
+  MAX_TXN_OPS,
+  type Operation,
+  type WatchEvent,
+} from "./etcd.js";
+import { GroupCommit } from "./group-commit.js";
 import type {
   ClusterRecord,
   EndpointRecord,
@@ -66,7 +74,12 @@ function parse<T extends Meta>(kv: KeyValue): T {
 }
 
 export class ClusterStore {
-  constructor(readonly etcd: EtcdClient) {}
+  /** Updates written together with those made at about the same time (see updateGrouped). */
+  private readonly grouped: GroupCommit;
+
+  constructor(readonly etcd: EtcdClient) {
+    this.grouped = new GroupCommit(etcd);
+  }
 
   async cluster(): Promise<ClusterRecord | undefined> {
     return (await this.clusterAt())?.record;
@@ -108,6 +121,16 @@ export class ClusterStore {
     return kv ? parse<T>(kv) : undefined;
   }
 
+  /** Records of one kind by id, read in as few calls as etcd allows; undefined where none is. */
+  async getMany<T extends Meta>(kind: Kind, ids: string[]): Promise<Array<T | undefined>> {
+    const found: Array<T | undefined> = [];
+    for (let i = 0; i < ids.length; i += MAX_TXN_OPS) {
+      const kvs = await this.etcd.getMany(ids.slice(i, i + MAX_TXN_OPS).map((id) => KEYS[kind] + id));
+      for (const kv of kvs) found.push(kv ? parse<T>(kv) : undefined);
+    }
+    return found;
+  }
+
   async alive(): Promise<Set<string>> {
     return new Set((await this.etcd.list(KEYS.alive)).kvs.map((kv) => kv.key.slice(KEYS.alive.length)));
   }
@@ -131,6 +154,14 @@ export class ClusterStore {
       [{ key, target: "MOD", modRevision: record.Version.Index }, ...leaderCompare(guard)],
       [{ put: { key, value: serialise(record) } }],
     );
+  }
+
+  /**
+   * As update (without a leader's guard), in one call of etcd with the other updates made at
+   * about the same time: many nodes' task states cost one transaction, not one each.
+   */
+  updateGrouped<T extends Meta>(kind: Kind, record: T): Promise<boolean> {
+    return this.grouped.write(KEYS[kind] + record.ID, serialise(record), record.Version.Index);
   }
 
   /**
@@ -261,6 +292,11 @@ export class ClusterStore {
     return new Map(kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]));
   }
 
+  /** Who holds one address of a network (one key read, not the network's every address). */
+  async addressOwner(networkId: string, ip: string): Promise<string | undefined> {
+    return (await this.etcd.get(`${KEYS.alloc}ip/${networkId}/${ip}`))?.value;
+  }
+
   /** Takes an address for `owner` if nobody holds it. */
   takeAddress(networkId: string, ip: string, owner: string): Promise<boolean> {
     const key = `${KEYS.alloc}ip/${networkId}/${ip}`;
@@ -303,6 +339,12 @@ export class ClusterStore {
 
   async withdrawEndpoint(networkId: string, ip: string): Promise<void> {
     await this.etcd.delete(`${KEYS.endpoints}${networkId}/${ip}`);
+  }
+
+  /** One endpoint of a network, if it is published. */
+  async endpoint(networkId: string, ip: string): Promise<EndpointRecord | undefined> {
+    const kv = await this.etcd.get(`${KEYS.endpoints}${networkId}/${ip}`);
+    return kv ? tryParse<EndpointRecord>(kv.value) : undefined;
   }
 
   /** Endpoints, of one network or of all, and the revision they were read at. */

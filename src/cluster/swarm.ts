@@ -40,6 +40,7 @@ import {
   JoinRefused,
   type JoinRequest,
   type PeerCall,
+  PeerRefused,
   peerAddress,
   requestJoin,
   servePeers,
@@ -47,10 +48,17 @@ import {
 } from "./join.js";
 import { Leader } from "./leader.js";
 import { StoreMirror } from "./mirror.js";
-import { acceptReport, ManagerReports, type NodeReports, StoreReports } from "./node-reports.js";
+import {
+  acceptReport,
+  ManagerReports,
+  type NodeReports,
+  REPORT_PATHS,
+  StoreReports,
+} from "./node-reports.js";
 import { NodeTaskFeed } from "./node-tasks.js";
 import { OverlayNode } from "./overlay-node.js";
 import { createOverlay, removeOverlay } from "./overlays.js";
+import { acceptBatch } from "./report-batch.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
 import { ClusterStore, parseEntry, type Snapshot, snapshotOf } from "./store.js";
@@ -809,7 +817,11 @@ export class Swarm {
       return;
     }
     if (call.path.startsWith("/reports/") && this.isManager) {
-      const answer = await acceptReport(this.managerStore(), call.nodeId, call.path, await call.body());
+      const [store, body] = [this.managerStore(), await call.body()];
+      const answer =
+        call.path === REPORT_PATHS.batch
+          ? await acceptBatch(store, call.nodeId, body)
+          : await acceptReport(store, call.nodeId, call.path, body);
       call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       return;
     }
@@ -827,7 +839,11 @@ export class Swarm {
     return this.askManagers<TaskFile[]>(`/tasks/${taskId}/files`, undefined, true);
   }
 
-  /** A call to the live managers, in turn, until one answers; `self`: this node may answer. */
+  /**
+   * A call to the live managers, in turn, until one answers; `self`: this node may answer. A
+   * manager that refuses the call (bad input, not this node's to ask) ends it: another would
+   * say the same. One that is unreachable, no manager any more or failing inside, does not.
+   */
   private async askManagers<T>(path: string, body: unknown, self: boolean): Promise<T> {
     // The manager that answered last is asked first: a worker's reports need no read of the
     // nodes (thousands of records in a large swarm) while it answers.
@@ -835,7 +851,8 @@ export class Swarm {
     if (known && (self || known.id !== this.nodeId)) {
       try {
         return await askPeer<T>(known.addr, path, this.peerTls(), body);
-      } catch {
+      } catch (err) {
+        if (err instanceof PeerRefused && err.refusal) throw err;
         this.lastManager = undefined;
       }
     }
@@ -851,6 +868,7 @@ export class Swarm {
         this.lastManager = { id: m.ID, addr: peerAddress(m) };
         return answer;
       } catch (err) {
+        if (err instanceof PeerRefused && err.refusal) throw err;
         last = err;
       }
     }

@@ -633,6 +633,51 @@ test("a worker's store login reads the swarm and writes nothing of it; its repor
   );
   assert.match(report("address", { networkId: "x", owner: `${node3Id}:c` }), /only for itself/);
   assert.match(report("endpoint", { NetworkID: "x", IP: "10.0.0.9", NodeID: node3Id }), /names node/);
+  // A batch of reports: its shape is checked whole; each report alone, so node3's task among
+  // node2's own is refused and lets nothing through, while node2's own is written.
+  assert.match(
+    curlAsWorker([`https://${n1.address}:2377/reports/batch`, "-d", "{not json"]).stdout,
+    /a request body is JSON/,
+  );
+  assert.match(report("batch", { reports: "all" }), /a batch of reports is/);
+  const many = Array.from({ length: 129 }, () => ({ path: "/reports/describe", body: {} }));
+  assert.match(report("batch", { reports: many }), /at most 128 reports/);
+  assert.match(report("batch", { reports: [{ path: "/reports/batch", body: {} }] }), /names no report path/);
+  createService("mine", ["--constraint", "node.hostname==node2", "busybox", "sleep", "1000"]);
+  await converged("mine", (c) => sum(c) === 1);
+  const mineId = ok(n1.docker(["service", "inspect", "-f", "{{.ID}}", "mine"])).stdout.trim();
+  const [own] = records("/berth/tasks/").filter(
+    (r) => r.value.ServiceID === mineId && r.value.Status.State === "running",
+  );
+  const ownVersion = Number(
+    (storeCall(n1, "kv/range", { key: b64(own!.key) }).kvs as Array<{ mod_revision: string }>)[0]!
+      .mod_revision,
+  );
+  const answers = JSON.parse(
+    report("batch", {
+      reports: [
+        {
+          path: "/reports/task-status",
+          body: {
+            ...own!.value,
+            Version: { Index: ownVersion },
+            Status: { ...own!.value.Status, Message: "batched" },
+          },
+        },
+        {
+          path: "/reports/task-status",
+          body: { ID: task!.value.ID, Version: { Index: 1 }, Status: failed, UpdatedAt: "now" },
+        },
+        { path: "/reports/address", body: { networkId: "x", owner: `${node3Id}:c` } },
+      ],
+    }),
+  ) as { answers: Array<{ answer?: unknown; error?: string; status?: number }> };
+  assert.deepEqual(answers.answers[0], { answer: { written: true } }, "its own task's status is written");
+  assert.match(String(answers.answers[1]!.error), /is not on node/);
+  assert.equal(answers.answers[1]!.status, 403);
+  assert.match(String(answers.answers[2]!.error), /only for itself/);
+  assert.equal(records("/berth/tasks/").find((r) => r.key === own!.key)?.value.Status.Message, "batched");
+  await removeService("mine");
   await sleep(1500);
   assert.deepEqual(
     records("/berth/tasks/")
