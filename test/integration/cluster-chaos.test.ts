@@ -289,6 +289,18 @@ async function shortfalls(): Promise<string[]> {
   return problems;
 }
 
+/** What each node says of its own membership, the services' tasks and the operations: for a failure. */
+function diagnosis(): string {
+  const via = managers.find(reachable);
+  const states = cluster.nodes.map(
+    (n) =>
+      `${n.name}: ${n.pid === undefined ? "no daemon" : n.docker(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.Error}}"], { timeout: 10_000 }).stdout.trim()}`,
+  );
+  const services = via?.docker(["service", "ls"], { timeout: 10_000 }).stdout ?? "";
+  const tasks = via?.docker(["service", "ps", "--no-trunc", WEB, GLOBAL], { timeout: 10_000 }).stdout ?? "";
+  return [...states, services, tasks, ...operations.map((o) => o.detail)].join("\n");
+}
+
 /** Resolves once the cluster is whole and as desired; fails with what was still wrong after `ms`. */
 async function converged(what: string, ms = RECOVERY_MS): Promise<void> {
   let last: string[] = [];
@@ -300,15 +312,7 @@ async function converged(what: string, ms = RECOVERY_MS): Promise<void> {
     },
     ms,
   ).catch((err: Error) => {
-    const via = managers.find(reachable);
-    // What each node says of its own membership: why a node stays down is there.
-    const states = cluster.nodes.map(
-      (n) =>
-        `${n.name}: ${n.pid === undefined ? "no daemon" : n.docker(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.Error}}"], { timeout: 10_000 }).stdout.trim()}`,
-    );
-    throw new Error(
-      `${err.message}: ${last.join("; ")}\n${states.join("\n")}\n${via?.docker(["service", "ps", WEB, GLOBAL]).stdout ?? ""}\n${operations.map((o) => o.detail).join("\n")}`,
-    );
+    throw new Error(`${err.message}: ${last.join("; ")}\n${diagnosis()}`);
   });
 }
 
@@ -413,7 +417,9 @@ async function detect(what: string, t0: number, check: (v: ClusterView) => boole
       return !!v && check(v);
     },
     DETECTION_MS,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${diagnosis()}`);
+  });
   return Date.now() - t0;
 }
 
