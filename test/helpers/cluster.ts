@@ -455,11 +455,14 @@ export class ClusterNode {
     this.confined = true;
   }
 
-  /** Fills the confined root (confineRoot) to its last byte; emptyDisk() frees it again. */
+  /**
+   * Fills the confined root (confineRoot) to its last byte, and again when called again (what
+   * the daemon freed meanwhile is taken too); emptyDisk() frees it.
+   */
   fillDisk(): void {
     if (!this.confined) throw new Error(`${this.name}: only a confined root is filled (not the host's disk)`);
     // cat stops at ENOSPC (its exit status says so): the disk is then full.
-    this.exec(["sh", "-c", 'cat /dev/zero > "$1"', "sh", join(this.root, DISK_FILLER)]);
+    this.exec(["sh", "-c", 'cat /dev/zero >> "$1"', "sh", join(this.root, DISK_FILLER)]);
     must(this.exec(["test", "-s", join(this.root, DISK_FILLER)]), `${this.name}: filling its disk`);
   }
 

@@ -498,6 +498,8 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
     case "disk-full": {
       const t0 = Date.now();
       smallDisk.fillDisk();
+      // Kept full: the daemon frees space now and then (a removed task's container and log).
+      const refill = setInterval(() => smallDisk.fillDisk(), 500);
       try {
         // A task to start there: the global service's, forced to a new one.
         ok(
@@ -516,6 +518,7 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
         await sleep(2000);
         return { kind, target: smallDisk.name, detectionMs: ms, detected: "task failed" };
       } finally {
+        clearInterval(refill);
         smallDisk.emptyDisk();
       }
     }
