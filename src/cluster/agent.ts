@@ -194,11 +194,13 @@ export class NodeAgent {
             PID: 0,
             ExitCode: stopped.exitCode,
           });
-      } catch (err) {
-        this.log(`swarm agent: stopping task ${task.ID}: ${errorText(err)}`);
-      } finally {
         this.working.delete(task.ID);
         this.kick();
+      } catch (err) {
+        // Tried again at the next resync, not at once: a stop that fails (a full disk) would
+        // otherwise be retried as fast as the loop turns, flooding the log.
+        this.working.delete(task.ID);
+        this.log(`swarm agent: stopping task ${task.ID}: ${errorText(err)}`);
       }
     })();
   }

@@ -3,7 +3,7 @@
  * Cmd/Entrypoint, Env, WorkingDir, User, Labels, Volumes), the host config checked, volumes
  * created. Nothing else is made until start: a created container costs one record file.
  */
-import { Conflict, InvalidArgument } from "../errors.js";
+import { Conflict, InvalidArgument, NotFound } from "../errors.js";
 import type { ImageRecord } from "../image/image-store.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../oci/default-spec.js";
@@ -23,6 +23,7 @@ import { mergeHealthcheck, probeCommand } from "./health.js";
 import { parseLink, recordLinks } from "./links.js";
 import { mountPoints, planMounts } from "./mounts.js";
 import { newId, randomName, shortId, validateName } from "./names.js";
+import type { NetworkProvider } from "./network-provider.js";
 
 const RESTART_POLICIES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -317,9 +318,15 @@ export async function createContainer(
 
 /**
  * The networks a container is configured for, as docker shows them before it runs (and after):
- * ids, aliases (with the short ID on user networks), no addresses.
+ * ids, aliases (with the short ID on user networks), no addresses. `keepUnknown`: a network this
+ * daemon does not know (now) keeps the entry the record has for it instead of failing — what an
+ * exit needs recorded at the daemon's start, before swarm mode is back with a task's overlay.
  */
-export function plannedNetworks(engine: Engine, record: ContainerRecord): NetworkSettings["Networks"] {
+export function plannedNetworks(
+  engine: Engine,
+  record: ContainerRecord,
+  options: { keepUnknown?: boolean } = {},
+): NetworkSettings["Networks"] {
   const mode = record.HostConfig.NetworkMode || "default";
   // host and none are networks of their own for docker's clients: an endpoint with no address.
   if (mode === "host" || mode === "none") return { [mode]: endpoint(mode, undefined, null) };
@@ -327,7 +334,17 @@ export function plannedNetworks(engine: Engine, record: ContainerRecord): Networ
   const out: NetworkSettings["Networks"] = {};
   const endpoints = record.Berth.networkingConfig;
   for (const key of [mode, ...Object.keys(endpoints)]) {
-    const n = engine.network.describeNetwork(key);
+    let n: ReturnType<NetworkProvider["describeNetwork"]>;
+    try {
+      n = engine.network.describeNetwork(key);
+    } catch (err) {
+      if (!options.keepUnknown || !(err instanceof NotFound)) throw err;
+      const had = Object.entries(record.NetworkSettings.Networks ?? {}).find(
+        ([name, e]) => name === key || e.NetworkID === key,
+      );
+      if (had && !out[had[0]]) out[had[0]] = endpoint(had[1].NetworkID, endpoints[key], had[1].Aliases);
+      continue;
+    }
     if (out[n.name]) continue;
     const e = endpoints[key] ?? endpoints[n.name];
     out[n.name] = endpoint(n.id, e, n.builtin ? null : [...(e?.Aliases ?? []), record.Id.slice(0, 12)]);

@@ -75,7 +75,10 @@ export async function handleExit(engine: Engine, id: string, status: number): Pr
       .detach(id)
       .catch((err: Error) => engine.log(`container ${id}: network detach: ${err.message}`));
   // As docker: a stopped container keeps its networks, without addresses or ports.
-  record.NetworkSettings = { ...emptyNetworkSettings(), Networks: plannedNetworks(engine, record) };
+  record.NetworkSettings = {
+    ...emptyNetworkSettings(),
+    Networks: plannedNetworks(engine, record, { keepUnknown: true }),
+  };
   const ranFor = Date.now() - Date.parse(record.State.StartedAt);
   record.State = {
     ...record.State,

@@ -1,5 +1,5 @@
 /** stop, kill, restart, pause, unpause: signals and the freezer, with Docker's semantics. */
-import { Conflict } from "../errors.js";
+import { Conflict, errorText } from "../errors.js";
 import { parseSignal } from "../runtime/signals.js";
 import { startContainer } from "./container-start.js";
 import type { ContainerRecord } from "./docker-types.js";
@@ -62,7 +62,13 @@ export async function stopContainer(
     engine.events.container(record, "stop");
     return "stopped";
   }
-  engine.save(record);
+  try {
+    engine.save(record);
+  } catch (err) {
+    // A full disk must not keep a container running (docker stops it too): the stop goes on,
+    // and the record on disk catches up at its next save.
+    engine.log(`container ${record.Id}: recording its stop: ${errorText(err)}`);
+  }
   const seconds = timeout ?? record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
   const sig = signal ?? record.Config.StopSignal ?? "SIGTERM";
   if (record.State.Paused) {

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { errorText } from "../errors.js";
 import type { ImageService } from "../image/service.js";
 import type { LinuxSeccomp } from "../oci/runtime-spec.js";
 import { defaultSeccompProfile } from "../oci/seccomp-default.js";
@@ -93,8 +94,21 @@ export class Engine {
     this.running.delete(id);
   }
 
+  /**
+   * Writes a container's record. What only this boot makes true (`durable: false`: running, pid,
+   * exit state) is kept in memory when the write fails (a full disk), logged: live restore
+   * re-derives it, and a container's exit must be handled whatever the disk says.
+   */
   save(record: ContainerRecord, options: { durable?: boolean } = {}): void {
-    this.store.save(record, options);
+    if (options.durable !== false) {
+      this.store.save(record, options);
+      return;
+    }
+    try {
+      this.store.save(record, options);
+    } catch (err) {
+      this.log(`container ${record.Id}: recording its state: ${errorText(err)}`);
+    }
   }
 
   /** The directory of a container's files other than its record (logs, hosts, resolv.conf). */

@@ -45,11 +45,12 @@ import {
   berthAt,
   type CliOptions,
   dockerAt,
+  dockerAtAsync,
   importBusyboxInto,
   pings,
   type Result,
 } from "./daemon.js";
-import { exited } from "./processes.js";
+import { exited, type HostProcess, hostProcesses } from "./processes.js";
 import { until } from "./wait.js";
 
 const DAEMON = fileURLToPath(new URL("../../src/daemon/run.js", import.meta.url));
@@ -212,6 +213,9 @@ echo ready
 exec tail -f /dev/null --pid="$2"
 `;
 
+/** The file fillDisk() writes in a confined root. */
+const DISK_FILLER = "disk-filler";
+
 /** A Berth daemon in a network and mount namespace of its own: a host on the LAN. */
 export class ClusterNode {
   /** "node1", "node2", ... */
@@ -231,6 +235,8 @@ export class ClusterNode {
   private holderLog = "";
   private daemon: ChildProcess | undefined;
   private lastArgs: string[] = [];
+  /** Whether the daemon's root is a tmpfs of its own in the node (confineRoot). */
+  private confined = false;
   /** The node's namespaces as /proc/PID/ns links read them ("mnt:[4026532...]"). */
   private ns: { mnt: string; net: string } | undefined;
 
@@ -402,9 +408,76 @@ export class ClusterNode {
     if (alive(daemon)) await exited(daemon);
   }
 
+  /**
+   * The daemon and every helper it started in the node's namespaces (its containers' monitors,
+   * its etcd member) killed at once by SIGKILL; the containers' own processes, in namespaces of
+   * their own, are left running without their monitors for the daemon started again to find.
+   */
+  async crashWithMonitors(): Promise<void> {
+    const daemon = this.daemon;
+    for (const pid of this.inside())
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    if (alive(daemon)) await exited(daemon);
+  }
+
+  /** The etcd member the daemon runs (a manager's): its child process named etcd. */
+  etcd(): HostProcess | undefined {
+    const pid = this.pid;
+    return pid === undefined ? undefined : hostProcesses().find((p) => p.ppid === pid && p.comm === "etcd");
+  }
+
+  /**
+   * Gives the daemon a root of `size` (tmpfs's -o size, e.g. "96m") in the node's mount namespace
+   * only, holding what the root had (busybox imported): a disk the test may fill without filling
+   * the host's. Called once booted, before the daemon starts; the tmpfs ends with the namespace.
+   */
+  confineRoot(size: string): void {
+    if (alive(this.daemon)) throw new Error(`${this.name}: confineRoot before the daemon starts`);
+    const stage = `${this.root}.disk`;
+    mkdirSync(stage, { recursive: true });
+    must(
+      this.exec([
+        "sh",
+        "-c",
+        'mount -t tmpfs -o "size=$3,mode=0711" tmpfs "$2" && cp -a "$1/." "$2/" && mount --move "$2" "$1"',
+        "sh",
+        this.root,
+        stage,
+        size,
+      ]),
+      `${this.name}: a ${size} root`,
+    );
+    rmdirSync(stage);
+    this.confined = true;
+  }
+
+  /**
+   * Fills the confined root (confineRoot) to its last byte, and again when called again (what
+   * the daemon freed meanwhile is taken too); emptyDisk() frees it.
+   */
+  fillDisk(): void {
+    if (!this.confined) throw new Error(`${this.name}: only a confined root is filled (not the host's disk)`);
+    // cat stops at ENOSPC (its exit status says so): the disk is then full.
+    this.exec(["sh", "-c", 'cat /dev/zero >> "$1"', "sh", join(this.root, DISK_FILLER)]);
+    must(this.exec(["test", "-s", join(this.root, DISK_FILLER)]), `${this.name}: filling its disk`);
+  }
+
+  emptyDisk(): void {
+    must(this.exec(["rm", "-f", join(this.root, DISK_FILLER)]), `${this.name}: emptying its disk`);
+  }
+
   /** The docker CLI pointed at this node's daemon. */
   docker(args: string[], options: CliOptions = {}): Result {
     return dockerAt(this.socket, join(this.root, "docker-config"), args, options);
+  }
+
+  /** docker() without blocking the event loop. */
+  dockerAsync(args: string[], options: { timeout?: number } = {}): Promise<Result> {
+    return dockerAtAsync(this.socket, join(this.root, "docker-config"), args, options);
   }
 
   /** The berth CLI pointed at this node's daemon. */
@@ -606,14 +679,19 @@ export class TestCluster {
 
   /**
    * Makes the LAN, imports busybox into every node and starts every daemon (in parallel), with
-   * these extra daemon arguments (the same for all, or per node).
+   * these extra daemon arguments (the same for all, or per node); `beforeStart` runs on each node
+   * booted and with its image, before its daemon starts.
    */
-  async start(extraArgs: string[] | ((node: ClusterNode) => string[]) = []): Promise<void> {
+  async start(
+    extraArgs: string[] | ((node: ClusterNode) => string[]) = [],
+    beforeStart: (node: ClusterNode) => void = () => {},
+  ): Promise<void> {
     this.lan.create();
     await Promise.all(
       this.nodes.map(async (node) => {
         await node.boot();
         if (node.kind === "berth") await node.importBusybox();
+        beforeStart(node);
         await node.start(typeof extraArgs === "function" ? extraArgs(node) : extraArgs);
         if (node.kind === "dockerd") await node.importBusybox();
       }),

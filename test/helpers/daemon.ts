@@ -2,7 +2,7 @@
  * A Berth daemon for integration tests: private state directories, the busybox image imported,
  * and a client — the real docker CLI pointed at its socket.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -74,9 +74,38 @@ export function dockerAt(
     encoding: "utf8",
     input: options.input ?? "",
     timeout: options.timeout ?? 60_000,
-    env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: configDir },
+    env: dockerEnv(socket, configDir),
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dockerEnv = (socket: string, configDir: string) => ({
+  ...process.env,
+  DOCKER_HOST: `unix://${socket}`,
+  DOCKER_CONFIG: configDir,
+});
+
+/**
+ * dockerAt without blocking the event loop (what runs meanwhile, a poller, keeps running); a
+ * command killed at its timeout has status -1.
+ */
+export function dockerAtAsync(
+  socket: string,
+  configDir: string,
+  args: string[],
+  options: { timeout?: number } = {},
+): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      "docker",
+      args,
+      { encoding: "utf8", timeout: options.timeout ?? 60_000, env: dockerEnv(socket, configDir) },
+      (err, stdout, stderr) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        resolve({ status: err ? (typeof code === "number" ? code : -1) : 0, stdout, stderr });
+      },
+    );
+  });
 }
 
 /** One raw API call to the daemon on `socket`, on a connection of its own: status, headers, body. */

@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok } from "../helpers/daemon.js";
-import { hostProcesses } from "../helpers/processes.js";
 import { sleep, until } from "../helpers/wait.js";
 
 const cluster = new TestCluster(3);
@@ -30,8 +29,7 @@ const running = (node: ClusterNode, service: string) =>
     .stdout.split("\n")
     .filter(Boolean).length;
 
-/** The etcd member a node's daemon runs: its child process named etcd. */
-const etcdOf = (node: ClusterNode) => hostProcesses().find((p) => p.ppid === node.pid && p.comm === "etcd");
+const etcdOf = (node: ClusterNode) => node.etcd();
 
 before(async () => {
   await cluster.start();

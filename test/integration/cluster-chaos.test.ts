@@ -1,0 +1,668 @@
+/**
+ * Chaos (issue 16, "Faults"): five nodes of the cluster fixture (test/helpers/cluster.ts) — three
+ * managers, each an etcd member, and two workers, the last on a small disk of its own — run a
+ * replicated service and a global one on an overlay while faults strike at moments drawn from a
+ * seeded RNG: a worker's daemon and its monitors killed (then started again), a node's link cut,
+ * the leader manager killed (then started again), an etcd member killed, a daemon restarted in
+ * the middle of a rolling update, a node's disk filled. Service operations (scale, env update,
+ * create, rm) race with them, each logged with whether the cluster acknowledged it.
+ *
+ * Checked from outside, through a live manager's API and each node's containers: after every
+ * fault the desired replicas run again within RECOVERY_MS, one global task per node; no slot or
+ * node ever runs a task twice once the cluster is whole (duplicates while a fault lasts are
+ * counted and printed); no address is given twice on the overlay (tasks and VIPs); the final
+ * state is the last acknowledged one for every service and setting. Each fault's detection time
+ * (fault → the cluster marks the node down, elects a leader, restarts the member, fails the
+ * task) and recovery time (fault → everything desired runs again) is printed as a table and as
+ * one JSON line ("# chaos-figures {...}").
+ *
+ * BERTH_CHAOS_SEED=N replays a run (the seed is printed); BERTH_CHAOS_FAULTS=N strikes N faults
+ * (default: one of each kind, in an order the seed draws; more than six draws kinds at random);
+ * BERTH_CHAOS_CUT_SECONDS sets how long a link stays cut (default 20, the issue's figure).
+ */
+import assert from "node:assert/strict";
+import { randomInt } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { ServiceRecord, TaskRecord } from "../../src/cluster/types.js";
+import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
+import { ok, type Result } from "../helpers/daemon.js";
+import { sleep, until } from "../helpers/wait.js";
+
+const FAULT_KINDS = [
+  "worker-kill",
+  "link-cut",
+  "leader-kill",
+  "etcd-kill",
+  "restart-mid-update",
+  "disk-full",
+] as const;
+type FaultKind = (typeof FAULT_KINDS)[number];
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+  return n;
+}
+
+const SEED = envInt("BERTH_CHAOS_SEED", randomInt(2 ** 31), 0, 2 ** 31 - 1);
+const FAULTS = envInt("BERTH_CHAOS_FAULTS", FAULT_KINDS.length, 1, 500);
+const CUT_MS = envInt("BERTH_CHAOS_CUT_SECONDS", 20, 1, 600) * 1000;
+/** From a fault to everything desired running again, at most. */
+const RECOVERY_MS = 120_000;
+/** From a fault to the cluster's noticing it, at most. */
+const DETECTION_MS = 60_000;
+
+/** mulberry32: a small seeded generator, so that a failing run can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rng = seeded(SEED);
+const pick = <T>(list: readonly T[]): T => list[Math.floor(rng() * list.length)]!;
+const between = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+
+const cluster = new TestCluster(5);
+const managers = [cluster.node(1), cluster.node(2), cluster.node(3)];
+const workers = [cluster.node(4), cluster.node(5)];
+/** The worker whose root is a small tmpfs of its own: the disk the test fills. */
+const smallDisk = cluster.node(5);
+const NETWORK = "chaosnet";
+const WEB = "web";
+const GLOBAL = "everywhere";
+const SERVICE_LABEL = "com.docker.swarm.service.name";
+
+/** Nodes the test has cut off the LAN: not asked anything meanwhile. */
+const cut = new Set<ClusterNode>();
+const reachable = (n: ClusterNode) => n.pid !== undefined && !cut.has(n);
+
+interface ApiNode {
+  ID: string;
+  Description: { Hostname: string };
+  Status: { State: string };
+  ManagerStatus?: { Leader?: boolean; Reachability?: string };
+}
+
+interface ClusterView {
+  nodes: ApiNode[];
+  services: ServiceRecord[];
+  tasks: TaskRecord[];
+}
+
+/** One API GET to a node, given up after 5 s (a manager that lost the store may not answer). */
+async function getJson<T>(node: ClusterNode, path: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${node.name}: GET ${path}: no answer in 5 s`)), 5_000);
+  });
+  try {
+    const answer = await Promise.race([node.api("GET", path), timeout]);
+    if (answer.status !== 200)
+      throw new Error(`${node.name}: GET ${path}: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
+    return JSON.parse(answer.body.toString()) as T;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The cluster as the first reachable manager that answers sees it. */
+async function clusterView(): Promise<ClusterView> {
+  const errors: string[] = [];
+  for (const m of managers.filter(reachable)) {
+    try {
+      const [nodes, services, tasks] = await Promise.all([
+        getJson<ApiNode[]>(m, "/nodes"),
+        getJson<ServiceRecord[]>(m, "/services"),
+        getJson<TaskRecord[]>(m, "/tasks"),
+      ]);
+      return { nodes, services, tasks };
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  throw new Error(`no manager answered: ${errors.join("; ")}`);
+}
+
+const nodeNamed = (v: ClusterView, node: ClusterNode) =>
+  v.nodes.find((n) => n.Description.Hostname === node.name);
+const hostOf = (v: ClusterView, id: string | undefined) =>
+  v.nodes.find((n) => n.ID === id)?.Description.Hostname ?? `?${id}`;
+const serviceNamed = (v: ClusterView, name: string) => v.services.find((s) => s.Spec.Name === name);
+/** Tasks the cluster means to run and that run. */
+const runningTasks = (v: ClusterView, service: ServiceRecord) =>
+  v.tasks.filter(
+    (t) => t.ServiceID === service.ID && t.DesiredState === "running" && t.Status.State === "running",
+  );
+const replicasOf = (s: ServiceRecord) =>
+  (s.Spec.Mode as { Replicated?: { Replicas?: number } }).Replicated?.Replicas ?? 1;
+const leaderOf = (v: ClusterView) => v.nodes.find((n) => n.ManagerStatus?.Leader)?.Description.Hostname;
+
+/** A node's running containers of a service, with their address on the overlay. */
+async function containersOf(node: ClusterNode, service: string): Promise<Array<{ id: string; ip: string }>> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${SERVICE_LABEL}=${service}`] }));
+  const list = await getJson<
+    Array<{ Id: string; NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> } }>
+  >(node, `/containers/json?filters=${filters}`);
+  return list.map((c) => ({ id: c.Id, ip: c.NetworkSettings?.Networks?.[NETWORK]?.IPAddress ?? "" }));
+}
+
+// ---- the log of operations, and what the final state must be
+
+interface Operation {
+  key: string;
+  value: string;
+  acknowledged: boolean;
+  at: number;
+  detail: string;
+}
+const operations: Operation[] = [];
+/** What each key was before any operation. */
+const initial = new Map<string, string>();
+
+/**
+ * The values a key may have now: the last acknowledged one (or its initial value), or one an
+ * unacknowledged later attempt may have set all the same (a timeout does not say it failed).
+ */
+function allowed(key: string): string[] {
+  const ops = operations.filter((o) => o.key === key);
+  const lastAck = ops.findLastIndex((o) => o.acknowledged);
+  const base = lastAck >= 0 ? ops[lastAck]!.value : (initial.get(key) ?? "absent");
+  return [base, ...ops.slice(lastAck + 1).map((o) => o.value)];
+}
+
+const envOf = (s: ServiceRecord) =>
+  (s.Spec.TaskTemplate.ContainerSpec.Env ?? []).find((e) => e.startsWith("CHAOS_GEN="))?.slice(10) ?? "";
+
+/** The value the cluster holds for a ledger key. */
+function actual(v: ClusterView, key: string): string {
+  const [what, name] = key.split(":") as [string, string];
+  const s = serviceNamed(v, name);
+  if (what === "service") return s ? "present" : "absent";
+  if (!s) return "absent";
+  if (what === "replicas") return String(replicasOf(s));
+  return envOf(s);
+}
+
+let generation = 0;
+let temporaries = 0;
+
+/** Runs a docker command on a reachable manager and logs what it asked with whether it was acknowledged. */
+async function operate(key: string, value: string, args: string[]): Promise<Result> {
+  const via = pick(managers.filter(reachable));
+  const at = Date.now();
+  const r = via
+    ? await via.dockerAsync(args, { timeout: 30_000 })
+    : { status: -1, stdout: "", stderr: "no reachable manager" };
+  operations.push({
+    key,
+    value,
+    acknowledged: r.status === 0,
+    at,
+    detail: `${via?.name ?? "-"} docker ${args.join(" ")} -> ${r.status === 0 ? "ok" : `exit ${r.status}: ${r.stderr.trim().split("\n").pop()}`}`,
+  });
+  return r;
+}
+
+const updateEnv = (extra: string[] = []) => {
+  const g = String(++generation);
+  return operate(`env:${WEB}`, g, [
+    "service",
+    "update",
+    "--detach",
+    ...extra,
+    "--env-add",
+    `CHAOS_GEN=${g}`,
+    WEB,
+  ]);
+};
+
+/** One operation drawn at random: scale, env update, or a small service created or removed. */
+async function randomOperation(): Promise<void> {
+  const present = [
+    ...new Set(operations.filter((o) => o.key.startsWith("service:tmp")).map((o) => o.key)),
+  ].filter((k) => allowed(k).every((x) => x === "present"));
+  const choice = pick(["scale", "scale", "env", "create", "remove"] as const);
+  if (choice === "scale") {
+    const n = String(between(2, 7));
+    await operate(`replicas:${WEB}`, n, ["service", "scale", "--detach", `${WEB}=${n}`]);
+  } else if (choice === "env") await updateEnv();
+  else if (choice === "create" && present.length < 2) {
+    const name = `tmp${++temporaries}`;
+    await operate(`service:${name}`, "present", [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      name,
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+  } else if (present.length) {
+    const key = pick(present);
+    await operate(key, "absent", ["service", "rm", key.slice("service:".length)]);
+  }
+}
+
+// ---- convergence, duplicates, addresses
+
+/** What keeps the cluster from being whole and as desired ([] once it is). */
+async function shortfalls(): Promise<string[]> {
+  if (cluster.nodes.some((n) => !reachable(n))) return ["a node is down or cut off"];
+  const v = await clusterView();
+  const problems: string[] = [];
+  for (const n of cluster.nodes)
+    if (nodeNamed(v, n)?.Status.State !== "ready")
+      problems.push(`${n.name} is ${nodeNamed(v, n)?.Status.State}`);
+  if (v.nodes.filter((n) => n.ManagerStatus?.Leader).length !== 1) problems.push("no single leader");
+  for (const s of v.services) {
+    if (s.UpdateStatus?.State === "updating") problems.push(`${s.Spec.Name} is updating`);
+    const tasks = runningTasks(v, s);
+    if (tasks.some((t) => t.SpecVersion !== s.SpecVersion))
+      problems.push(`${s.Spec.Name}: a task of an older spec runs`);
+    const global = s.Spec.Mode && "Global" in s.Spec.Mode;
+    const desired = global ? cluster.size : replicasOf(s);
+    if (tasks.length !== desired)
+      problems.push(`${s.Spec.Name}: ${tasks.length} tasks running of ${desired}`);
+    if (global && new Set(tasks.map((t) => t.NodeID)).size !== tasks.length)
+      problems.push(`${s.Spec.Name}: a node runs two`);
+    if (!global && new Set(tasks.map((t) => t.Slot)).size !== tasks.length)
+      problems.push(`${s.Spec.Name}: a slot runs two`);
+    const containers = (await Promise.all(cluster.nodes.map((n) => containersOf(n, s.Spec.Name)))).map(
+      (c) => c.length,
+    );
+    if (containers.reduce((a, b) => a + b, 0) !== desired || (global && containers.some((c) => c !== 1)))
+      problems.push(`${s.Spec.Name}: containers per node ${containers.join("-")}, ${desired} desired`);
+  }
+  return problems;
+}
+
+/** What each node says of its own membership, the services' tasks and the operations: for a failure. */
+function diagnosis(): string {
+  const via = managers.find(reachable);
+  const states = cluster.nodes.map(
+    (n) =>
+      `${n.name}: ${n.pid === undefined ? "no daemon" : n.docker(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.Error}}"], { timeout: 10_000 }).stdout.trim()}`,
+  );
+  const services = via?.docker(["service", "ls"], { timeout: 10_000 }).stdout ?? "";
+  const tasks = via?.docker(["service", "ps", "--no-trunc", WEB, GLOBAL], { timeout: 10_000 }).stdout ?? "";
+  return [...states, services, tasks, ...operations.map((o) => o.detail)].join("\n");
+}
+
+/** Resolves once the cluster is whole and as desired; fails with what was still wrong after `ms`. */
+async function converged(what: string, ms = RECOVERY_MS): Promise<void> {
+  let last: string[] = [];
+  await until(
+    what,
+    async () => {
+      last = await shortfalls().catch((err: Error) => [err.message]);
+      return last.length === 0;
+    },
+    ms,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${last.join("; ")}\n${diagnosis()}`);
+  });
+}
+
+interface Duplicate {
+  at: number;
+  whole: boolean;
+  what: string;
+}
+const duplicates: Duplicate[] = [];
+/** Whether the cluster is whole: no fault in progress since the last convergence. */
+let whole = false;
+
+/** Two running tasks for one slot (or one node, global): a duplicate, whatever the desired count. */
+function duplicatesIn(v: ClusterView): string[] {
+  const found: string[] = [];
+  for (const s of v.services) {
+    const global = s.Spec.Mode && "Global" in s.Spec.Mode;
+    const seen = new Map<string, number>();
+    for (const t of runningTasks(v, s)) {
+      const place = global ? hostOf(v, t.NodeID) : `slot ${t.Slot}`;
+      seen.set(place, (seen.get(place) ?? 0) + 1);
+    }
+    for (const [place, n] of seen) if (n > 1) found.push(`${s.Spec.Name} ${place} runs ${n}`);
+    // More than asked, long enough after the last change of the spec for the leader to act on it.
+    const settled = Date.now() - Date.parse(s.UpdatedAt) > 10_000;
+    const desired = global ? cluster.size : replicasOf(s);
+    if (settled && runningTasks(v, s).length > desired)
+      found.push(`${s.Spec.Name}: ${runningTasks(v, s).length} running of ${desired}`);
+  }
+  return found;
+}
+
+/** Polls the tasks every second for duplicates while the test runs. */
+function watchDuplicates(): () => Promise<void> {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const wasWhole = whole;
+      const v = await clusterView().catch(() => undefined);
+      if (v && wasWhole === whole)
+        for (const what of duplicatesIn(v)) duplicates.push({ at: Date.now(), whole: wasWhole, what });
+      await sleep(1000);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+/** No address on the overlay held twice: every running container's, and the services' VIPs. */
+async function assertAddressesUnique(): Promise<void> {
+  const v = await clusterView();
+  const held: string[] = [];
+  for (const name of [WEB, GLOBAL]) {
+    for (const n of cluster.nodes)
+      for (const c of await containersOf(n, name)) {
+        assert.ok(c.ip, `${name} container ${c.id.slice(0, 12)} on ${n.name} has an address on ${NETWORK}`);
+        held.push(`${c.ip} (${name} on ${n.name})`);
+      }
+    for (const vip of serviceNamed(v, name)?.Endpoint.VirtualIPs ?? [])
+      held.push(`${vip.Addr.split("/")[0]} (${name} VIP)`);
+  }
+  const ips = held.map((h) => h.split(" ")[0]);
+  assert.equal(new Set(ips).size, ips.length, `an address given twice: ${held.join(", ")}`);
+}
+
+/** Every logged key holds the last acknowledged value (or one an unacknowledged later attempt set). */
+async function assertOperationsReflected(): Promise<void> {
+  const v = await clusterView();
+  for (const key of new Set(operations.map((o) => o.key).filter((k) => k.includes(":")))) {
+    const have = actual(v, key);
+    assert.ok(
+      allowed(key).includes(have),
+      `${key} is ${have}, expected one of ${allowed(key).join("/")}:\n${operations
+        .filter((o) => o.key === key)
+        .map((o) => o.detail)
+        .join("\n")}`,
+    );
+  }
+}
+
+// ---- faults
+
+interface FaultRecord {
+  kind: FaultKind;
+  target: string;
+  /** ms from the fault to the cluster's noticing it (what it notices: `detected`). */
+  detectionMs: number;
+  detected: string;
+  /** ms from the fault to everything desired running again. */
+  recoveryMs: number;
+}
+const figures: FaultRecord[] = [];
+
+/** Waits (from `t0`) until `check` holds on the cluster's view; the ms it took. */
+async function detect(what: string, t0: number, check: (v: ClusterView) => boolean): Promise<number> {
+  await until(
+    what,
+    async () => {
+      const v = await clusterView().catch(() => undefined);
+      return !!v && check(v);
+    },
+    DETECTION_MS,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${diagnosis()}`);
+  });
+  return Date.now() - t0;
+}
+
+const isDown = (node: ClusterNode) => (v: ClusterView) => nodeNamed(v, node)?.Status.State === "down";
+
+async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">> {
+  switch (kind) {
+    case "worker-kill": {
+      const w = pick(workers);
+      const t0 = Date.now();
+      await w.crashWithMonitors();
+      const ms = await detect(`${w.name} down`, t0, isDown(w));
+      await w.start();
+      return { kind, target: w.name, detectionMs: ms, detected: "node down" };
+    }
+    case "link-cut": {
+      const n = pick(cluster.nodes);
+      const t0 = Date.now();
+      cut.add(n);
+      n.cutLink();
+      try {
+        const ms = await detect(`${n.name} down`, t0, isDown(n));
+        await sleep(Math.max(0, t0 + CUT_MS - Date.now()));
+        return { kind, target: n.name, detectionMs: ms, detected: "node down" };
+      } finally {
+        n.healLink();
+        cut.delete(n);
+      }
+    }
+    case "leader-kill": {
+      const name = leaderOf(await clusterView());
+      const leader = managers.find((m) => m.name === name);
+      assert.ok(leader, `a leader among the managers (${name})`);
+      const t0 = Date.now();
+      await leader.crash();
+      const ms = await detect("another leader", t0, (v) => {
+        const l = leaderOf(v);
+        return !!l && l !== leader.name;
+      });
+      await leader.start();
+      return { kind, target: leader.name, detectionMs: ms, detected: "new leader" };
+    }
+    case "etcd-kill": {
+      const m = pick(managers);
+      const member = m.etcd();
+      assert.ok(member, `${m.name} runs an etcd member`);
+      const t0 = Date.now();
+      process.kill(member.pid, "SIGKILL");
+      await until(
+        `${m.name}'s member started again`,
+        () => (m.etcd()?.pid ?? member.pid) !== member.pid,
+        DETECTION_MS,
+      );
+      return { kind, target: m.name, detectionMs: Date.now() - t0, detected: "member restarted" };
+    }
+    case "restart-mid-update": {
+      const r = await updateEnv(["--update-parallelism", "1", "--update-delay", "1s"]);
+      ok(r, "the rolling update");
+      // Mid-update: some tasks of the new spec run, not all.
+      await until(
+        "the update under way",
+        async () => {
+          const v = await clusterView().catch(() => undefined);
+          const s = v && serviceNamed(v, WEB);
+          return !!s && runningTasks(v, s).some((t) => t.SpecVersion === s.SpecVersion);
+        },
+        30_000,
+      );
+      const n = pick(cluster.nodes);
+      const t0 = Date.now();
+      await n.crash();
+      await n.start();
+      const ms = await detect(`${n.name} ready again`, t0, (v) => nodeNamed(v, n)?.Status.State === "ready");
+      return { kind, target: n.name, detectionMs: ms, detected: "back ready" };
+    }
+    case "disk-full": {
+      const t0 = Date.now();
+      smallDisk.fillDisk();
+      // Kept full: the daemon frees space now and then (a removed task's container and log).
+      const refill = setInterval(() => smallDisk.fillDisk(), 500);
+      try {
+        // A task to start there: the global service's, forced to a new one.
+        ok(
+          await operate("force", "-", ["service", "update", "--detach", "--force", GLOBAL]),
+          "update --force",
+        );
+        const ms = await detect(`a task failing on ${smallDisk.name}`, t0, (v) => {
+          const id = nodeNamed(v, smallDisk)?.ID;
+          return v.tasks.some(
+            (t) =>
+              t.NodeID === id &&
+              (t.Status.State === "failed" || t.Status.State === "rejected") &&
+              Date.parse(t.Status.Timestamp) >= t0,
+          );
+        });
+        await sleep(2000);
+        return { kind, target: smallDisk.name, detectionMs: ms, detected: "task failed" };
+      } finally {
+        clearInterval(refill);
+        smallDisk.emptyDisk();
+      }
+    }
+  }
+}
+
+// ---- the run
+
+let stopWatching: (() => Promise<void>) | undefined;
+
+before(async () => {
+  process.stderr.write(
+    `# chaos seed ${SEED} (replay: BERTH_CHAOS_SEED=${SEED}), ${FAULTS} faults, links cut for ${CUT_MS / 1000} s\n`,
+  );
+  await cluster.start([], (node) => {
+    if (node === smallDisk) node.confineRoot("96m");
+  });
+});
+
+after(async () => {
+  await stopWatching?.();
+  for (const n of cut) n.healLink();
+  // BERTH_TEST_LOGS=DIR keeps each daemon's log, to read after a failure.
+  const logs = process.env.BERTH_TEST_LOGS;
+  if (logs) for (const n of cluster.nodes) writeFileSync(join(logs, `chaos-${n.name}.log`), n.log);
+  for (const n of cluster.nodes) n.docker(["swarm", "leave", "--force"]);
+  await cluster.cleanup();
+  assert.deepEqual(cluster.leftovers, [], "nothing was left for cleanup to kill or remove");
+});
+
+test("three managers and two workers run a replicated and a global service on an overlay", async () => {
+  const [n1] = managers as [ClusterNode];
+  ok(n1.docker(["swarm", "init"]));
+  const managerToken = ok(n1.docker(["swarm", "join-token", "-q", "manager"])).stdout.trim();
+  const workerToken = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
+  for (const n of cluster.nodes.slice(1))
+    ok(
+      n.docker([
+        "swarm",
+        "join",
+        "--token",
+        managers.includes(n) ? managerToken : workerToken,
+        `${n1.address}:2377`,
+      ]),
+    );
+  ok(n1.docker(["network", "create", "-d", "overlay", NETWORK]));
+  const common = ["--detach", "--network", NETWORK, "--stop-grace-period", "1s", "--env", "CHAOS_GEN=0"];
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--name",
+      WEB,
+      "--replicas",
+      "4",
+      ...common,
+      "busybox",
+      "sleep",
+      "100000",
+    ]),
+  );
+  ok(
+    n1.docker([
+      "service",
+      "create",
+      "--name",
+      GLOBAL,
+      "--mode",
+      "global",
+      ...common,
+      "busybox",
+      "sleep",
+      "100000",
+    ]),
+  );
+  initial.set(`replicas:${WEB}`, "4");
+  initial.set(`env:${WEB}`, "0");
+  await converged("the services running", 90_000);
+  await assertAddressesUnique();
+  whole = true;
+  stopWatching = watchDuplicates();
+});
+
+test("faults at random moments: after each the cluster recovers, nothing duplicated, lost or given twice", async () => {
+  const plan: FaultKind[] = [...FAULT_KINDS].sort(() => rng() - 0.5);
+  while (plan.length < FAULTS) plan.push(pick(FAULT_KINDS));
+  plan.length = FAULTS;
+  const started = Date.now();
+  for (const [i, kind] of plan.entries()) {
+    // A random moment, with an operation racing the fault half of the time.
+    await randomOperation();
+    await sleep(between(500, 4000));
+    const racing = rng() < 0.5 ? sleep(between(0, 3000)).then(randomOperation) : Promise.resolve();
+    whole = false;
+    const t0 = Date.now();
+    const fault = await strike(kind);
+    await racing;
+    await converged(`recovery from ${kind} on ${fault.target}`);
+    const record = { ...fault, recoveryMs: Date.now() - t0 };
+    figures.push(record);
+    whole = true;
+    process.stderr.write(
+      `# fault ${i + 1}/${plan.length} ${kind} on ${fault.target}: ${fault.detected} after ${fault.detectionMs} ms, recovered after ${record.recoveryMs} ms\n`,
+    );
+    await assertAddressesUnique();
+    await assertOperationsReflected();
+  }
+  // A last operation with the cluster whole, then the final state.
+  await randomOperation();
+  await converged("the final state");
+  await sleep(3000);
+  await stopWatching?.();
+  stopWatching = undefined;
+  await converged("the final state, still");
+  await assertAddressesUnique();
+  await assertOperationsReflected();
+
+  const rows = FAULT_KINDS.map((kind) => {
+    const of = figures.filter((f) => f.kind === kind);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    return {
+      kind,
+      count: of.length,
+      detectionMs: median(of.map((f) => f.detectionMs)),
+      recoveryMs: median(of.map((f) => f.recoveryMs)),
+      maxRecoveryMs: Math.max(0, ...of.map((f) => f.recoveryMs)),
+    };
+  });
+  const duringFaults = duplicates.filter((d) => !d.whole);
+  process.stderr.write(
+    [
+      "# fault                count  detection(median)  recovery(median)  recovery(max)",
+      ...rows.map(
+        (r) =>
+          `# ${r.kind.padEnd(20)} ${String(r.count).padStart(5)}  ${`${(r.detectionMs / 1000).toFixed(1)} s`.padStart(17)}  ${`${(r.recoveryMs / 1000).toFixed(1)} s`.padStart(16)}  ${`${(r.maxRecoveryMs / 1000).toFixed(1)} s`.padStart(13)}`,
+      ),
+      `# duplicates seen while a fault lasted: ${duringFaults.length}; acknowledged operations: ${operations.filter((o) => o.acknowledged).length} of ${operations.length}; ${((Date.now() - started) / 1000).toFixed(0)} s of chaos`,
+      `# chaos-figures ${JSON.stringify({ seed: SEED, faults: figures, byKind: rows, duplicatesDuringFaults: duringFaults.length, operations: operations.length })}`,
+      "",
+    ].join("\n"),
+  );
+  assert.deepEqual(
+    duplicates.filter((d) => d.whole),
+    [],
+    "never a task twice, nor more than desired, once the cluster is whole",
+  );
+});
