@@ -8,9 +8,15 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const suite = process.argv[2] ?? "all";
 const filter = process.argv[3];
+// Integration tests own the host's cgroups, bridges, nftables and default daemon: two runs at
+// once on one host (a second clone, a run left going) break each other. They take turns on this
+// lock; anything else that starts daemons on the host (benches, a single test file) can too.
+const HOST_LOCK = "/run/lock/berth-host.lock";
+const lockHeld = process.env.BERTH_HOST_LOCK_HELD === "1";
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...env } });
@@ -35,17 +41,24 @@ function testFiles(dir) {
 if (suite === "all") {
   run("npx", ["biome", "check", "."]);
 }
-run("npm", ["run", "-s", "build"]);
+if (!lockHeld) run("npm", ["run", "-s", "build"]);
 
 if (suite === "all" || suite === "unit") {
   const files = testFiles("dist/test/unit");
   if (files.length) run(process.execPath, ["--test", "--test-reporter=spec", ...files]);
 }
-if (suite === "all" || suite === "integration") {
+if ((suite === "all" || suite === "integration") && !lockHeld) {
   if (process.getuid?.() !== 0) {
     console.error("integration tests need root (real namespaces, cgroups and mounts): run as root");
     process.exit(1);
   }
+  if (spawnSync("flock", ["-n", HOST_LOCK, "true"]).status !== 0)
+    console.error(`waiting for another Berth test run on this host to end (${HOST_LOCK})`);
+  const self = fileURLToPath(import.meta.url);
+  run("flock", [HOST_LOCK, process.execPath, self, "integration", ...(filter ? [filter] : [])], {
+    BERTH_HOST_LOCK_HELD: "1",
+  });
+} else if (suite === "integration") {
   const files = testFiles("dist/test/integration");
   // One file at a time: integration tests share the host's cgroups, mounts and network.
   // Under tini as a child subreaper: container monitors outlive the commands that start them,
