@@ -185,11 +185,10 @@ export class OverlayNode implements SwarmNetworks {
     }
     for (const [netns, on] of local) await this.programVips(netns, on);
     for (const netns of this.vipRules.keys()) if (!local.has(netns)) this.vipRules.delete(netns);
-    // An overlay's namespace with no container of this node left (one made again by a pass that
-    // raced the last container's removal) goes. The members are read again, not taken from the
-    // loop above: a container that joined during this pass must keep the namespace it made.
-    const used = new Set(networks.filter((n) => this.network.overlayMembers(n.ID).length).map((n) => n.VNI));
-    for (const vni of overlaysHere()) if (!used.has(vni)) await removeOverlay(vni);
+    // An overlay's namespace with no container of this node left (one left by a daemon that
+    // died) goes. Whether one is on it is asked at the removal itself: a container that joined
+    // during this pass (of a network this pass has not read yet, too) keeps the namespace.
+    for (const vni of overlaysHere()) await removeOverlay(vni, () => this.network.overlayInUse(vni));
     await this.programMesh();
   }
 

@@ -596,10 +596,12 @@ export class NetworkManager implements NetworkProvider {
     if (link.vni === undefined) return;
     await this.swarm?.withdraw(link.networkId, link.ip).catch(() => {});
     await this.swarm?.release(link.networkId, containerId, link.ip).catch(() => {});
-    const others = this.sandboxes().some(
-      (s) => s.id !== containerId && s.links.some((l) => l.vni === link.vni),
-    );
-    if (!others) await removeOverlay(link.vni);
+    await removeOverlay(link.vni, () => this.overlayInUse(link.vni!, containerId));
+  }
+
+  /** Whether a container of this node (other than `except`) has a link on the overlay. */
+  overlayInUse(vni: number, except?: string): boolean {
+    return this.sandboxes().some((s) => s.id !== except && s.links.some((l) => l.vni === vni));
   }
 
   /** `network connect` of a running container. */

@@ -9,6 +9,7 @@
  * address has that MAC).
  */
 import { existsSync, readdirSync } from "node:fs";
+import { KeyedMutex } from "../util/mutex.js";
 import { bridgeBatchForce, ipBatch, ipBatchForce } from "./host-net.js";
 import { parseSubnet } from "./ip.js";
 
@@ -35,12 +36,24 @@ export const overlayNetns = (vni: number) => `berth-ov-${vni}`;
 
 /** What is programmed in each overlay namespace, by this process (see `ensure`). */
 const programmed = new Map<number, Map<string, RemoteEndpoint>>();
+/**
+ * One overlay's namespace is made, programmed and removed by one call at a time: a container
+ * joining and the node's store pass both make it when they find none (two `netns add`, and the
+ * second fails with "File exists"), and a removal racing a join would take away the namespace
+ * the joining container was just plugged into.
+ */
+const perOverlay = new KeyedMutex();
+const serially = <T>(vni: number, fn: () => Promise<T>) => perOverlay.run(String(vni), fn);
 
 /**
  * The network's namespace, bridge and VXLAN device. A namespace left by an earlier daemon gets
  * a new VXLAN device: what was programmed on the old one is not known to this process.
  */
-export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
+export function ensureOverlay(spec: OverlaySpec): Promise<void> {
+  return serially(spec.vni, () => makeOverlay(spec));
+}
+
+async function makeOverlay(spec: OverlaySpec): Promise<void> {
   const ns = overlayNetns(spec.vni);
   if (existsSync(`/run/netns/${ns}`) && programmed.has(spec.vni)) return;
   const fresh = !existsSync(`/run/netns/${ns}`);
@@ -74,10 +87,20 @@ export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
   programmed.set(spec.vni, new Map());
 }
 
-/** The namespace and all in it (the last container of the network on this node is gone). */
-export async function removeOverlay(vni: number): Promise<void> {
-  programmed.delete(vni);
-  await ipBatchForce([`netns del ${overlayNetns(vni)}`]);
+/**
+ * The namespace and all in it, unless `inUse` (asked once no other call on this overlay is under
+ * way) says a container of this node is on it still: one that joined since the caller looked.
+ */
+export function removeOverlay(vni: number, inUse: () => boolean): Promise<void> {
+  return serially(vni, async () => {
+    if (inUse()) return;
+    programmed.delete(vni);
+    // The VXLAN device first, by itself: a deleted namespace's devices go only when the kernel
+    // gets round to tearing it down, and until then a join that follows (a task replaced on this
+    // node) cannot make a device with the same VNI ("already exists").
+    await ipBatchForce(["link del vxlan0"], overlayNetns(vni));
+    await ipBatchForce([`netns del ${overlayNetns(vni)}`]);
+  });
 }
 
 /** The VXLAN ids of the overlay namespaces on this node. */
@@ -103,7 +126,11 @@ export async function unplugFromOverlay(vni: number, veth: string): Promise<void
  * Makes the namespace's forwarding and neighbour entries be exactly those of `remote`: new ones
  * added, gone ones removed (a node that died, a container that stopped elsewhere).
  */
-export async function programPeers(vni: number, remote: RemoteEndpoint[]): Promise<void> {
+export function programPeers(vni: number, remote: RemoteEndpoint[]): Promise<void> {
+  return serially(vni, () => setPeers(vni, remote));
+}
+
+async function setPeers(vni: number, remote: RemoteEndpoint[]): Promise<void> {
   const ns = overlayNetns(vni);
   const was = programmed.get(vni);
   if (!was || !existsSync(`/run/netns/${ns}`)) return;
