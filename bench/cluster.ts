@@ -4,17 +4,21 @@
  * test fixture), driven with the docker CLI:
  *   - `service create --replicas 30` (busybox, already on every node) until all 30 run;
  *   - a node cut off the LAN, until its tasks run on the two others.
- * BENCH_CLUSTER_REPLICAS=N changes the 30; BENCH_CLUSTER_PEERS=berth (or dockerd) measures one
- * peer alone (a profile of Berth's daemons: NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR").
+ * Each peer is measured BENCH_CLUSTER_ROUNDS times (3), in rounds whose order alternates
+ * (docker then Berth, Berth then docker): the first peer of a round runs on a quieter machine
+ * than the one that follows another's teardown, and alternating gives both the same share of it.
+ * Medians, and each run's figures. BENCH_CLUSTER_REPLICAS=N changes the 30;
+ * BENCH_CLUSTER_PEERS=berth (or dockerd) measures one peer alone.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ClusterNode, type DaemonKind, TestCluster, type TestLan } from "../test/helpers/cluster.js";
-import { ok } from "../test/helpers/daemon.js";
+import { apiAt, ok } from "../test/helpers/daemon.js";
 import { exited } from "../test/helpers/processes.js";
 import { sleep } from "../test/helpers/wait.js";
+import { median } from "./harness.js";
 
 interface Figures {
   createMs: number;
@@ -43,16 +47,16 @@ function runningByNode(via: ClusterNode, service: string): Map<string, number> {
   return counts;
 }
 
-async function waitFor(what: string, check: () => boolean, ms: number): Promise<void> {
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
     await sleep(100);
   }
 }
 
 /** A registry (Debian's docker-registry) on the LAN's gateway address, port 5000. */
-async function lanRegistry(lan: TestLan): Promise<{ host: string; stop: () => Promise<void> }> {
+export async function lanRegistry(lan: TestLan): Promise<{ host: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "berth-bench-registry-"));
   const host = `${lan.gateway}:5000`;
   writeFileSync(
@@ -105,13 +109,16 @@ async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
       60_000,
     );
 
-    // `service ls` asks for the counts in one call: the poll costs either cluster little.
-    const total = () =>
-      Number(
-        /^(\d+)\//.exec(
-          n1.docker(["service", "ls", "--filter", "name=bench", "--format", "{{.Replicas}}"]).stdout,
-        )?.[1] ?? 0,
-      );
+    // The running count as `service ls` asks for it (`status=true`), through the API: a docker
+    // CLI started every 100 ms would take a good part of this 2-core machine from either peer.
+    const filters = encodeURIComponent(JSON.stringify({ name: ["bench"] }));
+    const running = async () => {
+      const answer = await apiAt(n1.socket, "GET", `/v1.41/services?status=true&filters=${filters}`);
+      const [service] = JSON.parse(answer.body.toString()) as Array<{
+        ServiceStatus?: { RunningTasks?: number };
+      }>;
+      return service?.ServiceStatus?.RunningTasks ?? 0;
+    };
     const t0 = Date.now();
     ok(
       n1.docker([
@@ -130,7 +137,7 @@ async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
         "100000",
       ]),
     );
-    await waitFor(`${replicas} running tasks`, () => total() === replicas, 180_000);
+    await waitFor(`${replicas} running tasks`, async () => (await running()) === replicas, 180_000);
     const createMs = Date.now() - t0;
 
     // node3 drops off the LAN: the others see it die.
@@ -158,24 +165,45 @@ async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
 
 export async function clusterBench(): Promise<void> {
   const replicas = Number(process.env["BENCH_CLUSTER_REPLICAS"] ?? 30);
-  process.stdout.write(`\n## cluster: 3 nodes on a test LAN, ${replicas} replicas; a node cut off\n`);
-  const results = new Map<DaemonKind, Figures>();
+  const rounds = Number(process.env["BENCH_CLUSTER_ROUNDS"] ?? 3);
+  process.stdout.write(
+    `\n## cluster: 3 nodes on a test LAN, ${replicas} replicas; a node cut off (medians of ${rounds} rounds, order alternating)\n`,
+  );
   const peers = (process.env["BENCH_CLUSTER_PEERS"] ?? "dockerd,berth").split(",");
-  for (const kind of (["dockerd", "berth"] as const).filter((k) => peers.includes(k))) {
-    try {
-      results.set(kind, await measure(kind, replicas));
-    } catch (err) {
-      process.stdout.write(`${kind}: ${(err as Error).message}\n`);
+  const kinds = (["dockerd", "berth"] as const).filter((k) => peers.includes(k));
+  const results = new Map<DaemonKind, Figures[]>(kinds.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of round % 2 ? [...kinds].reverse() : kinds) {
+      try {
+        const f = await measure(kind, replicas);
+        results.get(kind)!.push(f);
+        process.stdout.write(`round ${round + 1} ${kind}: ${f.createMs} ms, ${f.failoverMs} ms\n`);
+      } catch (err) {
+        process.stdout.write(`round ${round + 1} ${kind}: ${(err as Error).message}\n`);
+      }
     }
   }
-  const base = results.get("dockerd");
+  const medians = new Map(
+    [...results]
+      .filter(([, runs]) => runs.length)
+      .map(([kind, runs]) => [
+        kind,
+        { createMs: median(runs.map((r) => r.createMs)), failoverMs: median(runs.map((r) => r.failoverMs)) },
+      ]),
+  );
+  const base = medians.get("dockerd");
   const rows = [["peer", `create → ${replicas} running`, "node cut off → its tasks elsewhere"]];
-  for (const [kind, f] of results) {
+  for (const [kind, f] of medians) {
     const ratio = (v: number, b?: number) => (b ? ` (${(v / b).toFixed(2)}×)` : "");
+    const runs = (k: keyof Figures) =>
+      ` [${results
+        .get(kind)!
+        .map((r) => r[k])
+        .join(", ")}]`;
     rows.push([
       kind === "dockerd" ? "docker swarm (dockerd)" : "berth",
-      `${f.createMs} ms${ratio(f.createMs, base?.createMs)}`,
-      `${f.failoverMs} ms${ratio(f.failoverMs, base?.failoverMs)}`,
+      `${Math.round(f.createMs)} ms${ratio(f.createMs, base?.createMs)}${runs("createMs")}`,
+      `${Math.round(f.failoverMs)} ms${ratio(f.failoverMs, base?.failoverMs)}${runs("failoverMs")}`,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

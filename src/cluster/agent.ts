@@ -145,8 +145,9 @@ export class NodeAgent {
           latest = await this.store.get<TaskRecord>("tasks", task.ID);
         }
         if (latest?.DesiredState !== "running") return;
-        // Any node's certificate can write the store: only what the leader signed runs here.
-        if (!taskSigned(this.caCert(), latest) || latest.NodeID !== this.nodeId)
+        // Any node's certificate can write the store: only what the leader signed runs here
+        // (the task read again after a pull is checked again).
+        if ((latest !== task && !taskSigned(this.caCert(), latest)) || latest.NodeID !== this.nodeId)
           throw new Error(
             "the task's signature does not check against the cluster's CA: not written by its leader",
           );

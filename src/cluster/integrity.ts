@@ -12,7 +12,15 @@
  * Values are serialised with sorted keys, so that a record read back verifies whatever order
  * its fields took on the way.
  */
-import { createHmac, hkdfSync, sign, timingSafeEqual, verify } from "node:crypto";
+import {
+  createHmac,
+  createPublicKey,
+  hkdfSync,
+  type KeyObject,
+  sign,
+  timingSafeEqual,
+  verify,
+} from "node:crypto";
 import type { NodeRecord, ServiceRecord, TaskRecord } from "./types.js";
 
 /** JSON with every object's keys sorted: one text per value. */
@@ -35,10 +43,22 @@ export function signTask(caKey: string, t: TaskRecord): TaskRecord {
   return { ...t, Signature: sign("sha256", Buffer.from(taskPayload(t)), caKey).toString("base64") };
 }
 
+/** The CA certificate's key, parsed once: every task a node starts is checked against it. */
+let caKeyOf: { cert: string; key: KeyObject } | undefined;
+function caPublicKey(caCert: string): KeyObject {
+  if (caKeyOf?.cert !== caCert) caKeyOf = { cert: caCert, key: createPublicKey(caCert) };
+  return caKeyOf.key;
+}
+
 export function taskSigned(caCert: string, t: TaskRecord): boolean {
   if (!t.Signature) return false;
   try {
-    return verify("sha256", Buffer.from(taskPayload(t)), caCert, Buffer.from(t.Signature, "base64"));
+    return verify(
+      "sha256",
+      Buffer.from(taskPayload(t)),
+      caPublicKey(caCert),
+      Buffer.from(t.Signature, "base64"),
+    );
   } catch {
     return false;
   }

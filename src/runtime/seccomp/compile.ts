@@ -25,8 +25,35 @@ export interface CompileOptions {
   nativeArch?: string;
 }
 
+/**
+ * Programs compiled lately, by profile and architecture: most containers have the default
+ * profile, and its compilation (some milliseconds) is the same every time. Bounded: profiles a
+ * client sends are many only if the client wants them to be.
+ */
+const recent = new Map<string, CompiledSeccomp>();
+const RECENT_MAX = 16;
+
 export function compileSeccomp(profile: LinuxSeccomp, options: CompileOptions = {}): CompiledSeccomp {
-  const plan = planSeccomp(profile, options.nativeArch ?? hostSeccompArch());
+  const nativeArch = options.nativeArch ?? hostSeccompArch();
+  // A profile with bigint values (JSON has none) is compiled every time: no text of it could be
+  // told apart from that of another profile holding strings in their place.
+  let plain = true;
+  const key = JSON.stringify([nativeArch, profile], (_, v) => {
+    if (typeof v !== "bigint") return v;
+    plain = false;
+    return undefined;
+  });
+  const known = plain ? recent.get(key) : undefined;
+  if (known) return known;
+  const compiled = compile(profile, nativeArch);
+  if (!plain) return compiled;
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+  recent.set(key, compiled);
+  return compiled;
+}
+
+function compile(profile: LinuxSeccomp, nativeArch: string): CompiledSeccomp {
+  const plan = planSeccomp(profile, nativeArch);
   const filters = plan.arches.map((arch) => archFilter(plan, arch));
   const instructions = assemble(generate(filters, plan.defaultAction));
   if (instructions.length > BPF_MAXINSNS)

@@ -52,6 +52,12 @@ test("a task signed by the leader checks; changed in what it runs, where, or sig
   assert.ok(!taskSigned(ca.cert, task), "unsigned");
   assert.ok(!taskSigned(ca.cert, signTask(other.key, task)), "another CA's");
   assert.ok(!taskSigned(ca.cert, { ...signed, Signature: "garbage" }));
+  // The CA's key is kept between checks: a node that joined another swarm checks against that
+  // one's, and back (a leftover key would let the old CA's tasks run).
+  assert.ok(!taskSigned(other.cert, signed));
+  assert.ok(taskSigned(other.cert, signTask(other.key, task)));
+  assert.ok(taskSigned(ca.cert, signed));
+  assert.ok(!taskSigned("not a certificate", signed));
 });
 
 test("a service's and a node role's MACs: made with the CA key, broken by any change of what they cover", () => {

@@ -524,3 +524,19 @@ test("the host's architecture has its libseccomp name", () => {
   assert.equal(seccompArchName("s390x"), "SCMP_ARCH_S390X");
   assert.equal(seccompArchName("wasm"), undefined);
 });
+
+test("a profile compiled before gives the same program; any change of it, or of the architecture, compiles anew", () => {
+  const first = compileSeccomp(profile([allow(["read", "write"])]));
+  // Equal content in other objects (each container's spec is a fresh copy): the kept program.
+  assert.equal(compileSeccomp(profile([allow(["read", "write"])])), first);
+  const changed = compileSeccomp(profile([allow(["read"])]));
+  assert.notEqual(changed, first);
+  assert.notDeepEqual(changed.program, first.program);
+  const arm = compileSeccomp(profile([allow(["read", "write"])]), { nativeArch: AARCH64 });
+  assert.notDeepEqual(arm.program, first.program);
+  // Many profiles (a client's): the oldest are forgotten, and what comes back is compiled again.
+  for (let i = 0; i < 40; i++) compileSeccomp(profile([allow(["read"])], { defaultErrnoRet: i + 1 }));
+  const again = compileSeccomp(profile([allow(["read", "write"])]));
+  assert.notEqual(again, first);
+  assert.deepEqual(again.program, first.program);
+});
