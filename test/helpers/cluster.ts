@@ -246,6 +246,8 @@ export class ClusterNode {
     rootBase: string,
     private readonly runBase: string,
     readonly kind: DaemonKind = "berth",
+    /** Node's own options for a Berth daemon (e.g. --cpu-prof), before the daemon's script. */
+    private readonly nodeArgs: string[] = [],
   ) {
     this.name = `node${index}`;
     this.address = lan.address(index);
@@ -339,7 +341,7 @@ export class ClusterNode {
         `--wd=${process.cwd()}`,
         "--",
         ...(this.kind === "berth"
-          ? [process.execPath, DAEMON, "--root", this.root, "--exec-root", this.runRoot]
+          ? [process.execPath, ...this.nodeArgs, DAEMON, "--root", this.root, "--exec-root", this.runRoot]
           : [
               "dockerd",
               "--data-root",
@@ -660,14 +662,26 @@ export class TestCluster {
   private readonly rootBase = mkdtempSync("/var/tmp/berth-test-cluster-");
   private readonly runBase = mkdtempSync("/run/berth-test-cluster-");
 
-  /** `daemon`: Berth's (the default), or dockerd, for side-by-side benchmarks. */
+  /**
+   * `daemon`: Berth's (the default), or dockerd, for side-by-side benchmarks; `nodeArgs`: Node's
+   * own options for every Berth daemon (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+   */
   constructor(
     readonly size: number,
-    options: { daemon?: DaemonKind } = {},
+    options: { daemon?: DaemonKind; nodeArgs?: string[] } = {},
   ) {
     this.lan = new TestLan(size);
     for (let i = 1; i <= size; i++)
-      this.nodes.push(new ClusterNode(this.lan, i, this.rootBase, this.runBase, options.daemon ?? "berth"));
+      this.nodes.push(
+        new ClusterNode(
+          this.lan,
+          i,
+          this.rootBase,
+          this.runBase,
+          options.daemon ?? "berth",
+          options.nodeArgs,
+        ),
+      );
   }
 
   /** Node i (from 1), as the LAN numbers it. */
