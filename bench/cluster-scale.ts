@@ -12,7 +12,8 @@
  *   BENCH_PROFILE_DIR=DIR: Node's --cpu-prof for the manager's daemon and for the hollow nodes'
  *   process (and a real worker's daemon): each writes CPU.<date>.<pid>.….cpuprofile into DIR when
  *   it exits at the end of the run (the bench's own process is not profiled; NODE_OPTIONS
- *   cannot do it, Node refuses --cpu-prof there). Open one in Chrome's DevTools or read its JSON.
+ *   cannot do it, Node refuses --cpu-prof there). A profile spans the whole run, the nodes' joins
+ *   included; the bench's phase is its last minute or so. Open one in Chrome's DevTools.
  *
  * The last line printed is one JSON object of the figures.
  */

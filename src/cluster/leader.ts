@@ -5,7 +5,7 @@
  * looks at the whole state at one revision (a copy kept by a watch, ./mirror.ts, that holds the
  * leader's own last writes before the next pass) and writes its decisions in transactions that
  * hold only while its leader key stands, so a deposed leader cannot write. Passes run on every
- * change and at intervals; they are idempotent.
+ * change that can alter a decision (./pass-trigger.ts) and every second; they are idempotent.
  */
 import { errorText } from "../errors.js";
 import type { WatchEvent } from "./etcd.js";
