@@ -9,8 +9,11 @@
  *
  *   BENCH_NODES=100 (hollow nodes)  BENCH_TASKS=30×nodes  BENCH_SERVICE_REPLICAS=100
  *   BENCH_REAL_WORKER=1 (a real worker beside them)  BENCH_DEADLINE_S=900 (the run's bound)
- *   BENCH_PROFILE_DIR=DIR: the hollow nodes' process writes a CPU profile there (NODE_OPTIONS
- *   =--cpu-prof --cpu-prof-dir=DIR given to the bench profiles the manager's daemon too)
+ *   BENCH_PROFILE_DIR=DIR: Node's --cpu-prof for the manager's daemon and for the hollow nodes'
+ *   process (and a real worker's daemon): each writes CPU.<date>.<pid>.….cpuprofile into DIR when
+ *   it exits at the end of the run (the bench's own process is not profiled; NODE_OPTIONS
+ *   cannot do it, Node refuses --cpu-prof there). A profile spans the whole run, the nodes' joins
+ *   included; the bench's phase is its last minute or so. Open one in Chrome's DevTools.
  *
  * The last line printed is one JSON object of the figures.
  */
@@ -106,7 +109,9 @@ export async function clusterScaleBench(): Promise<void> {
     `\n## cluster-scale: 1 manager + ${nodes} hollow nodes${realWorker ? " + 1 real worker" : ""}, ${target} tasks in services of ${perService}`,
   );
 
-  const cluster = new TestCluster(realWorker ? 2 : 1);
+  const prof = process.env["BENCH_PROFILE_DIR"];
+  const profArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
+  const cluster = new TestCluster(realWorker ? 2 : 1, { nodeArgs: profArgs });
   const manager = cluster.node(1);
   let hollow: HollowProcess | undefined;
   try {
@@ -116,10 +121,9 @@ export async function clusterScaleBench(): Promise<void> {
     if (realWorker)
       ok(cluster.node(2).docker(["swarm", "join", "--token", token, `${manager.address}:2377`]));
     const t0 = Date.now();
-    const prof = process.env["BENCH_PROFILE_DIR"];
     hollow = await HollowProcess.start(cluster.lan, manager.address, token, nodes, {
       timings: true,
-      ...(prof ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", prof] } : {}),
+      nodeArgs: profArgs,
       timeoutMs: left(),
     });
     const allNodes = nodes + 1 + (realWorker ? 1 : 0);

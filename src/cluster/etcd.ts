@@ -13,7 +13,7 @@
 import { isIP } from "node:net";
 import { checkServerIdentity } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { BerthError } from "../errors.js";
+import { BerthError, InvalidArgument } from "../errors.js";
 import { decode, encode, RPC, type Rpc, type RpcName } from "./etcd-rpc.js";
 
 /** etcd is unreachable, or refused the call: the message says which and where. */
@@ -90,6 +90,13 @@ const TRANSIENT =
 const TRANSIENT_RETRY_MS = 5000;
 /** Operations one transaction may hold (etcd's --max-txn-ops default): larger ones are refused. */
 export const MAX_TXN_OPS = 128;
+/**
+ * One-operation transactions one call of txnEach may nest: etcd counts a nested transaction's
+ * operations against what its parent leaves (its check of a transaction allows a nested one
+ * MAX_TXN_OPS minus the parent's own count), so 128 of them are refused ("too many operations
+ * in txn request") and 127 are not.
+ */
+export const MAX_NESTED_TXNS = MAX_TXN_OPS - 1;
 /** How long a call, or a lease renewal, waits for its answer before the member counts as gone. */
 const ANSWER_TIMEOUT_MS = 5000;
 
@@ -405,6 +412,11 @@ export class EtcdClient {
    */
   async txnEach(txns: Array<{ compare: Compare[]; ops: Operation[] }>): Promise<boolean[]> {
     if (!txns.length) return [];
+    const inner = Math.max(...txns.map((t) => Math.max(t.compare.length, t.ops.length)));
+    if (txns.length + inner > MAX_TXN_OPS)
+      throw new InvalidArgument(
+        `etcd refuses ${txns.length} nested transactions of up to ${inner} operations in one call: at most ${MAX_TXN_OPS} in all`,
+      );
     const r = await this.call<{ responses?: Array<{ response_txn?: { succeeded?: boolean } }> }>("txn", {
       success: txns.map((t) => ({
         request_txn: { compare: t.compare.map(compareOf), success: t.ops.map(requestOp) },

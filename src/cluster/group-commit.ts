@@ -4,9 +4,10 @@
  * call, each one a transaction of its own inside it (etcd's nested transactions), so an update
  * whose record changed meanwhile fails alone and takes none of the others with it. While a call
  * is out, the updates that come wait and go together in the next one. etcd refuses a
- * transaction that writes one key twice, so a second update of a key waits for the next call.
+ * transaction that writes one key twice, so a second update of a key waits for the next call;
+ * and one that nests as many transactions as --max-txn-ops allows (MAX_NESTED_TXNS).
  */
-import { type EtcdClient, MAX_TXN_OPS } from "./etcd.js";
+import { type EtcdClient, MAX_NESTED_TXNS } from "./etcd.js";
 
 interface Pending {
   key: string;
@@ -39,7 +40,7 @@ export class GroupCommit {
       const group: Pending[] = [];
       const later: Pending[] = [];
       for (const w of this.queue) {
-        if (group.length < MAX_TXN_OPS && !keys.has(w.key)) {
+        if (group.length < MAX_NESTED_TXNS && !keys.has(w.key)) {
           keys.add(w.key);
           group.push(w);
         } else later.push(w);

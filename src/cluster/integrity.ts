@@ -11,9 +11,16 @@
  *    manager hands the CA key only to a node whose role it can check so.
  * Values are serialised with sorted keys, so that a record read back verifies whatever order
  * its fields took on the way.
+ *
+ * Cost: the keys come as PEM text, and parsing one is most of what a signature costs (a task
+ * signed from PEM took 1 ms, 70 µs from a parsed key; a check 540 µs against 140 µs). So each
+ * key is parsed once (the last one of each kind is kept: a process has one cluster), the MAC keys
+ * are derived once, and a task signature that checked is remembered with what it covered: a
+ * node checks a task again before it starts it, and the same bytes need not be checked twice.
  */
 import {
   createHmac,
+  createPrivateKey,
   createPublicKey,
   hkdfSync,
   type KeyObject,
@@ -35,37 +42,78 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** `make(pem)`, computed once for the last `pem` given (a process speaks for one cluster). */
+function lastOne<T>(make: (pem: string) => T): (pem: string) => T {
+  let held: { pem: string; value: T } | undefined;
+  return (pem) => {
+    if (held?.pem !== pem) held = { pem, value: make(pem) };
+    return held.value;
+  };
+}
+
+const privateKey = lastOne((pem): KeyObject => createPrivateKey(pem));
+/** A certificate's public key; a PEM that does not parse gives undefined (nothing checks). */
+const publicKey = lastOne((pem): KeyObject | undefined => {
+  try {
+    return createPublicKey(pem);
+  } catch {
+    return undefined;
+  }
+});
+
 const taskPayload = (t: TaskRecord) =>
   canonicalJson({ ID: t.ID, ServiceID: t.ServiceID, NodeID: t.NodeID, Slot: t.Slot, Spec: t.Spec });
 
 /** The task with the leader's signature over what it runs and where. */
 export function signTask(caKey: string, t: TaskRecord): TaskRecord {
-  return { ...t, Signature: sign("sha256", Buffer.from(taskPayload(t)), caKey).toString("base64") };
+  return {
+    ...t,
+    Signature: sign("sha256", Buffer.from(taskPayload(t)), privateKey(caKey)).toString("base64"),
+  };
 }
 
-/** The CA certificate's key, parsed once: every task a node starts is checked against it. */
-let caKeyOf: { cert: string; key: KeyObject } | undefined;
-function caPublicKey(caCert: string): KeyObject {
-  if (caKeyOf?.cert !== caCert) caKeyOf = { cert: caCert, key: createPublicKey(caCert) };
-  return caKeyOf.key;
-}
+/**
+ * Signatures that checked, each with the certificate and the payload it checked over: the same
+ * three again check again (a signature check is a pure function of them). Bounded: emptied
+ * when full, which costs only checks made again.
+ */
+const checked = new Map<string, { caCert: string; payload: string }>();
+const CHECKED_MAX = 4096;
 
 export function taskSigned(caCert: string, t: TaskRecord): boolean {
   if (!t.Signature) return false;
+  const payload = taskPayload(t);
+  const seen = checked.get(t.Signature);
+  if (seen && seen.caCert === caCert && seen.payload === payload) return true;
+  const key = publicKey(caCert);
+  if (!key) return false;
+  let good: boolean;
   try {
-    return verify(
-      "sha256",
-      Buffer.from(taskPayload(t)),
-      caPublicKey(caCert),
-      Buffer.from(t.Signature, "base64"),
-    );
+    good = verify("sha256", Buffer.from(payload), key, Buffer.from(t.Signature, "base64"));
   } catch {
     return false;
   }
+  if (good) {
+    if (checked.size >= CHECKED_MAX) checked.clear();
+    checked.set(t.Signature, { caCert, payload });
+  }
+  return good;
 }
 
+/** HKDF(CA key, purpose): one derivation per key and purpose, not one per MAC. */
+const macKeys = new Map<string, Buffer>();
+let macKeysOf = "";
+
 function mac(caKey: string, purpose: string, payload: string): string {
-  const key = Buffer.from(hkdfSync("sha256", caKey, "berth-cluster", purpose, 32));
+  if (macKeysOf !== caKey) {
+    macKeys.clear();
+    macKeysOf = caKey;
+  }
+  let key = macKeys.get(purpose);
+  if (!key) {
+    key = Buffer.from(hkdfSync("sha256", caKey, "berth-cluster", purpose, 32));
+    macKeys.set(purpose, key);
+  }
   return createHmac("sha256", key).update(payload).digest("base64");
 }
 

@@ -106,7 +106,7 @@ export function servePeers(
       }
       const socket = req.socket as TLSSocket;
       if (!socket.authorized) return reply(401, { message: "a certificate of this cluster is required" });
-      const nodeId = certificateSubject(socket.getPeerX509Certificate()!.toString()).nodeId;
+      const nodeId = certificateSubject(socket.getPeerX509Certificate()!).nodeId;
       // A store certificate names no node: it speaks to etcd, not to other nodes.
       if (!nodeId) return reply(401, { message: "a node certificate of this cluster is required" });
       const body = () => readJson(req, 64 * 1024);

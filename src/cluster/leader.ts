@@ -5,7 +5,7 @@
  * looks at the whole state at one revision (a copy kept by a watch, ./mirror.ts, that holds the
  * leader's own last writes before the next pass) and writes its decisions in transactions that
  * hold only while its leader key stands, so a deposed leader cannot write. Passes run on every
- * change and at intervals; they are idempotent.
+ * change that can alter a decision (./pass-trigger.ts) and every second; they are idempotent.
  */
 import { errorText } from "../errors.js";
 import type { WatchEvent } from "./etcd.js";
@@ -13,6 +13,7 @@ import { newClusterId } from "./ids.js";
 import { sealService, serviceIntact, signTask } from "./integrity.js";
 import type { StoreMirror } from "./mirror.js";
 import { taskNetworks } from "./overlays.js";
+import { worthAPass } from "./pass-trigger.js";
 import {
   ClusterLoad,
   matchesConstraints,
@@ -107,6 +108,12 @@ export class Leader {
 
   /** Services already reported as forged (each is logged once). */
   private readonly forged = new Set<string>();
+  /**
+   * Services whose MAC was checked, by id: the version checked (a record at one etcd revision
+   * never changes) and the verdict; forgotten when the CA key changes.
+   */
+  private intact = new Map<string, { index: number; intact: boolean }>();
+  private intactKey = "";
 
   constructor(
     private readonly store: ClusterStore,
@@ -133,8 +140,12 @@ export class Leader {
     clearInterval(this.timer);
   }
 
-  /** The store changed (the mirror's events): a pass soon, asking first if the leader key moved. */
+  /**
+   * The store changed (the mirror's events): a pass soon, asking first if the leader key moved —
+   * unless no decision can have changed (./pass-trigger.ts): the timed pass takes those.
+   */
   changed(events: WatchEvent[] | "reread"): void {
+    if (events !== "reread" && !worthAPass(events, (key) => this.mirror.entries.get(key)?.value)) return;
     this.kick(events === "reread" || events.some((e) => e.kv.key === KEYS.leader));
   }
 
@@ -210,23 +221,27 @@ export class Leader {
     const snap = await this.state();
     const caKey = this.caKey();
     // A service whose MAC fails was not written by a manager: it makes no task.
+    if (this.intactKey !== caKey) this.intact = new Map();
+    this.intactKey = caKey;
+    const checked = new Map<string, { index: number; intact: boolean }>();
     snap.services = snap.services.filter((s) => {
-      if (serviceIntact(caKey, s)) return true;
+      const known = this.intact.get(s.ID);
+      const intact =
+        known?.index === s.Version.Index && s.Version.Index > 0 ? known.intact : serviceIntact(caKey, s);
+      checked.set(s.ID, { index: s.Version.Index, intact });
+      if (intact) return true;
       if (!this.forged.has(s.ID))
         this.log(`swarm leader: service ${s.ID} fails its integrity check: ignored`);
       this.forged.add(s.ID);
       return false;
     });
+    this.intact = checked; // services gone are forgotten
     const cluster = snap.cluster;
     const nodes = new Map(snap.nodes.map((n) => [n.ID, n]));
     const ready = (id: string | undefined) => !!id && nodes.has(id) && snap.alive.has(id);
     const services = new Map(snap.services.map((s) => [s.ID, s]));
     const byService = new Map<string, TaskRecord[]>();
-    for (const t of snap.tasks) {
-      const list = byService.get(t.ServiceID) ?? [];
-      list.push(t);
-      byService.set(t.ServiceID, list);
-    }
+    for (const t of snap.tasks) addTo(byService, t.ServiceID, t);
     const writes: Write[] = [];
     const fresh: TaskRecord[] = [];
     const now = Date.now();
@@ -269,7 +284,7 @@ export class Leader {
       for (const t of tasks) {
         const k = keyOf(t);
         if (!wanted(t)) {
-          retired.set(k, [...(retired.get(k) ?? []), t]);
+          addTo(retired, k, t);
           continue;
         }
         const node = t.NodeID ? nodes.get(t.NodeID) : undefined;
@@ -278,7 +293,7 @@ export class Leader {
         const offConstraint = global && node && !matchesConstraints(schedNode(node, true), constraints);
         if (lost || drained || offConstraint) {
           shutdown(t);
-          retired.set(k, [...(retired.get(k) ?? []), t]);
+          addTo(retired, k, t);
           continue;
         }
         if (TERMINAL.has(t.Status.State) && t.DesiredState === "running") {
@@ -292,18 +307,18 @@ export class Leader {
               : false;
           if (!again) {
             // stays: a replica that completed (or gave up) is not made again
-            live.set(k, [...(live.get(k) ?? []), t]);
+            addTo(live, k, t);
             continue;
           }
           if (now - Date.parse(t.Status.Timestamp) < delayMs) {
-            live.set(k, [...(live.get(k) ?? []), t]);
+            addTo(live, k, t);
             continue;
           }
           shutdown(t);
-          retired.set(k, [...(retired.get(k) ?? []), t]);
+          addTo(retired, k, t);
           continue;
         }
-        live.set(k, [...(live.get(k) ?? []), t]);
+        addTo(live, k, t);
       }
 
       if (global) {
@@ -484,7 +499,7 @@ export class Leader {
         t.Status = { ...t.Status, State: "assigned", Message: "scheduler assigned task to node" };
       if (!startFirst) t.DesiredState = "ready";
       fresh.push(t);
-      live.set(k, [...(live.get(k) ?? []), t]);
+      addTo(live, k, t);
     }
   }
 
@@ -502,10 +517,11 @@ export class Leader {
     const occupy = (t: TaskRecord) => {
       const s = services.get(t.ServiceID);
       if (!t.NodeID || !wanted(t) || TERMINAL.has(t.Status.State)) return;
-      placed.set(t.NodeID, [
-        ...(placed.get(t.NodeID) ?? []),
-        { serviceId: t.ServiceID, reservations: reservations(t), hostPorts: s ? hostPorts(s) : [] },
-      ]);
+      addTo(placed, t.NodeID, {
+        serviceId: t.ServiceID,
+        reservations: reservations(t),
+        hostPorts: s ? hostPorts(s) : [],
+      });
     };
     for (const t of tasks) occupy(t);
     for (const t of fresh) occupy(t);
@@ -520,7 +536,7 @@ export class Leader {
     // Where each new task is in `fresh` (a bulk of services makes tens of thousands at once).
     const freshAt = new Map(fresh.map((t, i) => [t, i]));
     const groups = new Map<string, TaskRecord[]>();
-    for (const t of waiting) groups.set(t.ServiceID, [...(groups.get(t.ServiceID) ?? []), t]);
+    for (const t of waiting) addTo(groups, t.ServiceID, t);
     for (const [serviceId, list] of groups) {
       const service = services.get(serviceId);
       if (!service) continue;
@@ -592,6 +608,13 @@ function settleUpdate(service: ServiceRecord, verdict: UpdateVerdict): ServiceRe
       Message: `${back ? "rollback" : "update"} paused ${cause}`,
     },
   };
+}
+
+/** Adds `item` to the list at `key` (in place: a list grown by copies costs its length squared). */
+function addTo<K, V>(lists: Map<K, V[]>, key: K, item: V): void {
+  const list = lists.get(key);
+  if (list) list.push(item);
+  else lists.set(key, [item]);
 }
 
 /** A task the orchestrator still wants: running, or waiting to (stop-first). */

@@ -77,6 +77,16 @@ export function meshRuleset(ports: MeshPort[], nodes: string[]): string {
   return `${head}table ip ${MESH_TABLE} {\n  set nodes { type ipv4_addr;${nodes.length ? ` elements = { ${nodes.join(", ")} }` : ""} }\n${chain("prerouting", "prerouting")}${chain("output", "output")}  chain postrouting {\n    type nat hook postrouting priority srcnat - 1; policy accept;\n    ct status dnat ip daddr @nodes masquerade\n  }\n}\n`;
 }
 
+/** The ports of services published in ingress mode: what the routing mesh serves. */
+function meshPorts(services: ServiceRecord[]) {
+  return services.flatMap((s) =>
+    // Endpoint.Ports: with the numbers the managers chose for ports published without one.
+    (s.Endpoint.Ports ?? s.Spec.EndpointSpec?.Ports ?? [])
+      .filter((p) => p.PublishMode !== "host" && p.PublishedPort)
+      .map((p) => ({ s, p })),
+  );
+}
+
 export class OverlayNode implements SwarmNetworks {
   private networks: OverlayRecord[] = [];
   private services: ServiceRecord[] = [];
@@ -115,6 +125,12 @@ export class OverlayNode implements SwarmNetworks {
           ...this.networks.filter((n) => n.ID !== id),
           ...(record ? [{ ...record, ID: id }] : []),
         ];
+      },
+      // Tasks matter only to the routing mesh: with no port published, a busy swarm's task
+      // states would make a full read of services and endpoints each. A service that comes with
+      // a port is a change of services, and its pass reads the tasks itself.
+      () => {
+        if (meshPorts(this.services).length) this.kick();
       },
     );
     // Services change VIPs; a full read now and then also heals a missed watch event.
@@ -194,12 +210,7 @@ export class OverlayNode implements SwarmNetworks {
 
   /** The routing mesh: every ingress-published port of every service, on this node. */
   private async programMesh(): Promise<void> {
-    const published = this.services.flatMap((s) =>
-      // Endpoint.Ports: with the numbers the managers chose for ports published without one.
-      (s.Endpoint.Ports ?? s.Spec.EndpointSpec?.Ports ?? [])
-        .filter((p) => p.PublishMode !== "host" && p.PublishedPort)
-        .map((p) => ({ s, p })),
-    );
+    const published = meshPorts(this.services);
     let ports: MeshPort[] = [];
     let nodes: string[] = [];
     if (published.length) {

@@ -357,17 +357,19 @@ export class ClusterStore {
   }
 
   /**
-   * Any change of networks, endpoints, services or tasks (a node's overlays, VIPs and routing
-   * mesh follow them).
+   * Any change of networks, endpoints or services (`onChange`; a node's overlays and VIPs follow
+   * them) and of tasks (`onTasks`: the routing mesh follows where they run).
    */
   watchOverlays(
     fromRevision: number,
     onChange: () => void,
     onNetwork: (id: string, record: OverlayRecord | undefined) => void,
+    onTasks: () => void = onChange,
   ): () => void {
-    const stops = [KEYS.endpoints, KEYS.services, KEYS.tasks].map((prefix) =>
+    const stops = [KEYS.endpoints, KEYS.services].map((prefix) =>
       this.etcd.watch(prefix, fromRevision, onChange),
     );
+    stops.push(this.etcd.watch(KEYS.tasks, fromRevision, onTasks));
     // Networks are taken from the events themselves: a network made on a manager is known here
     // as soon as the event arrives, before the next full read.
     stops.push(

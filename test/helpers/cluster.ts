@@ -246,7 +246,7 @@ export class ClusterNode {
     rootBase: string,
     private readonly runBase: string,
     readonly kind: DaemonKind = "berth",
-    /** Node's own options for a Berth daemon (`--cpu-prof` for a profile). */
+    /** Node's own options for a Berth daemon (e.g. --cpu-prof), before the daemon's script. */
     private readonly nodeArgs: string[] = [],
   ) {
     this.name = `node${index}`;
@@ -664,7 +664,7 @@ export class TestCluster {
 
   /**
    * `daemon`: Berth's (the default), or dockerd, for side-by-side benchmarks; `nodeArgs`: Node's
-   * own options for Berth's daemons (Node refuses `--cpu-prof` in NODE_OPTIONS).
+   * own options for every Berth daemon (e.g. --cpu-prof, which NODE_OPTIONS refuses).
    */
   constructor(
     readonly size: number,

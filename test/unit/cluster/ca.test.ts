@@ -26,6 +26,7 @@ test("a node certificate says what the CA chose, whatever the request asked for"
   });
   assert.deepEqual(certificateSubject(cert), { clusterId: "abc123", nodeId: "node1", role: "worker" });
   const x509 = new X509Certificate(cert);
+  assert.deepEqual(certificateSubject(x509), certificateSubject(cert), "parsed or as PEM, the same");
   assert.ok(x509.verify(new X509Certificate(ca.cert).publicKey), "signed by the CA");
   assert.ok(x509.checkPrivateKey(createPrivateKey(key)), "for the node's own key");
   assert.match(x509.subjectAltName ?? "", /IP Address:10\.0\.0\.5/);

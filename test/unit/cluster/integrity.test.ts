@@ -60,6 +60,25 @@ test("a task signed by the leader checks; changed in what it runs, where, or sig
   assert.ok(!taskSigned("not a certificate", signed));
 });
 
+test("a signature that checked once is not taken for another task, another CA, or a bad certificate", () => {
+  const signed = signTask(ca.key, task);
+  assert.ok(taskSigned(ca.cert, signed));
+  assert.ok(taskSigned(ca.cert, signed), "checked again: remembered");
+  // The same signature over other bytes, or under another certificate, is checked in full.
+  assert.ok(!taskSigned(ca.cert, { ...signed, NodeID: "n4" }));
+  assert.ok(!taskSigned(ca.cert, { ...signed, Spec: { ContainerSpec: { Image: "evil" } } }));
+  assert.ok(!taskSigned(other.cert, signed));
+  assert.ok(!taskSigned("not a certificate", signed));
+  assert.ok(taskSigned(ca.cert, signed), "the key of the last CA is parsed again");
+  // Keys of two CAs used in turn: each signs and checks with its own.
+  for (let i = 0; i < 3; i++) {
+    assert.ok(taskSigned(other.cert, signTask(other.key, { ...task, ID: `o${i}` })));
+    assert.ok(taskSigned(ca.cert, signTask(ca.key, { ...task, ID: `c${i}` })));
+    assert.ok(!taskSigned(ca.cert, signTask(other.key, { ...task, ID: `x${i}` })));
+  }
+  assert.throws(() => signTask("not a key", task));
+});
+
 test("a service's and a node role's MACs: made with the CA key, broken by any change of what they cover", () => {
   const service = {
     ID: "s1",
@@ -75,6 +94,8 @@ test("a service's and a node role's MACs: made with the CA key, broken by any ch
   assert.ok(!serviceIntact(ca.key, { ...sealed, Spec: { ...sealed.Spec, Name: "evil" } }));
   assert.ok(!serviceIntact(ca.key, { ...sealed, SpecVersion: 3 }));
   assert.ok(!serviceIntact(other.key, sealed));
+  assert.ok(serviceIntact(other.key, sealService(other.key, service)), "another CA's key, in turn");
+  assert.ok(serviceIntact(ca.key, sealed));
   assert.ok(!serviceIntact(ca.key, service));
   const node = {
     ID: "n2",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { EtcdClient } from "../../../src/cluster/etcd.js";
+import { EtcdClient, MAX_NESTED_TXNS, MAX_TXN_OPS } from "../../../src/cluster/etcd.js";
 import { GroupCommit } from "../../../src/cluster/group-commit.js";
 import { PeerRefused } from "../../../src/cluster/join.js";
 import { REPORT_PATHS } from "../../../src/cluster/node-reports.js";
@@ -8,6 +8,7 @@ import { acceptBatch } from "../../../src/cluster/report-batch.js";
 import { type BatchItem, type ItemAnswer, ReportQueue } from "../../../src/cluster/report-queue.js";
 import type { ClusterStore } from "../../../src/cluster/store.js";
 import type { TaskRecord, TaskState } from "../../../src/cluster/types.js";
+import { InvalidArgument } from "../../../src/errors.js";
 
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,7 +106,7 @@ test("a refused report fails alone; a batch that fails fails each of its reports
   await assert.rejects(short.report("/reports/describe", 1), /does not match/);
 });
 
-test("group commit: writes made together are one call of etcd, 128 at most, a key once per call", async () => {
+test("group commit: writes made together are one call of etcd, 127 at most (etcd refuses 128 nested), a key once per call", async () => {
   const calls: Array<Array<{ compare: unknown[]; ops: Array<{ put: { key: string } }> }>> = [];
   const etcd = {
     txnEach: async (txns: (typeof calls)[number]) => {
@@ -122,7 +123,7 @@ test("group commit: writes made together are one call of etcd, 128 at most, a ke
   assert.equal(results[131], false, "a write whose key changed fails alone");
   assert.deepEqual(
     calls.map((c) => c.length),
-    [128, 4],
+    [127, 5],
   );
   assert.ok(
     calls[1]!.some((t) => t.ops[0]!.put.key === "/k/0"),
@@ -248,4 +249,18 @@ test("a manager's refusal ends a call (another would refuse it too); not-a-manag
   const refusal = (status: number) => new PeerRefused("x", status).refusal;
   assert.deepEqual([400, 401, 403, 413].map(refusal), [true, true, true, true]);
   assert.deepEqual([404, 500, 503].map(refusal), [false, false, false]);
+});
+
+test("nested transactions etcd would refuse are refused before any call, with why", async () => {
+  const etcd = new EtcdClient(["http://127.0.0.1:9"]);
+  const one = (n: number) => ({
+    compare: [{ key: `/k/${n}`, target: "MOD" as const, modRevision: 1 }],
+    ops: [{ put: { key: `/k/${n}`, value: "v" } }],
+  });
+  assert.equal(MAX_NESTED_TXNS + 1, MAX_TXN_OPS);
+  await assert.rejects(
+    etcd.txnEach(Array.from({ length: MAX_NESTED_TXNS + 1 }, (_, n) => one(n))),
+    (err: unknown) => err instanceof InvalidArgument && /at most 128 in all/.test(err.message),
+  );
+  etcd.close();
 });
