@@ -216,6 +216,8 @@ export class Swarm {
   /** A manager's copy of the store, kept by a watch: the leader's passes and the API's big reads. */
   private view: StoreMirror<unknown> | undefined;
   private lease: string | undefined;
+  /** The heartbeat in progress (see beat). */
+  private beating: Promise<void> | undefined;
   /** The manager that answered this node's last call (see askManagers). */
   private lastManager: { id: string; addr: string } | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -887,7 +889,18 @@ export class Swarm {
   }
 
   /** Keeps the node's lease and its alive key; a lease that expired (a long pause) is made anew. */
-  private async beat(): Promise<void> {
+  private beat(): Promise<void> {
+    // One at a time. During a partition or an election a beat outlasts the interval (each call
+    // may wait out its deadline on several members); two beats that both found the lease expired
+    // each made a new one, and the alive key could be left on the lease that was then dropped:
+    // it expired a TTL later and the node stayed down for good, its other lease renewed.
+    this.beating ??= this.beatOnce().finally(() => {
+      this.beating = undefined;
+    });
+    return this.beating;
+  }
+
+  private async beatOnce(): Promise<void> {
     const store = this.store;
     const s = this.state;
     if (!store || !s) return;
