@@ -130,7 +130,8 @@ export class NodeAgent {
     this.working.add(task.ID);
     void (async () => {
       try {
-        const service = await this.service(task.ServiceID);
+        const service =
+          this.feed.service(task.ServiceID, task.SpecVersion) ?? (await this.service(task.ServiceID));
         if (!service) return;
         if (!taskSigned(this.caCert(), task))
           throw new Error(

@@ -11,13 +11,13 @@ import { errorText } from "../errors.js";
 import type { WatchEvent } from "./etcd.js";
 import { newClusterId } from "./ids.js";
 import { sealService, serviceIntact, signTask } from "./integrity.js";
+import { LeaderView, occupies, type Scope, taskReservations, wanted } from "./leader-view.js";
 import type { StoreMirror } from "./mirror.js";
 import { taskNetworks } from "./overlays.js";
 import { worthAPass } from "./pass-trigger.js";
 import {
   ClusterLoad,
   matchesConstraints,
-  type PlacedTask,
   type PlacementRequest,
   parseConstraints,
   parsePlacementPreference,
@@ -25,7 +25,7 @@ import {
   type SchedNode,
   type Strategy,
 } from "./scheduler/index.js";
-import { type ClusterStore, KEYS, type Kind, type LeaderGuard, snapshotOf } from "./store.js";
+import { type ClusterStore, KEYS, type Kind, type LeaderGuard } from "./store.js";
 import { type Meta, type NodeRecord, type ServiceRecord, type TaskRecord, TERMINAL } from "./types.js";
 import {
   activePolicy,
@@ -64,11 +64,6 @@ export function schedNode(n: NodeRecord, ready: boolean): SchedNode {
   };
 }
 
-const reservations = (t: { Spec: TaskRecord["Spec"] }) => ({
-  nanoCpus: t.Spec.Resources?.Reservations?.NanoCPUs ?? 0,
-  memoryBytes: t.Spec.Resources?.Reservations?.MemoryBytes ?? 0,
-});
-
 const hostPorts = (s: ServiceRecord) =>
   (s.Spec.EndpointSpec?.Ports ?? [])
     .filter((p) => p.PublishMode === "host" && p.PublishedPort)
@@ -103,7 +98,11 @@ export class Leader {
   private written = 0;
   private pass: Promise<void> = Promise.resolve();
   private queued = false;
+  /** The services the queued pass is for (what changed since the last one). */
+  private scope: Set<string> | "all" = "all";
   private wantCampaign = false;
+  /** What passes decide on, kept current by the mirror's changes. */
+  private readonly view = new LeaderView();
   private stopped = false;
 
   /** Services already reported as forged (each is logged once). */
@@ -129,6 +128,7 @@ export class Leader {
   start(): void {
     this.stopped = false;
     // A first read that fails is tried again by the passes (a store down at start).
+    this.view.reset(this.mirror.entries.values());
     void this.mirror.start().catch(() => {});
     this.timer = setInterval(() => this.kick(true), PASS_MS);
     this.kick(true);
@@ -145,17 +145,30 @@ export class Leader {
    * unless no decision can have changed (./pass-trigger.ts): the timed pass takes those.
    */
   changed(events: WatchEvent[] | "reread"): void {
-    if (events !== "reread" && !worthAPass(events, (key) => this.mirror.entries.get(key)?.value)) return;
-    this.kick(events === "reread" || events.some((e) => e.kv.key === KEYS.leader));
+    if (events === "reread") {
+      this.view.reset(this.mirror.entries.values());
+      this.kick(true);
+      return;
+    }
+    const value = (key: string) => this.mirror.entries.get(key)?.value;
+    const scope = this.view.apply(events, value);
+    if (!worthAPass(events, value)) return;
+    this.kick(
+      events.some((e) => e.kv.key === KEYS.leader),
+      scope,
+    );
   }
 
   /**
    * A pass soon. `campaign`: ask etcd first whether this manager leads (a write through raft, so
    * only on the timer and when the leader key changed, not on every change of the store).
+   * `scope`: the services whose changes call for it (a pass looks at them alone), or all.
    */
-  kick(campaign = false): void {
+  kick(campaign = false, scope: Scope = "all"): void {
     if (this.stopped) return;
     this.wantCampaign ||= campaign;
+    if (scope === "all" || this.scope === "all") this.scope = "all";
+    else for (const id of scope) this.scope.add(id);
     if (this.queued) return;
     this.queued = true;
     this.pass = this.pass.then(async () => {
@@ -164,9 +177,11 @@ export class Leader {
       this.queued = false;
       const ask = this.wantCampaign;
       this.wantCampaign = false;
+      const scope = this.scope;
+      this.scope = new Set();
       try {
         if (ask) await this.campaign();
-        if (this.leading) await this.reconcile();
+        if (this.leading) await this.reconcile(scope);
       } catch (err) {
         this.log(`swarm leader: ${errorText(err)}`);
       }
@@ -208,23 +223,24 @@ export class Leader {
     }
   }
 
-  /** The state to decide on: the mirror once it holds this leader's last writes. */
-  private async state() {
-    const mirror = this.mirror;
-    await mirror.start();
-    await mirror.catchUp(this.written);
-    return snapshotOf(mirror.entries.values(), mirror.revision);
-  }
-
-  /** One pass: every service's tasks made to match its spec, then new tasks placed. */
-  async reconcile(): Promise<void> {
-    const snap = await this.state();
+  /**
+   * One pass: the tasks of the services in `scope` (or of all) made to match their specs, then
+   * their new tasks placed (against every node's load). Services out of scope had no change
+   * that could alter a decision of theirs; the timed pass looks at all of them anyway.
+   */
+  private async reconcile(scope: Scope): Promise<void> {
+    // The state to decide on: the view, once the mirror holds this leader's last writes.
+    await this.mirror.start();
+    await this.mirror.catchUp(this.written);
+    const view = this.view;
     const caKey = this.caKey();
     // A service whose MAC fails was not written by a manager: it makes no task.
     if (this.intactKey !== caKey) this.intact = new Map();
     this.intactKey = caKey;
-    const checked = new Map<string, { index: number; intact: boolean }>();
-    snap.services = snap.services.filter((s) => {
+    const considered =
+      scope === "all" ? [...view.services.values()] : [...scope].flatMap((id) => view.services.get(id) ?? []);
+    const checked = scope === "all" ? new Map<string, { index: number; intact: boolean }>() : this.intact;
+    const intactServices = considered.filter((s) => {
       const known = this.intact.get(s.ID);
       const intact =
         known?.index === s.Version.Index && s.Version.Index > 0 ? known.intact : serviceIntact(caKey, s);
@@ -235,13 +251,14 @@ export class Leader {
       this.forged.add(s.ID);
       return false;
     });
-    this.intact = checked; // services gone are forgotten
-    const cluster = snap.cluster;
-    const nodes = new Map(snap.nodes.map((n) => [n.ID, n]));
-    const ready = (id: string | undefined) => !!id && nodes.has(id) && snap.alive.has(id);
-    const services = new Map(snap.services.map((s) => [s.ID, s]));
-    const byService = new Map<string, TaskRecord[]>();
-    for (const t of snap.tasks) addTo(byService, t.ServiceID, t);
+    this.intact = checked; // after a whole pass, services gone are forgotten
+    const cluster = view.cluster;
+    const nodes = view.nodes;
+    const nodeList = [...nodes.values()];
+    const alive = view.alive;
+    const ready = (id: string | undefined) => !!id && nodes.has(id) && alive.has(id);
+    const services = new Map(intactServices.map((s) => [s.ID, s]));
+    const tasksOf = (id: string) => [...(view.tasksByService.get(id)?.values() ?? [])];
     const writes: Write[] = [];
     const fresh: TaskRecord[] = [];
     const now = Date.now();
@@ -249,19 +266,21 @@ export class Leader {
     /** service → how many replicas (or nodes) it runs: what an update's failure ratio is of */
     const slots = new Map<string, number>();
 
-    for (const [serviceId, tasks] of byService) {
-      const service = services.get(serviceId);
-      if (service) continue;
+    const ids = scope === "all" ? view.tasksByService.keys() : scope;
+    for (const serviceId of ids) {
+      if (services.has(serviceId)) continue;
       // A removed service: its tasks stop, and go once stopped (or once their node is gone).
-      for (const t of tasks) {
+      for (const t of tasksOf(serviceId)) {
         if (wanted(t)) writes.push({ kind: "tasks", record: { ...t, DesiredState: "remove" } });
         else if (TERMINAL.has(t.Status.State) || !ready(t.NodeID) || !t.NodeID)
           writes.push({ kind: "tasks", remove: t });
       }
     }
 
-    for (const service of snap.services) {
-      const tasks = byService.get(service.ID) ?? [];
+    const byService = new Map<string, TaskRecord[]>();
+    for (const service of intactServices) {
+      const tasks = tasksOf(service.ID);
+      byService.set(service.ID, tasks);
       const shutdown = (t: TaskRecord) => {
         writes.push({
           kind: "tasks",
@@ -269,7 +288,7 @@ export class Leader {
         });
       };
       if (service.Spec.Mode.ReplicatedJob || service.Spec.Mode.GlobalJob) {
-        this.orchestrateJob(service, tasks, snap.nodes, snap.alive, fresh, shutdown);
+        this.orchestrateJob(service, tasks, nodeList, alive, fresh, shutdown);
         continue;
       }
       const policy = service.Spec.TaskTemplate.RestartPolicy ?? {};
@@ -288,7 +307,7 @@ export class Leader {
           continue;
         }
         const node = t.NodeID ? nodes.get(t.NodeID) : undefined;
-        const lost = t.NodeID !== undefined && (!node || !snap.alive.has(t.NodeID));
+        const lost = t.NodeID !== undefined && (!node || !alive.has(t.NodeID));
         const drained = node?.Spec.Availability === "drain";
         const offConstraint = global && node && !matchesConstraints(schedNode(node, true), constraints);
         if (lost || drained || offConstraint) {
@@ -322,9 +341,9 @@ export class Leader {
       }
 
       if (global) {
-        for (const n of snap.nodes) {
+        for (const n of nodeList) {
           const eligible =
-            snap.alive.has(n.ID) &&
+            alive.has(n.ID) &&
             n.Spec.Availability === "active" &&
             matchesConstraints(schedNode(n, true), constraints);
           if (eligible && !live.has(n.ID)) {
@@ -373,9 +392,9 @@ export class Leader {
     }
 
     this.schedule(
-      snap.nodes,
-      snap.alive,
-      snap.tasks,
+      nodeList,
+      alive,
+      byService,
       services,
       fresh,
       cluster?.Strategy as Strategy | undefined,
@@ -383,7 +402,7 @@ export class Leader {
     );
     for (const t of fresh) writes.push({ kind: "tasks", record: t, create: true });
     // Services whose update finished, failed or must roll back say so.
-    for (const service of snap.services) {
+    for (const service of intactServices) {
       const state = service.UpdateStatus?.State;
       if ((state !== "updating" && state !== "rollback_started") || isJob(service.Spec)) continue;
       const verdict = updateVerdict(
@@ -503,36 +522,49 @@ export class Leader {
     }
   }
 
-  /** Gives each new replicated task a node (or the reason it has none), service by service. */
+  /**
+   * Gives each new replicated task of the services in `byService` a node (or the reason it has
+   * none), service by service, against the load of every node: the view's counts, the host-mode
+   * ports of every service's tasks, and this pass's new tasks.
+   */
   private schedule(
     nodeRecords: NodeRecord[],
     alive: Set<string>,
-    tasks: TaskRecord[],
+    byService: Map<string, TaskRecord[]>,
     services: Map<string, ServiceRecord>,
     fresh: TaskRecord[],
     clusterStrategy: Strategy | undefined,
     writes: Write[],
   ): void {
-    const placed = new Map<string, PlacedTask[]>();
-    const occupy = (t: TaskRecord) => {
-      const s = services.get(t.ServiceID);
-      if (!t.NodeID || !wanted(t) || TERMINAL.has(t.Status.State)) return;
-      addTo(placed, t.NodeID, {
-        serviceId: t.ServiceID,
-        reservations: reservations(t),
-        hostPorts: s ? hostPorts(s) : [],
-      });
-    };
-    for (const t of tasks) occupy(t);
-    for (const t of fresh) occupy(t);
-    const load = new ClusterLoad(
+    const ports = new Map<string, Set<number>>();
+    for (const s of this.view.services.values()) {
+      const published = hostPorts(s);
+      if (!published.length) continue;
+      for (const t of this.view.tasksByService.get(s.ID)?.values() ?? []) {
+        if (!occupies(t)) continue;
+        const held = ports.get(t.NodeID) ?? new Set<number>();
+        for (const p of published) held.add(p);
+        ports.set(t.NodeID, held);
+      }
+    }
+    const load = ClusterLoad.fromHoldings(
       nodeRecords.map((n) => schedNode(n, alive.has(n.ID))),
-      placed,
+      this.view.holdings,
+      ports,
     );
-    const waiting = [
-      ...tasks.filter((t) => !t.NodeID && wanted(t) && !TERMINAL.has(t.Status.State)),
-      ...fresh.filter((t) => !t.NodeID),
-    ];
+    for (const t of fresh) {
+      const s = services.get(t.ServiceID);
+      if (occupies(t))
+        load.add(t.NodeID, {
+          serviceId: t.ServiceID,
+          reservations: taskReservations(t),
+          hostPorts: s ? hostPorts(s) : [],
+        });
+    }
+    const waiting: TaskRecord[] = [];
+    for (const tasks of byService.values())
+      for (const t of tasks) if (!t.NodeID && wanted(t) && !TERMINAL.has(t.Status.State)) waiting.push(t);
+    for (const t of fresh) if (!t.NodeID) waiting.push(t);
     // Where each new task is in `fresh` (a bulk of services makes tens of thousands at once).
     const freshAt = new Map(fresh.map((t, i) => [t, i]));
     const groups = new Map<string, TaskRecord[]>();
@@ -617,9 +649,6 @@ function addTo<K, V>(lists: Map<K, V[]>, key: K, item: V): void {
   else lists.set(key, [item]);
 }
 
-/** A task the orchestrator still wants: running, or waiting to (stop-first). */
-const wanted = (t: TaskRecord) => t.DesiredState === "running" || t.DesiredState === "ready";
-
 function safeConstraints(service: ServiceRecord) {
   try {
     return parseConstraints(service.Spec.TaskTemplate.Placement?.Constraints ?? []);
@@ -644,7 +673,7 @@ export function placementRequest(
         .filter((d): d is string => !!d && /^(node|engine)\.labels\./i.test(d))
         .map((d) => parsePlacementPreference(`spread=${d}`)),
       maxReplicasPerNode: p.MaxReplicas ?? 0,
-      reservations: reservations({ Spec: service.Spec.TaskTemplate }),
+      reservations: taskReservations({ Spec: service.Spec.TaskTemplate }),
       hostPorts: hostPorts(service),
       strategy: ((label as Strategy) || clusterStrategy || "spread") as Strategy,
     };

@@ -61,7 +61,7 @@ import { createOverlay, removeOverlay } from "./overlays.js";
 import { acceptBatch } from "./report-batch.js";
 import { seal, unseal } from "./sealing.js";
 import { filesForTask, type TaskFile } from "./secrets.js";
-import { ClusterStore, parseEntry, type Snapshot, snapshotOf } from "./store.js";
+import { ClusterStore, KEYS, parseEntry, type Snapshot, snapshotOf } from "./store.js";
 import {
   admitStoreUser,
   enableStoreAccess,
@@ -822,7 +822,7 @@ export class Swarm {
       const [store, body] = [this.managerStore(), await call.body()];
       const answer =
         call.path === REPORT_PATHS.batch
-          ? await acceptBatch(store, call.nodeId, body)
+          ? await acceptBatch(store, call.nodeId, body, (id) => this.heldTask(id))
           : await acceptReport(store, call.nodeId, call.path, body);
       call.res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       return;
@@ -1083,6 +1083,11 @@ export class Swarm {
     const record = await removeOverlay(this.managerStore(), ref);
     await this.overlay?.sync();
     return record;
+  }
+
+  /** A task in this manager's copy of the store (reports check against it when it is recent). */
+  private heldTask(id: string): TaskRecord | undefined {
+    return this.view?.entries.get(KEYS.tasks + id)?.value as TaskRecord | undefined;
   }
 
   /**

@@ -69,12 +69,21 @@ interface Counters {
   hostPorts: Set<number>;
 }
 
+/** What a node's tasks hold, counted already (by a caller that keeps the counts current). */
+export interface Holding {
+  tasks: number;
+  readonly tasksByService: ReadonlyMap<string, number>;
+  readonly reserved: { readonly nanoCpus: number; readonly memoryBytes: number };
+}
+
 /**
  * The tasks on each node, as counters. A task on a node the view does not know is left out: its
  * node has left the cluster, and the task is going away with it (swarmkit does the same).
  */
 export class ClusterLoad {
   readonly #nodes = new Map<string, Counters>();
+  /** Nodes whose per-service counts are still the caller's map (copied before the first add). */
+  readonly #borrowed = new Set<Counters>();
 
   constructor(nodes: SchedNode[], tasks: Map<string, PlacedTask[]>) {
     for (const node of nodes) {
@@ -89,9 +98,36 @@ export class ClusterLoad {
     for (const [nodeId, list] of tasks) for (const task of list) this.add(nodeId, task);
   }
 
+  /**
+   * The load from counts kept elsewhere (the leader's view), without going through every task:
+   * each node's per-service counts are used as they are until a task is added there, and the
+   * counts given are never changed. `hostPorts`: the host-mode ports in use, by node.
+   */
+  static fromHoldings(
+    nodes: SchedNode[],
+    holdings: ReadonlyMap<string, Holding>,
+    hostPorts: ReadonlyMap<string, Set<number>>,
+  ): ClusterLoad {
+    const load = new ClusterLoad([], new Map());
+    for (const node of nodes) {
+      const h = holdings.get(node.id);
+      const c: Counters = {
+        node,
+        tasks: h?.tasks ?? 0,
+        tasksByService: (h?.tasksByService as Map<string, number>) ?? new Map(),
+        reserved: { nanoCpus: h?.reserved.nanoCpus ?? 0, memoryBytes: h?.reserved.memoryBytes ?? 0 },
+        hostPorts: new Set(hostPorts.get(node.id)),
+      };
+      load.#nodes.set(node.id, c);
+      if (h) load.#borrowed.add(c);
+    }
+    return load;
+  }
+
   add(nodeId: string, task: PlacedTask): void {
     const n = this.#nodes.get(nodeId);
     if (!n) return;
+    if (this.#borrowed.delete(n)) n.tasksByService = new Map(n.tasksByService);
     n.tasks++;
     n.tasksByService.set(task.serviceId, (n.tasksByService.get(task.serviceId) ?? 0) + 1);
     n.reserved.nanoCpus += task.reservations.nanoCpus;

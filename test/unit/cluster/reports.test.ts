@@ -245,6 +245,46 @@ test("a batch's reports stand alone: another node's task, a bad one, a late one 
   assert.deepEqual(mixed.answers[1], { answer: { written: true } });
 });
 
+test("a batch takes tasks the manager's copy holds at the version read or later; only older or missing ones are read", async () => {
+  const { store, written } = fakeStore([task("behind", "n1"), task("theirs", "n2")]);
+  const asked: string[][] = [];
+  const reading = store.getMany.bind(store);
+  store.getMany = (async (kind: "tasks", ids: string[]) => {
+    asked.push(ids);
+    return reading(kind, ids);
+  }) as typeof store.getMany;
+  const copy = new Map<string, TaskRecord>([
+    ["held", task("held", "n1")],
+    ["later", { ...task("later", "n1"), Version: { Index: 12 } }],
+    ["behind", { ...task("behind", "n1"), Version: { Index: 9 } }],
+    ["theirs", task("theirs", "n2")],
+  ]);
+  const { answers } = await acceptBatch(
+    store,
+    "n1",
+    {
+      reports: [
+        statusReport("held", "running"),
+        statusReport("later", "running"),
+        statusReport("behind", "running"),
+        statusReport("theirs", "running"),
+      ],
+    },
+    (id) => copy.get(id),
+  );
+  assert.deepEqual(asked, [["behind"]], "only the task the copy holds at an older version is read");
+  assert.deepEqual(answers[3], { error: "task theirs is not on node n1", status: 403 });
+  // The copy's record is written with the version the worker read: a later one fails there.
+  assert.deepEqual(
+    written.map((t) => [t.ID, t.Version.Index]),
+    [
+      ["held", 10],
+      ["later", 10],
+      ["behind", 10],
+    ],
+  );
+});
+
 test("a manager's refusal ends a call (another would refuse it too); not-a-manager and failures inside do not", () => {
   const refusal = (status: number) => new PeerRefused("x", status).refusal;
   assert.deepEqual([400, 401, 403, 413].map(refusal), [true, true, true, true]);
