@@ -15,7 +15,7 @@ packages=(
   hyperfine iperf3  # benchmarks
   docker-registry   # a real registry (distribution v2) for the image tests
   apache2-utils     # htpasswd, for the registry's basic auth
-  openssl           # swarm mode's cluster CA and node certificates; the registry tests' token server
+  openssl           # the registry tests' token server; tests check the cluster CA's certificates with it
   etcd-server       # swarm mode's store: the embedded member a manager runs (util-linux's setpriv ties it to the daemon)
   skopeo umoci      # OCI layout interoperability tests and the pull benchmark
   zstd              # zstd-compressed layers (Node.js has no zstd)

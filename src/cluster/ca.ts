@@ -3,14 +3,38 @@
  * gets a certificate it signs (subject O=cluster id, OU=role, CN=node id) for etcd's client and
  * peer traffic and for node-to-node calls, and join tokens name the CA's digest so that a
  * joining node can tell the real manager from an impostor before it says anything.
- * Keys and certificates are made by openssl(1): ECDSA P-256, as swarm uses.
+ * Keys, requests and certificates are made in the process (x509.ts): ECDSA P-256, as swarm uses.
  */
-import { spawnSync } from "node:child_process";
-import { createHash, randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { InvalidArgument, SystemError } from "../errors.js";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+  X509Certificate,
+} from "node:crypto";
+import { InvalidArgument } from "../errors.js";
+import { parseIp } from "../network/ip.js";
+import { toPem } from "./der.js";
+import {
+  authorityKeyIdentifier,
+  basicConstraintsCA,
+  certificate,
+  certificationRequest,
+  distinguishedName,
+  extKeyUsage,
+  issuerOf,
+  keyIdentifier,
+  keyUsage,
+  MAX_REQUEST_BYTES,
+  type NameAttribute,
+  publicKeyInfo,
+  requestPublicKey,
+  subjectAltName,
+  subjectKeyIdentifier,
+} from "./x509.js";
 
 export interface KeyPair {
   key: string;
@@ -22,43 +46,58 @@ export type NodeRole = "manager" | "worker";
 /** OU of a node certificate, by role: swarm's names, which the CLI shows nowhere but tests read. */
 export const ROLE_OU: Record<NodeRole, string> = { manager: "swarm-manager", worker: "swarm-worker" };
 
-function openssl(args: string[], dir: string): void {
-  const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-  if (r.error) throw new SystemError(`openssl: ${r.error.message} (is openssl installed?)`);
-  if (r.status !== 0) throw new SystemError(`openssl ${args[0]}: ${r.stderr.trim()}`);
+const CA_DAYS = 7300;
+const NODE_DAYS = 3650;
+const DAY_MS = 86_400_000;
+
+/** A new P-256 key, and its private half as PEM "EC PRIVATE KEY" (SEC 1), as openssl wrote it. */
+function newKey(): { privateKey: KeyObject; pem: string } {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  return { privateKey, pem: privateKey.export({ type: "sec1", format: "pem" }).toString() };
 }
 
-/** Runs `fn` in a private temporary directory that is removed afterwards (keys pass through it). */
-function inScratch<T>(fn: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), "berth-ca-"));
-  try {
-    return fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** 16 random bytes, the top bit clear so that it is positive, the next set so that it keeps 16. */
+function serialNumber(): Buffer {
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial;
+}
+
+/** Validity from now for `days`, in whole seconds as certificates carry it. */
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  return { notBefore: new Date(now), notAfter: new Date(now + days * DAY_MS) };
 }
 
 export function createCA(): KeyPair {
-  return inScratch((dir) => {
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], dir);
-    openssl(
-      ["req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=swarm-ca", "-days", "7300", "-out", "ca.pem"],
-      dir,
-    );
-    return {
-      key: readFileSync(join(dir, "ca.key"), "utf8"),
-      cert: readFileSync(join(dir, "ca.pem"), "utf8"),
-    };
-  });
+  const { privateKey, pem } = newKey();
+  const publicKey = publicKeyInfo(createPublicKey(privateKey));
+  const name = distinguishedName([["CN", "swarm-ca"]]);
+  const keyId = keyIdentifier(publicKey);
+  const der = certificate(
+    {
+      serial: serialNumber(),
+      issuer: name,
+      subject: name,
+      ...validity(CA_DAYS),
+      publicKey,
+      extensions: [
+        subjectKeyIdentifier(keyId),
+        authorityKeyIdentifier(keyId),
+        basicConstraintsCA(),
+        keyUsage(["keyCertSign", "cRLSign"], true),
+      ],
+    },
+    privateKey,
+  );
+  return { key: pem, cert: toPem("CERTIFICATE", der) };
 }
 
 /** A node's own key and a request to sign it: the key never leaves the node. */
 export function createKeyAndRequest(): { key: string; csr: string } {
-  return inScratch((dir) => {
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "n.key"], dir);
-    openssl(["req", "-new", "-key", "n.key", "-subj", "/CN=node", "-out", "n.csr"], dir);
-    return { key: readFileSync(join(dir, "n.key"), "utf8"), csr: readFileSync(join(dir, "n.csr"), "utf8") };
-  });
+  const { privateKey, pem } = newKey();
+  const csr = certificationRequest(distinguishedName([["CN", "node"]]), privateKey);
+  return { key: pem, csr: toPem("CERTIFICATE REQUEST", csr) };
 }
 
 export interface CertificateSubject {
@@ -78,6 +117,32 @@ export interface CertificateSubject {
 
 const SAFE_NAME = /^[a-z0-9]+$/;
 
+interface Issuer {
+  key: KeyObject;
+  /** The CA certificate's subject, bytes as they are: a node certificate's issuer. */
+  name: Buffer;
+  keyId: Buffer;
+}
+
+/**
+ * The last CA used as a signer, parsed: parsing its key and certificate took 1.5 ms, more than
+ * the rest of a signature (OpenSSL 3's decoders), and a manager signs with one CA at every join.
+ */
+let lastIssuer: { ca: KeyPair; issuer: Issuer } | undefined;
+
+function issuerFor(ca: KeyPair): Issuer {
+  if (lastIssuer && lastIssuer.ca.key === ca.key && lastIssuer.ca.cert === ca.cert) return lastIssuer.issuer;
+  const cert = new X509Certificate(ca.cert);
+  const key = createPrivateKey(ca.key); // "EC PRIVATE KEY" as Berth writes it, or PKCS#8
+  const spki = publicKeyInfo(cert.publicKey);
+  if (!publicKeyInfo(createPublicKey(key)).equals(spki))
+    throw new InvalidArgument("the CA key is not the key of the CA certificate");
+  const { subject, keyId } = issuerOf(cert.raw);
+  const issuer = { key, name: subject, keyId: keyId ?? keyIdentifier(spki) };
+  lastIssuer = { ca: { key: ca.key, cert: ca.cert }, issuer };
+  return issuer;
+}
+
 /**
  * Signs a node's request. The subject and names are the CA's choice, never the request's: a
  * joining node cannot ask to be a manager or another node.
@@ -85,46 +150,47 @@ const SAFE_NAME = /^[a-z0-9]+$/;
 export function signRequest(ca: KeyPair, csr: string, subject: CertificateSubject): string {
   if (!SAFE_NAME.test(subject.clusterId) || !SAFE_NAME.test(subject.nodeId))
     throw new InvalidArgument("a certificate's cluster and node ids are lower-case letters and digits");
-  for (const ip of subject.ips)
+  // As iPAddress names want them, 4 or 16 bytes; by their bytes, so that "::1" and "0::1" are one.
+  const addresses = new Map<string, Buffer>();
+  for (const ip of ["127.0.0.1", ...subject.ips]) {
     if (!/^[0-9a-fA-F.:]+$/.test(ip)) throw new InvalidArgument(`"${ip}" is not an IP address`);
-  if (
-    !/^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n?$/.test(csr)
-  )
-    throw new InvalidArgument("the certificate request is not a PEM certificate request");
-  return inScratch((dir) => {
-    writeFileSync(join(dir, "ca.key"), ca.key, { mode: 0o600 });
-    writeFileSync(join(dir, "ca.pem"), ca.cert);
-    writeFileSync(join(dir, "n.csr"), csr);
-    const names = ["IP:127.0.0.1", ...subject.ips.map((ip) => `IP:${ip}`), "DNS:localhost"];
-    writeFileSync(
-      join(dir, "ext"),
-      `subjectAltName=${[...new Set(names)].join(",")}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
-    );
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        "n.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-set_serial",
-        `0x${randomBytes(16).toString("hex")}`,
-        "-days",
-        "3650",
-        "-subj",
-        `/O=${subject.clusterId}/OU=${ROLE_OU[subject.role]}${subject.storeClient ? "" : `/CN=${subject.nodeId}`}`,
-        "-extfile",
-        "ext",
-        "-out",
-        "n.pem",
+    const { family, value } = parseIp(ip);
+    const bytes = Buffer.from(value.toString(16).padStart(family === 4 ? 8 : 32, "0"), "hex");
+    addresses.set(bytes.toString("hex"), bytes);
+  }
+  const pem =
+    csr.length <= 2 * MAX_REQUEST_BYTES
+      ? /^-----BEGIN CERTIFICATE REQUEST-----\n([A-Za-z0-9+/=\n]+)-----END CERTIFICATE REQUEST-----\n?$/.exec(
+          csr,
+        )
+      : null;
+  if (!pem) throw new InvalidArgument("the certificate request is not a PEM certificate request");
+  const publicKey = requestPublicKey(Buffer.from(pem[1]!, "base64"));
+  const issuer = issuerFor(ca);
+
+  const name: [NameAttribute, string][] = [
+    ["O", subject.clusterId],
+    ["OU", ROLE_OU[subject.role]],
+    ...(subject.storeClient ? [] : [["CN", subject.nodeId] as [NameAttribute, string]]),
+  ];
+  const der = certificate(
+    {
+      serial: serialNumber(),
+      issuer: issuer.name,
+      subject: distinguishedName(name),
+      ...validity(NODE_DAYS),
+      publicKey,
+      extensions: [
+        subjectAltName([...addresses.values()], ["localhost"]),
+        extKeyUsage(["serverAuth", "clientAuth"]),
+        keyUsage(["digitalSignature", "keyEncipherment"]),
+        subjectKeyIdentifier(keyIdentifier(publicKey)),
+        authorityKeyIdentifier(issuer.keyId),
       ],
-      dir,
-    );
-    return readFileSync(join(dir, "n.pem"), "utf8");
-  });
+    },
+    issuer.key,
+  );
+  return toPem("CERTIFICATE", der);
 }
 
 /** The sha256 digest of a certificate's DER bytes, as a join token carries it. */
