@@ -332,8 +332,11 @@ export async function clusterChaosBench(): Promise<void> {
       recoveryRatio: ratio("recoveryMs"),
     };
   });
-  const cell = (f?: { detectionMs: number; recoveryMs: number }, k?: "detectionMs" | "recoveryMs") =>
-    f && k ? seconds(f[k]) : "—";
+  // A peer's figure over fewer rounds than asked (the others failed: see the round's line) says so.
+  const cell = (
+    f: { detectionMs: number; recoveryMs: number; runs: number } | undefined,
+    k: "detectionMs" | "recoveryMs",
+  ) => (f ? `${seconds(f[k])}${f.runs < rounds ? ` [${f.runs}/${rounds}]` : ""}` : "—");
   const rows = [
     ["fault", "detected when", "detection berth / docker (×)", "recovery berth / docker (×)"],
     ...summary.map((s) => [
