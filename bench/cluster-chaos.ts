@@ -21,8 +21,8 @@
  *     new spec runs, a worker's daemon killed -9 and started again. Detected: the node ready
  *     again. Recovered: the update completed, the desired replicas running, all of the new spec.
  * Times count from the fault. The chaos test's etcd-member fault has no counterpart in docker
- * (its raft store is inside dockerd), and its disk-full one is not struck here (a confined root
- * for dockerd's overlay2 storage is not what the fixture makes).
+ * (its raft store is inside dockerd); its disk-full one is not struck here (left out to keep a
+ * run short).
  * BENCH_CHAOS_PEERS=berth (or dockerd) measures one peer alone; BENCH_CHAOS_FAULTS=link-cut,...
  * strikes only those.
  */
