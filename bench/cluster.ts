@@ -89,6 +89,23 @@ export async function lanRegistry(lan: TestLan): Promise<{ host: string; stop: (
   };
 }
 
+/** `service create` of `replicas` busybox `sleep` tasks of `image`: detached, stopped in 1 s. */
+export const sleepService = (name: string, replicas: number, image: string) => [
+  "service",
+  "create",
+  "--detach",
+  "--no-resolve-image",
+  "--name",
+  name,
+  "--replicas",
+  String(replicas),
+  "--stop-grace-period",
+  "1s",
+  image,
+  "sleep",
+  "100000",
+];
+
 async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
   const cluster = new TestCluster(3, { daemon: kind });
   const [n1, n2, n3] = [cluster.node(1), cluster.node(2), cluster.node(3)];
@@ -100,9 +117,7 @@ async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
     await cluster.start(["--insecure-registry", registry.host]);
     ok(n1.docker(["tag", "busybox:latest", image]));
     ok(n1.docker(["push", image]));
-    ok(n1.docker(["swarm", "init", "--advertise-addr", n1.address]));
-    const token = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
-    for (const n of [n2, n3]) ok(n.docker(["swarm", "join", "--token", token, `${n1.address}:2377`]));
+    cluster.formSwarm();
     await waitFor(
       "three ready nodes",
       () => (n1.docker(["node", "ls"]).stdout.match(/Ready/g) ?? []).length === 3,
@@ -120,23 +135,7 @@ async function measure(kind: DaemonKind, replicas: number): Promise<Figures> {
       return service?.ServiceStatus?.RunningTasks ?? 0;
     };
     const t0 = Date.now();
-    ok(
-      n1.docker([
-        "service",
-        "create",
-        "--detach",
-        "--no-resolve-image",
-        "--name",
-        "bench",
-        "--replicas",
-        String(replicas),
-        "--stop-grace-period",
-        "1s",
-        image,
-        "sleep",
-        "100000",
-      ]),
-    );
+    ok(n1.docker(sleepService("bench", replicas, image)));
     await waitFor(`${replicas} running tasks`, async () => (await running()) === replicas, 180_000);
     const createMs = Date.now() - t0;
 

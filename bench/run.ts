@@ -17,6 +17,7 @@ const REPORTS: Record<string, () => Promise<void>> = {
   build: async () => (await import("./build.js")).buildBench(),
   cp: async () => (await import("./cp.js")).cpBench(),
   cluster: async () => (await import("./cluster.js")).clusterBench(),
+  "cluster-chaos": async () => (await import("./cluster-chaos.js")).clusterChaosBench(),
   "cluster-scale": async () => (await import("./cluster-scale.js")).clusterScaleBench(),
   overlay: async () => (await import("./overlay.js")).overlayBench(),
   console: async () => (await import("./console.js")).consoleBench(),

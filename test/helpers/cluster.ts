@@ -381,11 +381,26 @@ export class ClusterNode {
     clearTimeout(timer);
   }
 
-  /** Kills the daemon the hard way (what live restore must survive); its containers stay. */
+  /**
+   * Kills the daemon the hard way (what live restore must survive); its containers stay. A
+   * dockerd goes with the containerd it started, the two being docker's daemon (the
+   * containerd-shims, the containers' monitors, stay): a dockerd started again right after its
+   * kill alone timed out dialling the containerd left behind (\`failed to start containerd\`).
+   */
   async crash(): Promise<void> {
     const daemon = this.daemon;
     if (!alive(daemon)) return;
+    const containerd =
+      this.kind === "dockerd"
+        ? hostProcesses().filter((p) => p.ppid === daemon.pid && p.comm === "containerd")
+        : [];
     daemon.kill("SIGKILL");
+    for (const p of containerd)
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
     await exited(daemon);
   }
 
@@ -710,6 +725,29 @@ export class TestCluster {
         if (node.kind === "dockerd") await node.importBusybox();
       }),
     );
+  }
+
+  /**
+   * Makes the running daemons a swarm: node 1 initialises it (advertising its LAN address: a
+   * dockerd node has docker0 too), the next `managers - 1` nodes join as managers, the others as
+   * workers.
+   */
+  formSwarm(managers = 1): void {
+    const first = this.node(1);
+    must(first.docker(["swarm", "init", "--advertise-addr", first.address]), `${first.name}: swarm init`);
+    const token = (role: string) =>
+      must(
+        first.docker(["swarm", "join-token", "-q", role]),
+        `${first.name}: join-token ${role}`,
+      ).stdout.trim();
+    const tokens = { manager: token("manager"), worker: token("worker") };
+    for (const n of this.nodes.slice(1)) {
+      const role = n.index <= managers ? "manager" : "worker";
+      must(
+        n.docker(["swarm", "join", "--token", tokens[role], `${first.address}:2377`]),
+        `${n.name}: swarm join as a ${role}`,
+      );
+    }
   }
 
   /**

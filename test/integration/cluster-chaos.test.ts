@@ -25,9 +25,26 @@ import { randomInt } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { ServiceRecord, TaskRecord } from "../../src/cluster/types.js";
+import type { ServiceRecord } from "../../src/cluster/types.js";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
 import { ok, type Result } from "../helpers/daemon.js";
+import {
+  type ClusterView,
+  ClusterWatch,
+  containersOf,
+  cutLinkFor,
+  DETECTION_MS,
+  type Detection,
+  hostOf,
+  isGlobal,
+  killLeader,
+  killWithMonitors,
+  nodeNamed,
+  replicasOf,
+  restartDaemon,
+  runningTasks,
+  serviceNamed,
+} from "../helpers/faults.js";
 import { sleep, until } from "../helpers/wait.js";
 
 const FAULT_KINDS = [
@@ -54,8 +71,6 @@ const FAULTS = envInt("BERTH_CHAOS_FAULTS", FAULT_KINDS.length, 1, 500);
 const CUT_MS = envInt("BERTH_CHAOS_CUT_SECONDS", 20, 1, 600) * 1000;
 /** From a fault to everything desired running again, at most. */
 const RECOVERY_MS = 120_000;
-/** From a fault to the cluster's noticing it, at most. */
-const DETECTION_MS = 60_000;
 
 /** mulberry32: a small seeded generator, so that a failing run can be replayed. */
 function seeded(seed: number): () => number {
@@ -80,81 +95,10 @@ const smallDisk = cluster.node(5);
 const NETWORK = "chaosnet";
 const WEB = "web";
 const GLOBAL = "everywhere";
-const SERVICE_LABEL = "com.docker.swarm.service.name";
-
-/** Nodes the test has cut off the LAN: not asked anything meanwhile. */
-const cut = new Set<ClusterNode>();
-const reachable = (n: ClusterNode) => n.pid !== undefined && !cut.has(n);
-
-interface ApiNode {
-  ID: string;
-  Description: { Hostname: string };
-  Status: { State: string };
-  ManagerStatus?: { Leader?: boolean; Reachability?: string };
-}
-
-interface ClusterView {
-  nodes: ApiNode[];
-  services: ServiceRecord[];
-  tasks: TaskRecord[];
-}
-
-/** One API GET to a node, given up after 5 s (a manager that lost the store may not answer). */
-async function getJson<T>(node: ClusterNode, path: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${node.name}: GET ${path}: no answer in 5 s`)), 5_000);
-  });
-  try {
-    const answer = await Promise.race([node.api("GET", path), timeout]);
-    if (answer.status !== 200)
-      throw new Error(`${node.name}: GET ${path}: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
-    return JSON.parse(answer.body.toString()) as T;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The cluster as the first reachable manager that answers sees it. */
-async function clusterView(): Promise<ClusterView> {
-  const errors: string[] = [];
-  for (const m of managers.filter(reachable)) {
-    try {
-      const [nodes, services, tasks] = await Promise.all([
-        getJson<ApiNode[]>(m, "/nodes"),
-        getJson<ServiceRecord[]>(m, "/services"),
-        getJson<TaskRecord[]>(m, "/tasks"),
-      ]);
-      return { nodes, services, tasks };
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
-  }
-  throw new Error(`no manager answered: ${errors.join("; ")}`);
-}
-
-const nodeNamed = (v: ClusterView, node: ClusterNode) =>
-  v.nodes.find((n) => n.Description.Hostname === node.name);
-const hostOf = (v: ClusterView, id: string | undefined) =>
-  v.nodes.find((n) => n.ID === id)?.Description.Hostname ?? `?${id}`;
-const serviceNamed = (v: ClusterView, name: string) => v.services.find((s) => s.Spec.Name === name);
-/** Tasks the cluster means to run and that run. */
-const runningTasks = (v: ClusterView, service: ServiceRecord) =>
-  v.tasks.filter(
-    (t) => t.ServiceID === service.ID && t.DesiredState === "running" && t.Status.State === "running",
-  );
-const replicasOf = (s: ServiceRecord) =>
-  (s.Spec.Mode as { Replicated?: { Replicas?: number } }).Replicated?.Replicas ?? 1;
-const leaderOf = (v: ClusterView) => v.nodes.find((n) => n.ManagerStatus?.Leader)?.Description.Hostname;
-
-/** A node's running containers of a service, with their address on the overlay. */
-async function containersOf(node: ClusterNode, service: string): Promise<Array<{ id: string; ip: string }>> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [`${SERVICE_LABEL}=${service}`] }));
-  const list = await getJson<
-    Array<{ Id: string; NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> } }>
-  >(node, `/containers/json?filters=${filters}`);
-  return list.map((c) => ({ id: c.Id, ip: c.NetworkSettings?.Networks?.[NETWORK]?.IPAddress ?? "" }));
-}
+/** The cluster as its managers report it; the nodes the test has cut off are not asked anything. */
+const watch = new ClusterWatch(cluster.nodes, managers, { diagnose: () => diagnosis() });
+const reachable = (n: ClusterNode) => watch.reachable(n);
+const clusterView = () => watch.view();
 
 // ---- the log of operations, and what the final state must be
 
@@ -258,37 +202,6 @@ async function randomOperation(): Promise<void> {
 
 // ---- convergence, duplicates, addresses
 
-/** What keeps the cluster from being whole and as desired ([] once it is). */
-async function shortfalls(): Promise<string[]> {
-  if (cluster.nodes.some((n) => !reachable(n))) return ["a node is down or cut off"];
-  const v = await clusterView();
-  const problems: string[] = [];
-  for (const n of cluster.nodes)
-    if (nodeNamed(v, n)?.Status.State !== "ready")
-      problems.push(`${n.name} is ${nodeNamed(v, n)?.Status.State}`);
-  if (v.nodes.filter((n) => n.ManagerStatus?.Leader).length !== 1) problems.push("no single leader");
-  for (const s of v.services) {
-    if (s.UpdateStatus?.State === "updating") problems.push(`${s.Spec.Name} is updating`);
-    const tasks = runningTasks(v, s);
-    if (tasks.some((t) => t.SpecVersion !== s.SpecVersion))
-      problems.push(`${s.Spec.Name}: a task of an older spec runs`);
-    const global = s.Spec.Mode && "Global" in s.Spec.Mode;
-    const desired = global ? cluster.size : replicasOf(s);
-    if (tasks.length !== desired)
-      problems.push(`${s.Spec.Name}: ${tasks.length} tasks running of ${desired}`);
-    if (global && new Set(tasks.map((t) => t.NodeID)).size !== tasks.length)
-      problems.push(`${s.Spec.Name}: a node runs two`);
-    if (!global && new Set(tasks.map((t) => t.Slot)).size !== tasks.length)
-      problems.push(`${s.Spec.Name}: a slot runs two`);
-    const containers = (await Promise.all(cluster.nodes.map((n) => containersOf(n, s.Spec.Name)))).map(
-      (c) => c.length,
-    );
-    if (containers.reduce((a, b) => a + b, 0) !== desired || (global && containers.some((c) => c !== 1)))
-      problems.push(`${s.Spec.Name}: containers per node ${containers.join("-")}, ${desired} desired`);
-  }
-  return problems;
-}
-
 /** What each node says of its own membership, the services' tasks and the operations: for a failure. */
 function diagnosis(): string {
   const via = managers.find(reachable);
@@ -302,19 +215,7 @@ function diagnosis(): string {
 }
 
 /** Resolves once the cluster is whole and as desired; fails with what was still wrong after `ms`. */
-async function converged(what: string, ms = RECOVERY_MS): Promise<void> {
-  let last: string[] = [];
-  await until(
-    what,
-    async () => {
-      last = await shortfalls().catch((err: Error) => [err.message]);
-      return last.length === 0;
-    },
-    ms,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}: ${last.join("; ")}\n${diagnosis()}`);
-  });
-}
+const converged = (what: string, ms = RECOVERY_MS) => watch.converged(what, ms);
 
 interface Duplicate {
   at: number;
@@ -329,7 +230,7 @@ let whole = false;
 function duplicatesIn(v: ClusterView): string[] {
   const found: string[] = [];
   for (const s of v.services) {
-    const global = s.Spec.Mode && "Global" in s.Spec.Mode;
+    const global = isGlobal(s);
     const seen = new Map<string, number>();
     for (const t of runningTasks(v, s)) {
       const place = global ? hostOf(v, t.NodeID) : `slot ${t.Slot}`;
@@ -369,7 +270,7 @@ async function assertAddressesUnique(): Promise<void> {
   const held: string[] = [];
   for (const name of [WEB, GLOBAL]) {
     for (const n of cluster.nodes)
-      for (const c of await containersOf(n, name)) {
+      for (const c of await containersOf(n, name, NETWORK)) {
         assert.ok(c.ip, `${name} container ${c.id.slice(0, 12)} on ${n.name} has an address on ${NETWORK}`);
         held.push(`${c.ip} (${name} on ${n.name})`);
       }
@@ -408,59 +309,25 @@ interface FaultRecord {
 }
 const figures: FaultRecord[] = [];
 
-/** Waits (from `t0`) until `check` holds on the cluster's view; the ms it took. */
-async function detect(what: string, t0: number, check: (v: ClusterView) => boolean): Promise<number> {
-  await until(
-    what,
-    async () => {
-      const v = await clusterView().catch(() => undefined);
-      return !!v && check(v);
-    },
-    DETECTION_MS,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${diagnosis()}`);
-  });
-  return Date.now() - t0;
-}
-
-const isDown = (node: ClusterNode) => (v: ClusterView) => nodeNamed(v, node)?.Status.State === "down";
-
 async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">> {
+  const record = (d: Detection) => ({
+    kind,
+    target: d.target.name,
+    detectionMs: d.detectionMs,
+    detected: d.detected,
+  });
   switch (kind) {
     case "worker-kill": {
-      const w = pick(workers);
-      const t0 = Date.now();
-      await w.crashWithMonitors();
-      const ms = await detect(`${w.name} down`, t0, isDown(w));
-      await w.start();
-      return { kind, target: w.name, detectionMs: ms, detected: "node down" };
+      const d = await killWithMonitors(watch, pick(workers));
+      await d.target.start();
+      return record(d);
     }
-    case "link-cut": {
-      const n = pick(cluster.nodes);
-      const t0 = Date.now();
-      cut.add(n);
-      n.cutLink();
-      try {
-        const ms = await detect(`${n.name} down`, t0, isDown(n));
-        await sleep(Math.max(0, t0 + CUT_MS - Date.now()));
-        return { kind, target: n.name, detectionMs: ms, detected: "node down" };
-      } finally {
-        n.healLink();
-        cut.delete(n);
-      }
-    }
+    case "link-cut":
+      return record(await cutLinkFor(watch, pick(cluster.nodes), CUT_MS));
     case "leader-kill": {
-      const name = leaderOf(await clusterView());
-      const leader = managers.find((m) => m.name === name);
-      assert.ok(leader, `a leader among the managers (${name})`);
-      const t0 = Date.now();
-      await leader.crash();
-      const ms = await detect("another leader", t0, (v) => {
-        const l = leaderOf(v);
-        return !!l && l !== leader.name;
-      });
-      await leader.start();
-      return { kind, target: leader.name, detectionMs: ms, detected: "new leader" };
+      const d = await killLeader(watch);
+      await d.target.start();
+      return record(d);
     }
     case "etcd-kill": {
       const m = pick(managers);
@@ -488,12 +355,7 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
         },
         30_000,
       );
-      const n = pick(cluster.nodes);
-      const t0 = Date.now();
-      await n.crash();
-      await n.start();
-      const ms = await detect(`${n.name} ready again`, t0, (v) => nodeNamed(v, n)?.Status.State === "ready");
-      return { kind, target: n.name, detectionMs: ms, detected: "back ready" };
+      return record(await restartDaemon(watch, pick(cluster.nodes)));
     }
     case "disk-full": {
       const t0 = Date.now();
@@ -506,7 +368,7 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
           await operate("force", "-", ["service", "update", "--detach", "--force", GLOBAL]),
           "update --force",
         );
-        const ms = await detect(`a task failing on ${smallDisk.name}`, t0, (v) => {
+        const ms = await watch.detect(`a task failing on ${smallDisk.name}`, t0, (v) => {
           const id = nodeNamed(v, smallDisk)?.ID;
           return v.tasks.some(
             (t) =>
@@ -540,7 +402,7 @@ before(async () => {
 
 after(async () => {
   await stopWatching?.();
-  for (const n of cut) n.healLink();
+  for (const n of watch.cut) n.healLink();
   // BERTH_TEST_LOGS=DIR keeps each daemon's log, to read after a failure.
   const logs = process.env.BERTH_TEST_LOGS;
   if (logs) for (const n of cluster.nodes) writeFileSync(join(logs, `chaos-${n.name}.log`), n.log);
@@ -551,19 +413,7 @@ after(async () => {
 
 test("three managers and two workers run a replicated and a global service on an overlay", async () => {
   const [n1] = managers as [ClusterNode];
-  ok(n1.docker(["swarm", "init"]));
-  const managerToken = ok(n1.docker(["swarm", "join-token", "-q", "manager"])).stdout.trim();
-  const workerToken = ok(n1.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
-  for (const n of cluster.nodes.slice(1))
-    ok(
-      n.docker([
-        "swarm",
-        "join",
-        "--token",
-        managers.includes(n) ? managerToken : workerToken,
-        `${n1.address}:2377`,
-      ]),
-    );
+  cluster.formSwarm(managers.length);
   ok(n1.docker(["network", "create", "-d", "overlay", NETWORK]));
   const common = ["--detach", "--network", NETWORK, "--stop-grace-period", "1s", "--env", "CHAOS_GEN=0"];
   ok(
