@@ -37,7 +37,12 @@ import {
 } from "./update-progress.js";
 
 const PASS_MS = 1000;
-const COALESCE_MS = 20;
+/**
+ * How long a pass waits for changes that come with the one that called it. Short: while a pass
+ * runs, the changes that arrive wait for the next one anyway, and a pass for a service's changes
+ * looks at that service alone; the wait is what a new service's first task waits first.
+ */
+const COALESCE_MS = 5;
 /** etcd refuses a transaction of more operations than this by default (128). */
 const TXN_OPS = 100;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
@@ -172,7 +177,6 @@ export class Leader {
     if (this.queued) return;
     this.queued = true;
     this.pass = this.pass.then(async () => {
-      // Changes that come together (a node's status reports) are taken in one pass.
       await new Promise((r) => setTimeout(r, COALESCE_MS));
       this.queued = false;
       const ask = this.wantCampaign;
