@@ -204,7 +204,16 @@ export class Leader {
     this.guard = guard;
   }
 
-  private async commit(given: Write[]): Promise<void> {
+  private async commit(decided: Write[]): Promise<void> {
+    // etcd refuses a transaction that names a key twice, and a pass that always fails stops the
+    // swarm: a second decision on a record in one pass waits for the next pass.
+    const seen = new Set<string>();
+    const given = decided.filter((w) => {
+      const key = `${w.kind}/${"remove" in w ? w.remove.ID : w.record.ID}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
     // What the leader writes is signed: a task's placement and spec, a service's specs.
     const key = this.caKey();
     const writes = given.map((w): Write => {
@@ -285,7 +294,10 @@ export class Leader {
     for (const service of intactServices) {
       const tasks = tasksOf(service.ID);
       byService.set(service.ID, tasks);
+      /** Tasks this pass stops: none of them is also started (one write per key in a pass). */
+      const stopped = new Set<string>();
       const shutdown = (t: TaskRecord) => {
+        stopped.add(t.ID);
         writes.push({
           kind: "tasks",
           record: { ...t, DesiredState: "shutdown", UpdatedAt: new Date().toISOString() },
@@ -376,7 +388,9 @@ export class Leader {
 
       // Stop-first: a waiting task starts once what ran in its place has stopped.
       for (const [k, list] of live) {
-        const waiting = list.find((t) => t.DesiredState === "ready" && !fresh.includes(t));
+        const waiting = list.find(
+          (t) => t.DesiredState === "ready" && !fresh.includes(t) && !stopped.has(t.ID),
+        );
         if (!waiting) continue;
         const others = list.filter((t) => t !== waiting && t.DesiredState === "running");
         const stopping = (retired.get(k) ?? []).filter(
