@@ -17,6 +17,7 @@ import {
 } from "node:crypto";
 import { InvalidArgument } from "../errors.js";
 import { parseIp } from "../network/ip.js";
+import { lastOne } from "../util/last-one.js";
 import { toPem } from "./der.js";
 import {
   authorityKeyIdentifier,
@@ -128,20 +129,15 @@ interface Issuer {
  * The last CA used as a signer, parsed: parsing its key and certificate took 1.5 ms, more than
  * the rest of a signature (OpenSSL 3's decoders), and a manager signs with one CA at every join.
  */
-let lastIssuer: { ca: KeyPair; issuer: Issuer } | undefined;
-
-function issuerFor(ca: KeyPair): Issuer {
-  if (lastIssuer && lastIssuer.ca.key === ca.key && lastIssuer.ca.cert === ca.cert) return lastIssuer.issuer;
-  const cert = new X509Certificate(ca.cert);
-  const key = createPrivateKey(ca.key); // "EC PRIVATE KEY" as Berth writes it, or PKCS#8
+const issuerFor = lastOne((caKey: string, caCert: string): Issuer => {
+  const cert = new X509Certificate(caCert);
+  const key = createPrivateKey(caKey); // "EC PRIVATE KEY" as Berth writes it, or PKCS#8
   const spki = publicKeyInfo(cert.publicKey);
   if (!publicKeyInfo(createPublicKey(key)).equals(spki))
     throw new InvalidArgument("the CA key is not the key of the CA certificate");
   const { subject, keyId } = issuerOf(cert.raw);
-  const issuer = { key, name: subject, keyId: keyId ?? keyIdentifier(spki) };
-  lastIssuer = { ca: { key: ca.key, cert: ca.cert }, issuer };
-  return issuer;
-}
+  return { key, name: subject, keyId: keyId ?? keyIdentifier(spki) };
+});
 
 /**
  * Signs a node's request. The subject and names are the CA's choice, never the request's: a
@@ -166,7 +162,7 @@ export function signRequest(ca: KeyPair, csr: string, subject: CertificateSubjec
       : null;
   if (!pem) throw new InvalidArgument("the certificate request is not a PEM certificate request");
   const publicKey = requestPublicKey(Buffer.from(pem[1]!, "base64"));
-  const issuer = issuerFor(ca);
+  const issuer = issuerFor(ca.key, ca.cert);
 
   const name: [NameAttribute, string][] = [
     ["O", subject.clusterId],

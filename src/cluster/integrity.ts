@@ -28,6 +28,7 @@ import {
   timingSafeEqual,
   verify,
 } from "node:crypto";
+import { lastOne } from "../util/last-one.js";
 import type { NodeRecord, ServiceRecord, TaskRecord } from "./types.js";
 
 /** JSON with every object's keys sorted: one text per value. */
@@ -40,15 +41,6 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(",")}}`;
   return JSON.stringify(value);
-}
-
-/** `make(pem)`, computed once for the last `pem` given (a process speaks for one cluster). */
-function lastOne<T>(make: (pem: string) => T): (pem: string) => T {
-  let held: { pem: string; value: T } | undefined;
-  return (pem) => {
-    if (held?.pem !== pem) held = { pem, value: make(pem) };
-    return held.value;
-  };
 }
 
 const privateKey = lastOne((pem): KeyObject => createPrivateKey(pem));
