@@ -206,7 +206,9 @@ export class Leader {
 
   private async commit(decided: Write[]): Promise<void> {
     // etcd refuses a transaction that names a key twice, and a pass that always fails stops the
-    // swarm: a second decision on a record in one pass waits for the next pass.
+    // swarm: a record's first decision in a pass stands, a later one waits for the next pass
+    // (a stop-first task waiting in a slot that a scale-down removed is stopped, then found
+    // free to start: it stays stopped).
     const seen = new Set<string>();
     const given = decided.filter((w) => {
       const key = `${w.kind}/${"remove" in w ? w.remove.ID : w.record.ID}`;
@@ -294,10 +296,7 @@ export class Leader {
     for (const service of intactServices) {
       const tasks = tasksOf(service.ID);
       byService.set(service.ID, tasks);
-      /** Tasks this pass stops: none of them is also started (one write per key in a pass). */
-      const stopped = new Set<string>();
       const shutdown = (t: TaskRecord) => {
-        stopped.add(t.ID);
         writes.push({
           kind: "tasks",
           record: { ...t, DesiredState: "shutdown", UpdatedAt: new Date().toISOString() },
@@ -388,9 +387,7 @@ export class Leader {
 
       // Stop-first: a waiting task starts once what ran in its place has stopped.
       for (const [k, list] of live) {
-        const waiting = list.find(
-          (t) => t.DesiredState === "ready" && !fresh.includes(t) && !stopped.has(t.ID),
-        );
+        const waiting = list.find((t) => t.DesiredState === "ready" && !fresh.includes(t));
         if (!waiting) continue;
         const others = list.filter((t) => t !== waiting && t.DesiredState === "running");
         const stopping = (retired.get(k) ?? []).filter(
