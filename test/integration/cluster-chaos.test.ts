@@ -4,8 +4,9 @@
  * replicated service and a global one on an overlay while faults strike at moments drawn from a
  * seeded RNG: a worker's daemon and its monitors killed (then started again), a node's link cut,
  * the leader manager killed (then started again), an etcd member killed, a daemon restarted in
- * the middle of a rolling update, a node's disk filled. Service operations (scale, env update,
- * create, rm) race with them, each logged with whether the cluster acknowledged it.
+ * the middle of a rolling update, a node's disk filled (and a service pinned to it started
+ * there). Service operations (scale, env update, create, rm) race with them, each logged with
+ * whether the cluster acknowledged it.
  *
  * Checked from outside, through a live manager's API and each node's containers: after every
  * fault the desired replicas run again within RECOVERY_MS, one global task per node; no slot or
@@ -39,7 +40,6 @@ import {
   isGlobal,
   killLeader,
   killWithMonitors,
-  nodeNamed,
   replicasOf,
   restartDaemon,
   runningTasks,
@@ -362,28 +362,76 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
       smallDisk.fillDisk();
       // Kept full: the daemon frees space now and then (a removed task's container and log).
       const refill = setInterval(() => smallDisk.fillDisk(), 500);
+      // A task to start there that frees nothing as it starts: a service of its own, pinned to
+      // the node. (A forced update of the global service trims its slot's history, and the
+      // container removed with it gives back the space the new task then takes, and runs in.)
+      const probe = `full${++probes}`;
       try {
-        // A task to start there: the global service's, forced to a new one.
         ok(
-          await operate("force", "-", ["service", "update", "--detach", "--force", GLOBAL]),
-          "update --force",
+          await operate(`service:${probe}`, "present", [
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            probe,
+            "--constraint",
+            `node.hostname==${smallDisk.name}`,
+            "--stop-grace-period",
+            "1s",
+            "busybox",
+            "sleep",
+            "100000",
+          ]),
+          "a service pinned to the full disk",
         );
-        const ms = await watch.detect(`a task failing on ${smallDisk.name}`, t0, (v) => {
-          const id = nodeNamed(v, smallDisk)?.ID;
-          return v.tasks.some(
-            (t) =>
-              t.NodeID === id &&
-              (t.Status.State === "failed" || t.Status.State === "rejected") &&
-              Date.parse(t.Status.Timestamp) >= t0,
-          );
-        });
-        await sleep(2000);
-        return { kind, target: smallDisk.name, detectionMs: ms, detected: "task failed" };
+        return { kind, target: smallDisk.name, ...(await probeFailure(probe, t0)) };
       } finally {
         clearInterval(refill);
+        await operate(`service:${probe}`, "absent", ["service", "rm", probe]);
         smallDisk.emptyDisk();
       }
     }
+  }
+}
+
+let probes = 0;
+
+/**
+ * Waits for the probe service's task to fail on the full disk. Space another operation frees
+ * there (a task of a removed service, a trimmed history) may let it start all the same: then the
+ * disk is filled again and the probe forced to a new task, at most twice.
+ */
+async function probeFailure(probe: string, t0: number): Promise<{ detectionMs: number; detected: string }> {
+  let since = t0;
+  for (let attempt = 1; ; attempt++) {
+    const probeTasks = (v: ClusterView, states: string[]) => {
+      const id = serviceNamed(v, probe)?.ID;
+      return v.tasks.some(
+        (t) =>
+          t.ServiceID === id && states.includes(t.Status.State) && Date.parse(t.Status.Timestamp) >= since,
+      );
+    };
+    const seen = { running: false };
+    await watch.until(
+      `a task failing on ${smallDisk.name}`,
+      (v) => {
+        if (probeTasks(v, ["failed", "rejected"])) return true;
+        seen.running = attempt < 3 && probeTasks(v, ["running"]);
+        return seen.running;
+      },
+      Math.max(5_000, DETECTION_MS - (Date.now() - t0)),
+    );
+    if (!seen.running) {
+      const detectionMs = Date.now() - since;
+      await sleep(2000);
+      return { detectionMs, detected: attempt > 1 ? `task failed (start ${attempt})` : "task failed" };
+    }
+    smallDisk.fillDisk();
+    since = Date.now();
+    ok(
+      await operate("force", "-", ["service", "update", "--detach", "--force", probe]),
+      "update --force of the probe",
+    );
   }
 }
 
