@@ -372,6 +372,9 @@ async function strike(kind: FaultKind): Promise<Omit<FaultRecord, "recoveryMs">>
             "service",
             "create",
             "--detach",
+            // The CLI asks a registry for the image's digest first: none answers here, and its
+            // wait (about 5 s) would count as the fault's detection time.
+            "--no-resolve-image",
             "--name",
             probe,
             "--constraint",
