@@ -495,10 +495,6 @@ export class EtcdClient {
     await this.call("userDelete", { name });
   }
 
-  async users(): Promise<string[]> {
-    return (await this.call<{ users?: string[] }>("userList", {})).users ?? [];
-  }
-
   async grantRole(user: string, role: string): Promise<void> {
     await this.call("userGrantRole", { user, role });
   }

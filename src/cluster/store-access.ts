@@ -49,22 +49,35 @@ export async function admitStoreUser(
 ): Promise<EtcdLogin> {
   const user = storeUser(nodeId);
   const password = storePassword(caKey, nodeId);
-  if (!(await etcd.users()).includes(user)) await etcd.addUser(user, password);
-  await setStoreRole(etcd, nodeId, role);
+  // Tried rather than looked up: the list of users grows with the swarm, and a join is asked
+  // for by every node.
+  const fresh = await etcd.addUser(user, password).then(() => true, alreadyThere);
+  await setStoreRole(etcd, nodeId, role, fresh);
   return { user, password };
 }
 
-/** Gives a node's user what its role may do, and takes away what the other role could. */
-export async function setStoreRole(etcd: EtcdClient, nodeId: string, role: NodeRole): Promise<void> {
+/**
+ * Gives a node's user what its role may do, and takes away what the other role could. A user
+ * just made (`fresh`) holds nothing to take away: every auth write is a write through the
+ * store's log and makes every other client's token stale, so none is spent on it.
+ */
+export async function setStoreRole(
+  etcd: EtcdClient,
+  nodeId: string,
+  role: NodeRole,
+  fresh = false,
+): Promise<void> {
   const user = storeUser(nodeId);
   const own = workerRole(nodeId);
   if (role === "manager") {
     await etcd.grantRole(user, "root");
-    await etcd.deleteRole(own).catch(absent);
+    if (!fresh) await etcd.deleteRole(own).catch(absent);
     return;
   }
-  await etcd.revokeRole(user, "root").catch(absent);
-  await etcd.deleteRole(own).catch(absent);
+  if (!fresh) {
+    await etcd.revokeRole(user, "root").catch(absent);
+    await etcd.deleteRole(own).catch(absent);
+  }
   await etcd.addRole(own);
   await etcd.grantPermission(own, "READ", "/berth/", true);
   await etcd.grantPermission(own, "READWRITE", KEYS.alive + nodeId, false);
@@ -73,8 +86,17 @@ export async function setStoreRole(etcd: EtcdClient, nodeId: string, role: NodeR
 
 /** A node removed from the swarm: its user and role go, so its password opens nothing. */
 export async function removeStoreUser(etcd: EtcdClient, nodeId: string): Promise<void> {
-  await etcd.deleteUser(storeUser(nodeId)).catch(absent);
+  // The role first: a removal cut short between the two leaves a user, which the next
+  // admission of that node finds and sets anew (a role left without its user would make that
+  // admission's fresh user fail to add it).
   await etcd.deleteRole(workerRole(nodeId)).catch(absent);
+  await etcd.deleteUser(storeUser(nodeId)).catch(absent);
+}
+
+/** The user is there already (admitted before): false, it is not fresh. Any other refusal stands. */
+function alreadyThere(err: Error): false {
+  if (!/already exists/.test(err.message)) throw err;
+  return false;
 }
 
 /** What is to be taken away is not there: nothing to do. Any other refusal stands. */

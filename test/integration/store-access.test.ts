@@ -117,6 +117,24 @@ test("promote gives the root role, demote takes it back at once; a node admitted
   assert.notEqual(storePassword(createCA().key, "node2"), first.password);
 });
 
+test("a user already there is admitted again in full: what its old role gave is taken, what it lost is given", async () => {
+  const root = client(admin);
+  const login = await admitStoreUser(root, "again", "manager", ca.key);
+  const c = client(login);
+  await c.put("/berth/tasks/by-manager", "{}");
+  // Admitted again as a worker: the root role it held goes.
+  assert.deepEqual(await admitStoreUser(root, "again", "worker", ca.key), login);
+  await refused(c.put("/berth/tasks/by-manager", "{}"), /permission denied/);
+  // removeStoreUser takes the role first: a removal cut short there leaves the user alone,
+  // and its next admission gives the role back.
+  await root.deleteRole("worker-again");
+  await refused(c.get("/berth/none"), /permission denied/);
+  await admitStoreUser(root, "again", "worker", ca.key);
+  await c.put("/berth/alive/again", "10.0.0.3", await c.grantLease(5));
+  await refused(c.put("/berth/tasks/t1", "{}"), /permission denied/);
+  await removeStoreUser(root, "again");
+});
+
 test("a removed node's login opens nothing; removing it twice changes nothing", async () => {
   const root = client(admin);
   const login = await admitStoreUser(root, "gone", "worker", ca.key);
