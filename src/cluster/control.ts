@@ -349,15 +349,15 @@ export async function updateService(
   await releasePorts(store, updated.ID, updated);
 }
 
+/** A service as the API shows it; with its tasks (`mine`: the service's own), its ServiceStatus too. */
 export function serviceJson(
   s: ServiceRecord,
-  tasks?: TaskRecord[],
+  mine?: TaskRecord[],
   nodesUp?: number,
 ): Record<string, unknown> {
   const { SpecVersion: _v, Integrity: _i, ...rest } = s;
   const out: Record<string, unknown> = { ...rest };
-  if (tasks) {
-    const mine = tasks.filter((t) => t.ServiceID === s.ID);
+  if (mine) {
     out["ServiceStatus"] = {
       RunningTasks: mine.filter((t) => t.Status.State === "running" && t.DesiredState === "running").length,
       DesiredTasks:
