@@ -34,12 +34,28 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
   }
 }
 
-/** Unmounts `target`; `recursive`: what is mounted below it too (umount -R). */
+/** How often, and how far apart, an unmount refused as busy is tried again. */
+const BUSY_TRIES = 20;
+const BUSY_GAP_MS = 50;
+
+/**
+ * Unmounts `target`; `recursive`: what is mounted below it too (umount -R). "Busy" is tried
+ * again for a second: a process that just ended (a build step's) can hold the mount a moment
+ * longer. Not detached lazily: the caller removes the directory next.
+ */
 export async function unmount(target: string, recursive = false): Promise<void> {
-  try {
-    await run("umount", recursive ? ["-R", target] : [target]);
-  } catch (err) {
-    throw new SnapshotSystemError(`unmount ${target}: ${explain(err)}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run("umount", recursive ? ["-R", target] : [target]);
+      return;
+    } catch (err) {
+      const why = explain(err);
+      if (attempt < BUSY_TRIES && /busy/i.test(why)) {
+        await new Promise((r) => setTimeout(r, BUSY_GAP_MS));
+        continue;
+      }
+      throw new SnapshotSystemError(`unmount ${target}: ${why}`);
+    }
   }
 }
 
