@@ -171,9 +171,19 @@ test("autolock: the managers' keys sealed on disk; a restarted manager waits for
 });
 
 test("the leader killed while a service's tasks join an overlay: no address or MAC is given twice", async () => {
-  const leader = cluster.nodes.find((n) =>
-    nodeRows(n2).some((r) => r.startsWith(`${n.name} `) && r.endsWith("Leader")),
-  )!;
+  // Waited for: right after the test before, a moment may list no leader yet.
+  let found: ClusterNode | undefined;
+  await until(
+    "a leader listed",
+    async () => {
+      found = cluster.nodes.find((n) =>
+        nodeRows(n2).some((r) => r.startsWith(`${n.name} `) && r.endsWith("Leader")),
+      );
+      return found !== undefined;
+    },
+    30_000,
+  );
+  const leader = found!;
   const via = cluster.nodes.find((n) => n !== leader)!;
   ok(via.docker(["network", "create", "-d", "overlay", "crashnet"]));
   ok(
