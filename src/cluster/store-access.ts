@@ -58,8 +58,8 @@ export async function admitStoreUser(
 
 /**
  * Gives a node's user what its role may do, and takes away what the other role could. A user
- * just made (`fresh`) holds nothing to take away: every auth write is a write through the
- * store's log and makes every other client's token stale, so none is spent on it.
+ * just made (`fresh`) holds nothing to take away: the revoke and delete would only fail, and
+ * each failing one is still a proposal through the store's log, at every join.
  */
 export async function setStoreRole(
   etcd: EtcdClient,
