@@ -113,6 +113,42 @@ function delays(report: HollowReport, created: Map<string, number>): { assign: n
   return { assign: assign.sort((a, b) => a - b), running: running.sort((a, b) => a - b) };
 }
 
+/**
+ * Where the probes' scheduling delay went, from the records' creation times (the manager's clock,
+ * the same machine's): the request until the API made the service; until the leader's pass made
+ * its task (the service's write, the watch, any pass before it, the pass itself — a replicated
+ * task is made and placed in one pass); until its node saw it (the pass's write, the watch, the
+ * hollow nodes' process).
+ */
+async function probeLegs(manager: ClusterNode, report: HollowReport, sent: Map<string, number>) {
+  const services = (await api(manager, "GET", "/services")) as Array<{ ID: string; CreatedAt: string }>;
+  const tasks = (await api(manager, "GET", "/tasks")) as Array<{
+    ID: string;
+    ServiceID: string;
+    CreatedAt: string;
+  }>;
+  const serviceMade = new Map(services.map((s) => [s.ID, Date.parse(s.CreatedAt)]));
+  const taskMade = new Map(tasks.map((t) => [t.ID, Date.parse(t.CreatedAt)]));
+  const rows: Array<{ total: number; api: number; leader: number; node: number }> = [];
+  for (const [task, service, assigned] of report.tasks) {
+    const at = sent.get(service);
+    const made = serviceMade.get(service);
+    const placed = taskMade.get(task);
+    if (at === undefined || made === undefined || placed === undefined) continue;
+    rows.push({ total: assigned - at, api: made - at, leader: placed - made, node: assigned - placed });
+  }
+  const leg = (pick: (r: (typeof rows)[number]) => number) => {
+    const sorted = rows.map(pick).sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  };
+  const slowest = rows
+    .sort((a, b) => b.total - a.total)
+    .slice(0, 3)
+    .map((r) => `${r.total} = ${r.api} + ${r.leader} + ${r.node}`)
+    .join(", ");
+  return { api: leg((r) => r.api), leader: leg((r) => r.leader), node: leg((r) => r.node), slowest };
+}
+
 export async function clusterScaleBench(): Promise<void> {
   const nodes = Number(process.env["BENCH_NODES"] ?? 100);
   const target = Number(process.env["BENCH_TASKS"] ?? nodes * 30);
@@ -274,6 +310,7 @@ export async function clusterScaleBench(): Promise<void> {
       1000,
     );
     const { assign: probeAssign, running: probeRunning } = delays(probeReport, probed);
+    const legs = await probeLegs(manager, probeReport, probed);
 
     // At full load: the calls of docker info, service ls and node ls.
     const info = await latency(50, () => api(manager, "GET", "/info"));
@@ -290,6 +327,9 @@ export async function clusterScaleBench(): Promise<void> {
       storeBefore && storeAfter ? (storeAfter.revision - storeBefore.revision) / phaseS : Number.NaN;
     say(
       `scheduling delay at ${report.tasks.length} tasks, ${probeAssign.length} one-replica services ${probeEveryMs} ms apart: create → assigned on its node p50 ${percentile(probeAssign, 50)} ms, p90 ${percentile(probeAssign, 90)} ms, p99 ${percentile(probeAssign, 99)} ms; → reported running p50 ${percentile(probeRunning, 50)}, p99 ${percentile(probeRunning, 99)} ms`,
+    );
+    say(
+      `where a probe's time goes (p50 / p99 ms): sent → its service made by the API ${legs.api.p50} / ${legs.api.p99}; → its task made by the leader ${legs.leader.p50} / ${legs.leader.p99}; → seen assigned on its node ${legs.node.p50} / ${legs.node.p99}; the slowest: ${legs.slowest}`,
     );
     say(
       `bulk, service create → task assigned on its node (behind every task created before it): p50 ${percentile(assign, 50)} ms, p90 ${percentile(assign, 90)} ms, p99 ${percentile(assign, 99)} ms`,

@@ -5,7 +5,9 @@
  * looks at the whole state at one revision (a copy kept by a watch, ./mirror.ts, that holds the
  * leader's own last writes before the next pass) and writes its decisions in transactions that
  * hold only while its leader key stands, so a deposed leader cannot write. Passes run on every
- * change that can alter a decision (./pass-trigger.ts) and every second; they are idempotent.
+ * change that can alter a decision (./pass-trigger.ts), for the services it concerns; every
+ * second a sweep looks at all of them, a few at a pass, so that it never holds up a pass for a
+ * change for long. Passes are idempotent.
  */
 import { errorText } from "../errors.js";
 import type { WatchEvent } from "./etcd.js";
@@ -36,7 +38,13 @@ import {
   updateVerdict,
 } from "./update-progress.js";
 
+/** How often this manager asks etcd whether it leads, and the sweep over every service begins. */
 const PASS_MS = 1000;
+/**
+ * About how many tasks one pass of the sweep looks at (whole services). At 30,000 tasks the
+ * sweep in one pass took 50–400 ms, and a new service's first task waited behind it.
+ */
+const SWEEP_TASKS = 2000;
 /**
  * How long a pass waits for changes that come with the one that called it. Short: while a pass
  * runs, the changes that arrive wait for the next one anyway, and a pass for a service's changes
@@ -97,6 +105,7 @@ export function newTask(service: ServiceRecord, slot: number | undefined, nodeId
 
 export class Leader {
   leading = false;
+  /** The leader key's revision while this manager leads: every write of a pass holds only while it stands. */
   private guard: LeaderGuard | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The store's revision after the last pass's writes: the next pass looks at no older state. */
@@ -105,7 +114,11 @@ export class Leader {
   private queued = false;
   /** The services the queued pass is for (what changed since the last one). */
   private scope: Set<string> | "all" = "all";
-  private wantCampaign = false;
+  /** The services the sweep has yet to look at, in order (a new sweep adds the others at the end). */
+  private readonly sweep = new Set<string>();
+  /** The campaign under way, if any, and whether another is wanted once it ends. */
+  private campaigning: Promise<void> | undefined;
+  private campaignAgain = false;
   /** What passes decide on, kept current by the mirror's changes. */
   private readonly view = new LeaderView();
   private stopped = false;
@@ -135,8 +148,8 @@ export class Leader {
     // A first read that fails is tried again by the passes (a store down at start).
     this.view.reset(this.mirror.entries.values());
     void this.mirror.start().catch(() => {});
-    this.timer = setInterval(() => this.kick(true), PASS_MS);
-    this.kick(true);
+    this.timer = setInterval(() => this.recheck(), PASS_MS);
+    this.recheck();
   }
 
   stop(): void {
@@ -146,32 +159,69 @@ export class Leader {
   }
 
   /**
-   * The store changed (the mirror's events): a pass soon, asking first if the leader key moved —
-   * unless no decision can have changed (./pass-trigger.ts): the timed pass takes those.
+   * The store changed (the mirror's events): a pass soon for the services concerned, or a campaign
+   * if the leader key moved — unless no decision can have changed (./pass-trigger.ts): the sweep
+   * takes those.
    */
   changed(events: WatchEvent[] | "reread"): void {
     if (events === "reread") {
       this.view.reset(this.mirror.entries.values());
-      this.kick(true);
+      this.recheck();
       return;
     }
     const value = (key: string) => this.mirror.entries.get(key)?.value;
     const scope = this.view.apply(events, value);
-    if (!worthAPass(events, value)) return;
-    this.kick(
-      events.some((e) => e.kv.key === KEYS.leader),
-      scope,
-    );
+    if (events.some((e) => e.kv.key === KEYS.leader)) this.recheck();
+    else if (worthAPass(events, value)) this.kick(scope);
   }
 
   /**
-   * A pass soon. `campaign`: ask etcd first whether this manager leads (a write through raft, so
-   * only on the timer and when the leader key changed, not on every change of the store).
-   * `scope`: the services whose changes call for it (a pass looks at them alone), or all.
+   * Asks etcd whether this manager leads (a write through raft, so only on the timer and when the
+   * leader key changed), then begins a sweep. It runs beside the passes, not before one: a pass
+   * that waited for it would hold up a new service's placement by a raft round trip, and a pass
+   * under way when leadership moves writes under the guard it began with, which then fails.
    */
-  kick(campaign = false, scope: Scope = "all"): void {
+  private recheck(): void {
     if (this.stopped) return;
-    this.wantCampaign ||= campaign;
+    if (this.campaigning) {
+      this.campaignAgain = true;
+      return;
+    }
+    this.campaigning = (async () => {
+      do {
+        this.campaignAgain = false;
+        try {
+          await this.campaign();
+        } catch (err) {
+          this.log(`swarm leader: ${errorText(err)}`);
+        }
+      } while (this.campaignAgain && !this.stopped);
+      this.campaigning = undefined;
+      this.kick("all");
+    })();
+  }
+
+  private async campaign(): Promise<void> {
+    const lease = this.lease();
+    if (!lease) {
+      this.leading = false;
+      this.guard = undefined;
+      return;
+    }
+    const guard = await this.store.campaign(this.nodeId, lease);
+    if (this.stopped) return; // stop() ended the leading meanwhile
+    if (guard && !this.leading) this.log("swarm: this manager leads the cluster now");
+    this.leading = guard !== undefined;
+    this.guard = guard;
+  }
+
+  /**
+   * A pass soon, for `scope`: the services whose changes call for it (a pass looks at them alone),
+   * or all of them (a sweep begins). Passes run one at a time; each takes the next few services of
+   * the sweep with the changed ones, until the sweep is done.
+   */
+  private kick(scope: Scope): void {
+    if (this.stopped) return;
     if (scope === "all" || this.scope === "all") this.scope = "all";
     else for (const id of scope) this.scope.add(id);
     if (this.queued) return;
@@ -179,32 +229,40 @@ export class Leader {
     this.pass = this.pass.then(async () => {
       await new Promise((r) => setTimeout(r, COALESCE_MS));
       this.queued = false;
-      const ask = this.wantCampaign;
-      this.wantCampaign = false;
       const scope = this.scope;
       this.scope = new Set();
+      const guard = this.guard;
+      if (!this.leading || !guard) {
+        this.sweep.clear();
+        return;
+      }
+      if (scope === "all") this.beginSweep();
+      const ids = new Set(scope === "all" ? [] : scope);
+      let tasks = 0;
+      for (const id of this.sweep) {
+        if (tasks >= SWEEP_TASKS) break;
+        this.sweep.delete(id);
+        ids.add(id);
+        tasks += this.view.tasksByService.get(id)?.size ?? 0;
+      }
       try {
-        if (ask) await this.campaign();
-        if (this.leading) await this.reconcile(scope);
+        await this.reconcile(ids, guard);
       } catch (err) {
         this.log(`swarm leader: ${errorText(err)}`);
       }
+      if (this.sweep.size) this.kick(new Set());
     });
   }
 
-  private async campaign(): Promise<void> {
-    const lease = this.lease();
-    if (!lease) {
-      this.leading = false;
-      return;
-    }
-    const guard = await this.store.campaign(this.nodeId, lease);
-    if (guard && !this.leading) this.log("swarm: this manager leads the cluster now");
-    this.leading = guard !== undefined;
-    this.guard = guard;
+  /** Every service, and every service gone whose tasks remain, added to the sweep. */
+  private beginSweep(): void {
+    for (const id of this.view.services.keys()) this.sweep.add(id);
+    for (const id of this.view.tasksByService.keys()) this.sweep.add(id);
+    // Services gone are forgotten by the integrity check.
+    for (const id of this.intact.keys()) if (!this.view.services.has(id)) this.intact.delete(id);
   }
 
-  private async commit(decided: Write[]): Promise<void> {
+  private async commit(decided: Write[], guard: LeaderGuard): Promise<void> {
     // etcd refuses a transaction that names a key twice, and a pass that always fails stops the
     // swarm: a record's first decision in a pass stands, a later one waits for the next pass
     // (a stop-first task waiting in a slot that a scale-down removed is stopped, then found
@@ -233,17 +291,17 @@ export class Leader {
       // A chunk fails whole when one write lost a race (a task's status moved): the others are
       // made one by one, and the lost one waits for the next pass to decide again.
       const chunk = writes.slice(i, i + TXN_OPS);
-      if (!note(await this.store.batch(chunk, this.guard)) && chunk.length > 1)
-        for (const w of chunk) note(await this.store.batch([w], this.guard));
+      if (!note(await this.store.batch(chunk, guard)) && chunk.length > 1)
+        for (const w of chunk) note(await this.store.batch([w], guard));
     }
   }
 
   /**
-   * One pass: the tasks of the services in `scope` (or of all) made to match their specs, then
-   * their new tasks placed (against every node's load). Services out of scope had no change
-   * that could alter a decision of theirs; the timed pass looks at all of them anyway.
+   * One pass: the tasks of the services in `ids` made to match their specs, then their new tasks
+   * placed (against every node's load), written under `guard`. The others had no change that
+   * could alter a decision of theirs; the sweep looks at them anyway.
    */
-  private async reconcile(scope: Scope): Promise<void> {
+  private async reconcile(ids: ReadonlySet<string>, guard: LeaderGuard): Promise<void> {
     // The state to decide on: the view, once the mirror holds this leader's last writes.
     await this.mirror.start();
     await this.mirror.catchUp(this.written);
@@ -252,21 +310,18 @@ export class Leader {
     // A service whose MAC fails was not written by a manager: it makes no task.
     if (this.intactKey !== caKey) this.intact = new Map();
     this.intactKey = caKey;
-    const considered =
-      scope === "all" ? [...view.services.values()] : [...scope].flatMap((id) => view.services.get(id) ?? []);
-    const checked = scope === "all" ? new Map<string, { index: number; intact: boolean }>() : this.intact;
+    const considered = [...ids].flatMap((id) => view.services.get(id) ?? []);
     const intactServices = considered.filter((s) => {
       const known = this.intact.get(s.ID);
       const intact =
         known?.index === s.Version.Index && s.Version.Index > 0 ? known.intact : serviceIntact(caKey, s);
-      checked.set(s.ID, { index: s.Version.Index, intact });
+      this.intact.set(s.ID, { index: s.Version.Index, intact });
       if (intact) return true;
       if (!this.forged.has(s.ID))
         this.log(`swarm leader: service ${s.ID} fails its integrity check: ignored`);
       this.forged.add(s.ID);
       return false;
     });
-    this.intact = checked; // after a whole pass, services gone are forgotten
     const cluster = view.cluster;
     const nodes = view.nodes;
     const nodeList = [...nodes.values()];
@@ -281,7 +336,6 @@ export class Leader {
     /** service → how many replicas (or nodes) it runs: what an update's failure ratio is of */
     const slots = new Map<string, number>();
 
-    const ids = scope === "all" ? view.tasksByService.keys() : scope;
     for (const serviceId of ids) {
       if (services.has(serviceId)) continue;
       // A removed service: its tasks stop, and go once stopped (or once their node is gone).
@@ -430,7 +484,7 @@ export class Leader {
       const next = settleUpdate(service, verdict);
       if (next) writes.push({ kind: "services", record: next });
     }
-    await this.commit(writes);
+    await this.commit(writes, guard);
   }
 
   /**
