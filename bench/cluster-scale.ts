@@ -23,6 +23,8 @@
  * The last line printed is one JSON object of the figures.
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { LEASE_TTL_SECONDS } from "../src/cluster/swarm.js";
 import { type ClusterNode, TestCluster } from "../test/helpers/cluster.js";
 import { apiAt, ok } from "../test/helpers/daemon.js";
 import { HollowProcess, type HollowReport } from "../test/helpers/hollow.js";
@@ -283,6 +285,12 @@ export async function clusterScaleBench(): Promise<void> {
     // replica created one at a time, far enough apart that none waits behind another, each
     // timed from its create to its task assigned on its node (and reported running).
     const probed = new Map<string, number>();
+    const busy0 = {
+      manager: usage(managerPid).cpuMs,
+      etcd: usage(etcdPid).cpuMs,
+      hollow: usage(hollow.pid).cpuMs,
+      at: Date.now(),
+    };
     for (let i = 0; i < probes; i++) {
       const sent = Date.now();
       const r = (await api(manager, "POST", "/services/create", {
@@ -299,6 +307,13 @@ export async function clusterScaleBench(): Promise<void> {
       probed.set(r.ID, sent);
       await sleep(Math.max(0, sent + probeEveryMs - Date.now()));
     }
+    // How busy the machine was while the probes ran: the share of a core each process took.
+    const probeS = (Date.now() - busy0.at) / 1000;
+    const busy = {
+      manager: round((usage(managerPid).cpuMs - busy0.manager) / probeS / 10),
+      etcd: round((usage(etcdPid).cpuMs - busy0.etcd) / probeS / 10),
+      hollow: round((usage(hollow.pid).cpuMs - busy0.hollow) / probeS / 10),
+    };
     const probeReport = await waitFor(
       `${probes} probe tasks running`,
       async () => {
@@ -329,6 +344,9 @@ export async function clusterScaleBench(): Promise<void> {
       `scheduling delay at ${report.tasks.length} tasks, ${probeAssign.length} one-replica services ${probeEveryMs} ms apart: create → assigned on its node p50 ${percentile(probeAssign, 50)} ms, p90 ${percentile(probeAssign, 90)} ms, p99 ${percentile(probeAssign, 99)} ms; → reported running p50 ${percentile(probeRunning, 50)}, p99 ${percentile(probeRunning, 99)} ms`,
     );
     say(
+      `CPU while the probes ran, % of a core: manager ${busy.manager}, etcd ${busy.etcd}, hollow nodes ${busy.hollow} (the machine has ${availableParallelism()} cores)`,
+    );
+    say(
       `where a probe's time goes (p50 / p99 ms): sent → its service made by the API ${legs.api.p50} / ${legs.api.p99}; → its task made by the leader ${legs.leader.p50} / ${legs.leader.p99}; → seen assigned on its node ${legs.node.p50} / ${legs.node.p99}; the slowest: ${legs.slowest}`,
     );
     say(
@@ -351,6 +369,11 @@ export async function clusterScaleBench(): Promise<void> {
     );
     say(
       `docker CLI: info p50 ${cliInfo.p50} p99 ${cliInfo.p99} ms; service ls p50 ${cliServiceLs.p50} p99 ${cliServiceLs.p99} ms; node ls p50 ${cliNodeLs.p50} p99 ${cliNodeLs.p99} ms`,
+    );
+    const loop = probeReport.loopDelayMs;
+    const renewals = probeReport.renewals;
+    say(
+      `hollow nodes' process since it started: event loop delay p99 ${round(loop?.p99 ?? Number.NaN)} ms, max ${round(loop?.max ?? Number.NaN)} ms; longest wait between two renewals of a node's lease ${renewals?.longestGapMs} ms (it lasts ${LEASE_TTL_SECONDS} s); leases lost and made again ${renewals?.leasesLost}`,
     );
     say(
       `spread: ${Math.min(...perNode)}–${Math.max(...perNode)} tasks per hollow node (max − min ${spread})`,
@@ -375,6 +398,7 @@ export async function clusterScaleBench(): Promise<void> {
         etcd_rss_mib: mb(peak.etcd),
         etcd_writes_per_s: round(writes),
         etcd_db_mib: mb(storeAfter?.dbSize ?? 0),
+        probe_phase_cpu_pct: busy,
         hollow_cpu_pct: round(((cpu1.hollow - cpu0.hollow) / (phaseS * 1000)) * 100),
         info_p50_ms: info.p50,
         info_p99_ms: info.p99,
@@ -385,6 +409,9 @@ export async function clusterScaleBench(): Promise<void> {
         cli_info_p99_ms: cliInfo.p99,
         cli_service_ls_p99_ms: cliServiceLs.p99,
         cli_node_ls_p99_ms: cliNodeLs.p99,
+        hollow_loop_delay_max_ms: round(loop?.max ?? Number.NaN),
+        hollow_renewal_gap_max_ms: renewals?.longestGapMs,
+        hollow_leases_lost: renewals?.leasesLost,
         spread_max_minus_min: spread,
       }),
     );

@@ -11,7 +11,7 @@ import { newClusterId } from "./ids.js";
 import { sealRole, sealService } from "./integrity.js";
 import { peerAddress } from "./join.js";
 import { STRATEGY_LABEL } from "./leader.js";
-import { assignVips, releaseVips, resolveServiceNetworks } from "./overlays.js";
+import { assignVips, releaseVips, resolveServiceNetworks, serviceNetworks } from "./overlays.js";
 import { releasePorts } from "./published-ports.js";
 import { parseConstraints } from "./scheduler/index.js";
 import { resolveReferences } from "./secrets.js";
@@ -284,11 +284,13 @@ export async function createService(
   const spec = checkServiceSpec(given);
   await resolveReferences(store, spec.TaskTemplate);
   await resolveServiceNetworks(store, spec);
-  const services = await store.list<ServiceRecord>("services");
-  if (services.some((s) => s.Spec.Name === spec.Name))
-    throw new Conflict(
-      `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${spec.Name} already exists`,
-    );
+  // A name already held fails before an address or a port is taken for it (the create's
+  // transaction is what makes a name sure; this only spares the taking and giving back).
+  if (
+    (spec.EndpointSpec?.Ports?.length || serviceNetworks(spec).length) &&
+    (await store.serviceNameHeld(spec.Name))
+  )
+    throw nameConflict(spec.Name);
   const now = new Date().toISOString();
   const record: ServiceRecord = {
     ID: newClusterId(),
@@ -300,17 +302,22 @@ export async function createService(
     SpecVersion: 1,
   };
   const withVips = sealService(caKey, await assignVips(store, record));
-  if (!(await store.create("services", withVips))) {
+  if (!(await store.createService(withVips))) {
     await releaseVips(store, withVips);
-    throw new Conflict(`service ${spec.Name} already exists`);
+    throw nameConflict(spec.Name);
   }
   return record.ID;
 }
 
+const nameConflict = (name: string) =>
+  new Conflict(
+    `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${name} already exists`,
+  );
+
 /** A service gone, and the addresses it held on its networks given back. */
 export async function removeService(store: ClusterStore, ref: string): Promise<void> {
   const service = await findService(store, ref);
-  await store.remove("services", service.ID);
+  await store.removeService(service);
   await releaseVips(store, service);
 }
 

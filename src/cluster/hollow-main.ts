@@ -4,11 +4,19 @@
  * their leases back. It prints one line once every node has joined and runs its agent.
  */
 
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { helpText } from "../cli/args.js";
 import { errorText } from "../errors.js";
 import { HollowNodes, type TaskTimings } from "./hollow.js";
 import { HOLLOW_OPTIONS, hollowOptions } from "./hollow-options.js";
+
+/**
+ * How late this process ran what was due (its event loop's delay), since it started: one process
+ * for many nodes is the bench's limit, and a node that renews its lease too late is taken for
+ * dead.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
 async function report(hollow: HollowNodes, timings: TaskTimings): Promise<string> {
   const perNode = hollow.nodes.map(
@@ -19,6 +27,11 @@ async function report(hollow: HollowNodes, timings: TaskTimings): Promise<string
     tasks: [...timings.tasks].map(([id, t]) => [id, t.service, t.assigned, t.running ?? 0]),
     perNode,
     store,
+    loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    renewals: {
+      longestGapMs: Math.max(0, ...hollow.nodes.map((n) => n.longestGapMs)),
+      leasesLost: hollow.nodes.reduce((sum, n) => sum + n.leasesLost, 0),
+    },
   });
 }
 
@@ -38,6 +51,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", end);
   process.on("SIGTERM", end);
+  loopDelay.enable();
   await hollow.start();
   process.stdout.write(`hollow: ${hollow.nodes.length} nodes running\n`);
   const timings = options.timings;

@@ -121,8 +121,17 @@ class HollowNode {
     readonly caCert: string,
   ) {}
 
+  /** When its lease was last renewed, the longest wait between two renewals, and the leases it lost. */
+  private renewedAt = 0;
+  longestGapMs = 0;
+  leasesLost = 0;
+
   async beat(): Promise<void> {
-    const { lease } = await this.store.heartbeat(this.id, this.addr, this.lease, LEASE_TTL_SECONDS);
+    const { lease, fresh } = await this.store.heartbeat(this.id, this.addr, this.lease, LEASE_TTL_SECONDS);
+    const now = Date.now();
+    if (this.renewedAt) this.longestGapMs = Math.max(this.longestGapMs, now - this.renewedAt);
+    if (fresh && this.lease) this.leasesLost++;
+    this.renewedAt = now;
     this.lease = lease;
   }
 

@@ -5,8 +5,8 @@
  * rebuild alone took a pass tens of milliseconds, and a pass came for every new service.
  *
  * It also says which services a batch of changes concerns (`apply`), so that a pass for a new
- * service or a task's news looks at that service alone (leader.ts); a change of anything else
- * (a node, an alive key, the cluster) concerns them all.
+ * service or a task's news looks at that service alone (leader.ts); a change of a node, an alive
+ * key or the cluster concerns them all, and one of anything else none.
  */
 import type { WatchEvent } from "./etcd.js";
 import type { MirrorEntry } from "./mirror.js";
@@ -81,7 +81,9 @@ export class LeaderView {
         if (after) scope.add(after.ServiceID);
         // A record that does not parse belongs to no service we can name.
         if (!before && !after) scope = "all";
-      } else scope = "all";
+      } else if (key === KEYS.cluster || key.startsWith(KEYS.nodes) || key.startsWith(KEYS.alive))
+        scope = "all";
+      // Anything else (allocations, networks, endpoints, secrets) no pass decides on.
     }
     return scope;
   }

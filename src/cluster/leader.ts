@@ -112,8 +112,10 @@ export class Leader {
   private written = 0;
   private pass: Promise<void> = Promise.resolve();
   private queued = false;
-  /** The services the queued pass is for (what changed since the last one). */
-  private scope: Set<string> | "all" = "all";
+  /** The services the queued pass is for (what changed since the last one), before any of the sweep's. */
+  private changes = new Set<string>();
+  /** Whether the queued pass begins a sweep. */
+  private sweepDue = true;
   /** The services the sweep has yet to look at, in order (a new sweep adds the others at the end). */
   private readonly sweep = new Set<string>();
   /** The campaign under way, if any, and whether another is wanted once it ends. */
@@ -172,7 +174,7 @@ export class Leader {
     const value = (key: string) => this.mirror.entries.get(key)?.value;
     const scope = this.view.apply(events, value);
     if (events.some((e) => e.kv.key === KEYS.leader)) this.recheck();
-    else if (worthAPass(events, value)) this.kick(scope);
+    else if ((scope === "all" || scope.size) && worthAPass(events, value)) this.kick(scope);
   }
 
   /**
@@ -210,34 +212,54 @@ export class Leader {
     }
     const guard = await this.store.campaign(this.nodeId, lease);
     if (this.stopped) return; // stop() ended the leading meanwhile
-    if (guard && !this.leading) this.log("swarm: this manager leads the cluster now");
+    if (guard && !this.leading) {
+      this.log("swarm: this manager leads the cluster now");
+      void this.holdServiceNames().catch((err: unknown) =>
+        this.log(`swarm leader: holding the services' names: ${errorText(err)}`),
+      );
+    }
     this.leading = guard !== undefined;
     this.guard = guard;
   }
 
   /**
+   * Services made before names were held for them (./store.ts createService; by an earlier
+   * Berth) get theirs, so that no new service takes one; a forged service gets none. Once per
+   * leadership: each create and removal keeps them since.
+   */
+  private async holdServiceNames(): Promise<void> {
+    await this.mirror.start();
+    const held = await this.store.serviceNames();
+    const caKey = this.caKey();
+    for (const s of this.view.services.values())
+      if (!held.has(s.Spec.Name.toLowerCase()) && serviceIntact(caKey, s))
+        await this.store.holdServiceName(s);
+  }
+
+  /**
    * A pass soon, for `scope`: the services whose changes call for it (a pass looks at them alone),
-   * or all of them (a sweep begins). Passes run one at a time; each takes the next few services of
-   * the sweep with the changed ones, until the sweep is done.
+   * or all of them (a sweep begins). Passes run one at a time; each takes the changed services,
+   * then the next few of the sweep, until the sweep is done: a change waits for one pass at most.
    */
   private kick(scope: Scope): void {
     if (this.stopped) return;
-    if (scope === "all" || this.scope === "all") this.scope = "all";
-    else for (const id of scope) this.scope.add(id);
+    if (scope === "all") this.sweepDue = true;
+    else for (const id of scope) this.changes.add(id);
     if (this.queued) return;
     this.queued = true;
     this.pass = this.pass.then(async () => {
       await new Promise((r) => setTimeout(r, COALESCE_MS));
       this.queued = false;
-      const scope = this.scope;
-      this.scope = new Set();
+      const ids = this.changes;
+      this.changes = new Set();
+      const sweepDue = this.sweepDue;
+      this.sweepDue = false;
       const guard = this.guard;
       if (!this.leading || !guard) {
         this.sweep.clear();
         return;
       }
-      if (scope === "all") this.beginSweep();
-      const ids = new Set(scope === "all" ? [] : scope);
+      if (sweepDue) this.beginSweep();
       let tasks = 0;
       for (const id of this.sweep) {
         if (tasks >= SWEEP_TASKS) break;

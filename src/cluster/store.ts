@@ -193,6 +193,74 @@ export class ClusterStore {
     return this.etcd.txnAt(compare, ops);
   }
 
+  /**
+   * A new service, with its name held for it in the same transaction: two creates of one name at
+   * once (on two managers, say) cannot both succeed, and no create reads every service first.
+   * False when the name is held (or, never in practice, the id is taken).
+   */
+  async createService(record: ServiceRecord): Promise<boolean> {
+    const key = KEYS.services + record.ID;
+    const name = serviceNameKey(record.Spec.Name);
+    for (let attempt = 0; ; attempt++) {
+      const made = await this.etcd.txn(
+        [
+          { key, target: "CREATE", createRevision: 0 },
+          { key: name, target: "CREATE", createRevision: 0 },
+        ],
+        [{ put: { key, value: serialise(record) } }, { put: { key: name, value: record.ID } }],
+      );
+      if (made || attempt > 0) return made;
+      // A name held for a service that is gone (a leader held it for a service being removed:
+      // see holdServiceName) is given up, and the create tried once more.
+      const holder = (await this.etcd.get(name))?.value;
+      if (!holder) return false;
+      await this.etcd.txn(
+        [
+          { key: name, target: "VALUE", value: holder },
+          { key: KEYS.services + holder, target: "CREATE", createRevision: 0 },
+        ],
+        [{ delete: { key: name } }],
+      );
+    }
+  }
+
+  /** A service gone, and its name with it when the name is held for it. */
+  async removeService(service: ServiceRecord): Promise<void> {
+    const key = KEYS.services + service.ID;
+    const name = serviceNameKey(service.Spec.Name);
+    // Not held for it: a service made before names were held, until a leader held its name.
+    if (
+      !(await this.etcd.txn(
+        [{ key: name, target: "VALUE", value: service.ID }],
+        [{ delete: { key } }, { delete: { key: name } }],
+      ))
+    )
+      await this.remove("services", service.ID);
+  }
+
+  /** Whether a service holds `name`. */
+  async serviceNameHeld(name: string): Promise<boolean> {
+    return (await this.etcd.get(serviceNameKey(name))) !== undefined;
+  }
+
+  /** The ids of the services that hold names, by name (lower case). */
+  async serviceNames(): Promise<Map<string, string>> {
+    const { kvs } = await this.etcd.list(SERVICE_NAMES);
+    return new Map(kvs.map((kv) => [kv.key.slice(SERVICE_NAMES.length), kv.value]));
+  }
+
+  /**
+   * Holds `service`'s name for it, unless another service holds it. If the service is being
+   * removed meanwhile, its name stays held for nothing until a create of that name gives it up.
+   */
+  holdServiceName(service: ServiceRecord): Promise<boolean> {
+    const name = serviceNameKey(service.Spec.Name);
+    return this.etcd.txn(
+      [{ key: name, target: "CREATE", createRevision: 0 }],
+      [{ put: { key: name, value: service.ID } }],
+    );
+  }
+
   async remove(kind: Kind, id: string): Promise<void> {
     if (!(await this.etcd.delete(KEYS[kind] + id)))
       throw new NotFound(`${kind.slice(0, -1)} ${id} not found`);
@@ -467,6 +535,10 @@ export function snapshotOf(entries: Iterable<{ kv: KeyValue; value: unknown }>, 
   }
   return { nodes, alive, services, tasks, cluster, revision };
 }
+
+/** Where each service's name is held: names compare without case, as swarm's do. */
+const SERVICE_NAMES = `${KEYS.alloc}service-name/`;
+const serviceNameKey = (name: string) => SERVICE_NAMES + name.toLowerCase();
 
 function leaderCompare(guard: LeaderGuard | undefined): Compare[] {
   return guard ? [{ key: KEYS.leader, target: "CREATE", createRevision: guard.createRevision }] : [];

@@ -16,6 +16,10 @@ export interface HollowReport {
   /** Running tasks of each hollow node. */
   perNode: number[];
   store?: { dbSize: number; dbSizeInUse: number; revision: number };
+  /** The process's event-loop delay since it started. */
+  loopDelayMs?: { p99: number; max: number };
+  /** The longest wait between two renewals of one node's lease; leases lost and made again. */
+  renewals?: { longestGapMs: number; leasesLost: number };
 }
 
 export class HollowProcess {

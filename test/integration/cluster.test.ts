@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ClusterNode, TestCluster } from "../helpers/cluster.js";
-import { ok } from "../helpers/daemon.js";
+import { apiAt, ok } from "../helpers/daemon.js";
 import { sleep, until } from "../helpers/wait.js";
 
 const cluster = new TestCluster(3);
@@ -770,6 +770,72 @@ test("records written by a store writer without the CA key (a store of the user'
   assert.doesNotMatch(thief.stdout + thief.stderr, /crown-jewels/);
   ok(n1.docker(["config", "rm", "innocent"]));
   ok(n1.docker(["secret", "rm", "topsecret"]));
+});
+
+/** The keys under `prefix`, as node1 reads them. */
+const keys = (prefix: string) =>
+  (
+    (storeCall(n1, "kv/range", { ...prefixRange(prefix), keys_only: true }).kvs ?? []) as Array<{
+      key: string;
+    }>
+  ).map((kv) => Buffer.from(kv.key, "base64").toString());
+
+test("a service's name is one service's at a time: a second create, in any case or many at once, is refused; rm frees it; a leader holds the name of a service made before names were held", async () => {
+  const conflict = /name conflicts with an existing object: service \w+ already exists/;
+  createService("named", ["busybox", "sleep", "1000"]);
+  for (const name of ["named", "NAMED"])
+    assert.match(n1.docker(["service", "create", "--name", name, "busybox", "sleep", "1"]).stderr, conflict);
+  // One that publishes its namesake's port is refused for its name, before its port is sought.
+  createService("porter", ["-p", "8089:80", "busybox", "sleep", "1000"]);
+  assert.match(
+    n1.docker(["service", "create", "--name", "porter", "-p", "8089:80", "busybox", "sleep", "1"]).stderr,
+    conflict,
+  );
+  await removeService("porter");
+
+  // Six creates of one name at once: one service is made.
+  const body = JSON.stringify({
+    Name: "race",
+    TaskTemplate: { ContainerSpec: { Image: "busybox", Command: ["sleep", "1000"] } },
+  });
+  const answers = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      apiAt(n1.socket, "POST", "/v1.45/services/create", body, { "content-type": "application/json" }),
+    ),
+  );
+  assert.deepEqual(
+    answers.map((a) => a.status).sort(),
+    [201, 409, 409, 409, 409, 409],
+    answers.map((a) => a.body.toString()).join("\n"),
+  );
+  assert.equal(records("/berth/services/").filter((r) => r.value.Spec.Name === "race").length, 1);
+  await removeService("race");
+  assert.ok(
+    !keys("/berth/alloc/service-name/").includes("/berth/alloc/service-name/race"),
+    "rm gives the name up",
+  );
+  createService("race", ["busybox", "sleep", "1000"]);
+  await removeService("race");
+  // A name held for a service that is gone is given up by the next create of it.
+  storeCall(n1, "kv/put", {
+    key: b64("/berth/alloc/service-name/stale"),
+    value: b64("gone000000000000000000000"),
+  });
+  createService("stale", ["busybox", "sleep", "1000"]);
+  await removeService("stale");
+
+  // A service whose name nothing holds, as a Berth before this left it: the next leader holds it.
+  storeCall(n1, "kv/deleterange", { key: b64("/berth/alloc/service-name/named") });
+  await n1.stop();
+  await n1.start();
+  await until(
+    "the new leader to hold the name",
+    () => keys("/berth/alloc/service-name/").includes("/berth/alloc/service-name/named"),
+    30_000,
+  );
+  assert.match(n1.docker(["service", "create", "--name", "named", "busybox", "sleep", "1"]).stderr, conflict);
+  await removeService("named");
+  assert.deepEqual(keys("/berth/alloc/service-name/"), []);
 });
 
 test("jobs run to completion: a replicated job makes exactly its completions, a global job one per node", async () => {

@@ -88,7 +88,7 @@ test("the view's counts of each node equal a count over every task, through rand
   assert.equal(tasks, [...store.keys()].filter((k) => k.startsWith(KEYS.tasks)).length);
 });
 
-test("a change names the services it concerns; anything else concerns them all", () => {
+test("a change names the services it concerns; a node's, an alive key's or the cluster's concerns them all; others none", () => {
   const view = new LeaderView();
   const store = new Map<string, unknown>();
   assert.deepEqual(change(view, store, KEYS.tasks + "a", task("a", { ServiceID: "s1" })), new Set(["s1"]));
@@ -100,6 +100,9 @@ test("a change names the services it concerns; anything else concerns them all",
   assert.equal(change(view, store, KEYS.cluster, { ID: "c" }), "all");
   // A task record that does not parse names no service.
   assert.equal(change(view, store, KEYS.tasks + "b", undefined), "all");
+  // What no pass decides on: a name held, an address taken, a network, the leader key.
+  for (const key of [`${KEYS.alloc}service-name/web`, `${KEYS.alloc}ip/x`, `${KEYS.networks}n`, KEYS.leader])
+    assert.deepEqual(change(view, store, key, "x"), new Set(), key);
   assert.ok(view.nodes.has("n1") && view.alive.has("n1") && view.services.has("s2"));
   view.reset([]);
   assert.equal(view.nodes.size + view.alive.size + view.services.size + view.holdings.size, 0);
