@@ -199,12 +199,26 @@ export async function clusterScaleBench(): Promise<void> {
     const managerPid = manager.pid;
     const etcdPid = hostProcesses().find((p) => p.ppid === managerPid && p.comm === "etcd")?.pid;
     const storeBefore = (await hollow.report()).store;
-    const cpu0 = {
+    const hollowPid = hollow.pid;
+    /** The CPU time each process has used so far, and when. */
+    const cpuNow = () => ({
       manager: usage(managerPid).cpuMs,
       etcd: usage(etcdPid).cpuMs,
-      hollow: usage(hollow.pid).cpuMs,
+      hollow: usage(hollowPid).cpuMs,
       at: Date.now(),
+    });
+    type CpuSample = ReturnType<typeof cpuNow>;
+    /** The share of a core (%) each process took between two samples. */
+    const cpuShare = (from: CpuSample, to: CpuSample) => {
+      const ms = to.at - from.at;
+      const pct = (used: number) => round((used / ms) * 100);
+      return {
+        manager: pct(to.manager - from.manager),
+        etcd: pct(to.etcd - from.etcd),
+        hollow: pct(to.hollow - from.hollow),
+      };
     };
+    const cpu0 = cpuNow();
     let peak = { manager: 0, etcd: 0 };
     const sampler = setInterval(() => {
       peak = {
@@ -256,12 +270,8 @@ export async function clusterScaleBench(): Promise<void> {
     );
     report = await hollow.report();
     const done = Math.max(...report.tasks.map((t) => t[3]));
-    const cpu1 = {
-      manager: usage(managerPid).cpuMs,
-      etcd: usage(etcdPid).cpuMs,
-      hollow: usage(hollow.pid).cpuMs,
-      at: Date.now(),
-    };
+    const cpu1 = cpuNow();
+    const bulkCpu = cpuShare(cpu0, cpu1);
     clearInterval(sampler);
     const storeAfter = report.store;
 
@@ -285,12 +295,7 @@ export async function clusterScaleBench(): Promise<void> {
     // replica created one at a time, far enough apart that none waits behind another, each
     // timed from its create to its task assigned on its node (and reported running).
     const probed = new Map<string, number>();
-    const busy0 = {
-      manager: usage(managerPid).cpuMs,
-      etcd: usage(etcdPid).cpuMs,
-      hollow: usage(hollow.pid).cpuMs,
-      at: Date.now(),
-    };
+    const busy0 = cpuNow();
     for (let i = 0; i < probes; i++) {
       const sent = Date.now();
       const r = (await api(manager, "POST", "/services/create", {
@@ -307,13 +312,8 @@ export async function clusterScaleBench(): Promise<void> {
       probed.set(r.ID, sent);
       await sleep(Math.max(0, sent + probeEveryMs - Date.now()));
     }
-    // How busy the machine was while the probes ran: the share of a core each process took.
-    const probeS = (Date.now() - busy0.at) / 1000;
-    const busy = {
-      manager: round((usage(managerPid).cpuMs - busy0.manager) / probeS / 10),
-      etcd: round((usage(etcdPid).cpuMs - busy0.etcd) / probeS / 10),
-      hollow: round((usage(hollow.pid).cpuMs - busy0.hollow) / probeS / 10),
-    };
+    // How busy the machine was while the probes ran.
+    const busy = cpuShare(busy0, cpuNow());
     const probeReport = await waitFor(
       `${probes} probe tasks running`,
       async () => {
@@ -359,10 +359,10 @@ export async function clusterScaleBench(): Promise<void> {
       `placements per second in bulk, as the nodes saw them: ${round(placementsPerS)} (${report.tasks.length} tasks, first create → last assigned on its node ${((lastAssigned - first) / 1000).toFixed(1)} s; all running after ${((done - first) / 1000).toFixed(1)} s); as the leader made them: ${round(leaderPerS)} (first create → last placed ${((lastPlaced - first) / 1000).toFixed(1)} s)`,
     );
     say(
-      `manager: CPU ${round(((cpu1.manager - cpu0.manager) / (phaseS * 1000)) * 100)}% of a core over ${phaseS.toFixed(1)} s, RSS peak ${mb(peak.manager)} MiB (${mb(idle.rssBytes)} MiB after)`,
+      `manager: CPU ${bulkCpu.manager}% of a core over ${phaseS.toFixed(1)} s, RSS peak ${mb(peak.manager)} MiB (${mb(idle.rssBytes)} MiB after)`,
     );
     say(
-      `etcd: CPU ${round(((cpu1.etcd - cpu0.etcd) / (phaseS * 1000)) * 100)}% of a core, RSS peak ${mb(peak.etcd)} MiB, ${round(writes)} writes/s (revisions), db ${mb(storeAfter?.dbSize ?? 0)} MiB (${mb(storeAfter?.dbSizeInUse ?? 0)} MiB in use)`,
+      `etcd: CPU ${bulkCpu.etcd}% of a core, RSS peak ${mb(peak.etcd)} MiB, ${round(writes)} writes/s (revisions), db ${mb(storeAfter?.dbSize ?? 0)} MiB (${mb(storeAfter?.dbSizeInUse ?? 0)} MiB in use)`,
     );
     say(
       `API at ${report.tasks.length} tasks: /info p50 ${info.p50} p99 ${info.p99} ms; /services?status p50 ${serviceLs.p50} p99 ${serviceLs.p99} ms; /nodes p50 ${nodeLs.p50} p99 ${nodeLs.p99} ms`,
@@ -392,14 +392,14 @@ export async function clusterScaleBench(): Promise<void> {
         bulk_running_p99_ms: percentile(running, 99),
         placements_per_s: round(placementsPerS),
         leader_placements_per_s: round(leaderPerS),
-        manager_cpu_pct: round(((cpu1.manager - cpu0.manager) / (phaseS * 1000)) * 100),
+        manager_cpu_pct: bulkCpu.manager,
         manager_rss_mib: mb(peak.manager),
-        etcd_cpu_pct: round(((cpu1.etcd - cpu0.etcd) / (phaseS * 1000)) * 100),
+        etcd_cpu_pct: bulkCpu.etcd,
         etcd_rss_mib: mb(peak.etcd),
         etcd_writes_per_s: round(writes),
         etcd_db_mib: mb(storeAfter?.dbSize ?? 0),
         probe_phase_cpu_pct: busy,
-        hollow_cpu_pct: round(((cpu1.hollow - cpu0.hollow) / (phaseS * 1000)) * 100),
+        hollow_cpu_pct: bulkCpu.hollow,
         info_p50_ms: info.p50,
         info_p99_ms: info.p99,
         service_ls_p50_ms: serviceLs.p50,
