@@ -201,27 +201,27 @@ export class ClusterStore {
   async createService(record: ServiceRecord): Promise<boolean> {
     const key = KEYS.services + record.ID;
     const name = serviceNameKey(record.Spec.Name);
-    for (let attempt = 0; ; attempt++) {
-      const made = await this.etcd.txn(
+    const create = () =>
+      this.etcd.txn(
         [
           { key, target: "CREATE", createRevision: 0 },
           { key: name, target: "CREATE", createRevision: 0 },
         ],
         [{ put: { key, value: serialise(record) } }, { put: { key: name, value: record.ID } }],
       );
-      if (made || attempt > 0) return made;
-      // A name held for a service that is gone (a leader held it for a service being removed:
-      // see holdServiceName) is given up, and the create tried once more.
-      const holder = (await this.etcd.get(name))?.value;
-      if (!holder) return false;
-      await this.etcd.txn(
-        [
-          { key: name, target: "VALUE", value: holder },
-          { key: KEYS.services + holder, target: "CREATE", createRevision: 0 },
-        ],
-        [{ delete: { key: name } }],
-      );
-    }
+    if (await create()) return true;
+    // A name held for a service that is gone (a leader held it for a service being removed:
+    // see holdServiceName) is given up, and the create tried once more.
+    const holder = (await this.etcd.get(name))?.value;
+    if (!holder) return false;
+    await this.etcd.txn(
+      [
+        { key: name, target: "VALUE", value: holder },
+        { key: KEYS.services + holder, target: "CREATE", createRevision: 0 },
+      ],
+      [{ delete: { key: name } }],
+    );
+    return create();
   }
 
   /** A service gone, and its name with it when the name is held for it. */
