@@ -214,7 +214,7 @@ export class Leader {
     if (this.stopped) return; // stop() ended the leading meanwhile
     if (guard && !this.leading) {
       this.log("swarm: this manager leads the cluster now");
-      void this.holdServiceNames().catch((err: unknown) =>
+      void this.holdServiceNames(guard).catch((err: unknown) =>
         this.log(`swarm leader: holding the services' names: ${errorText(err)}`),
       );
     }
@@ -227,13 +227,13 @@ export class Leader {
    * Berth) get theirs, so that no new service takes one; a forged service gets none. Once per
    * leadership: each create and removal keeps them since.
    */
-  private async holdServiceNames(): Promise<void> {
+  private async holdServiceNames(guard: LeaderGuard): Promise<void> {
     await this.mirror.start();
     const held = await this.store.serviceNames();
     const caKey = this.caKey();
     for (const s of this.view.services.values())
       if (!held.has(s.Spec.Name.toLowerCase()) && serviceIntact(caKey, s))
-        await this.store.holdServiceName(s);
+        await this.store.holdServiceName(s, guard);
   }
 
   /**

@@ -250,13 +250,14 @@ export class ClusterStore {
   }
 
   /**
-   * Holds `service`'s name for it, unless another service holds it. If the service is being
-   * removed meanwhile, its name stays held for nothing until a create of that name gives it up.
+   * Holds `service`'s name for it, unless another service holds it; a leader's write, under its
+   * guard. If the service is being removed meanwhile, its name stays held for nothing until a
+   * create of that name gives it up.
    */
-  holdServiceName(service: ServiceRecord): Promise<boolean> {
+  holdServiceName(service: ServiceRecord, guard: LeaderGuard): Promise<boolean> {
     const name = serviceNameKey(service.Spec.Name);
     return this.etcd.txn(
-      [{ key: name, target: "CREATE", createRevision: 0 }],
+      [{ key: name, target: "CREATE", createRevision: 0 }, ...leaderCompare(guard)],
       [{ put: { key: name, value: service.ID } }],
     );
   }
