@@ -201,7 +201,7 @@ export class HollowNodes {
         while (next < o.count) await joinOne(++next);
       }),
     );
-    this.feed = new NodeTaskFeed(this.nodes[0]!.store, o.log);
+    this.feed = NodeTaskFeed.following(this.nodes[0]!.store, o.log);
     for (const node of this.nodes) await node.start(this.feed, o.log, o.timings);
   }
 

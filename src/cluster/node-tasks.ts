@@ -6,45 +6,60 @@
  * its service, and a read from etcd for each start was, at 30,000 tasks, a good share of etcd's
  * load.
  */
+import type { WatchEvent } from "./etcd.js";
 import { StoreMirror } from "./mirror.js";
 import { type ClusterStore, KEYS, parseEntry } from "./store.js";
 import type { ServiceRecord, TaskRecord } from "./types.js";
 
 export class NodeTaskFeed {
-  private readonly mirror: StoreMirror<TaskRecord>;
-  private readonly services: StoreMirror<ServiceRecord>;
   /** task id → the node it is on, as last seen (a removal names only the key). */
   private readonly nodeOf = new Map<string, string>();
   private readonly byNode = new Map<string, Map<string, TaskRecord>>();
   private readonly listeners = new Map<string, Set<() => void>>();
 
-  constructor(store: ClusterStore, log: (message: string) => void = () => {}) {
-    this.mirror = new StoreMirror<TaskRecord>(
-      store.etcd,
-      KEYS.tasks,
-      (kv) => parseEntry(kv) as TaskRecord | undefined,
-      (events) => {
-        if (events === "reread") return this.rebuild();
-        const touched = new Set<string>();
-        for (const e of events) {
-          const id = e.kv.key.slice(KEYS.tasks.length);
-          const before = this.nodeOf.get(id);
-          const task = e.type === "PUT" ? this.mirror.entries.get(e.kv.key)?.value : undefined;
-          if (before !== undefined) touched.add(before);
-          this.place(id, before, task);
-          if (task?.NodeID) touched.add(task.NodeID);
-        }
-        for (const node of touched) this.notify(node);
-      },
-      log,
-    );
-    this.services = new StoreMirror<ServiceRecord>(
-      store.etcd,
-      KEYS.services,
-      (kv) => parseEntry(kv) as ServiceRecord | undefined,
-      () => {},
-      log,
-    );
+  private constructor(
+    private readonly tasks: StoreMirror<unknown>,
+    private readonly services: StoreMirror<unknown>,
+    /** Whether the copies are the feed's, to start and stop (a manager's are its leader's too). */
+    private readonly own: boolean,
+  ) {}
+
+  /** A worker's feed: copies of the store's tasks and services of its own. */
+  static following(store: ClusterStore, log: (message: string) => void = () => {}): NodeTaskFeed {
+    let feed: NodeTaskFeed | undefined;
+    const tasks = new StoreMirror<unknown>(store.etcd, KEYS.tasks, parseEntry, (e) => feed?.changed(e), log);
+    const services = new StoreMirror<unknown>(store.etcd, KEYS.services, parseEntry, () => {}, log);
+    feed = new NodeTaskFeed(tasks, services, true);
+    return feed;
+  }
+
+  /**
+   * A manager's feed: from the copy of the whole store its leader keeps (a second copy of every
+   * task was half the manager's heap and parse work at 30,000 tasks). Whoever owns `mirror`
+   * starts and stops it, and passes its changes to `changed`.
+   */
+  static over(mirror: StoreMirror<unknown>): NodeTaskFeed {
+    return new NodeTaskFeed(mirror, mirror, false);
+  }
+
+  /** The copy's changes (its events, or "reread" after it was read whole). */
+  changed(events: WatchEvent[] | "reread"): void {
+    if (events === "reread") {
+      this.rebuild();
+      return;
+    }
+    const touched = new Set<string>();
+    for (const e of events) {
+      if (!e.kv.key.startsWith(KEYS.tasks)) continue;
+      const id = e.kv.key.slice(KEYS.tasks.length);
+      const before = this.nodeOf.get(id);
+      const task =
+        e.type === "PUT" ? (this.tasks.entries.get(e.kv.key)?.value as TaskRecord | undefined) : undefined;
+      if (before !== undefined) touched.add(before);
+      this.place(id, before, task);
+      if (task?.NodeID) touched.add(task.NodeID);
+    }
+    for (const node of touched) this.notify(node);
   }
 
   /**
@@ -52,7 +67,7 @@ export class NodeTaskFeed {
    * caller reads the store otherwise (a copy behind, or not read yet).
    */
   service(id: string, specVersion: number): ServiceRecord | undefined {
-    const s = this.services.entries.get(KEYS.services + id)?.value;
+    const s = this.services.entries.get(KEYS.services + id)?.value as ServiceRecord | undefined;
     return s?.SpecVersion === specVersion ? s : undefined;
   }
 
@@ -62,12 +77,12 @@ export class NodeTaskFeed {
     set.add(onChange);
     this.listeners.set(nodeId, set);
     void this.services.start().catch(() => {}); // without it, services are read from the store
-    await this.mirror.start().catch(() => {}); // a store down now: tasksOf tries again
+    await this.tasks.start().catch(() => {}); // a store down now: tasksOf tries again
     return () => {
       set.delete(onChange);
       if (!set.size) this.listeners.delete(nodeId);
-      if (!this.listeners.size) {
-        this.mirror.stop();
+      if (!this.listeners.size && this.own) {
+        this.tasks.stop();
         this.services.stop();
       }
     };
@@ -75,7 +90,7 @@ export class NodeTaskFeed {
 
   /** The node's tasks as the store last said; throws when the store was never read. */
   async tasksOf(nodeId: string): Promise<TaskRecord[]> {
-    await this.mirror.start();
+    await this.tasks.start();
     return this.current(nodeId);
   }
 
@@ -86,7 +101,7 @@ export class NodeTaskFeed {
 
   /** The store's revision the copy is complete up to. */
   get revision(): number {
-    return this.mirror.revision;
+    return this.tasks.revision;
   }
 
   private place(id: string, before: string | undefined, task: TaskRecord | undefined): void {
@@ -104,8 +119,9 @@ export class NodeTaskFeed {
   private rebuild(): void {
     this.nodeOf.clear();
     this.byNode.clear();
-    for (const [key, e] of this.mirror.entries)
-      if (e.value) this.place(key.slice(KEYS.tasks.length), undefined, e.value);
+    for (const [key, e] of this.tasks.entries)
+      if (e.value && key.startsWith(KEYS.tasks))
+        this.place(key.slice(KEYS.tasks.length), undefined, e.value as TaskRecord);
     for (const node of this.listeners.keys()) this.notify(node);
   }
 

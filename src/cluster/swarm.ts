@@ -766,11 +766,28 @@ export class Swarm {
       );
       await this.overlay.start();
     }
+    const manager = s.role === "manager";
+    // A manager's agent reads its tasks from the copy of the store its leader keeps.
+    let feed: NodeTaskFeed | undefined;
+    if (manager) {
+      const view = new StoreMirror<unknown>(
+        store.etcd,
+        "/berth/",
+        parseEntry,
+        (e) => {
+          this.leader?.changed(e);
+          feed?.changed(e);
+        },
+        this.log,
+      );
+      this.view = view;
+      feed = NodeTaskFeed.over(view);
+    } else feed = NodeTaskFeed.following(store, this.log);
     this.agent = new NodeAgent(
       new EngineRuntime(this.engine, (taskId) => this.fetchFiles(taskId)),
       store,
       reports,
-      new NodeTaskFeed(store, this.log),
+      feed,
       s.nodeId,
       this.log,
       () => this.caCert(),
@@ -778,19 +795,11 @@ export class Swarm {
     );
     await this.agent.start();
     const [host, port] = splitHostPort(s.listenAddr);
-    const manager = s.role === "manager";
     this.peerServer = await servePeers({ host, port }, this.peerTls(), {
       ...(manager ? { caCert: () => this.caCert(), join: (req: JoinRequest) => this.admit(req) } : {}),
       call: (call) => this.answerPeer(call),
     });
-    if (manager) {
-      this.view = new StoreMirror(
-        store.etcd,
-        "/berth/",
-        parseEntry,
-        (e) => this.leader?.changed(e),
-        this.log,
-      );
+    if (this.view) {
       this.leader = new Leader(
         store,
         this.view,

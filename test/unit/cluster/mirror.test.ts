@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { EtcdClient, KeyValue, WatchEvent } from "../../../src/cluster/etcd.js";
 import { StoreMirror } from "../../../src/cluster/mirror.js";
 import { NodeTaskFeed } from "../../../src/cluster/node-tasks.js";
-import { ClusterStore } from "../../../src/cluster/store.js";
+import { ClusterStore, parseEntry } from "../../../src/cluster/store.js";
 import { until } from "../../helpers/wait.js";
 
 /** An etcd of one prefix: a read gives what is there, a watch gets what `emit` says. */
@@ -103,7 +103,7 @@ test("the node task feed wakes only the node whose task changed, and follows a t
   const task = (id: string, node: string, rev: number) =>
     kv(`/berth/tasks/${id}`, JSON.stringify({ ID: id, NodeID: node, Status: { State: "assigned" } }), rev);
   etcd.kvs = [task("t1", "n1", 3)];
-  const feed = new NodeTaskFeed(new ClusterStore(etcd as unknown as EtcdClient));
+  const feed = NodeTaskFeed.following(new ClusterStore(etcd as unknown as EtcdClient));
   const woken: string[] = [];
   const stops = [
     await feed.subscribe("n1", () => woken.push("n1")),
@@ -134,4 +134,41 @@ test("the node task feed wakes only the node whose task changed, and follows a t
     etcd.watchers.every((w) => w.stopped),
     "the last subscriber gone, the watch goes",
   );
+});
+
+test("a manager's node task feed reads the leader's copy of the whole store, and leaves it running", async () => {
+  const etcd = new FakeEtcd();
+  const task = (id: string, node: string, rev: number) =>
+    kv(`/berth/tasks/${id}`, JSON.stringify({ ID: id, NodeID: node, Status: { State: "assigned" } }), rev);
+  etcd.kvs = [
+    task("t1", "n1", 3),
+    kv("/berth/services/s1", JSON.stringify({ ID: "s1", SpecVersion: 2, Spec: { Name: "web" } }), 4),
+    kv("/berth/nodes/n1", JSON.stringify({ ID: "n1" }), 5),
+  ];
+  let feed: NodeTaskFeed | undefined;
+  const whole = new StoreMirror<unknown>(etcd as unknown as EtcdClient, "/berth/", parseEntry, (e) =>
+    feed?.changed(e),
+  );
+  feed = NodeTaskFeed.over(whole);
+  const woken: string[] = [];
+  const stop = await feed.subscribe("n1", () => woken.push("n1"));
+  assert.deepEqual(
+    (await feed.tasksOf("n1")).map((t) => t.ID),
+    ["t1"],
+    "only tasks are a node's tasks",
+  );
+  assert.equal(feed.service("s1", 2)?.Spec.Name, "web");
+  assert.equal(feed.service("s1", 1), undefined, "another spec version is read from the store");
+  woken.length = 0;
+  etcd.emit([{ type: "PUT", kv: kv("/berth/nodes/n1", JSON.stringify({ ID: "n1", x: 1 }), 11) }]);
+  assert.deepEqual(woken, [], "a change of another kind of key wakes no node");
+  etcd.emit([{ type: "PUT", kv: task("t2", "n1", 12) }]);
+  assert.deepEqual(woken, ["n1"]);
+  assert.deepEqual((await feed.tasksOf("n1")).map((t) => t.ID).sort(), ["t1", "t2"]);
+  stop();
+  assert.ok(
+    etcd.watchers.every((w) => !w.stopped),
+    "the copy is its owner's (the leader's): the feed's last subscriber does not stop it",
+  );
+  whole.stop();
 });
