@@ -1,24 +1,24 @@
 /**
  * Hollow nodes, as Kubernetes' kubemark has them: many worker nodes in one process, to load a
  * swarm's control plane as that many hosts would. Each joins with a real join token (its own key,
- * a certificate from the CA), heartbeats on its own lease with its own store client, and runs the
- * real node agent (./agent.ts), which takes its tasks through assigned → starting → running and
- * shuts them down. Only the seam under the agent differs: HollowRuntime stands for the engine, so
+ * a certificate from the CA), heartbeats on its own lease with its own store client (on a thread
+ * of the process's own: ./hollow-heartbeats.ts), and runs the real node agent (./agent.ts), which
+ * takes its tasks through assigned → starting → running and shuts them down. Only the seam under the agent differs: HollowRuntime stands for the engine, so
  * no container, image, mount, network or secret is made. The agents of one process share one
  * copy of the store's tasks (./node-tasks.ts) — one watch, rather than one per node.
  */
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { errorText, InvalidArgument } from "../errors.js";
+import { InvalidArgument } from "../errors.js";
 import { NodeAgent } from "./agent.js";
 import { createKeyAndRequest, parseJoinToken } from "./ca.js";
 import type { TaskContainer, TaskRuntime } from "./engine-runtime.js";
 import { EtcdClient } from "./etcd.js";
+import { type HeartbeatNode, HeartbeatThread, type RenewalFigures } from "./hollow-heartbeats.js";
 import { askPeer, requestJoin, splitHostPort } from "./join.js";
 import { ManagerReports, type NodeReports, StoreReports } from "./node-reports.js";
 import { NodeTaskFeed } from "./node-tasks.js";
 import { ClusterStore } from "./store.js";
-import { HEARTBEAT_MS, LEASE_TTL_SECONDS } from "./swarm.js";
 import type { ServiceRecord, TaskRecord } from "./types.js";
 
 /** The engine's stand-in: a container is a record in memory that runs until it is stopped. */
@@ -105,54 +105,29 @@ export interface HollowOptions {
   timings?: TaskTimings | undefined;
 }
 
-/** One hollow node: a joined worker's credentials, store client, lease and agent. */
+/** One hollow node: a joined worker's store client and agent (its heartbeat: ./hollow-heartbeats.ts). */
 class HollowNode {
-  lease: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
   agent: NodeAgent | undefined;
   private stopTimings: (() => void) | undefined;
   readonly runtime = new HollowRuntime();
 
   constructor(
     readonly id: string,
-    readonly addr: string,
     readonly store: ClusterStore,
     readonly reports: NodeReports,
     readonly caCert: string,
   ) {}
 
-  /** When its lease was last renewed, the longest wait between two renewals, and the leases it lost. */
-  private renewedAt = 0;
-  longestGapMs = 0;
-  leasesLost = 0;
-
-  async beat(): Promise<void> {
-    const { lease, fresh } = await this.store.heartbeat(this.id, this.addr, this.lease, LEASE_TTL_SECONDS);
-    const now = Date.now();
-    if (this.renewedAt) this.longestGapMs = Math.max(this.longestGapMs, now - this.renewedAt);
-    if (fresh && this.lease) this.leasesLost++;
-    this.renewedAt = now;
-    this.lease = lease;
-  }
-
   async start(feed: NodeTaskFeed, log: (m: string) => void, timings?: TaskTimings): Promise<void> {
     if (timings)
       this.stopTimings = await feed.subscribe(this.id, () => timings.observe(feed.current(this.id)));
-    await this.beat();
-    this.timer = setInterval(
-      () => void this.beat().catch((err) => log(`hollow node ${this.id}: heartbeat: ${errorText(err)}`)),
-      HEARTBEAT_MS,
-    );
     this.agent = new NodeAgent(this.runtime, this.store, this.reports, feed, this.id, log, () => this.caCert);
     await this.agent.start();
   }
 
-  /** Stops beating and gives its lease back: the swarm sees the node down at once. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
     this.stopTimings?.();
     await this.agent?.stop();
-    if (this.lease) await this.store.etcd.revokeLease(this.lease).catch(() => {});
     this.store.etcd.close();
   }
 }
@@ -163,6 +138,7 @@ const JOINS_AT_ONCE = 8;
 export class HollowNodes {
   readonly nodes: HollowNode[] = [];
   feed: NodeTaskFeed | undefined;
+  private heartbeats: HeartbeatThread | undefined;
 
   constructor(private readonly options: HollowOptions) {
     validateHollow(options);
@@ -171,6 +147,7 @@ export class HollowNodes {
   /** Joins every node, then starts their heartbeats and agents. */
   async start(): Promise<void> {
     const o = this.options;
+    const beating: HeartbeatNode[] = [];
     let next = 0;
     const joinOne = async (n: number) => {
       const { key, csr } = createKeyAndRequest();
@@ -187,26 +164,34 @@ export class HollowNodes {
       // As a real worker: on a store with access control, its own login and store certificate,
       // and its reports through the manager it joined.
       const access = answer.store;
-      const etcd = access
-        ? new EtcdClient(answer.endpoints, { ...tls, cert: access.cert }, access)
-        : new EtcdClient(answer.endpoints, tls);
-      const store = new ClusterStore(etcd);
+      const storeTls = access ? { ...tls, cert: access.cert } : tls;
+      const login = access ? { user: access.user, password: access.password } : undefined;
+      const store = new ClusterStore(new EtcdClient(answer.endpoints, storeTls, login));
+      beating.push({ id: answer.nodeId, addr: o.addr, endpoints: answer.endpoints, tls: storeTls, login });
       const reports: NodeReports = access
         ? new ManagerReports((path, body) => askPeer(o.manager, path, tls, body))
         : new StoreReports(store);
-      this.nodes.push(new HollowNode(answer.nodeId, o.addr, store, reports, answer.caCert));
+      this.nodes.push(new HollowNode(answer.nodeId, store, reports, answer.caCert));
     };
     await Promise.all(
       Array.from({ length: Math.min(JOINS_AT_ONCE, o.count) }, async () => {
         while (next < o.count) await joinOne(++next);
       }),
     );
+    this.heartbeats = await HeartbeatThread.start(beating, o.log);
     this.feed = NodeTaskFeed.following(this.nodes[0]!.store, o.log);
     for (const node of this.nodes) await node.start(this.feed, o.log, o.timings);
   }
 
+  /** Stops the agents, then the heartbeats: the leases given back, the nodes are down at once. */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
+    await this.heartbeats?.stop();
+  }
+
+  /** How the nodes' leases held up since they started. */
+  renewals(): Promise<RenewalFigures> {
+    return this.heartbeats ? this.heartbeats.figures() : Promise.resolve({ longestGapMs: 0, leasesLost: 0 });
   }
 
   /** Tasks whose hollow containers run now, over all nodes (a test's check). */
