@@ -282,11 +282,19 @@ export async function clusterScaleBench(): Promise<void> {
     // The leader's own rate: a replicated task is written with its node in the pass that makes
     // it, so its CreatedAt is when it was placed, before any node saw it (the hollow nodes'
     // process, on the same two cores, sees them later the busier it is).
-    const bulkTasks = (
-      (await api(manager, "GET", "/tasks")) as Array<{ ServiceID: string; CreatedAt: string }>
-    )
-      .filter((t) => created.has(t.ServiceID))
-      .map((t) => Date.parse(t.CreatedAt));
+    const bulkRecords = (
+      (await api(manager, "GET", "/tasks")) as Array<{
+        ServiceID: string;
+        CreatedAt: string;
+        Status: { State: string; Err?: string };
+      }>
+    ).filter((t) => created.has(t.ServiceID));
+    const bulkTasks = bulkRecords.map((t) => Date.parse(t.CreatedAt));
+    // Tasks beyond those asked for replace ones that failed, were rejected or lost their node.
+    const replaced = bulkRecords.filter((t) => t.Status.State !== "running");
+    const replacedStates = new Map<string, number>();
+    for (const t of replaced)
+      replacedStates.set(t.Status.State, (replacedStates.get(t.Status.State) ?? 0) + 1);
     const lastPlaced = Math.max(...bulkTasks);
     const leaderPerS = bulkTasks.length / ((lastPlaced - first) / 1000);
     const phaseS = (cpu1.at - cpu0.at) / 1000;
@@ -379,6 +387,9 @@ export async function clusterScaleBench(): Promise<void> {
       `spread: ${Math.min(...perNode)}–${Math.max(...perNode)} tasks per hollow node (max − min ${spread})`,
     );
     say(
+      `tasks made again in bulk: ${replaced.length}${replaced.length ? ` (the ones they replaced: ${[...replacedStates].map(([state, n]) => `${n} ${state}`).join(", ")}; e.g. "${replaced.find((t) => t.Status.Err)?.Status.Err ?? ""}")` : ""}`,
+    );
+    say(
       JSON.stringify({
         nodes,
         tasks: report.tasks.length,
@@ -412,6 +423,7 @@ export async function clusterScaleBench(): Promise<void> {
         hollow_loop_delay_max_ms: round(loop?.max ?? Number.NaN),
         hollow_renewal_gap_max_ms: renewals?.longestGapMs,
         hollow_leases_lost: renewals?.leasesLost,
+        tasks_made_again: replaced.length,
         spread_max_minus_min: spread,
       }),
     );
