@@ -13,24 +13,12 @@ import type { NodeReports } from "../../../src/cluster/node-reports.js";
 import type { NodeTaskFeed } from "../../../src/cluster/node-tasks.js";
 import type { ClusterStore } from "../../../src/cluster/store.js";
 import type { ServiceRecord, TaskRecord } from "../../../src/cluster/types.js";
+import { assignedTask } from "../../helpers/tasks.js";
 import { until } from "../../helpers/wait.js";
 
 test("a task whose container started is not rejected when its state cannot be said at once", async () => {
   const ca = createCA();
-  let task = signTask(ca.key, {
-    ID: "t1",
-    Version: { Index: 7 },
-    CreatedAt: "",
-    UpdatedAt: "",
-    Labels: {},
-    Spec: { ContainerSpec: { Image: "busybox", Args: ["sleep", "1"] } },
-    ServiceID: "s1",
-    Slot: 1,
-    NodeID: "n1",
-    Status: { Timestamp: "", State: "assigned", Message: "", PortStatus: {} },
-    DesiredState: "running",
-    SpecVersion: 1,
-  } as TaskRecord);
+  let task = signTask(ca.key, assignedTask("n1"));
   const service = { ID: "s1", SpecVersion: 1, Spec: { Name: "web" } } as ServiceRecord;
   const runtime = new HollowRuntime();
   // The first read of the task after its start times out, as under load; later ones answer.

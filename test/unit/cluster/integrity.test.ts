@@ -11,25 +11,13 @@ import {
   taskSigned,
 } from "../../../src/cluster/integrity.js";
 import { seal, unseal } from "../../../src/cluster/sealing.js";
-import type { NodeRecord, ServiceRecord, TaskRecord } from "../../../src/cluster/types.js";
+import type { NodeRecord, ServiceRecord } from "../../../src/cluster/types.js";
+import { assignedTask } from "../../helpers/tasks.js";
 
 const ca = createCA();
 const other = createCA();
 
-const task = {
-  ID: "t1",
-  Version: { Index: 7 },
-  CreatedAt: "",
-  UpdatedAt: "",
-  Labels: {},
-  Spec: { ContainerSpec: { Image: "busybox", Args: ["sleep", "1"] } },
-  ServiceID: "s1",
-  Slot: 1,
-  NodeID: "n3",
-  Status: { Timestamp: "", State: "assigned", Message: "", PortStatus: {} },
-  DesiredState: "running",
-  SpecVersion: 1,
-} as TaskRecord;
+const task = assignedTask("n3");
 
 test("canonical JSON does not depend on the order keys were written in", () => {
   assert.equal(
