@@ -3,8 +3,9 @@
  * swarm's control plane as that many hosts would. Each joins with a real join token (its own key,
  * a certificate from the CA), heartbeats on its own lease with its own store client (on a thread
  * of the process's own: ./hollow-heartbeats.ts), and runs the real node agent (./agent.ts), which
- * takes its tasks through assigned → starting → running and shuts them down. Only the seam under the agent differs: HollowRuntime stands for the engine, so
- * no container, image, mount, network or secret is made. The agents of one process share one
+ * takes its tasks through assigned → starting → running and shuts them down. Only the seam
+ * under the agent differs: HollowRuntime stands for the engine, so no container, image, mount,
+ * network or secret is made. The agents of one process share one
  * copy of the store's tasks (./node-tasks.ts) — one watch, rather than one per node.
  */
 import { randomBytes } from "node:crypto";
