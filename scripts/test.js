@@ -60,6 +60,9 @@ if ((suite === "all" || suite === "integration") && !lockHeld) {
   });
 } else if (suite === "integration") {
   const files = testFiles("dist/test/integration");
+  // A run cut short (a stopped session, a killed CI job) leaves namespaces and cgroups that the
+  // tests below, and the leak check after them, would count as this run's.
+  run(process.execPath, ["dist/test/leak-check.js", "--clear-stale"]);
   // One file at a time: integration tests share the host's cgroups, mounts and network.
   // Under tini as a child subreaper: container monitors outlive the commands that start them,
   // and a host whose PID 1 does not reap orphans (this sandbox's) would keep them as zombies.

@@ -1,63 +1,32 @@
 /**
  * Run after the integration suite: fails when Berth's tests left anything behind on the host.
- * The same checks as the repository's before-stop hook, plus the test state directories.
+ * The same checks as the repository's before-stop hook.
+ *
+ * With --clear-stale, run before the suite under the host lock: clears what an earlier run left
+ * when it was cut short, and says what it found, so that the checks after the suite (and the
+ * tests that look at the host's shared cgroup parent or namespaces) see this run's state alone.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { clearStale, describe, findLeftovers } from "./host-leftovers.js";
 
-const leaks: string[] = [];
-
-const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-  .split("\n")
-  .filter((line) => /berth/i.test(line));
-if (mounts.length) leaks.push(`${mounts.length} mounts:\n  ${mounts.join("\n  ")}`);
-
-function findCgroups(dir: string, depth: number): string[] {
-  if (depth === 0) return [];
-  let found: string[] = [];
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return [];
+const found = findLeftovers();
+if (process.argv[2] === "--clear-stale") {
+  if (found.processes.length)
+    console.error(
+      `Berth processes are running; an earlier run's leftovers are left alone:\n${describe(found).join("\n")}`,
+    );
+  else if (describe(found).length) {
+    clearStale(found);
+    const rest = describe(findLeftovers());
+    console.error(
+      `cleared what an earlier, cut-short run left:\n${describe(found).join("\n")}` +
+        (rest.length ? `\nstill there:\n${rest.join("\n")}` : ""),
+    );
   }
-  for (const name of entries) {
-    const path = join(dir, name);
-    if (/berth/i.test(name)) found.push(path);
-    else found = found.concat(findCgroups(path, depth - 1));
+} else {
+  const leaks = describe(found);
+  if (leaks.length) {
+    console.error(`the test suite leaked:\n${leaks.join("\n")}`);
+    process.exit(1);
   }
-  return found;
+  console.log("leak check: no mounts, cgroups, links, namespaces, rules or processes left behind");
 }
-const cgroups = findCgroups("/sys/fs/cgroup", 5);
-if (cgroups.length) leaks.push(`${cgroups.length} cgroups:\n  ${cgroups.join("\n  ")}`);
-
-function lines(cmd: string, args: string[]): string[] {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
-      .split("\n")
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-const links = lines("ip", ["-o", "link", "show"]).filter((l) => /veth|berth/.test(l));
-if (links.length) leaks.push(`${links.length} network links:\n  ${links.join("\n  ")}`);
-const netns = lines("ip", ["netns", "list"]);
-if (netns.length) leaks.push(`${netns.length} named network namespaces: ${netns.join(", ")}`);
-if (existsSync("/usr/sbin/nft")) {
-  const tables = lines("nft", ["list", "tables"]).filter((l) => /berth/i.test(l));
-  if (tables.length) leaks.push(`nftables tables: ${tables.join(", ")}`);
-}
-const procs = lines("ps", ["-eo", "pid=,stat=,comm=,args="]).filter((l) =>
-  /berth/i.test(l.trim().split(/\s+/)[2] ?? ""),
-);
-if (procs.length) leaks.push(`${procs.length} processes:\n  ${procs.join("\n  ")}`);
-
-if (leaks.length) {
-  console.error(`the test suite leaked:\n${leaks.join("\n")}`);
-  process.exit(1);
-}
-console.log("leak check: no mounts, cgroups, links, namespaces, rules or processes left behind");
