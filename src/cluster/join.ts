@@ -171,15 +171,30 @@ export class PeerRefused extends BerthError {
   }
 }
 
+/**
+ * How long a call that answers JSON waits for its whole answer. A peer that never answers (its
+ * process frozen, its link gone without a reset) would otherwise hold the call as long as TCP
+ * retries, about a quarter of an hour, and a worker's reports queue behind it; after this the
+ * caller asks another manager, or its next pass tries again.
+ */
+export const PEER_ANSWER_MS = 30_000;
+
 /** A call to another node that answers JSON: the answer, or PeerRefused with the node's message. */
 export async function askPeer<T>(
   addr: string,
   path: string,
   tls: { key: string; cert: string; ca: string },
   body?: unknown,
+  answerMs = PEER_ANSWER_MS,
 ): Promise<T> {
-  const res = await callPeer(addr, path, tls, { body });
-  const text = await readText(res);
+  const deadline = AbortSignal.timeout(answerMs);
+  const late = () => new JoinRefused(`node at ${addr}: no answer to ${path} in ${answerMs / 1000} s`);
+  const res = await callPeer(addr, path, tls, { body, signal: deadline }).catch((err: unknown) => {
+    throw deadline.aborted ? late() : err;
+  });
+  const text = await readText(res).catch((err: unknown) => {
+    throw deadline.aborted ? late() : err;
+  });
   if (res.statusCode === 200) return JSON.parse(text) as T;
   let message = `status ${res.statusCode}`;
   try {
@@ -371,5 +386,9 @@ function readText(res: IncomingMessage): Promise<string> {
     });
     res.once("end", () => resolve(text));
     res.once("error", reject);
+    // Its request aborted after the head came: the body will not.
+    res.once("close", () => {
+      if (!res.complete) reject(new Error("the answer was cut short"));
+    });
   });
 }
