@@ -331,7 +331,26 @@ export async function clusterScaleBench(): Promise<void> {
       },
       left(),
       1000,
-    );
+    ).catch(async (err: Error) => {
+      // What the store holds of the probes the nodes never saw running: where they stopped.
+      const seen = new Map((await hollow!.report()).tasks.map((t) => [t[1], t]));
+      const tasks = (await api(manager, "GET", "/tasks")) as Array<{
+        ID: string;
+        ServiceID: string;
+        NodeID?: string;
+        DesiredState: string;
+        Status: { State: string; Err?: string; Timestamp: string };
+      }>;
+      const stuck = tasks.filter((t) => probed.has(t.ServiceID) && !((seen.get(t.ServiceID)?.[3] ?? 0) > 0));
+      for (const t of stuck.slice(0, 20))
+        say(
+          `  probe task ${t.ID} on ${t.NodeID ?? "no node"}: ${t.Status.State} (desired ${t.DesiredState}) since ${t.Status.Timestamp}${t.Status.Err ? `, ${t.Status.Err}` : ""}; nodes saw it ${seen.has(t.ServiceID) ? "assigned" : "never"}`,
+        );
+      say(
+        `  ${stuck.length} probe tasks not seen running; services with no task: ${[...probed.keys()].filter((id) => !tasks.some((t) => t.ServiceID === id)).length}`,
+      );
+      throw err;
+    });
     const { assign: probeAssign, running: probeRunning } = delays(probeReport, probed);
     const legs = await probeLegs(manager, probeReport, probed);
 
@@ -381,7 +400,7 @@ export async function clusterScaleBench(): Promise<void> {
     const loop = probeReport.loopDelayMs;
     const renewals = probeReport.renewals;
     say(
-      `hollow nodes' process since it started: event loop delay p99 ${round(loop?.p99 ?? Number.NaN)} ms, max ${round(loop?.max ?? Number.NaN)} ms; longest wait between two renewals of a node's lease ${renewals?.longestGapMs} ms (it lasts ${LEASE_TTL_SECONDS} s); leases lost and made again ${renewals?.leasesLost}`,
+      `hollow nodes' process since it started: event loop delay p99 ${round(loop?.p99 ?? Number.NaN)} ms, max ${round(loop?.max ?? Number.NaN)} ms; longest wait between two renewals of a node's lease ${renewals?.longestGapMs} ms (it lasts ${LEASE_TTL_SECONDS} s); leases lost and made again ${renewals?.leasesLost}; the slowest renewal call ${renewals?.longestCallMs} ms, the heartbeat thread's timers late by up to ${renewals?.threadDelayMaxMs} ms`,
     );
     say(
       `spread: ${Math.min(...perNode)}–${Math.max(...perNode)} tasks per hollow node (max − min ${spread})`,
@@ -423,6 +442,8 @@ export async function clusterScaleBench(): Promise<void> {
         hollow_loop_delay_max_ms: round(loop?.max ?? Number.NaN),
         hollow_renewal_gap_max_ms: renewals?.longestGapMs,
         hollow_leases_lost: renewals?.leasesLost,
+        hollow_renewal_call_max_ms: renewals?.longestCallMs,
+        hollow_heartbeat_thread_delay_max_ms: renewals?.threadDelayMaxMs,
         tasks_made_again: replaced.length,
         spread_max_minus_min: spread,
       }),

@@ -8,6 +8,7 @@
  * its own lease with a store client of its own (its own login on a store with access control);
  * only the timing is the thread's, not the agents' loop's.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { errorText } from "../errors.js";
 import { EtcdClient, type EtcdLogin, type EtcdTls } from "./etcd.js";
@@ -29,6 +30,10 @@ export interface RenewalFigures {
   longestGapMs: number;
   /** Leases that ran out and were made again (the node was taken for down meanwhile). */
   leasesLost: number;
+  /** The longest one renewal took, sent to answered: how slow the store was to answer. */
+  longestCallMs: number;
+  /** How late the thread's timers ran at most: how long it waited for a core. */
+  threadDelayMaxMs: number;
 }
 
 type ToThread = { type: "figures" } | { type: "stop" };
@@ -94,6 +99,7 @@ class NodeHeartbeat {
   private renewedAt = 0;
   longestGapMs = 0;
   leasesLost = 0;
+  longestCallMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly store: ClusterStore;
 
@@ -117,8 +123,10 @@ class NodeHeartbeat {
 
   private async beat(): Promise<void> {
     const n = this.node;
+    const sent = Date.now();
     const { lease, fresh } = await this.store.heartbeat(n.id, n.addr, this.lease, LEASE_TTL_SECONDS);
     const now = Date.now();
+    this.longestCallMs = Math.max(this.longestCallMs, now - sent);
     if (this.renewedAt) this.longestGapMs = Math.max(this.longestGapMs, now - this.renewedAt);
     if (fresh && this.lease) this.leasesLost++;
     this.renewedAt = now;
@@ -138,12 +146,16 @@ async function runThread(nodes: HeartbeatNode[]): Promise<void> {
   const post = (m: FromThread) => port.postMessage(m);
   const log = (message: string) => post({ type: "log", message });
   const beats = nodes.map((n) => new NodeHeartbeat(n, log));
+  const delay = monitorEventLoopDelay({ resolution: 20 });
+  delay.enable();
   port.on("message", (m: ToThread) => {
     if (m.type === "figures")
       post({
         type: "figures",
         longestGapMs: Math.max(0, ...beats.map((b) => b.longestGapMs)),
         leasesLost: beats.reduce((sum, b) => sum + b.leasesLost, 0),
+        longestCallMs: Math.max(0, ...beats.map((b) => b.longestCallMs)),
+        threadDelayMaxMs: Math.round(delay.max / 1e6),
       });
     else void Promise.all(beats.map((b) => b.stop())).then(() => post({ type: "stopped" }));
   });

@@ -192,7 +192,9 @@ export class HollowNodes {
 
   /** How the nodes' leases held up since they started. */
   renewals(): Promise<RenewalFigures> {
-    return this.heartbeats ? this.heartbeats.figures() : Promise.resolve({ longestGapMs: 0, leasesLost: 0 });
+    return this.heartbeats
+      ? this.heartbeats.figures()
+      : Promise.resolve({ longestGapMs: 0, leasesLost: 0, longestCallMs: 0, threadDelayMaxMs: 0 });
   }
 
   /** Tasks whose hollow containers run now, over all nodes (a test's check). */

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { RenewalFigures } from "../../src/cluster/hollow-heartbeats.js";
 import type { TestLan } from "./cluster.js";
 import { exited } from "./processes.js";
 import { until } from "./wait.js";
@@ -18,8 +19,8 @@ export interface HollowReport {
   store?: { dbSize: number; dbSizeInUse: number; revision: number };
   /** The process's event-loop delay since it started. */
   loopDelayMs?: { p99: number; max: number };
-  /** The longest wait between two renewals of one node's lease; leases lost and made again. */
-  renewals?: { longestGapMs: number; leasesLost: number };
+  /** How the nodes' leases held up (src/cluster/hollow-heartbeats.ts). */
+  renewals?: RenewalFigures;
 }
 
 export class HollowProcess {
