@@ -88,15 +88,22 @@ function removeCgroupTree(dir: string): void {
 }
 
 /**
+ * Berth's by name: its namespaces and the links the leak check finds all say "berth". The leak
+ * check counts every named namespace and veth of the host; clearing takes only Berth's, never
+ * the host's own or another engine's.
+ */
+const BERTHS = /berth/i;
+
+/**
  * Clears what a run cut short left, when no Berth process is running: with none, nothing uses
  * these any more. Mounts go lazily, deepest first, after the namespaces whose mounts they are.
  */
 export function clearStale(found: Leftovers): void {
   if (found.processes.length) return;
-  for (const ns of found.netns) spawnSync("ip", ["netns", "delete", ns]);
+  for (const ns of found.netns) if (BERTHS.test(ns)) spawnSync("ip", ["netns", "delete", ns]);
   for (const line of found.links) {
     const name = line.split(":")[1]?.trim().split("@")[0];
-    if (name) spawnSync("ip", ["link", "delete", name]);
+    if (name && BERTHS.test(name)) spawnSync("ip", ["link", "delete", name]);
   }
   for (const table of found.nftTables) spawnSync("nft", ["delete", ...table.split(/\s+/).slice(1)]);
   for (const cgroup of found.cgroups) removeCgroupTree(cgroup);
