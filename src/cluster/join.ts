@@ -188,13 +188,15 @@ export async function askPeer<T>(
   answerMs = PEER_ANSWER_MS,
 ): Promise<T> {
   const deadline = AbortSignal.timeout(answerMs);
-  const late = () => new JoinRefused(`node at ${addr}: no answer to ${path} in ${answerMs / 1000} s`);
-  const res = await callPeer(addr, path, tls, { body, signal: deadline }).catch((err: unknown) => {
-    throw deadline.aborted ? late() : err;
-  });
-  const text = await readText(res).catch((err: unknown) => {
-    throw deadline.aborted ? late() : err;
-  });
+  let res: IncomingMessage;
+  let text: string;
+  try {
+    res = await callPeer(addr, path, tls, { body, signal: deadline });
+    text = await readText(res);
+  } catch (err) {
+    if (!deadline.aborted) throw err;
+    throw new JoinRefused(`node at ${addr}: no answer to ${path} in ${answerMs / 1000} s`);
+  }
   if (res.statusCode === 200) return JSON.parse(text) as T;
   let message = `status ${res.statusCode}`;
   try {
