@@ -35,8 +35,8 @@ export class NodeTaskFeed {
 
   /**
    * A manager's feed: from the copy of the whole store its leader keeps (a second copy of every
-   * task, parsed again at each change, cost 60–110 MiB of the manager's peak RSS at 30,000 tasks). Whoever owns `mirror`
-   * starts and stops it, and passes its changes to `changed`.
+   * task, parsed again at each change, cost 60–110 MiB of the manager's peak RSS at 30,000
+   * tasks). Whoever owns `mirror` starts and stops it, and passes its changes to `changed`.
    */
   static over(mirror: StoreMirror<unknown>): NodeTaskFeed {
     return new NodeTaskFeed(mirror, mirror, false);
